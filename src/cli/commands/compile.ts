@@ -1,0 +1,19 @@
+import { Command } from 'commander';
+import { loadPolicy } from '../../policy/load-policy.js';
+import { compileScript } from '../../compile/render-sql.js';
+import { addCommonOptions, note, write, writeFileAtomic, type CommonOptions } from '../common.js';
+
+export function compileCommand(): Command {
+  return addCommonOptions(new Command('compile'), ['text'])
+    .description('print an idempotent SQL script for the whole policy file')
+    .option('-o, --output <file>', 'write the script to FILE (atomically) instead of stdout')
+    .addHelpText('after', '\nExamples:\n  rlsctl compile > rls.sql && psql -v ON_ERROR_STOP=1 -f rls.sql\n  rlsctl compile -o migrations/0042_rls.sql\n')
+    .action(async (options: CommonOptions & { output?: string }) => {
+      const model = await loadPolicy(options.policies);
+      const sql = compileScript(model);
+      if (options.output) {
+        await writeFileAtomic(options.output, sql);
+        note(options, `wrote ${options.output}`);
+      } else write(sql);
+    });
+}

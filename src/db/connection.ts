@@ -1,0 +1,183 @@
+import pg from 'pg';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { DatabaseError, UsageError } from '../errors.js';
+import { startEmbeddedServer, type EmbeddedServer } from '../embedded/embedded-server.js';
+import { runScript } from './run-script.js';
+
+/**
+ * Where a command's database comes from: `--db`, then DATABASE_URL, then the
+ * libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSSLMODE,
+ * which node-postgres reads itself), then the embedded default.
+ */
+export type ConnectionSource =
+  | { kind: 'url'; url: string; from: '--db' | 'DATABASE_URL' }
+  | { kind: 'libpq' }
+  | { kind: 'embedded' };
+
+const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGPASSWORD', 'PGSSLMODE'];
+
+export function resolveConnection(db: string | undefined, env: NodeJS.ProcessEnv = process.env): ConnectionSource {
+  if (db) return { kind: 'url', url: checkUrl(db, '--db'), from: '--db' };
+  if (env.DATABASE_URL) return { kind: 'url', url: checkUrl(env.DATABASE_URL, 'DATABASE_URL'), from: 'DATABASE_URL' };
+  if (LIBPQ_VARIABLES.some((v) => env[v])) return { kind: 'libpq' };
+  return { kind: 'embedded' };
+}
+
+function checkUrl(url: string, from: string): string {
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new UsageError(`${from} is not a postgres:// connection string: ${redactUrl(url)}`, {
+      hint: 'write it as postgres://user@host:5432/database',
+    });
+  }
+  return url;
+}
+
+/** The connection string with its password replaced: the only form that is ever printed. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@]*@/i, '$1:***@').replace(/([?&]password=)[^&]*/gi, '$1***');
+}
+
+export interface Database {
+  pool: pg.Pool;
+  /** Where the database is, for messages (never holds a password). */
+  label: string;
+  /** The connection string, when there is one (holds the password: never print it). */
+  url?: string;
+  embedded?: EmbeddedServer;
+  /** Connect a dedicated client with the same settings (for sessions that must not share a connection). */
+  connect(): Promise<pg.Client>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  db?: string;
+  /** SQL files or a folder of them, loaded (in name order) into the embedded default only. */
+  schema?: string;
+  /** Called once on a fresh embedded database, after the schema is loaded. */
+  prepareEmbedded?: (database: Database) => Promise<void>;
+  env?: NodeJS.ProcessEnv;
+  poolSize?: number;
+}
+
+export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
+  const source = resolveConnection(options.db, options.env);
+  if (source.kind === 'embedded') return openEmbedded(options);
+  if (options.schema) {
+    throw new UsageError('--schema loads SQL into the embedded PostgreSQL only, and a database is named', {
+      hint: 'leave out --db, DATABASE_URL and the PG* variables to use the embedded default, or run your migrations against that database yourself',
+    });
+  }
+  const config: pg.PoolConfig = source.kind === 'url' ? { connectionString: source.url } : {};
+  const label = source.kind === 'url' ? redactUrl(source.url) : describeLibpq(options.env ?? process.env);
+  const database = makeDatabase(config, label, source.kind === 'url' ? source.url : undefined, options.poolSize);
+  await checkConnection(database);
+  return database;
+}
+
+function describeLibpq(env: NodeJS.ProcessEnv): string {
+  return `postgres://${env.PGUSER ?? ''}@${env.PGHOST ?? 'localhost'}:${env.PGPORT ?? '5432'}/${env.PGDATABASE ?? env.PGUSER ?? ''} (from PG* variables)`;
+}
+
+function makeDatabase(config: pg.PoolConfig, label: string, url: string | undefined, poolSize = 4, embedded?: EmbeddedServer): Database {
+  const pool = new pg.Pool({ ...config, max: poolSize, application_name: 'rlsctl' });
+  // An idle client that errors (the server restarted) must not crash the process.
+  pool.on('error', () => undefined);
+  return {
+    pool,
+    label,
+    url,
+    embedded,
+    async connect() {
+      const client = new pg.Client({ ...config, application_name: 'rlsctl' });
+      try {
+        await client.connect();
+      } catch (error) {
+        throw connectionError(error, label);
+      }
+      return client;
+    },
+    async close() {
+      await pool.end().catch(() => undefined);
+      await embedded?.stop();
+    },
+  };
+}
+
+async function checkConnection(database: Database): Promise<void> {
+  try {
+    const client = await database.pool.connect();
+    client.release();
+  } catch (error) {
+    await database.close();
+    throw connectionError(error, database.label);
+  }
+}
+
+/** A failed connection: exit 3, with a hint, and never the password. */
+export function connectionError(error: unknown, label: string): DatabaseError {
+  const e = error as { code?: string; message?: string };
+  const hints: Record<string, string> = {
+    ECONNREFUSED: 'is the server running and listening on that host and port?',
+    ENOTFOUND: 'the host name does not resolve: check the host in the connection string',
+    '28P01': 'the password was refused: check the user and password (PGPASSWORD or the connection string)',
+    '28000': 'the server refused this user or host: check pg_hba.conf and the user name',
+    '3D000': 'the database does not exist: check the database name',
+  };
+  return new DatabaseError(`cannot connect to ${label}: ${scrub(e.message ?? String(error), label)}`, {
+    hint: hints[e.code ?? ''] ?? 'check --db, DATABASE_URL or the PG* variables',
+    cause: error,
+  });
+}
+
+function scrub(message: string, _label: string): string {
+  return redactUrl(message);
+}
+
+async function openEmbedded(options: OpenOptions): Promise<Database> {
+  const server = await startEmbeddedServer();
+  try {
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    await admin.query('CREATE DATABASE rlsctl');
+    await admin.end();
+    const url = server.urlFor('rlsctl');
+    const database = makeDatabase({ connectionString: url }, `embedded PostgreSQL ${server.major} (a throwaway server)`, url, options.poolSize, server);
+    if (options.schema) await loadSchema(database, options.schema);
+    await options.prepareEmbedded?.(database);
+    return database;
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+/** Load SQL files (a file, or every *.sql of a folder in name order) as the connecting superuser. */
+export async function loadSchema(database: Database, schemaPath: string): Promise<void> {
+  let files: string[];
+  try {
+    const info = await stat(schemaPath);
+    files = info.isDirectory()
+      ? (await readdir(schemaPath)).filter((f) => f.endsWith('.sql')).sort().map((f) => path.join(schemaPath, f))
+      : [schemaPath];
+  } catch {
+    throw new UsageError(`cannot read the schema ${schemaPath}: no such file or folder`, { hint: '--schema takes a .sql file or a folder of them' });
+  }
+  if (files.length === 0) throw new UsageError(`the folder ${schemaPath} holds no .sql file`, { hint: '--schema takes a .sql file or a folder of them' });
+  const client = await database.connect();
+  try {
+    for (const file of files) {
+      const sql = await readFile(file, 'utf8');
+      try {
+        await runScript(client, sql);
+      } catch (error) {
+        throw new UsageError(`loading ${file} into the embedded PostgreSQL failed: ${(error as Error).message}`, {
+          hint: 'the schema files must run on an empty database as a superuser, in name order',
+          cause: error,
+        });
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,55 @@
+import { parseSync, loadModule } from 'libpg-query';
+
+/**
+ * Hand-written SQL expressions (`using`, `check`) are checked with the real
+ * PostgreSQL parser before they go anywhere near a database. The text is
+ * wrapped as `SELECT (\n<expr>\n)`: the newlines keep a trailing `--` comment
+ * from swallowing the closing parenthesis, and anything smuggled past the
+ * expression (`true); DROP TABLE a; --`) shows up as a second statement or as
+ * a clause that is not a single target, and is refused.
+ */
+
+let loaded: Promise<void> | undefined;
+/** libpg-query is WebAssembly: load it once before the synchronous parser is used. */
+export function loadParser(): Promise<void> {
+  loaded ??= loadModule();
+  return loaded;
+}
+
+export type ExpressionCheck = { ok: true; tree: unknown } | { ok: false; message: string };
+
+export function checkExpression(text: string): ExpressionCheck {
+  if (text.trim() === '') return { ok: false, message: 'the expression is empty' };
+  if (text.includes('\0')) return { ok: false, message: 'the expression contains a NUL byte' };
+  let result: { stmts?: Array<{ stmt: Record<string, unknown> }> };
+  try {
+    result = parseSync(`SELECT (\n${text}\n)`) as typeof result;
+  } catch (error) {
+    return { ok: false, message: `PostgreSQL's parser rejects it: ${(error as Error).message}` };
+  }
+  const stmts = result.stmts ?? [];
+  if (stmts.length !== 1) {
+    return { ok: false, message: `it holds ${stmts.length} statements; a policy expression is exactly one expression` };
+  }
+  const select = stmts[0].stmt.SelectStmt as Record<string, unknown> | undefined;
+  const allowed = new Set(['targetList', 'limitOption', 'op']);
+  const extra = select ? Object.keys(select).filter((k) => !allowed.has(k)) : [];
+  const targets = select?.targetList as Array<{ ResTarget: { val: unknown; name?: string } }> | undefined;
+  if (!select || extra.length > 0 || !targets || targets.length !== 1 || targets[0].ResTarget.name !== undefined) {
+    return { ok: false, message: 'it is not a single expression (something follows or precedes it)' };
+  }
+  return { ok: true, tree: targets[0].ResTarget.val };
+}
+
+/** The parse tree without source positions: equal trees mean the same expression, however formatted. */
+export function normalizeExpression(text: string): string | undefined {
+  const checked = checkExpression(text);
+  if (!checked.ok) return undefined;
+  return JSON.stringify(checked.tree, (key, value) => (key === 'location' ? undefined : value));
+}
+
+/** The expression as it is written into SQL: parenthesised, on its own lines if it holds a comment. */
+export function embedExpression(text: string): string {
+  const trimmed = text.trim();
+  return trimmed.includes('--') || trimmed.includes('\n') ? `(\n    ${trimmed}\n  )` : `(${trimmed})`;
+}

@@ -1,0 +1,85 @@
+import type { SourceLocation } from '../errors.js';
+
+/** The normalised policy file: what every command downstream of the YAML works with. */
+
+export const TENANT_TYPES = ['uuid', 'bigint', 'integer', 'text'] as const;
+export type TenantType = (typeof TENANT_TYPES)[number];
+
+export const COMMANDS = ['select', 'insert', 'update', 'delete'] as const;
+export type Command = (typeof COMMANDS)[number];
+export type PolicyCommand = Command | 'all';
+
+export interface PolicyModel {
+  version: 1;
+  tenant: { setting: string; type: TenantType; column: string };
+  roles: { app: string[]; bypass: string[] };
+  /** Managed schemas, in file order: every table in them must be declared. */
+  schemas: string[];
+  tables: TableDecl[];
+  /** The YAML files the model was read from, sorted. */
+  files: string[];
+}
+
+export type TableDecl = TenantTable | SharedTable | ExemptTable;
+
+interface TableBase {
+  schema: string;
+  name: string;
+  location: SourceLocation;
+  /** Hand-written extra policies, compiled as written. */
+  policies: ExtraPolicy[];
+}
+
+export interface TenantTable extends TableBase {
+  mode: 'tenant';
+  /** The tenant column; undefined for a table whose tenant comes `via` its parent. */
+  column?: string;
+  commands: Command[];
+  via?: Via;
+  /** Index column lists as compiled: tenant column (or via columns) first. */
+  indexes: IndexDecl[];
+}
+
+export interface SharedTable extends TableBase {
+  mode: 'shared';
+  indexes: IndexDecl[];
+}
+
+export interface ExemptTable extends TableBase {
+  mode: 'exempt';
+  reason: string;
+  indexes: IndexDecl[];
+}
+
+export interface Via {
+  parentSchema: string;
+  parentName: string;
+  columns: string[];
+  references: string[];
+}
+
+export interface IndexDecl {
+  columns: string[];
+  unique: boolean;
+  /** A name the user chose; otherwise compile derives one. */
+  name?: string;
+  location: SourceLocation;
+}
+
+export interface ExtraPolicy {
+  name: string;
+  to: string[];
+  command: PolicyCommand;
+  permissive: boolean;
+  using?: string;
+  check?: string;
+  location: SourceLocation;
+}
+
+export function tableKey(t: { schema: string; name: string }): string {
+  return `${t.schema}.${t.name}`;
+}
+
+export function findTable(model: PolicyModel, schema: string, name: string): TableDecl | undefined {
+  return model.tables.find((t) => t.schema === schema && t.name === name);
+}

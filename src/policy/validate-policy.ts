@@ -1,0 +1,689 @@
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import type { PolicyDiagnostic, SourceLocation } from '../errors.js';
+import { identBytes } from '../compile/quote.js';
+import {
+  COMMANDS,
+  TENANT_TYPES,
+  type Command,
+  type ExtraPolicy,
+  type IndexDecl,
+  type PolicyCommand,
+  type PolicyModel,
+  type TableDecl,
+  type TenantType,
+  type Via,
+} from './model.js';
+import { checkExpression } from './expression.js';
+import { didYouMean } from './suggest.js';
+
+export interface PolicySource {
+  file: string;
+  text: string;
+}
+
+export interface ValidationResult {
+  model?: PolicyModel;
+  diagnostics: PolicyDiagnostic[];
+}
+
+const TOP_KEYS = ['version', 'tenant', 'roles', 'schemas'] as const;
+const TENANT_KEYS = ['setting', 'type', 'column'] as const;
+const ROLE_KEYS = ['app', 'bypass'] as const;
+const SCHEMA_KEYS = ['tables'] as const;
+const TABLE_KEYS = ['mode', 'column', 'indexes', 'commands', 'via', 'reason', 'policies'] as const;
+const INDEX_KEYS = ['columns', 'unique', 'name'] as const;
+const VIA_KEYS = ['parent', 'columns', 'references'] as const;
+const POLICY_KEYS = ['name', 'to', 'for', 'as', 'using', 'check'] as const;
+const MODES = ['tenant', 'shared', 'exempt'] as const;
+/** Which table keys each mode admits, beside `mode` itself. */
+const MODE_KEYS: Record<(typeof MODES)[number], readonly string[]> = {
+  tenant: ['column', 'indexes', 'commands', 'via', 'policies'],
+  shared: ['indexes', 'policies'],
+  exempt: ['reason'],
+};
+
+/**
+ * Validate the YAML of one or more policy files as one document, collecting
+ * every problem with its file, line and column. The model is returned only
+ * when there is no problem at all.
+ */
+export function validatePolicy(sources: PolicySource[]): ValidationResult {
+  return new Validator().run(sources);
+}
+
+interface Declared {
+  location: SourceLocation;
+}
+
+class Validator {
+  private diagnostics: PolicyDiagnostic[] = [];
+  private file = '';
+  private lines = new LineCounter();
+
+  private tenant?: { value: PolicyModel['tenant'] } & Declared;
+  private roles?: { value: PolicyModel['roles']; appLocation: SourceLocation } & Declared;
+  private schemas = new Map<string, Declared>();
+  private tables: TableDecl[] = [];
+  private viaLocations = new Map<TableDecl, SourceLocation>();
+
+  run(sources: PolicySource[]): ValidationResult {
+    for (const source of sources) this.readFile(source);
+    const firstLocation = { file: sources[0]?.file ?? '<none>', line: 1, column: 1 };
+    if (!this.roles && this.diagnostics.length === 0) {
+      this.report(firstLocation, 'the policy file has no `roles` section', 'add `roles: { app: [your_app_role] }`: the roles application traffic runs as');
+    }
+    this.checkCrossReferences();
+    if (this.diagnostics.length > 0 || !this.roles) {
+      this.diagnostics.sort(
+        (a, b) =>
+          a.location.file.localeCompare(b.location.file) || a.location.line - b.location.line || a.location.column - b.location.column,
+      );
+      return { diagnostics: this.diagnostics };
+    }
+    const tenant = this.tenant?.value ?? { setting: 'app.tenant_id', type: 'uuid' as TenantType, column: 'tenant_id' };
+    return {
+      diagnostics: [],
+      model: {
+        version: 1,
+        tenant,
+        roles: this.roles.value,
+        schemas: [...this.schemas.keys()],
+        tables: this.tables,
+        files: sources.map((s) => s.file),
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private at(node: Node | null | undefined): SourceLocation {
+    const offset = node?.range ? node.range[0] : 0;
+    const pos = this.lines.linePos(offset);
+    return { file: this.file, line: pos.line, column: pos.col };
+  }
+
+  private report(location: SourceLocation, message: string, hint?: string): void {
+    this.diagnostics.push({ location, message, hint });
+  }
+
+  /** The pairs of a map, with unknown keys reported (and a "did you mean" for near misses). */
+  private entries(map: YAMLMap, allowed: readonly string[], where: string): Map<string, Pair> {
+    const out = new Map<string, Pair>();
+    for (const pair of map.items) {
+      const keyNode = pair.key as Node | null;
+      const key = isScalar(keyNode) ? String(keyNode.value) : undefined;
+      if (key === undefined) {
+        this.report(this.at(keyNode), `a key in ${where} is not a plain name`);
+        continue;
+      }
+      if (!allowed.includes(key)) {
+        const near = didYouMean(key, allowed);
+        this.report(
+          this.at(keyNode),
+          `unknown key \`${key}\` in ${where}`,
+          near ? `did you mean \`${near}\`?` : `allowed keys here: ${allowed.join(', ')}`,
+        );
+        continue;
+      }
+      out.set(key, pair);
+    }
+    return out;
+  }
+
+  private keyLocation(pair: Pair): SourceLocation {
+    return this.at(pair.key as Node);
+  }
+
+  private valueLocation(pair: Pair): SourceLocation {
+    return pair.value ? this.at(pair.value as Node) : this.keyLocation(pair);
+  }
+
+  private string(pair: Pair, what: string): string | undefined {
+    const node = pair.value as Node | null;
+    if (isScalar(node) && typeof node.value === 'string' && node.value !== '') return node.value;
+    this.report(this.valueLocation(pair), `${what} must be a non-empty string`, describe(node));
+    return undefined;
+  }
+
+  private stringList(pair: Pair, what: string, allowEmpty = false): string[] | undefined {
+    const node = pair.value as Node | null;
+    if (!isSeq(node)) {
+      this.report(this.valueLocation(pair), `${what} must be a list of names`, describe(node));
+      return undefined;
+    }
+    const out: string[] = [];
+    let ok = true;
+    for (const item of node.items as Node[]) {
+      if (isScalar(item) && typeof item.value === 'string' && item.value !== '') out.push(item.value);
+      else {
+        this.report(this.at(item), `every entry of ${what} must be a non-empty string`, describe(item));
+        ok = false;
+      }
+    }
+    if (ok && !allowEmpty && out.length === 0) {
+      this.report(this.valueLocation(pair), `${what} must not be empty`);
+      return undefined;
+    }
+    return ok ? out : undefined;
+  }
+
+  private identifier(name: string, location: SourceLocation, what: string): boolean {
+    // Every identifier is quoted in the SQL rlsctl writes, so any name PostgreSQL
+    // can store is accepted; what it cannot store, or would silently truncate, is not.
+    if (identBytes(name) > 63) {
+      this.report(
+        location,
+        `${what} \`${name}\` is ${identBytes(name)} bytes long; PostgreSQL identifiers hold at most 63 bytes`,
+        'PostgreSQL would truncate it silently, so the name in the database would differ from the file',
+      );
+      return false;
+    }
+    if (/[\u0000-\u001f\u007f]/.test(name) || name.trim() === '') {
+      this.report(location, `${what} ${JSON.stringify(name)} is not a valid PostgreSQL identifier`, 'use a name without control characters');
+      return false;
+    }
+    return true;
+  }
+
+  private identifiers(names: string[] | undefined, pair: Pair, what: string): string[] | undefined {
+    if (!names) return undefined;
+    const node = pair.value as Node;
+    const items = isSeq(node) ? (node.items as Node[]) : [];
+    const ok = names.every((n, i) => this.identifier(n, items[i] ? this.at(items[i]) : this.valueLocation(pair), what));
+    const seen = new Set<string>();
+    for (const [i, n] of names.entries()) {
+      if (seen.has(n)) {
+        this.report(items[i] ? this.at(items[i]) : this.valueLocation(pair), `${what} \`${n}\` is listed twice`);
+        return undefined;
+      }
+      seen.add(n);
+    }
+    return ok ? names : undefined;
+  }
+
+  // ------------------------------------------------------------------ files
+
+  private readFile(source: PolicySource): void {
+    this.file = source.file;
+    this.lines = new LineCounter();
+    const doc = parseDocument(source.text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    for (const error of doc.errors) {
+      const pos = this.lines.linePos(error.pos[0]);
+      this.report(
+        { file: this.file, line: pos.line, column: pos.col },
+        `invalid YAML: ${error.message.split('\n')[0]}`,
+        error.code === 'DUPLICATE_KEY' ? 'a key (a schema or table) is declared twice in this file: merge the two' : 'check the indentation and quoting around this place',
+      );
+    }
+    if (doc.errors.length > 0) return;
+    const root = doc.contents as Node | null;
+    if (!isMap(root)) {
+      this.report({ file: this.file, line: 1, column: 1 }, 'a policy file must be a YAML mapping with `version: 1` at the top', describe(root));
+      return;
+    }
+    const top = this.entries(root, TOP_KEYS, 'the top level');
+    const version = top.get('version');
+    if (!version) {
+      this.report(this.at(root), 'the policy file has no `version`', 'add `version: 1` as the first line');
+    } else {
+      const node = version.value as Node | null;
+      if (!isScalar(node) || node.value !== 1) {
+        this.report(this.valueLocation(version), `unsupported version ${isScalar(node) ? JSON.stringify(node.value) : describe(node)}`, 'this rlsctl reads format version 1: write `version: 1`');
+      }
+    }
+    const tenant = top.get('tenant');
+    if (tenant) this.readTenant(tenant);
+    const roles = top.get('roles');
+    if (roles) this.readRoles(roles);
+    const schemas = top.get('schemas');
+    if (schemas) this.readSchemas(schemas);
+  }
+
+  private firstDeclaration(previous: Declared | undefined, pair: Pair, what: string): boolean {
+    if (!previous) return true;
+    const here = this.keyLocation(pair);
+    this.report(
+      here,
+      `${what} is declared twice: at ${formatLocation(previous.location)} and at ${formatLocation(here)}`,
+      'declare it once; merge the two declarations',
+    );
+    return false;
+  }
+
+  private readTenant(pair: Pair): void {
+    const node = pair.value as Node | null;
+    if (!isMap(node)) {
+      this.report(this.valueLocation(pair), '`tenant` must be a mapping (setting, type, column)', describe(node));
+      return;
+    }
+    if (!this.firstDeclaration(this.tenant, pair, '`tenant`')) return;
+    const keys = this.entries(node, TENANT_KEYS, '`tenant`');
+    const value = { setting: 'app.tenant_id', type: 'uuid' as TenantType, column: 'tenant_id' };
+    const setting = keys.get('setting');
+    if (setting) {
+      const s = this.string(setting, '`tenant.setting`');
+      if (s !== undefined) {
+        if (!s.includes('.')) {
+          this.report(this.valueLocation(setting), `the setting \`${s}\` has no dot`, `PostgreSQL only accepts custom settings with a prefix: write \`app.${s}\``);
+        } else if (!/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$/.test(s)) {
+          this.report(this.valueLocation(setting), `the setting \`${s}\` is not a valid custom setting name`, 'use names of letters, digits and underscores joined by dots, e.g. `app.tenant_id`');
+        } else value.setting = s;
+      }
+    }
+    const type = keys.get('type');
+    if (type) {
+      const t = this.string(type, '`tenant.type`');
+      if (t !== undefined) {
+        if ((TENANT_TYPES as readonly string[]).includes(t)) value.type = t as TenantType;
+        else {
+          const near = didYouMean(t, TENANT_TYPES);
+          this.report(this.valueLocation(type), `unknown tenant type \`${t}\``, near ? `did you mean \`${near}\`?` : `use one of ${TENANT_TYPES.join(', ')}`);
+        }
+      }
+    }
+    const column = keys.get('column');
+    if (column) {
+      const c = this.string(column, '`tenant.column`');
+      if (c !== undefined && this.identifier(c, this.valueLocation(column), 'the tenant column')) value.column = c;
+    }
+    this.tenant = { value, location: this.keyLocation(pair) };
+  }
+
+  private readRoles(pair: Pair): void {
+    const node = pair.value as Node | null;
+    if (!isMap(node)) {
+      this.report(this.valueLocation(pair), '`roles` must be a mapping with `app` (and optionally `bypass`)', describe(node));
+      return;
+    }
+    if (!this.firstDeclaration(this.roles, pair, '`roles`')) return;
+    const keys = this.entries(node, ROLE_KEYS, '`roles`');
+    const appPair = keys.get('app');
+    let app: string[] | undefined;
+    if (!appPair) {
+      this.report(this.at(node), '`roles` has no `app` list', 'name the roles your application connects as: `app: [app_user]`');
+    } else {
+      const node = appPair.value as Node | null;
+      if (isSeq(node) && node.items.length === 0) {
+        this.report(this.valueLocation(appPair), '`roles.app` is empty', 'policies are made TO the app roles: name at least one');
+      } else app = this.identifiers(this.stringList(appPair, '`roles.app`'), appPair, 'the app role');
+    }
+    const bypassPair = keys.get('bypass');
+    const bypass = bypassPair ? this.identifiers(this.stringList(bypassPair, '`roles.bypass`', true), bypassPair, 'the bypass role') : [];
+    if (app && bypass && bypassPair) {
+      const items = (bypassPair.value as { items: Node[] }).items;
+      for (const [i, role] of bypass.entries()) {
+        if (app.includes(role)) {
+          this.report(this.at(items[i]), `the role \`${role}\` is both an app role and a bypass role`, 'an app role must never bypass row level security: remove it from one of the lists');
+        }
+      }
+    }
+    this.roles = { value: { app: app ?? [], bypass: bypass ?? [] }, location: this.keyLocation(pair), appLocation: appPair ? this.keyLocation(appPair) : this.keyLocation(pair) };
+  }
+
+  private readSchemas(pair: Pair): void {
+    const node = pair.value as Node | null;
+    if (!isMap(node)) {
+      this.report(this.valueLocation(pair), '`schemas` must be a mapping of schema names', describe(node));
+      return;
+    }
+    for (const schemaPair of node.items) {
+      const keyNode = schemaPair.key as Node | null;
+      if (!isScalar(keyNode) || typeof keyNode.value !== 'string') {
+        this.report(this.at(keyNode), 'a schema name must be a string');
+        continue;
+      }
+      const schema = keyNode.value;
+      if (!this.identifier(schema, this.at(keyNode), 'the schema name')) continue;
+      if (!this.firstDeclaration(this.schemas.get(schema), schemaPair, `the schema \`${schema}\``)) continue;
+      this.schemas.set(schema, { location: this.keyLocation(schemaPair) });
+      const body = schemaPair.value as Node | null;
+      if (!isMap(body)) {
+        this.report(this.valueLocation(schemaPair), `the schema \`${schema}\` must be a mapping with \`tables\``, describe(body));
+        continue;
+      }
+      const keys = this.entries(body, SCHEMA_KEYS, `the schema \`${schema}\``);
+      const tables = keys.get('tables');
+      if (!tables) continue;
+      const tablesNode = tables.value as Node | null;
+      if (tablesNode === null || (isScalar(tablesNode) && tablesNode.value === null)) continue;
+      if (!isMap(tablesNode)) {
+        this.report(this.valueLocation(tables), `\`tables\` of the schema \`${schema}\` must be a mapping of table names`, describe(tablesNode));
+        continue;
+      }
+      for (const tablePair of tablesNode.items) this.readTable(schema, tablePair);
+    }
+  }
+
+  private readTable(schema: string, pair: Pair): void {
+    const keyNode = pair.key as Node | null;
+    if (!isScalar(keyNode) || typeof keyNode.value !== 'string') {
+      this.report(this.at(keyNode), 'a table name must be a string');
+      return;
+    }
+    const name = keyNode.value;
+    const location = this.keyLocation(pair);
+    if (!this.identifier(name, location, 'the table name')) return;
+    const where = `the table \`${schema}.${name}\``;
+    const node = pair.value as Node | null;
+    // `customers: tenant` is shorthand for `{ mode: tenant }`; an empty entry is the default mode.
+    if (node === null || (isScalar(node) && node.value === null)) {
+      this.tables.push(tenantTable(schema, name, location));
+      return;
+    }
+    if (isScalar(node)) {
+      const mode = String(node.value);
+      if (mode === 'tenant') this.tables.push(tenantTable(schema, name, location));
+      else if (mode === 'shared') this.tables.push({ mode: 'shared', schema, name, location, policies: [], indexes: [] });
+      else if (mode === 'exempt') this.report(this.at(node), `${where} is exempt without a reason`, 'write `{ mode: exempt, reason: "why this table holds no tenant data" }`');
+      else {
+        const near = didYouMean(mode, MODES);
+        this.report(this.at(node), `unknown mode \`${mode}\` for ${where}`, near ? `did you mean \`${near}\`?` : `use one of ${MODES.join(', ')}`);
+      }
+      return;
+    }
+    if (!isMap(node)) {
+      this.report(this.at(node), `${where} must be a mode (tenant, shared, exempt) or a mapping`, describe(node));
+      return;
+    }
+    const keys = this.entries(node, TABLE_KEYS, where);
+    let mode = 'tenant' as (typeof MODES)[number];
+    const modePair = keys.get('mode');
+    if (modePair) {
+      const m = this.string(modePair, '`mode`');
+      if (m === undefined) return;
+      if (!(MODES as readonly string[]).includes(m)) {
+        const near = didYouMean(m, MODES);
+        this.report(this.valueLocation(modePair), `unknown mode \`${m}\` for ${where}`, near ? `did you mean \`${near}\`?` : `use one of ${MODES.join(', ')}`);
+        return;
+      }
+      mode = m as typeof mode;
+    }
+    for (const [key, keyPair] of keys) {
+      if (key !== 'mode' && !MODE_KEYS[mode].includes(key)) {
+        this.report(this.keyLocation(keyPair), `\`${key}\` does not apply to a ${mode} table (${where})`, `keys of a ${mode} table: mode, ${MODE_KEYS[mode].join(', ')}`);
+      }
+    }
+    const policiesPair = keys.get('policies');
+    const policies = policiesPair && MODE_KEYS[mode].includes('policies') ? this.readPolicies(policiesPair, where) : [];
+    const indexesPair = keys.get('indexes');
+    const indexes = indexesPair && MODE_KEYS[mode].includes('indexes') ? this.readIndexes(indexesPair, where) : [];
+
+    if (mode === 'exempt') {
+      const reasonPair = keys.get('reason');
+      if (!reasonPair) {
+        this.report(location, `${where} is exempt without a reason`, 'add `reason: ...`: why this table holds no tenant data; audit lists it');
+        return;
+      }
+      const reason = this.string(reasonPair, '`reason`');
+      if (reason !== undefined) this.tables.push({ mode: 'exempt', schema, name, location, reason, policies: [], indexes: [] });
+      return;
+    }
+    if (mode === 'shared') {
+      this.tables.push({ mode: 'shared', schema, name, location, policies, indexes });
+      return;
+    }
+    const table = tenantTable(schema, name, location);
+    table.policies = policies;
+    table.indexes = indexes;
+    const columnPair = keys.get('column');
+    if (columnPair) {
+      const column = this.string(columnPair, '`column`');
+      if (column !== undefined && this.identifier(column, this.valueLocation(columnPair), 'the tenant column')) table.column = column;
+    }
+    const commandsPair = keys.get('commands');
+    if (commandsPair) {
+      const list = this.stringList(commandsPair, '`commands`');
+      if (list) {
+        const items = (commandsPair.value as { items: Node[] }).items;
+        const commands: Command[] = [];
+        list.forEach((c, i) => {
+          if (!(COMMANDS as readonly string[]).includes(c)) {
+            const near = didYouMean(c, COMMANDS);
+            this.report(this.at(items[i]), `unknown command \`${c}\``, near ? `did you mean \`${near}\`?` : `use some of ${COMMANDS.join(', ')}`);
+          } else if (commands.includes(c as Command)) this.report(this.at(items[i]), `the command \`${c}\` is listed twice`);
+          else commands.push(c as Command);
+        });
+        table.commands = COMMANDS.filter((c) => commands.includes(c));
+      }
+    }
+    const viaPair = keys.get('via');
+    if (viaPair) {
+      if (columnPair) this.report(this.keyLocation(columnPair), `${where} takes its tenant from its parent (\`via\`), so it has no tenant \`column\``, 'remove `column` or `via`');
+      const via = this.readVia(viaPair, schema, where);
+      if (via) {
+        table.via = via;
+        table.column = undefined;
+        this.viaLocations.set(table, this.keyLocation(viaPair));
+      }
+    }
+    this.tables.push(table);
+  }
+
+  private readVia(pair: Pair, schema: string, where: string): Via | undefined {
+    const node = pair.value as Node | null;
+    if (!isMap(node)) {
+      this.report(this.valueLocation(pair), `\`via\` of ${where} must be a mapping { parent, columns, references }`, describe(node));
+      return undefined;
+    }
+    const keys = this.entries(node, VIA_KEYS, `\`via\` of ${where}`);
+    for (const required of VIA_KEYS) {
+      if (!keys.has(required)) this.report(this.at(node), `\`via\` of ${where} has no \`${required}\``, 'write `via: { parent: invoices, columns: [invoice_id], references: [id] }`');
+    }
+    const parentPair = keys.get('parent');
+    const columnsPair = keys.get('columns');
+    const referencesPair = keys.get('references');
+    if (!parentPair || !columnsPair || !referencesPair) return undefined;
+    const parent = this.string(parentPair, '`via.parent`');
+    const columns = this.identifiers(this.stringList(columnsPair, '`via.columns`'), columnsPair, 'the column');
+    const references = this.identifiers(this.stringList(referencesPair, '`via.references`'), referencesPair, 'the column');
+    if (parent === undefined || !columns || !references) return undefined;
+    if (columns.length !== references.length) {
+      this.report(this.valueLocation(referencesPair), `\`via.references\` has ${references.length} columns and \`via.columns\` ${columns.length}`, 'each column of this table references one column of the parent, in order');
+      return undefined;
+    }
+    // `parent: invoices` names a table of the same schema; `parent: billing.invoices` another schema's.
+    const dot = parent.indexOf('.');
+    const parentSchema = dot >= 0 ? parent.slice(0, dot) : schema;
+    const parentName = dot >= 0 ? parent.slice(dot + 1) : parent;
+    if (!this.identifier(parentSchema, this.valueLocation(parentPair), 'the parent schema') || !this.identifier(parentName, this.valueLocation(parentPair), 'the parent table')) return undefined;
+    return { parentSchema, parentName, columns, references };
+  }
+
+  private readIndexes(pair: Pair, where: string): IndexDecl[] {
+    const node = pair.value as Node | null;
+    if (!isSeq(node)) {
+      this.report(this.valueLocation(pair), `\`indexes\` of ${where} must be a list`, describe(node));
+      return [];
+    }
+    const out: IndexDecl[] = [];
+    for (const item of node.items as Node[]) {
+      const location = this.at(item);
+      if (isSeq(item)) {
+        const columns = this.columnList(item, location, where);
+        if (columns) out.push({ columns, unique: false, location });
+        continue;
+      }
+      if (!isMap(item)) {
+        this.report(location, `an index of ${where} must be a list of columns or { columns, unique, name }`, describe(item));
+        continue;
+      }
+      const keys = this.entries(item, INDEX_KEYS, `an index of ${where}`);
+      const columnsPair = keys.get('columns');
+      if (!columnsPair) {
+        this.report(location, `an index of ${where} has no \`columns\``, 'write `{ columns: [created_at] }`');
+        continue;
+      }
+      const columnsNode = columnsPair.value as Node | null;
+      if (!isSeq(columnsNode)) {
+        this.report(this.valueLocation(columnsPair), '`columns` must be a list of column names', describe(columnsNode));
+        continue;
+      }
+      const columns = this.columnList(columnsNode, this.valueLocation(columnsPair), where);
+      let unique = false;
+      const uniquePair = keys.get('unique');
+      if (uniquePair) {
+        const u = uniquePair.value as Node | null;
+        if (isScalar(u) && typeof u.value === 'boolean') unique = u.value;
+        else this.report(this.valueLocation(uniquePair), '`unique` must be true or false', describe(u));
+      }
+      let name: string | undefined;
+      const namePair = keys.get('name');
+      if (namePair) {
+        name = this.string(namePair, '`name`');
+        if (name !== undefined && !this.identifier(name, this.valueLocation(namePair), 'the index name')) name = undefined;
+      }
+      if (columns) out.push({ columns, unique, name, location });
+    }
+    return out;
+  }
+
+  private columnList(node: Node, location: SourceLocation, where: string): string[] | undefined {
+    if (!isSeq(node) || node.items.length === 0) {
+      this.report(location, `an index of ${where} needs at least one column`);
+      return undefined;
+    }
+    const out: string[] = [];
+    for (const item of node.items as Node[]) {
+      if (!isScalar(item) || typeof item.value !== 'string' || item.value === '') {
+        this.report(this.at(item), 'an index column must be a column name', describe(item));
+        return undefined;
+      }
+      if (!this.identifier(item.value, this.at(item), 'the index column')) return undefined;
+      out.push(item.value);
+    }
+    return out;
+  }
+
+  private readPolicies(pair: Pair, where: string): ExtraPolicy[] {
+    const node = pair.value as Node | null;
+    if (!isSeq(node)) {
+      this.report(this.valueLocation(pair), `\`policies\` of ${where} must be a list`, describe(node));
+      return [];
+    }
+    const out: ExtraPolicy[] = [];
+    const names = new Set<string>();
+    for (const item of node.items as Node[]) {
+      const location = this.at(item);
+      if (!isMap(item)) {
+        this.report(location, `a policy of ${where} must be a mapping { name, to, for, as, using, check }`, describe(item));
+        continue;
+      }
+      const keys = this.entries(item, POLICY_KEYS, `a policy of ${where}`);
+      const namePair = keys.get('name');
+      const toPair = keys.get('to');
+      if (!namePair) this.report(location, `a policy of ${where} has no \`name\``);
+      if (!toPair) this.report(location, `a policy of ${where} has no \`to\``, 'name the roles it applies to: `to: [support_agent]`');
+      const name = namePair ? this.string(namePair, 'the policy `name`') : undefined;
+      if (name !== undefined && namePair) {
+        if (!this.identifier(name, this.valueLocation(namePair), 'the policy name')) continue;
+        if (name.startsWith('rlsctl_')) {
+          this.report(this.valueLocation(namePair), `the policy name \`${name}\` starts with \`rlsctl_\`, which rlsctl keeps for the policies it generates`, 'choose another name');
+          continue;
+        }
+        if (names.has(name)) {
+          this.report(this.valueLocation(namePair), `${where} has two policies named \`${name}\``);
+          continue;
+        }
+        names.add(name);
+      }
+      const to = toPair ? this.identifiers(this.stringList(toPair, 'the policy `to`'), toPair, 'the role') : undefined;
+      let command: PolicyCommand = 'all';
+      const forPair = keys.get('for');
+      if (forPair) {
+        const f = this.string(forPair, '`for`');
+        const allowed = [...COMMANDS, 'all'];
+        if (f !== undefined && allowed.includes(f)) command = f as PolicyCommand;
+        else if (f !== undefined) {
+          const near = didYouMean(f, allowed);
+          this.report(this.valueLocation(forPair), `unknown command \`${f}\``, near ? `did you mean \`${near}\`?` : `use one of ${allowed.join(', ')}`);
+        }
+      }
+      let permissive = true;
+      const asPair = keys.get('as');
+      if (asPair) {
+        const a = this.string(asPair, '`as`');
+        if (a === 'restrictive') permissive = false;
+        else if (a !== undefined && a !== 'permissive') {
+          const near = didYouMean(a, ['permissive', 'restrictive']);
+          this.report(this.valueLocation(asPair), `\`as\` must be permissive or restrictive, not \`${a}\``, near ? `did you mean \`${near}\`?` : undefined);
+        }
+      }
+      const using = this.expression(keys.get('using'));
+      const check = this.expression(keys.get('check'));
+      const usingPair = keys.get('using');
+      const checkPair = keys.get('check');
+      if (!usingPair && !checkPair) this.report(location, `the policy ${name ?? ''} of ${where} has neither \`using\` nor \`check\``, 'a policy needs at least one expression');
+      // PostgreSQL's own rules for CREATE POLICY: INSERT takes only WITH CHECK, SELECT and DELETE only USING.
+      if (usingPair && command === 'insert') this.report(this.keyLocation(usingPair), 'a policy `for: insert` takes only `check`', 'PostgreSQL rejects USING on an INSERT policy: move the expression to `check`');
+      if (checkPair && (command === 'select' || command === 'delete')) this.report(this.keyLocation(checkPair), `a policy \`for: ${command}\` takes only \`using\``, `PostgreSQL rejects WITH CHECK on a ${command.toUpperCase()} policy: move the expression to \`using\``);
+      if (name !== undefined && to) out.push({ name, to, command, permissive, using, check, location });
+    }
+    return out;
+  }
+
+  private expression(pair: Pair | undefined): string | undefined {
+    if (!pair) return undefined;
+    const node = pair.value as Node | null;
+    let text: string | undefined;
+    if (isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'boolean')) text = String(node.value);
+    if (text === undefined) {
+      this.report(this.valueLocation(pair), 'a policy expression must be a string of SQL', describe(node));
+      return undefined;
+    }
+    const checked = checkExpression(text);
+    if (!checked.ok) {
+      this.report(this.valueLocation(pair), `the expression ${JSON.stringify(text)} is not valid: ${checked.message}`, 'write one SQL boolean expression, e.g. `owner_id = (SELECT current_user_id())`');
+      return undefined;
+    }
+    return text;
+  }
+
+  // ------------------------------------------------------- across the files
+
+  private checkCrossReferences(): void {
+    const byKey = new Map<string, TableDecl>();
+    for (const table of this.tables) byKey.set(`${table.schema}.${table.name}`, table);
+    for (const [table, location] of this.viaLocations) {
+      if (table.mode !== 'tenant' || !table.via) continue;
+      const parentKey = `${table.via.parentSchema}.${table.via.parentName}`;
+      const parent = byKey.get(parentKey);
+      if (!parent) {
+        this.report(location, `the \`via\` parent ${parentKey} of ${table.schema}.${table.name} is not declared`, `declare ${parentKey} as a tenant table`);
+      } else if (parent.mode !== 'tenant') {
+        this.report(location, `the \`via\` parent ${parentKey} of ${table.schema}.${table.name} is declared ${parent.mode}, not tenant`, 'a row can only inherit its tenant from a tenant-protected parent');
+      } else {
+        // Follow the chain of parents; coming back to this table is a cycle.
+        const seen = new Set<string>([`${table.schema}.${table.name}`]);
+        let current: TableDecl | undefined = parent;
+        while (current && current.mode === 'tenant' && current.via) {
+          const key = `${current.schema}.${current.name}`;
+          if (seen.has(key)) {
+            this.report(location, `\`via\` makes a cycle: ${[...seen, key].join(' -> ')}`, 'one table in the chain must carry the tenant column itself');
+            break;
+          }
+          seen.add(key);
+          current = byKey.get(`${current.via.parentSchema}.${current.via.parentName}`);
+        }
+      }
+    }
+    if (this.roles && this.roles.value.app.length === 0 && !this.diagnostics.some((d) => d.message.includes('roles.app'))) {
+      this.report(this.roles.appLocation, '`roles.app` is empty', 'policies are made TO the app roles: name at least one');
+    }
+  }
+}
+
+function tenantTable(schema: string, name: string, location: SourceLocation): TableDecl & { mode: 'tenant' } {
+  return { mode: 'tenant', schema, name, location, commands: [...COMMANDS], indexes: [], policies: [] };
+}
+
+function describe(node: Node | null | undefined): string {
+  if (node === null || node === undefined) return 'found nothing';
+  if (isScalar(node)) return node.value === null ? 'found null' : `found ${typeof node.value} ${JSON.stringify(node.value)}`;
+  if (isSeq(node)) return 'found a list';
+  if (isMap(node)) return 'found a mapping';
+  return 'found something else';
+}
+
+export function formatLocation(location: SourceLocation): string {
+  return `${location.file}:${location.line}:${location.column}`;
+}

@@ -1,0 +1,35 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import { objectLabel, sortFindings, summarize, type Finding, type Severity } from './finding.js';
+
+export function makeChalk(color: boolean): ChalkInstance {
+  return new Chalk({ level: color ? 1 : 0 });
+}
+
+const MARK: Record<Severity, string> = { error: 'error', warning: 'warning', info: 'info' };
+
+/** Findings grouped by object, with a one-line summary at the end. */
+export function formatFindingsText(findings: Finding[], options: { color: boolean; header?: string[] }): string {
+  const c = makeChalk(options.color);
+  const paint: Record<Severity, (s: string) => string> = { error: c.red.bold, warning: c.yellow, info: c.cyan };
+  const lines: string[] = [...(options.header ?? [])];
+  const groups = new Map<string, Finding[]>();
+  for (const f of sortFindings(findings)) {
+    const where = f.location ? `${f.location.file}:${f.location.line}:${f.location.column}` : '';
+    const key = `${f.object.kind} ${objectLabel(f.object)}${where && f.object.kind !== 'policy_file' ? ` (${where})` : ''}`;
+    const group = groups.get(key) ?? [];
+    group.push(f);
+    groups.set(key, group);
+  }
+  for (const [key, group] of [...groups].sort((a, b) => a[0].localeCompare(b[0]))) {
+    lines.push(c.bold(key));
+    for (const f of group) {
+      const where = f.object.kind === 'policy_file' && f.location ? `${f.location.file}:${f.location.line}:${f.location.column} ` : '';
+      lines.push(`  ${paint[f.severity](MARK[f.severity])} ${c.dim(`${f.rule} ${f.name}`)} ${where}${f.message}`);
+      if (f.help) lines.push(...f.help.split('\n').map((l, i) => `    ${i === 0 ? c.dim('fix: ') : '     '}${l}`));
+    }
+  }
+  const s = summarize(findings);
+  if (lines.length > (options.header?.length ?? 0)) lines.push('');
+  lines.push(findings.length === 0 ? c.green('no findings') : `${paint.error(`${s.error} error${s.error === 1 ? '' : 's'}`)}, ${paint.warning(`${s.warning} warning${s.warning === 1 ? '' : 's'}`)}, ${paint.info(`${s.info} info`)}`);
+  return lines.join('\n') + '\n';
+}
