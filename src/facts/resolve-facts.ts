@@ -1,0 +1,154 @@
+import { existsSync } from 'node:fs';
+import type pg from 'pg';
+import { loadPolicy, DEFAULT_POLICY_PATH } from '../policy/load-policy.js';
+import type { PolicyModel, TenantType } from '../policy/model.js';
+import { tenantColumnOf } from '../compile/desired-state.js';
+
+/**
+ * What audit, explain and verify need to know about a database: which tables
+ * hold tenant rows, which roles the application runs as, which setting
+ * carries the tenant. From the policy file when there is one; otherwise from
+ * the flags, and what they leave unsaid is inferred from the catalog (cli.md,
+ * "Audit rules").
+ */
+
+export interface FactsTable {
+  schema: string;
+  name: string;
+  /** The tenant column; undefined for a table whose tenant comes `via` a parent. */
+  column?: string;
+  via?: { parentSchema: string; parentName: string; columns: string[]; references: string[] };
+}
+
+export interface TenantFacts {
+  source: 'policy-file' | 'inferred';
+  model?: PolicyModel;
+  /** Schemas in scope. */
+  schemas: string[];
+  tenantTables: FactsTable[];
+  /** Shared and exempt tables of the policy file (empty when inferred). */
+  sharedTables: Array<{ schema: string; name: string }>;
+  exemptTables: Array<{ schema: string; name: string; reason: string }>;
+  appRoles: string[];
+  bypassRoles: string[];
+  setting?: string;
+  tenantType: TenantType;
+  tenantColumn: string;
+  /** What was inferred rather than said, one line each, for the text report. */
+  inferred: string[];
+}
+
+export interface FactOptions {
+  policies?: string;
+  schema?: string[];
+  tenantColumn?: string;
+  tenantSetting?: string;
+  appRole?: string[];
+  bypassRole?: string[];
+}
+
+/** True when the facts come from a policy file: one was named, or the default folder exists. */
+export function hasPolicyFile(options: FactOptions): boolean {
+  const path = options.policies ?? DEFAULT_POLICY_PATH;
+  return path !== DEFAULT_POLICY_PATH || existsSync(path);
+}
+
+export function factsFromModel(model: PolicyModel): TenantFacts {
+  return {
+    source: 'policy-file',
+    model,
+    schemas: model.schemas,
+    tenantTables: model.tables.flatMap((t) =>
+      t.mode === 'tenant' ? [{ schema: t.schema, name: t.name, column: t.via ? undefined : tenantColumnOf(model, t), via: t.via }] : [],
+    ),
+    sharedTables: model.tables.filter((t) => t.mode === 'shared').map((t) => ({ schema: t.schema, name: t.name })),
+    exemptTables: model.tables.flatMap((t) => (t.mode === 'exempt' ? [{ schema: t.schema, name: t.name, reason: t.reason }] : [])),
+    appRoles: model.roles.app,
+    bypassRoles: model.roles.bypass,
+    setting: model.tenant.setting,
+    tenantType: model.tenant.type,
+    tenantColumn: model.tenant.column,
+    inferred: [],
+  };
+}
+
+const TYPE_OF: Record<string, TenantType> = { uuid: 'uuid', int8: 'bigint', int4: 'integer', text: 'text', varchar: 'text' };
+
+export async function resolveFacts(options: FactOptions, client: pg.ClientBase | pg.Pool): Promise<TenantFacts> {
+  if (hasPolicyFile(options)) return factsFromModel(await loadPolicy(options.policies ?? DEFAULT_POLICY_PATH));
+  const inferred: string[] = [];
+  const column = options.tenantColumn ?? 'tenant_id';
+  if (!options.tenantColumn) inferred.push(`tenant column: ${column} (the default; say another with --tenant-column)`);
+
+  // One query for the whole database: every table (not partition) in scope that has the tenant column.
+  const { rows: tables } = await client.query<{ schema: string; name: string; type: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name, t.typname AS type
+       FROM pg_catalog.pg_class c
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped
+       JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+        AND ($2::text[] IS NULL OR n.nspname = ANY ($2::text[]))
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      ORDER BY 1, 2`,
+    [column, options.schema ?? null],
+  );
+  const { rows: schemaRows } = await client.query<{ nspname: string }>(
+    `SELECT nspname FROM pg_catalog.pg_namespace
+      WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%'
+        AND ($1::text[] IS NULL OR nspname = ANY ($1::text[]))
+      ORDER BY 1`,
+    [options.schema ?? null],
+  );
+  if (!options.schema) inferred.push('schemas: every non-system schema');
+  inferred.push(`tenant tables: the ${tables.length} table${tables.length === 1 ? '' : 's'} with a ${column} column`);
+
+  // The policies on those tables say which roles and which setting the application uses.
+  const { rows: policies } = await client.query<{ roles: string[]; qual: string | null; check: string | null }>(
+    `SELECT ARRAY(SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = ANY (p.polroles) ORDER BY 1)::text[] AS roles,
+            pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual, pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check
+       FROM pg_catalog.pg_policy p
+       JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE ($2::text[] IS NULL OR n.nspname = ANY ($2::text[]))
+      ORDER BY n.nspname, c.relname, p.polname`,
+    [column, options.schema ?? null],
+  );
+  let appRoles = options.appRole ?? [];
+  if (appRoles.length === 0) {
+    appRoles = [...new Set(policies.flatMap((p) => p.roles))].sort();
+    inferred.push(appRoles.length > 0 ? `app roles: ${appRoles.join(', ')} (named by the policies on tenant tables)` : 'app roles: none found (no policy on a tenant table names a role; say them with --app-role)');
+  }
+  let setting = options.tenantSetting;
+  if (!setting) {
+    const counts = new Map<string, number>();
+    for (const p of policies) {
+      for (const text of [p.qual, p.check]) {
+        for (const m of (text ?? '').matchAll(/current_setting\(\s*'([^']+)'/g)) counts.set(m[1], (counts.get(m[1]) ?? 0) + 1);
+      }
+    }
+    setting = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
+    inferred.push(setting ? `tenant setting: ${setting} (read by the policies on tenant tables)` : 'tenant setting: none found (say it with --tenant-setting)');
+  }
+  const typeCounts = new Map<TenantType, number>();
+  for (const t of tables) {
+    const type = TYPE_OF[t.type] ?? 'text';
+    typeCounts.set(type, (typeCounts.get(type) ?? 0) + 1);
+  }
+  const tenantType = [...typeCounts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'uuid';
+  return {
+    source: 'inferred',
+    schemas: schemaRows.map((r) => r.nspname),
+    tenantTables: tables.map((t) => ({ schema: t.schema, name: t.name, column })),
+    sharedTables: [],
+    exemptTables: [],
+    appRoles,
+    bypassRoles: options.bypassRole ?? [],
+    setting,
+    tenantType,
+    tenantColumn: column,
+    inferred,
+  };
+}

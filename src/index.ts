@@ -1,0 +1,21 @@
+/** The programmatic API: `import { ... } from 'rlsctl'`. */
+export { loadPolicy, parsePolicy, readPolicySources } from './policy/load-policy.js';
+export { validatePolicy, type PolicySource, type ValidationResult } from './policy/validate-policy.js';
+export type { PolicyModel, TableDecl, TenantTable, SharedTable, ExemptTable, TenantType, Command } from './policy/model.js';
+export { compileScript, compileStatements } from './compile/render-sql.js';
+export { desiredState, type DesiredState, type DesiredTable, type PolicySpec, type IndexSpec } from './compile/desired-state.js';
+export type { Statement, Hazard } from './compile/statement.js';
+export { RlsctlError, UsageError, PolicyInvalid, DatabaseError, CheckFailed } from './errors.js';
+export type { Finding, RuleMeta, Severity } from './report/finding.js';
+export { formatFindingsJson } from './report/format-json.js';
+export { formatSarif } from './report/format-sarif.js';
+export { openDatabase, redactUrl, type Database } from './db/connection.js';
+export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server.js';
+export { resolveFacts, factsFromModel, type TenantFacts } from './facts/resolve-facts.js';
+
+import { compileScript } from './compile/render-sql.js';
+import type { PolicyModel } from './policy/model.js';
+/** The compiled, idempotent SQL script for a policy model (what `rlsctl compile` prints). */
+export function compilePolicy(model: PolicyModel): string {
+  return compileScript(model);
+}
