@@ -56,6 +56,7 @@ const results = {
   figures: Object.fromEntries(figures.map((f) => [f.name, { median: f.median, min: f.min, max: f.max, unit: f.unit, aim: f.aim, samples: f.samples, bench: f.bench }])),
   failures,
 };
-writeFileSync(path.join(here, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-process.stdout.write(`\nwrote bench/results.json (${results.seconds} s)${failures.length ? `; failed: ${failures.join(', ')}` : ''}\n`);
+const out = quick ? 'results.quick.json' : 'results.json';
+writeFileSync(path.join(here, out), JSON.stringify(results, null, 2) + '\n');
+process.stdout.write(`\nwrote bench/${out} (${results.seconds} s)${failures.length ? `; failed: ${failures.join(', ')}` : ''}\n`);
 process.exitCode = failures.length ? 1 : 0;
