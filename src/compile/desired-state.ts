@@ -181,7 +181,9 @@ export function indexName(table: string, columns: string[]): string {
   const full = `${table}_${columns.join('_')}_idx`;
   if (identBytes(full) <= 63) return full;
   const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
-  let head = full;
-  while (identBytes(head) > 63 - 9) head = head.slice(0, -1);
-  return `${head}_${hash}`;
+  // Cut whole code points, never half a UTF-16 surrogate pair (which would
+  // not be valid UTF-8), until the head and `_` and the hash fit in 63 bytes.
+  const chars = Array.from(full);
+  while (identBytes(chars.join('')) > 63 - 9) chars.pop();
+  return `${chars.join('')}_${hash}`;
 }

@@ -23,9 +23,15 @@ const KEYWORDS = new Set(
   ).split(' '),
 );
 
-/** Quote an identifier only where PostgreSQL needs it, so generated SQL stays readable. */
+/**
+ * Quote an identifier only where PostgreSQL needs it, so generated SQL stays
+ * readable. The same rule as PostgreSQL's own quote_ident() (ruleutils.c
+ * quote_identifier: lower-case ASCII letters, digits and `_`, not a
+ * non-unreserved keyword), so a name reads the same here as in what
+ * pg_get_expr() and pg_get_indexdef() print back.
+ */
 export function quoteIdent(name: string): string {
-  if (/^[a-z_][a-z0-9_$]*$/.test(name) && !KEYWORDS.has(name)) return name;
+  if (/^[a-z_][a-z0-9_]*$/.test(name) && !KEYWORDS.has(name)) return name;
   return '"' + name.replace(/"/g, '""') + '"';
 }
 

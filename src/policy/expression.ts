@@ -1,4 +1,4 @@
-import { parseSync, loadModule } from 'libpg-query';
+import { parseSync, loadModule, scanSync } from 'libpg-query';
 
 /**
  * Hand-written SQL expressions (`using`, `check`) are checked with the real
@@ -21,6 +21,13 @@ export type ExpressionCheck = { ok: true; tree: unknown } | { ok: false; message
 export function checkExpression(text: string): ExpressionCheck {
   if (text.trim() === '') return { ok: false, message: 'the expression is empty' };
   if (text.includes('\0')) return { ok: false, message: 'the expression contains a NUL byte' };
+  // Tabs and line breaks are layout; any other control character has no
+  // business in SQL text and could hide what the expression does.
+  if (/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) {
+    return { ok: false, message: 'the expression contains a control character' };
+  }
+  const escape = escapesParentheses(text);
+  if (escape) return { ok: false, message: escape };
   let result: { stmts?: Array<{ stmt: Record<string, unknown> }> };
   try {
     result = parseSync(`SELECT (\n${text}\n)`) as typeof result;
@@ -39,6 +46,29 @@ export function checkExpression(text: string): ExpressionCheck {
     return { ok: false, message: 'it is not a single expression (something follows or precedes it)' };
   }
   return { ok: true, tree: targets[0].ResTarget.val };
+}
+
+/**
+ * The clear message for the usual ways out of the expression: a `;` that
+ * ends it, or a `)` that closes the parenthesis rlsctl wraps it in. Uses
+ * PostgreSQL's own scanner, so a `;` or `)` inside a string, a quoted name or
+ * a comment is not counted. The parse below is what decides; this only names
+ * the problem when the scanner can read the text at all.
+ */
+function escapesParentheses(text: string): string | undefined {
+  let tokens: Array<{ text: string }>;
+  try {
+    tokens = scanSync(text).tokens;
+  } catch {
+    return undefined;
+  }
+  if (tokens.some((token) => token.text === ';')) return 'it holds a `;`: a policy expression is one expression, never a statement or several';
+  let depth = 0;
+  for (const token of tokens) {
+    if (token.text === '(') depth++;
+    if (token.text === ')' && --depth < 0) return 'it closes a parenthesis it did not open, so what follows would sit outside the expression';
+  }
+  return undefined;
 }
 
 /** The parse tree without source positions: equal trees mean the same expression, however formatted. */

@@ -1,6 +1,7 @@
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { PolicyDiagnostic, SourceLocation } from '../errors.js';
 import { identBytes } from '../compile/quote.js';
+import { desiredTable } from '../compile/desired-state.js';
 import {
   COMMANDS,
   TENANT_TYPES,
@@ -35,6 +36,8 @@ const INDEX_KEYS = ['columns', 'unique', 'name'] as const;
 const VIA_KEYS = ['parent', 'columns', 'references'] as const;
 const POLICY_KEYS = ['name', 'to', 'for', 'as', 'using', 'check'] as const;
 const MODES = ['tenant', 'shared', 'exempt'] as const;
+/** Aliases expanded per file at most (yaml's toJS uses the same bound). */
+const MAX_ALIASES = 100;
 /** Which table keys each mode admits, beside `mode` itself. */
 const MODE_KEYS: Record<(typeof MODES)[number], readonly string[]> = {
   tenant: ['column', 'indexes', 'commands', 'via', 'policies'],
@@ -61,18 +64,29 @@ class Validator {
   private lines = new LineCounter();
 
   private tenant?: { value: PolicyModel['tenant'] } & Declared;
-  private roles?: { value: PolicyModel['roles']; appLocation: SourceLocation } & Declared;
+  private roles?: { value: PolicyModel['roles'] } & Declared;
+  /** A `roles` key was found in some file, valid or not. */
+  private rolesSeen = false;
+  /** Some file could not be parsed as YAML, so what it declares is unknown. */
+  private unreadableFile = false;
   private schemas = new Map<string, Declared>();
   private tables: TableDecl[] = [];
   private viaLocations = new Map<TableDecl, SourceLocation>();
 
   run(sources: PolicySource[]): ValidationResult {
     for (const source of sources) this.readFile(source);
-    const firstLocation = { file: sources[0]?.file ?? '<none>', line: 1, column: 1 };
-    if (!this.roles && this.diagnostics.length === 0) {
-      this.report(firstLocation, 'the policy file has no `roles` section', 'add `roles: { app: [your_app_role] }`: the roles application traffic runs as');
+    // `roles` is the one section without a default. Said only when every file
+    // could be read: a file with a YAML syntax error may well hold it.
+    if (!this.rolesSeen && !this.unreadableFile) {
+      const where = sources.length === 1 ? 'the policy file' : `none of the policy files (${sources.map((s) => s.file).join(', ')})`;
+      this.report(
+        { file: sources[0]?.file ?? '<none>', line: 1, column: 1 },
+        `${where} has no \`roles\` section`,
+        'add `roles: { app: [your_app_role] }`: the roles application traffic runs as',
+      );
     }
     this.checkCrossReferences();
+    if (this.diagnostics.length === 0 && this.roles) this.checkRelationNames(this.assemble(sources));
     if (this.diagnostics.length > 0 || !this.roles) {
       this.diagnostics.sort(
         (a, b) =>
@@ -80,17 +94,18 @@ class Validator {
       );
       return { diagnostics: this.diagnostics };
     }
+    return { diagnostics: [], model: this.assemble(sources) };
+  }
+
+  private assemble(sources: PolicySource[]): PolicyModel {
     const tenant = this.tenant?.value ?? { setting: 'app.tenant_id', type: 'uuid' as TenantType, column: 'tenant_id' };
     return {
-      diagnostics: [],
-      model: {
-        version: 1,
-        tenant,
-        roles: this.roles.value,
-        schemas: [...this.schemas.keys()],
-        tables: this.tables,
-        files: sources.map((s) => s.file),
-      },
+      version: 1,
+      tenant,
+      roles: this.roles!.value,
+      schemas: [...this.schemas.keys()],
+      tables: this.tables,
+      files: sources.map((s) => s.file),
     };
   }
 
@@ -178,8 +193,16 @@ class Validator {
       );
       return false;
     }
-    if (/[\u0000-\u001f\u007f]/.test(name) || name.trim() === '') {
-      this.report(location, `${what} ${JSON.stringify(name)} is not a valid PostgreSQL identifier`, 'use a name without control characters');
+    // Control characters (C0, DEL, C1) make names that cannot be told apart
+    // in a terminal or a log; a lone surrogate is not valid UTF-8, so
+    // PostgreSQL could not store it as written. A name of spaces only is
+    // legal SQL but certainly a mistake.
+    if (/[\u0000-\u001f\u007f-\u009f]|\p{Cs}/u.test(name) || name.trim() === '') {
+      this.report(
+        location,
+        `${what} ${JSON.stringify(name)} is not a valid PostgreSQL identifier`,
+        name.trim() === '' ? 'a name needs at least one visible character' : 'use a name without control characters',
+      );
       return false;
     }
     return true;
@@ -207,21 +230,25 @@ class Validator {
     this.file = source.file;
     this.lines = new LineCounter();
     const doc = parseDocument(source.text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
-    for (const error of doc.errors) {
+    const fatal = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY');
+    for (const error of fatal) {
       const pos = this.lines.linePos(error.pos[0]);
-      this.report(
-        { file: this.file, line: pos.line, column: pos.col },
-        `invalid YAML: ${error.message.split('\n')[0]}`,
-        error.code === 'DUPLICATE_KEY' ? 'a key (a schema or table) is declared twice in this file: merge the two' : 'check the indentation and quoting around this place',
-      );
+      this.report({ file: this.file, line: pos.line, column: pos.col }, `invalid YAML: ${error.message.split('\n')[0]}`, 'check the indentation and quoting around this place');
     }
-    if (doc.errors.length > 0) return;
+    if (fatal.length > 0) {
+      this.unreadableFile = true;
+      return;
+    }
+    // A duplicate key leaves the document readable: report it, keep the first
+    // occurrence and go on, so that the other problems are reported too.
+    if (doc.errors.length > 0) this.dropDuplicateKeys(doc);
+    if (!this.resolveAliases(doc)) return;
     const root = doc.contents as Node | null;
     if (!isMap(root)) {
       this.report({ file: this.file, line: 1, column: 1 }, 'a policy file must be a YAML mapping with `version: 1` at the top', describe(root));
       return;
     }
-    const top = this.entries(root, TOP_KEYS, 'the top level');
+    const top = this.entries(root, TOP_KEYS, 'the top-level mapping');
     const version = top.get('version');
     if (!version) {
       this.report(this.at(root), 'the policy file has no `version`', 'add `version: 1` as the first line');
@@ -237,6 +264,59 @@ class Validator {
     if (roles) this.readRoles(roles);
     const schemas = top.get('schemas');
     if (schemas) this.readSchemas(schemas);
+  }
+
+  /** Report every key that appears twice in one mapping, naming both places, and drop the later pairs. */
+  private dropDuplicateKeys(doc: Document): void {
+    visit(doc, {
+      Map: (_, map) => {
+        const first = new Map<unknown, Pair>();
+        map.items = map.items.filter((pair) => {
+          const key = isScalar(pair.key) ? pair.key.value : pair.key;
+          const previous = first.get(key);
+          if (!previous) {
+            first.set(key, pair);
+            return true;
+          }
+          this.report(
+            this.keyLocation(pair),
+            `the key \`${String(key)}\` appears twice in one mapping: here and at line ${this.keyLocation(previous).line}`,
+            'YAML keeps only one of them: merge the two into one entry',
+          );
+          return false;
+        });
+      },
+    });
+  }
+
+  /**
+   * Anchors and aliases (`&roles` / `*roles`) are plain YAML, so they work
+   * here: each alias is replaced by a copy of what it names, and a problem in
+   * the copy is reported at the anchor. The count is capped, as yaml's own
+   * toJS does, so a recursive or exponential alias cannot hang the validator.
+   */
+  private resolveAliases(doc: Document): boolean {
+    let count = 0;
+    let failed: SourceLocation | undefined;
+    visit(doc, {
+      Alias: (_, alias) => {
+        const target = alias.resolve(doc);
+        if (++count > MAX_ALIASES || !target) {
+          failed = this.at(alias);
+          return visit.BREAK;
+        }
+        return target.clone() as Node;
+      },
+    });
+    if (failed) {
+      this.report(
+        failed,
+        count > MAX_ALIASES ? `more than ${MAX_ALIASES} YAML aliases, or an alias inside the value it names` : 'this YAML alias names no anchor',
+        'write the value out instead of the alias',
+      );
+      return false;
+    }
+    return true;
   }
 
   private firstDeclaration(previous: Declared | undefined, pair: Pair, what: string): boolean {
@@ -290,6 +370,7 @@ class Validator {
   }
 
   private readRoles(pair: Pair): void {
+    this.rolesSeen = true;
     const node = pair.value as Node | null;
     if (!isMap(node)) {
       this.report(this.valueLocation(pair), '`roles` must be a mapping with `app` (and optionally `bypass`)', describe(node));
@@ -317,7 +398,7 @@ class Validator {
         }
       }
     }
-    this.roles = { value: { app: app ?? [], bypass: bypass ?? [] }, location: this.keyLocation(pair), appLocation: appPair ? this.keyLocation(appPair) : this.keyLocation(pair) };
+    this.roles = { value: { app: app ?? [], bypass: bypass ?? [] }, location: this.keyLocation(pair) };
   }
 
   private readSchemas(pair: Pair): void {
@@ -337,6 +418,8 @@ class Validator {
       if (!this.firstDeclaration(this.schemas.get(schema), schemaPair, `the schema \`${schema}\``)) continue;
       this.schemas.set(schema, { location: this.keyLocation(schemaPair) });
       const body = schemaPair.value as Node | null;
+      // An empty entry, like `tables:` left empty, is a managed schema with no tables yet.
+      if (body === null || (isScalar(body) && body.value === null)) continue;
       if (!isMap(body)) {
         this.report(this.valueLocation(schemaPair), `the schema \`${schema}\` must be a mapping with \`tables\``, describe(body));
         continue;
@@ -666,8 +749,40 @@ class Validator {
         }
       }
     }
-    if (this.roles && this.roles.value.app.length === 0 && !this.diagnostics.some((d) => d.message.includes('roles.app'))) {
-      this.report(this.roles.appLocation, '`roles.app` is empty', 'policies are made TO the app roles: name at least one');
+  }
+
+  /**
+   * Tables and indexes share one namespace per schema in PostgreSQL, and the
+   * compiled script creates indexes with IF NOT EXISTS: a second index of the
+   * same name, or an index named like a table, would be skipped with a mere
+   * notice and the table left without it. So every index name, chosen or
+   * derived by compile (the names are computed by the compiler itself, here
+   * only checked), must be unique in its schema and differ from every
+   * declared table's name.
+   */
+  private checkRelationNames(model: PolicyModel): void {
+    const taken = new Map<string, { what: string; location: SourceLocation }>();
+    for (const table of model.tables) taken.set(`${table.schema}.${table.name}`, { what: `the table ${table.schema}.${table.name}`, location: table.location });
+    for (const table of model.tables) {
+      const desired = desiredTable(model, table);
+      // desiredTable keeps the declared indexes in order and may put the
+      // tenant index it adds itself in front of them.
+      const added = desired.indexes.length - table.indexes.length;
+      desired.indexes.forEach((index, i) => {
+        const declared = i >= added ? table.indexes[i - added] : undefined;
+        const location = declared?.location ?? table.location;
+        const key = `${index.schema}.${index.name}`;
+        const previous = taken.get(key);
+        if (previous) {
+          this.report(
+            location,
+            `the index \`${index.name}\` of ${table.schema}.${table.name} (${index.columns.join(', ')}) has the name of ${previous.what} (${formatLocation(previous.location)})`,
+            declared?.name !== undefined
+              ? 'PostgreSQL keeps one relation per name in a schema: choose another `name`'
+              : 'PostgreSQL keeps one relation per name in a schema: give this index a `name` of its own, or remove the duplicate',
+          );
+        } else taken.set(key, { what: `the index ${index.name} of ${table.schema}.${table.name}`, location });
+      });
     }
   }
 }
