@@ -1,0 +1,255 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type pg from 'pg';
+import type { Kysely, Transaction } from 'kysely';
+import { quoteLiteral } from '../compile/quote.js';
+import { DatabaseError } from '../errors.js';
+import { TenantContextError } from './tenant-context-error.js';
+import { tenantContext } from './tenant-context.js';
+import { resolveTenantOptions, type TenantSettings, type WithTenantOptions } from './tenant-options.js';
+import { describeTenantValue, validateTenantId, type TenantId } from './validate-tenant.js';
+
+/**
+ * The runtime side of the policies: run a unit of work as one tenant.
+ *
+ * The tenant goes into the policy's custom setting with
+ * `set_config(setting, value, true)`, i.e. transaction-local: it ends with
+ * COMMIT or ROLLBACK, so it cannot outlive the unit of work, cannot leak to
+ * the next user of a pooled connection, and is safe behind PgBouncer in
+ * transaction mode (which hands the server connection to another client
+ * between transactions). After it ends the setting reads as '' and the
+ * compiled policies show no rows.
+ */
+
+interface TransactionScope {
+  readonly tenant: string;
+  /** Cleared when the transaction ends, so that a callback leaked past it is not taken for a nested call. */
+  open: boolean;
+}
+
+/** The withTenant transaction the current async call chain runs in, if any. */
+const transactionScope = new AsyncLocalStorage<TransactionScope>();
+
+type Driver = { kind: 'pg'; pool: pg.Pool } | { kind: 'kysely'; db: Kysely<unknown> };
+
+/**
+ * Tell a pg.Pool from a Kysely instance by their shape, so that `kysely` is
+ * never loaded for a pg-only application, and so that two copies of either
+ * package in node_modules (where `instanceof` fails) still work.
+ */
+function driverOf(db: unknown): Driver {
+  const d = db as Record<string, unknown> | null;
+  if (d && typeof d === 'object') {
+    if (typeof d.transaction === 'function' && typeof d.selectFrom === 'function') {
+      if (d.isTransaction === true) {
+        throw new TenantContextError('nested-transaction', 'withTenant was given a Kysely transaction, not the Kysely instance', {
+          hint: 'pass the Kysely instance; inside withTenant, use the transaction it hands to your function',
+        });
+      }
+      return { kind: 'kysely', db: db as Kysely<unknown> };
+    }
+    if (typeof d.connect === 'function' && typeof d.query === 'function') {
+      // A checked-out PoolClient has release(); a pg.Client has processID. Neither
+      // can be checked out again, and a transaction on a shared client would
+      // interleave with its owner's queries.
+      if (typeof d.release === 'function' || 'processID' in d) {
+        throw new TenantContextError('invalid-options', 'withTenant was given a pg client, not a pg.Pool', {
+          hint: 'pass the pg.Pool; withTenant checks a connection out of it for the transaction and hands that client to your function',
+        });
+      }
+      return { kind: 'pg', pool: db as pg.Pool };
+    }
+  }
+  throw new TenantContextError('invalid-options', `withTenant needs a pg.Pool or a Kysely instance, got ${describeTenantValue(db)}`);
+}
+
+interface Prepared {
+  driver: Driver;
+  settings: TenantSettings;
+  tenant: string;
+}
+
+/** Every check, synchronously and before any connection is taken or SQL sent. */
+function prepare(db: unknown, tenantId: unknown, options: WithTenantOptions | undefined): Prepared {
+  const driver = driverOf(db);
+  const settings = resolveTenantOptions(options);
+  const tenant = validateTenantId(tenantId, settings.type);
+  const active = transactionScope.getStore();
+  if (active?.open) {
+    // Refused for the same tenant too: a nested call would take a second
+    // connection (a pool of N with N outer transactions waiting for inner ones
+    // deadlocks) and commit on its own, even when the outer transaction then
+    // rolls back. The caller's function already holds the tenant's client.
+    throw new TenantContextError(
+      'nested-transaction',
+      active.tenant === tenant
+        ? `withTenant inside another withTenant (same tenant ${tenant})`
+        : `withTenant for tenant ${tenant} inside a withTenant for tenant ${active.tenant}`,
+      { hint: 'pass the client or transaction that the outer withTenant gave you down to this code instead of opening another transaction' },
+    );
+  }
+  const requestTenant = tenantContext.current();
+  if (requestTenant !== undefined && validateTenantId(requestTenant, settings.type) !== tenant) {
+    throw new TenantContextError(
+      'tenant-mismatch',
+      `withTenant for tenant ${tenant} inside the request context of tenant ${describeTenantValue(requestTenant)}`,
+      { hint: 'a request scoped to one tenant cannot open a transaction for another; run cross-tenant work outside tenantContext.run' },
+    );
+  }
+  return { driver, settings, tenant };
+}
+
+/**
+ * Run `fn` in a transaction as `tenantId`: BEGIN, set the tenant
+ * transaction-locally, run `fn`, COMMIT; ROLLBACK on any error, which is
+ * rethrown. The tenant is validated against the tenant type before any
+ * connection is taken or SQL sent.
+ *
+ * - `db` a `pg.Pool`: `fn` gets the checked-out `pg.PoolClient` (do not
+ *   release it, and do not COMMIT or SET session settings on it).
+ * - `db` a `Kysely` instance: `fn` gets the Kysely `Transaction`.
+ *
+ * `options` name the setting and the tenant type, or pass the loaded policy
+ * (`{ policy: await loadPolicy() }`); default `app.tenant_id` / `uuid`.
+ * A nested withTenant is refused (TenantContextError 'nested-transaction').
+ */
+export function withTenant<R>(
+  db: pg.Pool,
+  tenantId: TenantId,
+  fn: (client: pg.PoolClient) => Promise<R>,
+  options?: WithTenantOptions,
+): Promise<R>;
+export function withTenant<DB, R>(
+  db: Kysely<DB>,
+  tenantId: TenantId,
+  fn: (trx: Transaction<DB>) => Promise<R>,
+  options?: WithTenantOptions,
+): Promise<R>;
+export async function withTenant(
+  db: unknown,
+  tenantId: unknown,
+  fn: (handle: never) => Promise<unknown>,
+  options?: WithTenantOptions,
+): Promise<unknown> {
+  const prepared = prepare(db, tenantId, options);
+  const run = fn as (handle: unknown) => Promise<unknown>;
+  switch (prepared.driver.kind) {
+    case 'pg':
+      return runOnPool(prepared.driver.pool, prepared, run);
+    case 'kysely':
+      return runOnKysely(prepared.driver.db, prepared, run);
+    default: {
+      const unreachable: never = prepared.driver;
+      throw new Error(`unhandled driver ${String(unreachable)}`);
+    }
+  }
+}
+
+/**
+ * `withTenant` with the tenant of the current request (`tenantContext.run`).
+ * Outside a tenant context it throws TenantContextError('no-tenant-context')
+ * and sends nothing: never a query without a tenant.
+ */
+export function withCurrentTenant<R>(db: pg.Pool, fn: (client: pg.PoolClient) => Promise<R>, options?: WithTenantOptions): Promise<R>;
+export function withCurrentTenant<DB, R>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<R>, options?: WithTenantOptions): Promise<R>;
+export async function withCurrentTenant(
+  db: unknown,
+  fn: (handle: never) => Promise<unknown>,
+  options?: WithTenantOptions,
+): Promise<unknown> {
+  const tenantId = tenantContext.require();
+  return (withTenant as (db: unknown, t: unknown, f: unknown, o?: WithTenantOptions) => Promise<unknown>)(db, tenantId, fn, options);
+}
+
+/**
+ * BEGIN and the tenant in one round trip: a simple-protocol query of two
+ * statements. Bound parameters would need a second round trip (the extended
+ * protocol carries one statement, and pg sends a queued query only after the
+ * previous one completed unless the pool runs in pipeline mode), so the values
+ * go in as literals: the setting matches a name pattern and the tenant has
+ * been validated against its type (uuid and integers: hex digits, digits and
+ * dashes only; text: no NUL, which would cut the query short) before
+ * quoteLiteral escapes them. bench/with-tenant.mjs measures the alternatives.
+ */
+export function beginTenantSql(setting: string, tenant: string): string {
+  return `BEGIN; SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(tenant)}, true)`;
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+async function runOnPool(pool: pg.Pool, prepared: Prepared, fn: (client: pg.PoolClient) => Promise<unknown>): Promise<unknown> {
+  const client = await pool.connect();
+  // Set when the connection must not go back to the pool: release(err) destroys it.
+  let broken: Error | undefined;
+  // While checked out, the pool no longer listens for the client's errors; an
+  // 'error' event without a listener (the backend terminated between two
+  // queries) would crash the process.
+  const onError = (error: Error) => {
+    broken ??= error;
+  };
+  client.on('error', onError);
+  const scope: TransactionScope = { tenant: prepared.tenant, open: true };
+  try {
+    let result: unknown;
+    try {
+      await client.query(beginTenantSql(prepared.settings.setting, prepared.tenant));
+      result = await transactionScope.run(scope, () => fn(client));
+    } catch (error) {
+      scope.open = false;
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        // The connection is unusable or in an unknown state: never reuse it.
+        broken ??= asError(rollbackError);
+      }
+      throw error;
+    }
+    scope.open = false;
+    let commit: pg.QueryResult;
+    try {
+      commit = await client.query('COMMIT');
+    } catch (commitError) {
+      // A failed COMMIT has ended the transaction on a healthy connection, but
+      // a lost one fails the same way; destroying it is the safe choice for a rare path.
+      broken ??= asError(commitError);
+      throw commitError;
+    }
+    // PostgreSQL answers COMMIT with a ROLLBACK tag when an earlier statement
+    // failed and fn caught the error: nothing was committed, so say so.
+    if (commit.command === 'ROLLBACK') {
+      throw new DatabaseError('the tenant transaction was rolled back, not committed: a statement in it failed and its error was caught', {
+        hint: 'let the error propagate out of the withTenant function, or wrap the failing statement in a SAVEPOINT',
+      });
+    }
+    return result;
+  } finally {
+    scope.open = false;
+    client.removeListener('error', onError);
+    client.release(broken);
+  }
+}
+
+type KyselyModule = typeof import('kysely');
+let kyselyModule: Promise<KyselyModule> | undefined;
+
+async function runOnKysely(db: Kysely<unknown>, prepared: Prepared, fn: (trx: Transaction<unknown>) => Promise<unknown>): Promise<unknown> {
+  // Loaded only on this path, so that a pg-only application never loads kysely.
+  kyselyModule ??= import('kysely');
+  const { CompiledQuery } = await kyselyModule;
+  const scope: TransactionScope = { tenant: prepared.tenant, open: true };
+  try {
+    // Kysely sends BEGIN itself and gives no hook to add to it, so the tenant
+    // costs one more round trip here than on the pg path; bound parameters then
+    // cost nothing extra. Kysely rolls back on a thrown error, discards a
+    // connection whose ROLLBACK failed, and raises on a COMMIT that rolled back.
+    return await transactionScope.run(scope, () =>
+      db.transaction().execute(async (trx) => {
+        await trx.executeQuery(CompiledQuery.raw('SELECT pg_catalog.set_config($1, $2, true)', [prepared.settings.setting, prepared.tenant]));
+        return fn(trx);
+      }),
+    );
+  } finally {
+    scope.open = false;
+  }
+}
