@@ -12,6 +12,8 @@ export { formatSarif } from './report/format-sarif.js';
 export { openDatabase, redactUrl, type Database } from './db/connection.js';
 export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server.js';
 export { resolveFacts, factsFromModel, type TenantFacts } from './facts/resolve-facts.js';
+export { diffModels } from './diff/diff-models.js';
+export type { PolicyChange, ChangeClass, ChangeKind, ChangeObject, ChangeSummary } from './diff/policy-change.js';
 
 import { compileScript } from './compile/render-sql.js';
 import type { PolicyModel } from './policy/model.js';
