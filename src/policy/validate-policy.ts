@@ -78,10 +78,9 @@ class Validator {
     // `roles` is the one section without a default. Said only when every file
     // could be read: a file with a YAML syntax error may well hold it.
     if (!this.rolesSeen && !this.unreadableFile) {
-      const where = sources.length === 1 ? 'the policy file' : `none of the policy files (${sources.map((s) => s.file).join(', ')})`;
       this.report(
         { file: sources[0]?.file ?? '<none>', line: 1, column: 1 },
-        `${where} has no \`roles\` section`,
+        sources.length === 1 ? 'the policy file has no `roles` section' : `none of the policy files (${sources.map((s) => s.file).join(', ')}) has a \`roles\` section`,
         'add `roles: { app: [your_app_role] }`: the roles application traffic runs as',
       );
     }
@@ -309,6 +308,7 @@ class Validator {
       },
     });
     if (failed) {
+      this.unreadableFile = true;
       this.report(
         failed,
         count > MAX_ALIASES ? `more than ${MAX_ALIASES} YAML aliases, or an alias inside the value it names` : 'this YAML alias names no anchor',
