@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { parse, parseDocument } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../../src/policy/expression.js';
