@@ -12,6 +12,11 @@ export { formatSarif } from './report/format-sarif.js';
 export { openDatabase, redactUrl, type Database } from './db/connection.js';
 export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server.js';
 export { resolveFacts, factsFromModel, type TenantFacts } from './facts/resolve-facts.js';
+export { withTenant, withCurrentTenant } from './tenant/with-tenant.js';
+export { tenantContext, type TenantContext } from './tenant/tenant-context.js';
+export { TenantContextError, type TenantContextErrorCode } from './tenant/tenant-context-error.js';
+export { validateTenantId, type TenantId } from './tenant/validate-tenant.js';
+export type { WithTenantOptions } from './tenant/tenant-options.js';
 export { diffModels } from './diff/diff-models.js';
 export type { PolicyChange, ChangeClass, ChangeKind, ChangeObject, ChangeSummary } from './diff/policy-change.js';
 
