@@ -419,7 +419,7 @@ class ModelDiff {
       added.splice(added.indexOf(twin), 1);
       this.add('index-renamed', object(twin.name), `index renamed ${old.name} -> ${twin.name}`, 'neutral', `the index ${shape(twin)} on ${label} is now named ${twin.name}`, sqlOf(old.name, twin.name));
     }
-    for (const i of added) this.add('index-added', object(i.name), `index added ${shape(i)}`, 'neutral', `a ${i.unique ? 'unique ' : ''}index on ${label} (${i.columns.join(', ')})`, sqlOf(i.name));
+    for (const i of added) this.add('index-added', object(i.name), `index added ${shape(i)}`, 'neutral', `${i.unique ? 'a unique index' : 'an index'} on ${label} (${i.columns.join(', ')}) is now declared`, sqlOf(i.name));
     for (const i of removed) this.add('index-removed', object(i.name), `index removed ${shape(i)}`, 'neutral', `the ${i.unique ? 'unique ' : ''}index on ${label} (${i.columns.join(', ')}) is no longer declared`, sqlOf(i.name));
     for (const [name, old] of baseByName) {
       const now = headByName.get(name);
