@@ -76,10 +76,14 @@ export function currentTenantExpression(model: PolicyModel): string {
 export function tenantPredicate(model: PolicyModel, table: TenantTable, self: string): string {
   if (table.via) {
     const { parentSchema, parentName, columns, references } = table.via;
-    const joins = columns.map((c, i) => `rls_parent.${quoteIdent(references[i])} = ${quoteIdent(self)}.${quoteIdent(c)}`).join(' AND ');
+    // The alias hides the parent's own name inside the sub-query, so `self.col`
+    // names the protected table even when parent and child share a name
+    // across schemas; only a table called like the alias needs another one.
+    const alias = self === 'rls_parent' ? 'rls_parent_row' : 'rls_parent';
+    const joins = columns.map((c, i) => `${alias}.${quoteIdent(references[i])} = ${quoteIdent(self)}.${quoteIdent(c)}`).join(' AND ');
     // The parent is itself tenant-protected and the sub-query runs as the
     // current user, so its policies decide which parent rows are visible.
-    return `EXISTS (SELECT 1 FROM ${qualify(parentSchema, parentName)} AS rls_parent WHERE ${joins})`;
+    return `EXISTS (SELECT 1 FROM ${qualify(parentSchema, parentName)} AS ${alias} WHERE ${joins})`;
   }
   return `${quoteIdent(tenantColumnOf(model, table))} = ${currentTenantExpression(model)}`;
 }
