@@ -1,0 +1,240 @@
+#!/usr/bin/env node
+// What withTenant costs around a point lookup, against the same lookup run bare
+// on the pool, and which way of sending BEGIN + set_config is fastest.
+//
+//   npm run build && node bench/with-tenant.mjs [--rounds 12] [--iterations 300]
+//
+// Uses DATABASE_URL when set (its user must be allowed to create databases and
+// roles; the bench makes its own database and role and drops both), else starts
+// an embedded PostgreSQL. Every variant runs in every round, one after another,
+// so they share the machine's state; the figure per variant is the median over
+// the rounds of its mean time per call. One connection per pool, calls one
+// after another: this measures latency, where the round trips show.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
+import { withTenant } from '../dist/tenant/with-tenant.js';
+import { parsePolicy } from '../dist/policy/load-policy.js';
+import { compileScript } from '../dist/compile/render-sql.js';
+import { runScript } from '../dist/db/run-script.js';
+import { startEmbeddedServer } from '../dist/embedded/embedded-server.js';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const ROUNDS = option('rounds', 12);
+const ITERATIONS = option('iterations', 300);
+const WARMUP_ROUNDS = 2;
+const ROWS_PER_TENANT = 5000;
+
+// pg 8.23 warns that queuing a query on a busy client is deprecated (removed in
+// pg 9); the "queued" variant below does exactly that, on purpose, once.
+process.noDeprecation = true;
+
+const A = '00000000-0000-4000-8000-00000000000a';
+const B = '00000000-0000-4000-8000-00000000000b';
+const SETTING = 'app.tenant_id';
+const LOOKUP = 'SELECT id, body FROM rt.notes WHERE id = $1';
+
+function withDatabase(url, database) {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+function asRole(url, role, password) {
+  const u = new URL(url);
+  u.username = role;
+  u.password = password;
+  return u.toString();
+}
+
+async function adminQuery(url, sql) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+async function main() {
+  const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedServer();
+  const serverUrl = process.env.DATABASE_URL ?? embedded.url;
+  const suffix = randomBytes(4).toString('hex');
+  const database = `rlsctl_bench_${suffix}`;
+  const role = `rlsctl_bench_app_${suffix}`;
+  const password = randomBytes(18).toString('base64url');
+  const pools = [];
+  try {
+    await adminQuery(serverUrl, `CREATE DATABASE ${database}`);
+    const url = withDatabase(serverUrl, database);
+    const setup = new pg.Client({ connectionString: url });
+    await setup.connect();
+    try {
+      const version = (await setup.query("SELECT current_setting('server_version') AS v")).rows[0].v;
+      const pgVersion = JSON.parse(readFileSync(new URL('../node_modules/pg/package.json', import.meta.url), 'utf8')).version;
+      console.log(`PostgreSQL ${version}${embedded ? ' (embedded)' : ''}; node ${process.version}; pg ${pgVersion}`);
+      await setup.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+      await setup.query(`
+        CREATE SCHEMA rt;
+        CREATE TABLE rt.notes (tenant_id uuid NOT NULL, id int NOT NULL, body text, PRIMARY KEY (tenant_id, id));
+        INSERT INTO rt.notes SELECT t, g, 'note ' || g FROM unnest(ARRAY['${A}', '${B}']::uuid[]) t, generate_series(1, ${ROWS_PER_TENANT}) g;
+        GRANT USAGE ON SCHEMA rt TO ${role};
+        GRANT SELECT ON rt.notes TO ${role};
+        ANALYZE rt.notes;`);
+      const model = await parsePolicy([
+        { file: 'bench.yaml', text: `version: 1\ntenant:\n  setting: ${SETTING}\n  type: uuid\nroles:\n  app: [${role}]\nschemas:\n  rt:\n    tables:\n      notes: tenant\n` },
+      ]);
+      await runScript(setup, compileScript(model));
+    } finally {
+      await setup.end();
+    }
+
+    const appUrl = asRole(url, role, password);
+    const pool = (extra = {}) => {
+      const p = new pg.Pool({ connectionString: appUrl, max: 1, ...extra });
+      p.on('error', () => undefined);
+      pools.push(p);
+      return p;
+    };
+    // The baseline: the tenant set for the whole session at connect time, the
+    // unsafe way withTenant replaces. The same lookup then finds the same row
+    // under the same policies, with no transaction around it.
+    const session = pool({ options: `-c ${SETTING}=${A}` });
+    const plain = pool();
+    const piped = pool({ pipeline: true });
+    const kyselySession = new Kysely({ dialect: new PostgresDialect({ pool: pool({ options: `-c ${SETTING}=${A}` }) }) });
+    const kyselyPlain = new Kysely({ dialect: new PostgresDialect({ pool: pool() }) });
+
+    const check = (result) => {
+      if (result.rows.length !== 1) throw new Error(`the lookup found ${result.rows.length} rows, expected 1`);
+    };
+    const id = (i) => (i % ROWS_PER_TENANT) + 1;
+
+    /** A hand-written tenant transaction around the lookup, with `begin` opening it. */
+    const manual = (p, begin) => async (i) => {
+      const client = await p.connect();
+      try {
+        await begin(client);
+        check(await client.query(LOOKUP, [id(i)]));
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+    };
+    const literal = `BEGIN; SELECT pg_catalog.set_config('${SETTING}', '${A}', true)`;
+
+    const variants = [
+      {
+        name: 'bare lookup, tenant set per session',
+        note: '1 round trip',
+        run: async (i) => check(await session.query(LOOKUP, [id(i)])),
+      },
+      {
+        name: 'BEGIN, then set_config($1,$2,true)',
+        note: 'awaited one by one: 4 round trips',
+        run: manual(plain, async (c) => {
+          await c.query('BEGIN');
+          await c.query('SELECT pg_catalog.set_config($1, $2, true)', [SETTING, A]);
+        }),
+      },
+      {
+        name: 'BEGIN + set_config($1,$2,true) queued',
+        note: "no await in between: pg sends the second after the first's reply; deprecated in pg 8.23",
+        run: manual(plain, async (c) => {
+          await Promise.all([c.query('BEGIN'), c.query('SELECT pg_catalog.set_config($1, $2, true)', [SETTING, A])]);
+        }),
+      },
+      {
+        name: "'BEGIN; SELECT set_config(lit,lit,true)'",
+        note: 'one simple-protocol query: 3 round trips (what withTenant does on pg)',
+        run: manual(plain, (c) => c.query(literal)),
+      },
+      {
+        name: 'BEGIN + set_config($1,$2,true), pipeline pool',
+        note: 'pg pipeline mode (pool option pipeline: true): both on the wire at once',
+        run: manual(piped, async (c) => {
+          await Promise.all([c.query('BEGIN'), c.query('SELECT pg_catalog.set_config($1, $2, true)', [SETTING, A])]);
+        }),
+      },
+      {
+        name: 'withTenant(pg.Pool)',
+        note: 'the real thing',
+        run: (i) => withTenant(plain, A, async (client) => check(await client.query(LOOKUP, [id(i)]))),
+      },
+      {
+        name: 'withTenant(pg.Pool), pipeline pool',
+        note: 'the real thing on a pipeline-mode pool',
+        run: (i) => withTenant(piped, A, async (client) => check(await client.query(LOOKUP, [id(i)]))),
+      },
+      {
+        name: 'Kysely bare lookup, tenant set per session',
+        note: 'Kysely baseline',
+        run: async (i) => check(await kyselySession.executeQuery(CompiledQuery.raw(LOOKUP, [id(i)]))),
+      },
+      {
+        name: 'withTenant(Kysely)',
+        note: 'Kysely sends BEGIN, then set_config: 4 round trips',
+        run: (i) => withTenant(kyselyPlain, A, async (trx) => check(await trx.executeQuery(CompiledQuery.raw(LOOKUP, [id(i)])))),
+      },
+    ];
+
+    // Every variant must see the tenant's row and nothing else before it is timed.
+    for (const v of variants) await v.run(0);
+
+    const perRound = new Map(variants.map((v) => [v.name, []]));
+    for (let round = 0; round < ROUNDS + WARMUP_ROUNDS; round++) {
+      for (const v of variants) {
+        const start = process.hrtime.bigint();
+        for (let i = 0; i < ITERATIONS; i++) await v.run(i);
+        const micros = Number(process.hrtime.bigint() - start) / 1000 / ITERATIONS;
+        if (round >= WARMUP_ROUNDS) perRound.get(v.name).push(micros);
+      }
+    }
+    const median = (xs) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    };
+    const figure = new Map(variants.map((v) => [v.name, median(perRound.get(v.name))]));
+    const bare = figure.get(variants[0].name);
+    const kyselyBare = figure.get('Kysely bare lookup, tenant set per session');
+
+    console.log(`\n${ROUNDS} rounds x ${ITERATIONS} calls per variant, median of the per-round means, one connection, calls in sequence\n`);
+    const width = Math.max(...variants.map((v) => v.name.length));
+    console.log(`${'variant'.padEnd(width)}  µs/call   x bare   ${'spread (min-max µs)'.padEnd(20)} note`);
+    for (const v of variants) {
+      const xs = perRound.get(v.name);
+      const base = v.name.startsWith('withTenant(Kysely)') ? kyselyBare : bare;
+      const spread = `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
+      console.log(
+        `${v.name.padEnd(width)}  ${figure.get(v.name).toFixed(1).padStart(7)}  ${(figure.get(v.name) / base).toFixed(2).padStart(7)}   ${spread.padEnd(20)} ${v.note}`,
+      );
+    }
+
+    // Round trips in the measured numbers: bare is one, so (x - bare) / bare is
+    // roughly the extra round trips when the lookup itself is cheap.
+    const safeDefault = ['BEGIN, then set_config($1,$2,true)', 'BEGIN + set_config($1,$2,true) queued', "'BEGIN; SELECT set_config(lit,lit,true)'"];
+    const fastest = safeDefault.reduce((best, name) => (figure.get(name) < figure.get(best) ? name : best));
+    const wt = figure.get('withTenant(pg.Pool)');
+    console.log(`\nfastest way on a default (non-pipeline) pool: ${fastest}`);
+    console.log(`withTenant(pg.Pool) / bare lookup: ${(wt / bare).toFixed(2)}x (+${(wt - bare).toFixed(0)} µs per call)`);
+    console.log(`withTenant(pg.Pool) / hand-written one-query transaction: ${(wt / figure.get(safeDefault[2])).toFixed(2)}x`);
+    console.log(`withTenant(Kysely) / Kysely bare lookup: ${(figure.get('withTenant(Kysely)') / kyselyBare).toFixed(2)}x`);
+  } finally {
+    await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
+    await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    await adminQuery(serverUrl, `DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+    await embedded?.stop();
+  }
+}
+
+main().catch((error) => {
+  // Never print a connection string: it holds a password.
+  console.error(`bench failed: ${error?.message ?? error}`);
+  process.exitCode = 1;
+});
