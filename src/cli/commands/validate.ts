@@ -4,8 +4,7 @@ import { PolicyInvalid } from '../../errors.js';
 import type { Finding, RuleMeta } from '../../report/finding.js';
 import { formatFindingsJson } from '../../report/format-json.js';
 import { formatSarif } from '../../report/format-sarif.js';
-import { formatFindingsText } from '../../report/format-text.js';
-import { addCommonOptions, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
+import { addCommonOptions, formatOf, note, write, type CommonOptions } from '../common.js';
 import { VERSION } from '../../version.js';
 
 export const POLICY_RULE: RuleMeta = {
@@ -36,19 +35,20 @@ export function validateCommand(): Command {
     .description('read the policy file and report every problem in it')
     .addHelpText('after', '\nExamples:\n  rlsctl validate\n  rlsctl validate --policies db/policies.yaml --format json\n')
     .action(async (options: CommonOptions) => {
+      const format = formatOf(options);
       let findings: Finding[] = [];
       let summary = '';
       try {
         const model = await loadPolicy(options.policies);
         summary = `${model.files.join(', ')}: valid (${model.tables.length} tables in ${model.schemas.length} schema${model.schemas.length === 1 ? '' : 's'})`;
       } catch (error) {
-        if (!(error instanceof PolicyInvalid)) throw error;
+        // In text, problems are diagnostics like a compiler's (file:line:col: error ...) on
+        // stderr, exactly as every other command that reads the file reports them.
+        if (!(error instanceof PolicyInvalid) || format === 'text') throw error;
         findings = policyFindings(error);
       }
-      const format = formatOf(options);
       if (format === 'json') write(formatFindingsJson('validate', findings));
       else if (format === 'sarif') write(formatSarif(findings, [POLICY_RULE], VERSION));
-      else if (findings.length > 0) process.stdout.write(formatFindingsText(findings, { color: useColor(options) }));
       else note(options, summary);
       // An invalid policy file is wrong input: exit 2, as for every command that reads it.
       if (findings.length > 0) process.exitCode = 2;
