@@ -13,8 +13,8 @@ import { describeEachServer, uniqueName } from '../helpers/db.js';
 
 /**
  * withTenant on real servers, as an app role under the policies that rlsctl
- * compiles, the same tests once through a pg.Pool and once through Kysely
- * (PostgresDialect over a pg.Pool).
+ * compiles, the same tests through a pg.Pool, a pg.Pool in pipeline mode and
+ * Kysely (PostgresDialect over a pg.Pool).
  */
 
 const A = '00000000-0000-4000-8000-00000000000a';
@@ -77,8 +77,8 @@ describeEachServer('withTenant', (ctx) => {
   const pools: pg.Pool[] = [];
   const models: Record<'uuid' | 'bigint' | 'text', PolicyModel> = {} as never;
 
-  function appPool(max: number): pg.Pool {
-    const pool = new pg.Pool({ connectionString: ctx.db.urlAs(app), max });
+  function appPool(max: number, pipeline = false): pg.Pool {
+    const pool = new pg.Pool({ connectionString: ctx.db.urlAs(app), max, pipeline });
     pools.push(pool);
     return pool;
   }
@@ -112,18 +112,19 @@ describeEachServer('withTenant', (ctx) => {
     await ctx.db.query(`DROP ROLE IF EXISTS ${app}`).catch(() => undefined);
   });
 
-  for (const driver of ['pg', 'kysely'] as const) {
+  // 'pg-pipeline': a pg.Pool created with pipeline: true (pg 8.23), where queries go on the wire without waiting.
+  for (const driver of ['pg', 'pg-pipeline', 'kysely'] as const) {
     describe(`through ${driver}`, () => {
       /** The pg.Pool under a handle, which the plain queries after withTenant use. */
       const poolOf = new Map<Db, pg.Pool>();
       function handle(max: number): Db {
-        const pool = appPool(max);
+        const pool = appPool(max, driver === 'pg-pipeline');
         // On the Kysely path Kysely holds the checked-out client, so withTenant
         // cannot guard it: pg emits 'error' on a client whose backend died, and
         // pg-pool only listens while the client is idle. docs/runtime.md asks
         // Kysely users for this line; the pg path needs none (withTenant listens).
         if (driver === 'kysely') pool.on('connect', (client) => client.on('error', () => undefined));
-        const db: Db = driver === 'pg' ? pool : new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+        const db: Db = driver !== 'kysely' ? pool : new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
         poolOf.set(db, pool);
         return db;
       }
@@ -143,7 +144,7 @@ describeEachServer('withTenant', (ctx) => {
       });
 
       it('commits what the function wrote', async () => {
-        const id = driver === 'pg' ? 100 : 101;
+        const id = { pg: 100, 'pg-pipeline': 101, kysely: 102 }[driver];
         await run(five, A, (q) => q('INSERT INTO rt.notes (tenant_id, id) VALUES ($1, $2)', [A, id]));
         const { rows } = await ctx.db.query('SELECT tenant_id FROM rt.notes WHERE id = $1', [id]);
         expect(rows).toEqual([{ tenant_id: A }]);
