@@ -69,8 +69,11 @@ interface Prepared {
 }
 
 /** Every check, synchronously and before any connection is taken or SQL sent. */
-function prepare(db: unknown, tenantId: unknown, options: WithTenantOptions | undefined): Prepared {
+function prepare(db: unknown, tenantId: unknown, fn: unknown, options: WithTenantOptions | undefined): Prepared {
   const driver = driverOf(db);
+  if (typeof fn !== 'function') {
+    throw new TenantContextError('invalid-options', `withTenant needs a function to run as the tenant, got ${describeTenantValue(fn)}`);
+  }
   const settings = resolveTenantOptions(options);
   const tenant = validateTenantId(tenantId, settings.type);
   const active = transactionScope.getStore();
@@ -130,7 +133,7 @@ export async function withTenant(
   fn: (handle: never) => Promise<unknown>,
   options?: WithTenantOptions,
 ): Promise<unknown> {
-  const prepared = prepare(db, tenantId, options);
+  const prepared = prepare(db, tenantId, fn, options);
   const run = fn as (handle: unknown) => Promise<unknown>;
   switch (prepared.driver.kind) {
     case 'pg':

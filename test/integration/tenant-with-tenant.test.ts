@@ -112,6 +112,22 @@ describeEachServer('withTenant', (ctx) => {
     await ctx.db.query(`DROP ROLE IF EXISTS ${app}`).catch(() => undefined);
   });
 
+  it('refuses a checked-out pg client and a Kysely transaction, sending nothing on them', async () => {
+    const pool = appPool(1);
+    const client = await pool.connect();
+    const query = vi.spyOn(client, 'query');
+    try {
+      expect((await refusal(withTenant(client as never, A, async () => 1))).code).toBe('invalid-options');
+      expect(query).not.toHaveBeenCalled();
+    } finally {
+      query.mockRestore();
+      client.release();
+    }
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    const code = await db.transaction().execute(async (trx) => (await refusal(withTenant(trx, A, async () => 1))).code);
+    expect(code).toBe('nested-transaction');
+  });
+
   // 'pg-pipeline': a pg.Pool created with pipeline: true (pg 8.23), where queries go on the wire without waiting.
   for (const driver of ['pg', 'pg-pipeline', 'kysely'] as const) {
     describe(`through ${driver}`, () => {
