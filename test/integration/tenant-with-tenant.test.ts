@@ -124,7 +124,7 @@ describeEachServer('withTenant', (ctx) => {
       client.release();
     }
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-    const code = await db.transaction().execute(async (trx) => (await refusal(withTenant(trx, A, async () => 1))).code);
+    const code = await db.transaction().execute(async (trx) => (await refusal(withTenant(trx as never, A, async () => 1))).code);
     expect(code).toBe('nested-transaction');
   });
 
