@@ -1,24 +1,34 @@
 import type { Database } from '../db/connection.js';
 import type { PolicyModel } from '../policy/model.js';
-import { compileStatements } from '../compile/render-sql.js';
+import { UsageError } from '../errors.js';
+import { buildPlan } from '../plan/build-plan.js';
+import { applyPlan, type ApplyResult } from './apply-plan.js';
 
 /**
- * Bring a database to the policy file. Used for the embedded default of
- * audit, explain and verify (a throwaway database built from --schema).
- * Interim body: runs the compiled script; the planner-based apply replaces it.
+ * Bring a database to the policy file: plan, then apply. Used for the
+ * embedded default of audit, explain and verify (a throwaway database built
+ * from --schema).
+ *
+ * Tables the file declares that the database lacks, and undeclared tables in
+ * managed schemas, do not stop it: the rest is applied and the caller's
+ * checks (audit's RLS005 / RLS006) report them. Roles or columns the database
+ * lacks do: the statements that name them could not run.
  */
 export async function convergeDatabase(db: Database, model: PolicyModel): Promise<void> {
-  const client = await db.connect();
-  try {
-    const statements = compileStatements(model);
-    await client.query('BEGIN');
-    for (const s of statements.filter((s) => s.phase === 'transaction')) await client.query(s.sql);
-    await client.query('COMMIT');
-    for (const s of statements.filter((s) => s.phase === 'concurrent')) {
-      // PostgreSQL cannot build an index on a partitioned table concurrently.
-      await client.query(s.sql).catch(async () => client.query(s.sql.replace(' CONCURRENTLY', '')));
-    }
-  } finally {
-    await client.end();
+  await convergeWithResult(db, model);
+}
+
+export async function convergeWithResult(db: Database, model: PolicyModel, options: { prune?: boolean } = {}): Promise<ApplyResult> {
+  const plan = await buildPlan(db.pool, model, { prune: options.prune });
+  if (plan.missingRoles.length > 0) {
+    throw new UsageError(`the policy file names roles that the database lacks: ${plan.missingRoles.join(', ')}`, {
+      hint: 'rlsctl does not create roles: create them in the schema (--schema) or the database first',
+    });
   }
+  if (plan.missingColumns.length > 0) {
+    throw new UsageError(`the policy file names columns that the database lacks: ${plan.missingColumns.join(', ')}`, {
+      hint: 'check the tenant `column`, `via` columns and `indexes` of those tables',
+    });
+  }
+  return applyPlan(db, plan);
 }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DatabaseError, UsageError } from '../errors.js';
+import { DatabaseError, RlsctlError, UsageError } from '../errors.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../embedded/embedded-server.js';
 import { runScript } from './run-script.js';
 
@@ -126,6 +126,26 @@ export function connectionError(error: unknown, label: string): DatabaseError {
   };
   return new DatabaseError(`cannot connect to ${label}: ${scrub(e.message ?? String(error), label)}`, {
     hint: hints[e.code ?? ''] ?? 'check --db, DATABASE_URL or the PG* variables',
+    cause: error,
+  });
+}
+
+/**
+ * An error from the database in the middle of a command (not one of ours): exit 3,
+ * with what rlsctl was doing and PostgreSQL's reason (and SQLSTATE), never a password.
+ */
+export function asDatabaseError(error: unknown, doing: string): unknown {
+  if (error instanceof RlsctlError) return error;
+  const e = error as { code?: string; message?: string };
+  if (typeof e?.code !== 'string') return error;
+  const hints: Record<string, string> = {
+    '42501': 'the role lacks a privilege: see the message for the object',
+    '55P03': 'another transaction holds a lock too long (lock_timeout): run again when it has finished',
+    '57014': 'a statement ran longer than statement_timeout, or was cancelled',
+    '25006': 'the database is read-only here (a standby?): connect to the primary',
+  };
+  return new DatabaseError(`${doing} failed: ${redactUrl(e.message ?? String(error))} (SQLSTATE ${e.code})`, {
+    hint: hints[e.code] ?? (/^(08|57P)/.test(e.code) || e.code.startsWith('E') ? 'the connection to the database was lost: check the server and try again' : undefined),
     cause: error,
   });
 }

@@ -1,5 +1,15 @@
-import { Command } from 'commander';
-import { addCommonOptions, notYet } from '../common.js';
+import { Command, InvalidArgumentError } from 'commander';
+import { applyPlan } from '../../apply/apply-plan.js';
+import { formatPlanJson, formatPlanText, statementJson, describeSummary, summarizePlan } from '../../plan/format-plan.js';
+import { addCommonOptions, formatOf, note, useColor, write } from '../common.js';
+import { planFromOptions, type PlanCommandOptions } from './plan.js';
+import { makeChalk } from '../../report/format-text.js';
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('a number of seconds, 0 or more');
+  return n;
+}
 
 export function applyCommand(): Command {
   return addCommonOptions(new Command('apply'), ['text', 'json'])
@@ -7,5 +17,58 @@ export function applyCommand(): Command {
     .option('--dry-run', 'print the plan only')
     .option('--prune', 'drop policies on managed tables that the file does not declare')
     .option('--schema <path>', 'SQL file or folder loaded into the embedded PostgreSQL first')
-    .action(() => notYet('apply'));
+    .option('--lock-timeout <seconds>', 'give up on a table lock after this long instead of queueing behind a long transaction', seconds, 5)
+    .option('--statement-timeout <seconds>', 'statement_timeout of the transaction phase (index builds have none)', seconds, 60)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rlsctl apply --db "$DATABASE_URL" --dry-run\n  rlsctl apply --db "$DATABASE_URL"\n  rlsctl apply --schema db/migrations && rlsctl verify --schema db/migrations\n',
+    )
+    .action(async (options: PlanCommandOptions & { dryRun?: boolean; lockTimeout: number; statementTimeout: number }) => {
+      const { db, plan } = await planFromOptions(options);
+      try {
+        const format = formatOf(options);
+        if (options.dryRun) {
+          if (format === 'json') write(formatPlanJson(plan, { command: 'apply', dryRun: true }));
+          else write(formatPlanText(plan, { color: useColor(options), title: 'dry run: nothing is changed' }));
+          return;
+        }
+        const progress = process.stderr.isTTY && !options.quiet ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
+        const result = await applyPlan(db, plan, {
+          onProgress: progress,
+          lockTimeoutMs: options.lockTimeout * 1000,
+          statementTimeoutMs: options.statementTimeout * 1000,
+        });
+        const drift = result.plan.drift;
+        if (format === 'json') {
+          write(
+            JSON.stringify(
+              {
+                version: 1,
+                command: 'apply',
+                statements: result.executed.map(statementJson),
+                drift,
+                summary: { ...summarizePlan({ statements: result.executed, drift }), replanned: result.replanned },
+              },
+              null,
+              2,
+            ) + '\n',
+          );
+          return;
+        }
+        const c = makeChalk(useColor(options));
+        const lines: string[] = [];
+        if (result.executed.length === 0) {
+          lines.push(drift.length === 0 ? 'nothing to do: the database already matches the policy file' : 'nothing to change');
+        } else {
+          if (result.replanned) lines.push(c.dim('the database changed since the plan was made: planned again under the lock'));
+          for (const s of result.executed) lines.push(`${c.green('applied')} ${s.summary}${s.hazards.length ? c.dim(` [${s.hazards.join(', ')}]`) : ''}`);
+          lines.push('', `applied ${describeSummary(summarizePlan({ statements: result.executed, drift: [] }))}`);
+        }
+        for (const d of drift) lines.push(`${c.yellow('drift')} ${d.message}`);
+        write(lines.join('\n') + '\n');
+        if (db.embedded) note(options, 'the embedded PostgreSQL is thrown away on exit: this apply checked that the policy file applies to the schema');
+      } finally {
+        await db.close();
+      }
+    });
 }
