@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
+import type { Kysely, Transaction } from 'kysely';
 import { withTenant, withCurrentTenant } from '../../../src/tenant/with-tenant.js';
 import { TenantContextError } from '../../../src/tenant/tenant-context-error.js';
 
@@ -46,3 +47,18 @@ describe('withTenant argument checks', () => {
     return expect(outcome).rejects.toThrow(/no tenant context/).finally(() => pool.end());
   });
 });
+
+// Compile-time only (checked by `tsc -p tsconfig.json`, never called): the
+// handle fn receives follows from db, and fn's result type comes back out.
+export function publicTypes(pool: pg.Pool, db: Kysely<{ notes: { id: number } }>): void {
+  const fromPool: Promise<number> = withTenant(pool, A, async (client) => {
+    const checkedOut: pg.PoolClient = client;
+    return (await checkedOut.query('SELECT 1')).rowCount ?? 0;
+  });
+  const fromKysely: Promise<Array<{ id: number }>> = withTenant(db, 42n, (trx) => {
+    const transaction: Transaction<{ notes: { id: number } }> = trx;
+    return transaction.selectFrom('notes').select('id').execute();
+  });
+  const current: Promise<string> = withCurrentTenant(pool, async () => 'x', { type: 'text' });
+  void [fromPool, fromKysely, current];
+}
