@@ -3,6 +3,8 @@ import type pg from 'pg';
 import { loadPolicy, DEFAULT_POLICY_PATH } from '../policy/load-policy.js';
 import type { PolicyModel, TenantType } from '../policy/model.js';
 import { tenantColumnOf } from '../compile/desired-state.js';
+import { parseSync } from 'libpg-query';
+import { loadParser } from '../policy/expression.js';
 
 /**
  * What audit, explain and verify need to know about a database: which tables
@@ -72,10 +74,48 @@ export function factsFromModel(model: PolicyModel): TenantFacts {
   };
 }
 
+/** The constant names of the custom settings an expression reads with current_setting(). */
+export function settingsRead(text: string): string[] {
+  let tree: unknown;
+  try {
+    tree = parseSync(`SELECT (\n${text}\n)`);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  const walk = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      for (const n of node) walk(n);
+      return;
+    }
+    const call = (node as { FuncCall?: { funcname?: Array<{ String?: { sval?: string } }>; args?: unknown[] } }).FuncCall;
+    if (call && call.funcname?.[call.funcname.length - 1]?.String?.sval === 'current_setting') {
+      let arg = call.args?.[0] as { TypeCast?: { arg: unknown }; A_Const?: { sval?: { sval?: string } } } | undefined;
+      while (arg?.TypeCast) arg = arg.TypeCast.arg as typeof arg;
+      const name = arg?.A_Const?.sval?.sval;
+      if (name && name.includes('.')) out.push(name);
+    }
+    for (const value of Object.values(node)) walk(value);
+  };
+  walk(tree);
+  return out;
+}
+
 const TYPE_OF: Record<string, TenantType> = { uuid: 'uuid', int8: 'bigint', int4: 'integer', text: 'text', varchar: 'text' };
 
 export async function resolveFacts(options: FactOptions, client: pg.ClientBase | pg.Pool): Promise<TenantFacts> {
   if (hasPolicyFile(options)) return factsFromModel(await loadPolicy(options.policies ?? DEFAULT_POLICY_PATH));
+  return inferFacts(options, client);
+}
+
+/**
+ * The facts from the flags, and from the catalog what they leave unsaid;
+ * never from a policy file (`policies` is ignored). A few set-based
+ * queries, read-only: safe inside the audit's READ ONLY transaction.
+ */
+export async function inferFacts(options: FactOptions, client: pg.ClientBase | pg.Pool): Promise<TenantFacts> {
+  await loadParser();
   const inferred: string[] = [];
   const column = options.tenantColumn ?? 'tenant_id';
   if (!options.tenantColumn) inferred.push(`tenant column: ${column} (the default; say another with --tenant-column)`);
@@ -123,10 +163,17 @@ export async function resolveFacts(options: FactOptions, client: pg.ClientBase |
   }
   let setting = options.tenantSetting;
   if (!setting) {
+    // Read with the parser, not a regular expression: a string literal or a
+    // comment that mentions current_setting is not a call of it. Each distinct
+    // text once (generated policies share their text across tables).
     const counts = new Map<string, number>();
+    const perText = new Map<string, string[]>();
     for (const p of policies) {
       for (const text of [p.qual, p.check]) {
-        for (const m of (text ?? '').matchAll(/current_setting\(\s*'([^']+)'/g)) counts.set(m[1], (counts.get(m[1]) ?? 0) + 1);
+        if (!text) continue;
+        let names = perText.get(text);
+        if (!names) perText.set(text, (names = settingsRead(text)));
+        for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1);
       }
     }
     setting = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];

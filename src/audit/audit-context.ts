@@ -1,0 +1,265 @@
+import type { TenantFacts } from '../facts/resolve-facts.js';
+import type { Plan } from '../plan/plan.js';
+import { qualify, quoteIdent, quoteLiteral } from '../compile/quote.js';
+import { quoteRole } from '../compile/render-sql.js';
+import type { Finding, FindingObject, RuleMeta } from '../report/finding.js';
+import { fingerprintOf } from '../report/finding.js';
+import type {
+  AuditCatalog,
+  CatalogColumn,
+  CatalogIndex,
+  CatalogMembership,
+  CatalogPolicy,
+  CatalogRelation,
+  CatalogRole,
+  PolicyCommandCode,
+} from './catalog.js';
+import { ExpressionAnalyzer, type ExpressionFacts } from './analyze-expression.js';
+
+/**
+ * The catalog, indexed for the rules: every lookup a rule makes per table is
+ * a Map access, never a scan of another list, so the whole audit grows
+ * linearly with the catalog (bench/audit.mjs measures it).
+ */
+
+export type ProtectedMode = 'tenant' | 'shared';
+
+export interface ProtectedTable {
+  rel: CatalogRelation;
+  mode: ProtectedMode;
+  /** The tenant column, for tenant tables that carry one. */
+  column?: CatalogColumn;
+  /** The tenant column's name as the facts say it (even when the table lacks it). */
+  columnName?: string;
+  via?: { parentSchema: string; parentName: string; columns: string[]; references: string[] };
+}
+
+/** The slice of a plan (src/plan/build-plan.ts, the planner `apply` uses) that RLS005 and RLS006 read. */
+export type PlanFacts = Pick<Plan, 'drift' | 'undeclaredTables' | 'statements'>;
+
+export type WriteCommand = 'select' | 'insert' | 'update' | 'delete';
+export const WRITE_COMMANDS: WriteCommand[] = ['select', 'insert', 'update', 'delete'];
+
+export class AuditContext {
+  readonly facts: TenantFacts;
+  readonly catalog: AuditCatalog;
+  readonly serverVersionNum: number;
+  readonly plan?: PlanFacts;
+  readonly expressions = new ExpressionAnalyzer();
+
+  readonly relations = new Map<string, CatalogRelation>();
+  readonly relationsByKey = new Map<string, CatalogRelation>();
+  readonly children = new Map<string, CatalogRelation[]>();
+  readonly columns = new Map<string, Map<string, CatalogColumn>>();
+  readonly policies = new Map<string, CatalogPolicy[]>();
+  readonly indexes = new Map<string, CatalogIndex[]>();
+  readonly roles = new Map<string, CatalogRole>();
+  /** member → role → how. */
+  readonly memberships = new Map<string, Map<string, CatalogMembership>>();
+  /** Declared or inferred tenant and shared tables (never partitions), by oid. */
+  readonly protectedTables = new Map<string, ProtectedTable>();
+  /** Partitions (at any depth) of protected tables → the protected root. */
+  readonly protectedPartitions = new Map<string, ProtectedTable>();
+  readonly exempt = new Map<string, string>();
+  readonly scopeSchemas: Set<string>;
+  /** App roles that exist in the database. */
+  readonly appRoles: string[];
+  readonly appRoleSet: Set<string>;
+  readonly bypassRoles: Set<string>;
+
+  constructor(facts: TenantFacts, catalog: AuditCatalog, options: { serverVersionNum?: number; plan?: PlanFacts } = {}) {
+    this.facts = facts;
+    this.catalog = catalog;
+    this.serverVersionNum = options.serverVersionNum ?? catalog.server.versionNum;
+    this.plan = options.plan;
+    this.scopeSchemas = new Set(facts.schemas);
+    for (const r of catalog.relations) {
+      this.relations.set(r.oid, r);
+      this.relationsByKey.set(`${r.schema}.${r.name}`, r);
+      if (r.parentOid) push(this.children, r.parentOid, r);
+    }
+    for (const c of catalog.columns) {
+      let m = this.columns.get(c.relOid);
+      if (!m) this.columns.set(c.relOid, (m = new Map()));
+      m.set(c.name, c);
+    }
+    for (const p of catalog.policies) push(this.policies, p.relOid, p);
+    for (const i of catalog.indexes) push(this.indexes, i.relOid, i);
+    for (const r of catalog.roles) this.roles.set(r.name, r);
+    for (const m of catalog.memberships) {
+      let inner = this.memberships.get(m.member);
+      if (!inner) this.memberships.set(m.member, (inner = new Map()));
+      inner.set(m.role, m);
+    }
+    this.appRoles = facts.appRoles.filter((r) => this.roles.has(r));
+    this.appRoleSet = new Set(this.appRoles);
+    this.bypassRoles = new Set(facts.bypassRoles);
+
+    for (const t of facts.tenantTables) {
+      const rel = this.relationsByKey.get(`${t.schema}.${t.name}`);
+      if (!rel || rel.isPartition) continue;
+      this.protectedTables.set(rel.oid, { rel, mode: 'tenant', column: t.column ? this.column(rel.oid, t.column) : undefined, columnName: t.column, via: t.via });
+    }
+    for (const t of facts.sharedTables) {
+      const rel = this.relationsByKey.get(`${t.schema}.${t.name}`);
+      if (rel && !rel.isPartition) this.protectedTables.set(rel.oid, { rel, mode: 'shared' });
+    }
+    for (const t of facts.exemptTables) {
+      const rel = this.relationsByKey.get(`${t.schema}.${t.name}`);
+      if (rel) this.exempt.set(rel.oid, t.reason);
+    }
+    const mark = (oid: string, root: ProtectedTable) => {
+      for (const child of this.children.get(oid) ?? []) {
+        if (this.protectedPartitions.has(child.oid)) continue;
+        this.protectedPartitions.set(child.oid, root);
+        mark(child.oid, root);
+      }
+    };
+    for (const t of this.protectedTables.values()) mark(t.rel.oid, t);
+  }
+
+  column(relOid: string, name: string): CatalogColumn | undefined {
+    return this.columns.get(relOid)?.get(name);
+  }
+
+  policiesOf(relOid: string): CatalogPolicy[] {
+    return this.policies.get(relOid) ?? [];
+  }
+
+  indexesOf(relOid: string): CatalogIndex[] {
+    return this.indexes.get(relOid) ?? [];
+  }
+
+  analyze(text: string | undefined): ExpressionFacts | undefined {
+    return text === undefined ? undefined : this.expressions.analyze(text);
+  }
+
+  /** Tenant tables (with a column or `via`), in catalog order. */
+  tenantTables(): ProtectedTable[] {
+    return [...this.protectedTables.values()].filter((t) => t.mode === 'tenant');
+  }
+
+  isTable(rel: CatalogRelation): boolean {
+    return rel.kind === 'r' || rel.kind === 'p';
+  }
+
+  /** A role's own attributes make it bypass RLS: superuser or BYPASSRLS. */
+  bypassesByAttribute(role: string): 'superuser' | 'BYPASSRLS' | undefined {
+    const r = this.roles.get(role);
+    if (!r) return undefined;
+    if (r.superuser) return 'superuser';
+    if (r.bypassRls) return 'BYPASSRLS';
+    return undefined;
+  }
+
+  /** Roles that `member` may SET ROLE to (not itself). */
+  settableRoles(member: string): CatalogMembership[] {
+    return [...(this.memberships.get(member)?.values() ?? [])].filter((m) => m.canSet);
+  }
+
+  /** `member` is `role`, or has its privileges (the owner test of RLS, has_privs_of_role). */
+  hasPrivsOf(member: string, role: string): boolean {
+    if (member === role) return true;
+    if (this.roles.get(member)?.superuser) return true;
+    return this.memberships.get(member)?.get(role)?.inherits ?? false;
+  }
+
+  /** `member` is `role` or can become it one way or another (inherit or SET ROLE). */
+  canReach(member: string, role: string): boolean {
+    if (member === role) return true;
+    const m = this.memberships.get(member)?.get(role);
+    return !!m && (m.inherits || m.canSet);
+  }
+
+  /**
+   * Does `policy` apply to `role`? Policies apply to the roles they name, to
+   * every role for PUBLIC, and to the members that have the privileges of a
+   * named role.
+   */
+  policyAppliesTo(policy: CatalogPolicy, role: string): boolean {
+    return policy.roles.some((r) => r === 'public' || this.hasPrivsOf(role, r));
+  }
+
+  /** The app roles for a TO clause in help SQL (a placeholder when none is known). */
+  appRolesSql(): string {
+    return this.appRoles.length > 0 ? this.appRoles.map(quoteRole).join(', ') : 'app_user';
+  }
+
+  /** The current tenant as rlsctl generates it: once per statement, NULL (not an error) when unset or empty. */
+  currentTenantSql(): string {
+    const cast = { uuid: '::uuid', bigint: '::bigint', integer: '::integer', text: '' }[this.facts.tenantType];
+    return `(SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(this.facts.setting ?? 'app.tenant_id')}, true), '')${cast})`;
+  }
+
+  tenantPredicateSql(column: string): string {
+    return `${quoteIdent(column)} = ${this.currentTenantSql()}`;
+  }
+
+  /** The table-like object of a relation, for findings. */
+  objectOf(rel: CatalogRelation): FindingObject {
+    const kind =
+      rel.kind === 'v' ? 'view' : rel.kind === 'm' ? 'materialized_view' : rel.kind === 'f' ? 'foreign_table' : rel.isPartition ? 'partition' : 'table';
+    return { kind, schema: rel.schema, name: rel.name };
+  }
+
+  sql(rel: CatalogRelation): string {
+    return qualify(rel.schema, rel.name);
+  }
+
+  label(rel: CatalogRelation): string {
+    return `${rel.schema}.${rel.name}`;
+  }
+
+  /** Does the (restrictive) policy hold the tenant check for this table? */
+  checksTenant(table: ProtectedTable, expression: string | undefined): boolean {
+    const facts = this.analyze(expression);
+    if (!facts || facts.unparsable || facts.alwaysTrue) return false;
+    if (table.via) return facts.hasSubquery || table.via.columns.some((c) => facts.columns.has(c));
+    return table.columnName !== undefined && facts.columns.has(table.columnName);
+  }
+
+  /** A restrictive policy that checks the tenant covers this role and command (reads: USING; writes: WITH CHECK). */
+  restrictiveTenantGuard(table: ProtectedTable, role: string, command: WriteCommand, clause: 'using' | 'check'): CatalogPolicy | undefined {
+    return this.policiesOf(table.rel.oid).find(
+      (p) => !p.permissive && coversCommand(p.command, command) && this.policyAppliesTo(p, role) && this.checksTenant(table, effectiveExpression(p, clause)),
+    );
+  }
+}
+
+export function coversCommand(policyCommand: PolicyCommandCode, command: WriteCommand): boolean {
+  return policyCommand === 'all' || policyCommand === command;
+}
+
+/**
+ * The expression PostgreSQL applies for a clause: WITH CHECK falls back to
+ * USING for ALL and UPDATE policies that have none (CREATE POLICY docs).
+ */
+export function effectiveExpression(policy: CatalogPolicy, clause: 'using' | 'check'): string | undefined {
+  if (clause === 'using') return policy.command === 'insert' ? undefined : policy.using;
+  if (policy.command === 'select' || policy.command === 'delete') return undefined;
+  return policy.check ?? (policy.command === 'insert' ? undefined : policy.using);
+}
+
+/** Which commands, and which clause, a policy lets through: reads through USING, writes through WITH CHECK. */
+export function clausesOf(policy: CatalogPolicy): Array<{ command: WriteCommand; clause: 'using' | 'check' }> {
+  const out: Array<{ command: WriteCommand; clause: 'using' | 'check' }> = [];
+  for (const command of WRITE_COMMANDS) {
+    if (!coversCommand(policy.command, command)) continue;
+    if (command !== 'insert') out.push({ command, clause: 'using' });
+    if (command === 'insert' || command === 'update') out.push({ command, clause: 'check' });
+  }
+  return out;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** Build a finding of `rule` about `object`; the fingerprint is `RULE:schema.object[:detail]`. */
+export function findingOf(rule: RuleMeta, object: FindingObject, message: string, help?: string, detail?: string): Finding {
+  const f: Finding = { rule: rule.code, name: rule.name, severity: rule.severity, message, object, fingerprint: fingerprintOf(rule.code, object, detail) };
+  if (help !== undefined) f.help = help;
+  return f;
+}

@@ -1,0 +1,68 @@
+import { qualify, quoteIdent } from '../../compile/quote.js';
+import type { CatalogPolicy, CatalogRelation } from '../catalog.js';
+import type { AuditContext, ProtectedTable } from '../audit-context.js';
+import type { ExpressionFacts } from '../analyze-expression.js';
+import type { FindingObject } from '../../report/finding.js';
+
+/**
+ * The policies the expression rules look at: every policy on a table in the
+ * schemas in scope (tenant or not: a fail-open or erroring expression is a
+ * hole wherever it is), partitions included, exempt tables excluded.
+ */
+export function* policiesInScope(ctx: AuditContext): Generator<{ rel: CatalogRelation; policy: CatalogPolicy }> {
+  for (const policy of ctx.catalog.policies) {
+    const rel = ctx.relations.get(policy.relOid);
+    if (!rel || !ctx.scopeSchemas.has(rel.schema) || ctx.exempt.has(rel.oid)) continue;
+    yield { rel, policy };
+  }
+}
+
+export function policyObject(rel: CatalogRelation, policy: CatalogPolicy): FindingObject {
+  return { kind: 'policy', schema: rel.schema, table: rel.name, name: policy.name };
+}
+
+/** Both clauses of a policy, analysed. */
+export function clauses(ctx: AuditContext, policy: CatalogPolicy): Array<{ clause: 'USING' | 'WITH CHECK'; text: string; facts: ExpressionFacts }> {
+  const out: Array<{ clause: 'USING' | 'WITH CHECK'; text: string; facts: ExpressionFacts }> = [];
+  if (policy.using !== undefined) out.push({ clause: 'USING', text: policy.using, facts: ctx.expressions.analyze(policy.using) });
+  if (policy.check !== undefined) out.push({ clause: 'WITH CHECK', text: policy.check, facts: ctx.expressions.analyze(policy.check) });
+  return out;
+}
+
+/** `ALTER POLICY name ON table USING (...) WITH CHECK (...)` with the fixed expressions. */
+export function alterPolicySql(ctx: AuditContext, rel: CatalogRelation, policy: CatalogPolicy, fix: (text: string) => string): string {
+  const parts = [`ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(rel)}`];
+  if (policy.using !== undefined) parts.push(`  USING (${fix(policy.using)})`);
+  if (policy.check !== undefined) parts.push(`  WITH CHECK (${fix(policy.check)})`);
+  return parts.join('\n') + ';';
+}
+
+/** Strip one pair of outer parentheses that pg_get_expr puts around a whole expression. */
+export function bare(text: string): string {
+  const t = text.trim();
+  if (!t.startsWith('(') || !t.endsWith(')')) return t;
+  let depth = 0;
+  for (let i = 0; i < t.length; i++) {
+    if (t[i] === '(') depth++;
+    else if (t[i] === ')') depth--;
+    if (depth === 0 && i < t.length - 1) return t;
+  }
+  return t.slice(1, -1);
+}
+
+/** The roles a policy rule judges a policy for: the app roles it applies to, or (no app role known) the roles it names. */
+export function rolesToCheck(ctx: AuditContext, policy: CatalogPolicy): string[] {
+  if (ctx.appRoles.length > 0) return ctx.appRoles.filter((r) => ctx.policyAppliesTo(policy, r));
+  return policy.roles;
+}
+
+/** The restrictive tenant guard rlsctl generates, for help text. */
+export function guardSql(ctx: AuditContext, table: ProtectedTable): string {
+  const via = table.via;
+  const predicate = table.columnName
+    ? ctx.tenantPredicateSql(table.columnName)
+    : via
+      ? `EXISTS (SELECT 1 FROM ${qualify(via.parentSchema, via.parentName)} AS rls_parent WHERE ${via.columns.map((c, i) => `rls_parent.${quoteIdent(via.references[i])} = ${quoteIdent(table.rel.name)}.${quoteIdent(c)}`).join(' AND ')})`
+      : ctx.tenantPredicateSql(ctx.facts.tenantColumn);
+  return `CREATE POLICY rlsctl_tenant_guard ON ${ctx.sql(table.rel)} AS RESTRICTIVE FOR ALL TO ${ctx.appRolesSql()}\n  USING (${predicate})\n  WITH CHECK (${predicate});`;
+}

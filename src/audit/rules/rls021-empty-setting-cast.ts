@@ -1,0 +1,32 @@
+import type { Finding } from '../../report/finding.js';
+import { findingOf } from '../audit-context.js';
+import { defineRule } from '../rule.js';
+import { clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
+import { quoteIdent } from '../../compile/quote.js';
+
+export const rls021 = defineRule({
+  code: 'RLS021',
+  name: 'empty-setting-cast',
+  severity: 'error',
+  title: "Setting cast without NULLIF(..., '')",
+  description:
+    "A policy casts the text of a setting to another type (uuid, bigint...) with no NULLIF(..., '') in between. After a transaction that set the tenant with SET LOCAL or set_config(..., true) ends, the setting still exists in the session and reads as an empty string, and ''::uuid raises an error: the next query on that pooled connection fails instead of returning no rows.",
+  remediation: "Wrap the lookup: (SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid), so an unset or ended tenant is NULL and matches no row.",
+  check(ctx) {
+    const findings: Finding[] = [];
+    for (const { rel, policy } of policiesInScope(ctx)) {
+      const casts = clauses(ctx, policy).flatMap((c) => c.facts.castsWithoutNullif);
+      if (casts.length === 0) continue;
+      const what = [...new Set(casts.map((c) => `${c.setting ?? 'a setting'}::${c.type}`))].join(', ');
+      findings.push(
+        findingOf(
+          rls021,
+          policyObject(rel, policy),
+          `policy ${policy.name} on ${ctx.label(rel)} casts ${what} without NULLIF(..., ''): queries fail once a transaction-local tenant has ended`,
+          `-- in policy ${quoteIdent(policy.name)}, read the tenant as:\n${ctx.currentTenantSql()}\n-- e.g. ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(rel)} USING (${ctx.tenantPredicateSql(ctx.protectedTables.get(rel.oid)?.columnName ?? ctx.facts.tenantColumn)});`,
+        ),
+      );
+    }
+    return findings;
+  },
+});

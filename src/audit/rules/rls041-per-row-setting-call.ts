@@ -1,0 +1,34 @@
+import type { Finding } from '../../report/finding.js';
+import { findingOf } from '../audit-context.js';
+import { defineRule } from '../rule.js';
+import { clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
+import { quoteIdent } from '../../compile/quote.js';
+
+export const rls041 = defineRule({
+  code: 'RLS041',
+  name: 'per-row-setting-call',
+  severity: 'warning',
+  title: 'Setting lookup or function call not wrapped in a scalar sub-select',
+  description:
+    'A policy calls current_setting() or another function whose arguments do not depend on the row, outside a scalar sub-select. PostgreSQL then evaluates the call for every row it checks; wrapped as (SELECT ...), the planner runs it once per statement as an InitPlan and can use its value as an index condition.',
+  remediation: "Wrap the call in a scalar sub-select: (SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid), (SELECT auth.uid()).",
+  check(ctx) {
+    const findings: Finding[] = [];
+    for (const { rel, policy } of policiesInScope(ctx)) {
+      const calls = [...new Set(clauses(ctx, policy).flatMap((c) => c.facts.perRowCalls))];
+      if (calls.length === 0) continue;
+      const column = ctx.protectedTables.get(rel.oid)?.columnName;
+      findings.push(
+        findingOf(
+          rls041,
+          policyObject(rel, policy),
+          `policy ${policy.name} on ${ctx.label(rel)} calls ${calls.map((c) => `${c}()`).join(', ')} outside a scalar sub-select: evaluated once per row instead of once per statement`,
+          column
+            ? `ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(rel)} USING (${ctx.tenantPredicateSql(column)});  -- the lookup as (SELECT ...)`
+            : `-- wrap each call as (SELECT ${calls[0]}(...)) in policy ${quoteIdent(policy.name)} on ${ctx.sql(rel)}`,
+        ),
+      );
+    }
+    return findings;
+  },
+});

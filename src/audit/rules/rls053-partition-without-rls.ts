@@ -1,0 +1,44 @@
+import type { Finding } from '../../report/finding.js';
+import type { CatalogPolicy } from '../catalog.js';
+import { findingOf } from '../audit-context.js';
+import { defineRule } from '../rule.js';
+
+function signature(p: CatalogPolicy): string {
+  return `${p.name}|${p.command}|${p.permissive}|${p.roles.join(',')}`;
+}
+
+export const rls053 = defineRule({
+  code: 'RLS053',
+  name: 'partition-without-rls',
+  severity: 'error',
+  title: 'A partition does not carry its protected parent\'s RLS flags or policies',
+  description:
+    'PostgreSQL applies the policies of the table a query names. A query through a partitioned table gets the parent\'s policies, but a query that names a partition directly gets the partition\'s own, and a partition created or attached later has none: without RLS on the partition, an app role with a grant on it reads every tenant\'s rows there.',
+  remediation: 'Enable and force row level security on the partition and give it the same policies as its parent (`rlsctl apply` protects every existing partition; run it after creating partitions), or revoke the app roles\' privileges on partitions.',
+  check(ctx) {
+    const findings: Finding[] = [];
+    for (const [oid] of ctx.protectedPartitions) {
+      const part = ctx.relations.get(oid)!;
+      const parent = part.parentOid ? ctx.relations.get(part.parentOid) : undefined;
+      if (!parent || !parent.rls) continue;
+      const problems: string[] = [];
+      if (!part.rls) problems.push('row level security is disabled');
+      else if (parent.force && !part.force) problems.push('row level security is not forced');
+      const mine = new Set(ctx.policiesOf(oid).map(signature));
+      const theirs = ctx.policiesOf(parent.oid);
+      const missing = theirs.filter((p) => !mine.has(signature(p))).map((p) => p.name);
+      if (missing.length > 0) problems.push(`it lacks the parent's polic${missing.length === 1 ? 'y' : 'ies'} ${missing.join(', ')}`);
+      if (problems.length === 0) continue;
+      const sql = ctx.sql(part);
+      findings.push(
+        findingOf(
+          rls053,
+          ctx.objectOf(part),
+          `partition ${ctx.label(part)} of ${ctx.label(parent)}: ${problems.join('; ')}, so a query that names the partition is not isolated like its parent`,
+          `ALTER TABLE ${sql} ENABLE ROW LEVEL SECURITY;\nALTER TABLE ${sql} FORCE ROW LEVEL SECURITY;\n-- and create the parent's policies on it (rlsctl apply does both)`,
+        ),
+      );
+    }
+    return findings;
+  },
+});
