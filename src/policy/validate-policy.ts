@@ -135,7 +135,11 @@ class Validator {
         this.report(
           this.at(keyNode),
           `unknown key \`${key}\` in ${where}`,
-          near ? `did you mean \`${near}\`?` : `allowed keys here: ${allowed.join(', ')}`,
+          key === '<<'
+            ? 'YAML merge keys are not part of YAML 1.2, which rlsctl reads: write the keys out (an alias of a whole value, `*name`, works)'
+            : near
+              ? `did you mean \`${near}\`?`
+              : `allowed keys here: ${allowed.join(', ')}`,
         );
         continue;
       }
