@@ -171,6 +171,12 @@ describe('rlsctl diff on git revisions', () => {
     }
   });
 
+  it('exits 3 when git itself is missing', async () => {
+    const r = await runCli(['diff', 'git:HEAD'], { cwd: repo, env: { PATH: path.join(dir, 'no-bin') } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('git is not installed');
+  });
+
   it('exits 2 for an invalid policy file at a revision, naming it REF:path', async () => {
     writeFileSync(path.join(repo, 'policies/zz-broken.yaml'), 'version: 2\n');
     git('add', 'policies/zz-broken.yaml');

@@ -313,6 +313,19 @@ describe('diffModels: what the changes say', () => {
     expect(diffModels(m, m)).toEqual([]);
   });
 
+  it('moving a schema and its tables to another file of the folder is no change', async () => {
+    const roles = 'version: 1\nroles: { app: [app_user] }\n';
+    const app = 'schemas:\n  app:\n    tables:\n      invoices: tenant\n';
+    const billing = '  billing:\n    tables:\n      bills: { commands: [select] }\n';
+    const base = await parsePolicy([{ file: 'p/a.yaml', text: `${roles}${app}${billing}` }]);
+    const head = await parsePolicy([
+      { file: 'p/a.yaml', text: `${roles}${app}` },
+      { file: 'p/b.yaml', text: `version: 1\nschemas:\n${billing}` },
+    ]);
+    expect(head.files).toEqual(['p/a.yaml', 'p/b.yaml']);
+    expect(diffModels(base, head)).toEqual([]);
+  });
+
   it('reformatting every expression is no change', async () => {
     const base = await model(`version: 1
 roles: { app: [app_user] }
