@@ -85,8 +85,8 @@ function prepare(db: unknown, tenantId: unknown, fn: unknown, options: WithTenan
     throw new TenantContextError(
       'nested-transaction',
       active.tenant === tenant
-        ? `withTenant inside another withTenant (same tenant ${tenant})`
-        : `withTenant for tenant ${tenant} inside a withTenant for tenant ${active.tenant}`,
+        ? `withTenant inside another withTenant (same tenant ${describeTenantValue(tenant)})`
+        : `withTenant for tenant ${describeTenantValue(tenant)} inside a withTenant for tenant ${describeTenantValue(active.tenant)}`,
       { hint: 'pass the client or transaction that the outer withTenant gave you down to this code instead of opening another transaction' },
     );
   }
@@ -94,7 +94,7 @@ function prepare(db: unknown, tenantId: unknown, fn: unknown, options: WithTenan
   if (requestTenant !== undefined && validateTenantId(requestTenant, settings.type) !== tenant) {
     throw new TenantContextError(
       'tenant-mismatch',
-      `withTenant for tenant ${tenant} inside the request context of tenant ${describeTenantValue(requestTenant)}`,
+      `withTenant for tenant ${describeTenantValue(tenant)} inside the request context of tenant ${describeTenantValue(requestTenant)}`,
       { hint: 'a request scoped to one tenant cannot open a transaction for another; run cross-tenant work outside tenantContext.run' },
     );
   }
