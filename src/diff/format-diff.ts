@@ -22,6 +22,7 @@ export function formatDiffText(changes: PolicyChange[], sides: DiffSides, option
     lines.push(`${paint[change.class](change.class.padEnd(width))}  ${c.bold(`${change.object.kind} ${changeObjectLabel(change.object)}`)}: ${change.change}`);
     lines.push(`${' '.repeat(width + 2)}${change.message}`);
   }
+  if (changes.length === 0) lines.push('no change in meaning');
   lines.push('', summaryLine(summarizeChanges(changes), (k, s) => paint[k](s)));
   return lines.join('\n') + '\n';
 }

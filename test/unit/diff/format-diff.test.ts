@@ -107,6 +107,11 @@ describe('formatDiffText', () => {
     );
   });
 
+  it('says so when nothing changed', async () => {
+    const text = formatDiffText(await diffOf({ a: 'tenant' }, { a: 'tenant' }), SIDES, { color: false });
+    expect(text).toBe('origin/main:policies -> policies\nno change in meaning\n\n0 widening, 0 narrowing, 0 neutral\n');
+  });
+
   it('colours the class when asked', async () => {
     const text = formatDiffText(await diffOf({ a: 'tenant' }, { a: 'tenant' }, ['migrator', 'ops']), SIDES, { color: true });
     expect(text).toContain('\u001b[');
