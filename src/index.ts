@@ -12,6 +12,8 @@ export { formatSarif } from './report/format-sarif.js';
 export { openDatabase, redactUrl, type Database } from './db/connection.js';
 export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server.js';
 export { resolveFacts, factsFromModel, type TenantFacts } from './facts/resolve-facts.js';
+export { runExplain, type ExplainQuery, type ExplainOptions, type ExplainResult, type ExplainFinding } from './explain/run-explain.js';
+export { readQueryFile, readQueryFiles, type QuerySource } from './explain/read-query-file.js';
 export { withTenant, withCurrentTenant } from './tenant/with-tenant.js';
 export { tenantContext, type TenantContext } from './tenant/tenant-context.js';
 export { TenantContextError, type TenantContextErrorCode } from './tenant/tenant-context-error.js';
@@ -19,6 +21,8 @@ export { validateTenantId, type TenantId } from './tenant/validate-tenant.js';
 export type { WithTenantOptions } from './tenant/tenant-options.js';
 export { diffModels } from './diff/diff-models.js';
 export type { PolicyChange, ChangeClass, ChangeKind, ChangeObject, ChangeSummary } from './diff/policy-change.js';
+export { runVerify, type VerifyOptions, type VerifyResult } from './verify/run-verify.js';
+export { VERIFY_RULES } from './verify/verify-rules.js';
 
 import { compileScript } from './compile/render-sql.js';
 import type { PolicyModel } from './policy/model.js';

@@ -1,11 +1,130 @@
 import { Command } from 'commander';
-import { addCommonOptions, addFactOptions, addFailOn, notYet } from '../common.js';
+import { statSync } from 'node:fs';
+import { UsageError } from '../../errors.js';
+import { loadSchema, openDatabase, resolveConnection } from '../../db/connection.js';
+import { factsFromModel, hasPolicyFile, resolveFacts, type TenantFacts } from '../../facts/resolve-facts.js';
+import { loadPolicy } from '../../policy/load-policy.js';
+import type { PolicyModel } from '../../policy/model.js';
+import { convergeDatabase } from '../../apply/converge.js';
+import { failsAt } from '../../report/finding.js';
+import { formatFindingsJson } from '../../report/format-json.js';
+import { formatSarif } from '../../report/format-sarif.js';
+import { VERSION } from '../../version.js';
+import { readQueryFiles } from '../../explain/read-query-file.js';
+import { runExplain } from '../../explain/run-explain.js';
+import { EXPLAIN_RULES } from '../../explain/explain-rules.js';
+import { formatExplainText } from '../../explain/format-explain-text.js';
+import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
+
+interface ExplainCliOptions extends CommonOptions {
+  schema?: string[];
+  tenantColumn?: string;
+  tenantSetting?: string;
+  appRole?: string[];
+  bypassRole?: string[];
+  tenant?: string[];
+  failOn?: string;
+}
+
+/**
+ * `--schema` names schemas to scan (the audit facts) and, for the embedded
+ * default, SQL files or folders to load (cli.md, "The embedded default").
+ * The two cannot be told apart by syntax, so a value that is an existing
+ * .sql file or a folder is a path, anything else a schema name.
+ */
+export function splitSchemaOption(values: string[] = []): { names: string[]; paths: string[] } {
+  const names: string[] = [];
+  const paths: string[] = [];
+  for (const value of values) {
+    let isPath = false;
+    try {
+      const info = statSync(value);
+      isPath = info.isDirectory() || (info.isFile() && value.toLowerCase().endsWith('.sql'));
+    } catch {
+      isPath = false;
+    }
+    (isPath ? paths : names).push(value);
+  }
+  return { names, paths };
+}
 
 export function explainCommand(): Command {
   const collect = (value: string, previous: string[] = []) => [...previous, value];
   return addFailOn(addFactOptions(addCommonOptions(new Command('explain'), ['text', 'json', 'sarif'])))
     .description('plan the queries in FILE as an app role with a tenant set; flag tenant filters that are not index conditions')
     .argument('<file...>', 'SQL query files (or pg_stat_statements exports as .csv or .json)')
-    .option('--tenant <value>', 'the tenant to act as (repeatable)', collect)
-    .action(() => notYet('explain'));
+    .option('--tenant <value>', 'the tenant to act as (repeatable; explain uses the first; default: a well-formed value of the tenant type)', collect)
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Each query is planned inside a READ ONLY transaction that is rolled back, after SET LOCAL ROLE to the',
+        'first app role (or the first --app-role) and set_config(<tenant setting>, <tenant>, true); twice: as is,',
+        'and with enable_seqscan = off. Parameters ($1, $2, ...) get the generic plan on every major.',
+        '',
+        'Examples:',
+        '  rlsctl explain --db "$DATABASE_URL" db/queries/*.sql',
+        '  rlsctl explain --policies policies/saas.yaml --schema fixtures/demo/schema.sql fixtures/demo/queries.sql',
+        '  rlsctl explain --db "$DATABASE_URL" --app-role app_user --tenant-setting app.tenant_id pg_stat_statements.csv --format sarif',
+        '',
+      ].join('\n'),
+    )
+    .action(async (files: string[], options: ExplainCliOptions) => {
+      // Input first: a bad query file or policy file is exit 2 before any server starts.
+      const read = await readQueryFiles(files);
+      const { names, paths } = splitSchemaOption(options.schema);
+      const source = resolveConnection(options.db);
+      if (paths.length > 0 && source.kind !== 'embedded') {
+        throw new UsageError(`--schema ${paths.join(', ')} loads SQL into the embedded PostgreSQL only, and a database is named`, {
+          hint: 'leave out --db, DATABASE_URL and the PG* variables to use the embedded default, or give --schema schema names',
+        });
+      }
+      const model: PolicyModel | undefined = hasPolicyFile(options) ? await loadPolicy(options.policies) : undefined;
+      if (read.skipped > 0) note(options, `skipped ${read.skipped} statement${read.skipped === 1 ? '' : 's'} of the pg_stat_statements export that are not queries`);
+      const tenants = options.tenant ?? [];
+      if (tenants.length > 1) note(options, `explain plans as the first --tenant (${tenants[0]}): generic plans do not depend on the tenant value`);
+
+      const db = await openDatabase({
+        db: options.db,
+        prepareEmbedded: async (database) => {
+          for (const p of paths) await loadSchema(database, p);
+          if (model) await convergeDatabase(database, model);
+        },
+      });
+      try {
+        if (db.embedded) note(options, `no database named: planning on ${db.label}${paths.length > 0 ? ` loaded from ${paths.join(', ')}` : ''}${model ? ', with the policy file applied' : ''}`);
+        const facts: TenantFacts = model
+          ? factsFromModel(model)
+          : await resolveFacts({ policies: options.policies, schema: names.length > 0 ? names : undefined, tenantColumn: options.tenantColumn, tenantSetting: options.tenantSetting, appRole: options.appRole, bypassRole: options.bypassRole }, db.pool);
+        for (const line of facts.inferred) note(options, `inferred ${line}`);
+        const result = await runExplain(db, facts, read.queries, {
+          // With a policy file, --app-role still chooses whom to plan as (the facts keep the file's roles).
+          role: options.appRole?.[0],
+          tenant: tenants[0],
+          problems: read.problems,
+        });
+        const format = formatOf(options);
+        if (format === 'json') {
+          write(
+            formatFindingsJson('explain', result.findings, {
+              context: {
+                role: result.context.role,
+                tenant: result.context.tenant,
+                setting: result.context.setting,
+                serverVersion: result.context.serverVersion,
+                hypopg: result.context.hypopg.used ? 'used' : result.context.hypopg.installed ? 'installed' : result.context.hypopg.available ? 'available' : 'not available',
+              },
+              queries: { total: result.queries.length + read.problems.length, planned: result.queries.filter((q) => q.planned).length },
+            }),
+          );
+        } else if (format === 'sarif') {
+          write(formatSarif(result.findings, EXPLAIN_RULES, VERSION));
+        } else {
+          write(formatExplainText(result.findings, result.queries, result.context, { color: useColor(options) }));
+        }
+        if (failsAt(result.findings, failOnOf(options))) process.exitCode = 1;
+      } finally {
+        await db.close();
+      }
+    });
 }

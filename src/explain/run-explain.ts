@@ -1,0 +1,517 @@
+import type pg from 'pg';
+import { UsageError } from '../errors.js';
+import type { Database } from '../db/connection.js';
+import type { TenantFacts } from '../facts/resolve-facts.js';
+import type { TenantType } from '../policy/model.js';
+import { loadParser } from '../policy/expression.js';
+import { qualify, quoteIdent, quoteLiteral } from '../compile/quote.js';
+import { fingerprintOf, type Finding, type RuleMeta } from '../report/finding.js';
+import { PER_ROW_POLICY_SUBPLAN, QUERY_FAILED, SEQ_SCAN_ON_TENANT_TABLE, TENANT_FILTER_NOT_INDEX_CONDITION } from './explain-rules.js';
+import { inspectQuery, type PlannableKind } from './inspect-query.js';
+import { PlanFailed, PlanSession, type PlannedQuery } from './plan-query.js';
+import { readExplainCatalog, relationKey, type ExplainCatalog, type HypopgStatus, type PolicyInfo, type TenantRelation } from './read-explain-catalog.js';
+import { queryColumnUses, suggestIndex, hasLeadingIndex, type IndexSuggestion } from './suggest-index.js';
+import { analyzeTenantPredicate, type PredicateAnalysis } from './tenant-predicate.js';
+import { bitmapBounded, collectScans, comparedColumns, condBoundsColumns, planFragment, type PlanNode, type ScanNode } from './walk-plan.js';
+
+/** A query to plan: from a query file, or handed in by a program. */
+export interface ExplainQuery {
+  name: string;
+  text: string;
+  file?: string;
+  line?: number;
+  column?: number;
+}
+
+/** A statement of a query file that is no query (a syntax error, an empty `-- name:` block): EXP004 as it stands. */
+export interface ExplainProblem {
+  name: string;
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export interface ExplainOptions {
+  /** The role to plan as; default the first app role of the facts. */
+  role?: string;
+  /** The tenant to set; default a well-formed value of the tenant type. */
+  tenant?: string;
+  /** Try each suggested index as a hypothetical index where hypopg is installed (default true). */
+  hypopg?: boolean;
+  /** Problems found while reading query files, reported as EXP004. */
+  problems?: ExplainProblem[];
+  /** Called after each query is planned. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What a finding of explain carries beyond the shared Finding, for the text report. */
+export interface ExplainDetail {
+  table?: string;
+  /** The message without the plan conditions, which the text report prints as a plan fragment. */
+  headline?: string;
+  nodeType?: string;
+  /** The offending plan fragment, as EXPLAIN's text format prints it. */
+  fragment?: string[];
+  /** The hypothetical-index check of the suggested index. */
+  hypothetical?: string;
+}
+
+export type ExplainFinding = Finding & { detail?: ExplainDetail };
+
+export interface QueryOutcome {
+  name: string;
+  file?: string;
+  line?: number;
+  planned: boolean;
+  /** The two plans (as is, and with sequential scans off), when planned. */
+  plans?: PlannedQuery;
+}
+
+export interface ExplainContext {
+  role: string;
+  tenant: string;
+  setting: string;
+  serverVersion: string;
+  major: number;
+  hypopg: HypopgStatus & { used: boolean };
+}
+
+export interface ExplainResult {
+  findings: ExplainFinding[];
+  queries: QueryOutcome[];
+  context: ExplainContext;
+}
+
+/** A value of the tenant type that casts cleanly: the generic plan does not depend on it, the policy cast must not fail. */
+export function defaultTenant(type: TenantType): string {
+  switch (type) {
+    case 'uuid':
+      return '00000000-0000-4000-8000-000000000001';
+    case 'bigint':
+    case 'integer':
+      return '1';
+    case 'text':
+      return 'rlsctl-explain-tenant';
+  }
+}
+
+export function checkTenant(value: string, type: TenantType): void {
+  const ok =
+    type === 'uuid'
+      ? /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(value)
+      : type === 'text'
+        ? value.length > 0 && !value.includes('\0')
+        : /^-?\d+$/.test(value) && (type === 'bigint' ? BigInt(value) <= 9223372036854775807n && BigInt(value) >= -9223372036854775808n : Math.abs(Number(value)) <= 2147483647);
+  if (!ok) throw new UsageError(`--tenant ${value} is not a value of the tenant type ${type}`, { hint: `give a ${type} value, as the application sets the tenant` });
+}
+
+function isDatabase(target: Database | pg.ClientBase): target is Database {
+  return typeof (target as Database).label === 'string' && 'pool' in target;
+}
+
+/**
+ * Plan every query as the app role with a tenant set, and report tenant
+ * tables that are not read by an index seek on the tenant column (EXP001,
+ * EXP002), policy sub-queries that run per row (EXP003), and queries that
+ * cannot be planned (EXP004). Nothing is written: all of it runs in a READ
+ * ONLY transaction that is rolled back.
+ *
+ * Takes a Database (a connection of its own is opened and closed) or a
+ * connected client (used as is; it must not be inside a transaction).
+ */
+export async function runExplain(target: Database | pg.ClientBase, facts: TenantFacts, queries: ExplainQuery[], options: ExplainOptions = {}): Promise<ExplainResult> {
+  await loadParser();
+  const role = options.role ?? facts.appRoles[0];
+  if (!role) {
+    throw new UsageError('no app role to plan the queries as', { hint: 'name the role the application connects as with --app-role, or list it under roles.app in the policy file' });
+  }
+  if (!facts.setting) {
+    throw new UsageError('no tenant setting: explain plans with the tenant set, as the application runs', { hint: 'say it with --tenant-setting NAME (e.g. app.tenant_id), or use a policy file' });
+  }
+  if (facts.tenantTables.length === 0) {
+    throw new UsageError('no tenant table to check the queries against', {
+      hint: facts.source === 'policy-file' ? 'declare tenant tables in the policy file' : `no table in scope has the column ${facts.tenantColumn}: say the tenant column with --tenant-column, or use a policy file`,
+    });
+  }
+  const tenant = options.tenant ?? defaultTenant(facts.tenantType);
+  checkTenant(tenant, facts.tenantType);
+
+  const client = isDatabase(target) ? await target.connect() : target;
+  try {
+    const catalog = await readExplainCatalog(client, facts.tenantTables);
+    if (catalog.missing.length > 0) {
+      throw new UsageError(`the database lacks ${catalog.missing.length === 1 ? 'a table' : 'tables'} the policy file declares: ${catalog.missing.map((t) => `${t.schema}.${t.name}`).join(', ')}`, {
+        hint: 'run the migrations that create them first, or point --db at the database the application uses',
+      });
+    }
+    const useHypopg = catalog.hypopg.installed && options.hypopg !== false;
+    const context: ExplainContext = {
+      role,
+      tenant,
+      setting: facts.setting,
+      serverVersion: catalog.serverVersion,
+      major: catalog.major,
+      hypopg: { ...catalog.hypopg, used: useHypopg },
+    };
+    const findings: ExplainFinding[] = (options.problems ?? []).map((p) => failedFinding(p.name, p.message, { file: p.file, line: p.line, column: p.column }));
+    const outcomes: QueryOutcome[] = (options.problems ?? []).map((p) => ({ name: p.name, file: p.file, line: p.line, planned: false }));
+    const session = await PlanSession.open(client, { role, setting: facts.setting, tenant, major: catalog.major });
+    try {
+      let done = 0;
+      for (const query of queries) {
+        const outcome = await explainOne(session, catalog, facts, query, role, useHypopg, findings);
+        outcomes.push(outcome);
+        options.onProgress?.(++done, queries.length);
+      }
+    } finally {
+      await session.close();
+    }
+    return { findings: dedupe(findings), queries: outcomes, context };
+  } finally {
+    if (isDatabase(target)) await (client as pg.Client).end().catch(() => undefined);
+  }
+}
+
+function locationOf(query: ExplainQuery, offset?: number): { file: string; line: number; column: number } | undefined {
+  if (!query.file) return undefined;
+  let line = query.line ?? 1;
+  let column = query.column ?? 1;
+  if (offset !== undefined) {
+    const before = query.text.slice(0, offset);
+    const breaks = before.split('\n');
+    if (breaks.length > 1) {
+      line += breaks.length - 1;
+      column = breaks[breaks.length - 1].length + 1;
+    } else column += offset;
+  }
+  return { file: query.file, line, column };
+}
+
+function failedFinding(name: string, message: string, location?: { file: string; line: number; column: number }): ExplainFinding {
+  const object = { kind: 'query' as const, name };
+  return {
+    rule: QUERY_FAILED.code,
+    name: QUERY_FAILED.name,
+    severity: QUERY_FAILED.severity,
+    message: `query ${name} could not be planned: ${message}`,
+    object,
+    fingerprint: fingerprintOf(QUERY_FAILED.code, object),
+    ...(location ? { location } : {}),
+  };
+}
+
+async function explainOne(
+  session: PlanSession,
+  catalog: ExplainCatalog,
+  facts: TenantFacts,
+  query: ExplainQuery,
+  role: string,
+  useHypopg: boolean,
+  findings: ExplainFinding[],
+): Promise<QueryOutcome> {
+  const outcome: QueryOutcome = { name: query.name, file: query.file, line: query.line, planned: false };
+  const inspected = inspectQuery(query.text);
+  if (!inspected.ok) {
+    const offset = inspected.reason === 'syntax' ? inspected.position : undefined;
+    findings.push(failedFinding(query.name, inspected.reason === 'syntax' ? `syntax error: ${inspected.message}` : inspected.message, locationOf(query, offset)));
+    return outcome;
+  }
+  let plans: PlannedQuery;
+  try {
+    plans = await session.plan(query.text, inspected.paramCount);
+  } catch (error) {
+    if (!(error instanceof PlanFailed)) throw error;
+    findings.push(failedFinding(query.name, error.message, locationOf(query, error.position)));
+    return outcome;
+  }
+  outcome.planned = true;
+  outcome.plans = plans;
+  const analysis = analyzeQuery(catalog, facts, query, inspected.kind, inspected.stmt, plans, role);
+  if (useHypopg) {
+    for (const item of analysis) {
+      if (item.suggestion && !item.suggestion.existing && item.finding.detail) {
+        item.finding.detail.hypothetical = await tryHypothetical(session, catalog, query.text, inspected.paramCount, item.relation, item.suggestion);
+        item.finding.help = `${item.finding.help}\n-- hypopg: ${item.finding.detail.hypothetical}`;
+      }
+    }
+  }
+  findings.push(...analysis.map((a) => a.finding));
+  return outcome;
+}
+
+interface Analysed {
+  finding: ExplainFinding;
+  relation: TenantRelation;
+  suggestion?: IndexSuggestion;
+}
+
+const COMMANDS_OF: Record<PlannableKind, string[]> = {
+  SelectStmt: ['*', 'r'],
+  InsertStmt: ['*', 'a', 'r'],
+  UpdateStmt: ['*', 'w', 'r'],
+  DeleteStmt: ['*', 'd', 'r'],
+  MergeStmt: ['*', 'r', 'a', 'w', 'd'],
+};
+
+function applicablePolicies(relation: TenantRelation, role: string, kind: PlannableKind): PolicyInfo[] {
+  return relation.policies.filter((p) => (p.roles.includes(role) || p.roles.includes('public')) && COMMANDS_OF[kind].includes(p.command));
+}
+
+/**
+ * A policy sub-query that refers to the row being checked: pg_get_expr
+ * qualifies such outer references with the table's name.
+ */
+function isCorrelated(policy: PolicyInfo, relation: TenantRelation): boolean {
+  const name = relation.table.name;
+  const ident = /^[a-z_][a-z0-9_$]*$/.test(name) ? name.replace(/\$/g, '\\$') : `"${name.replace(/"/g, '""')}"`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return /\bSELECT\b/i.test(policy.using ?? '') && new RegExp(`(?<![\\w$."])${ident}\\.`).test(policy.using ?? '');
+}
+
+const CAST: Record<TenantType, string> = { uuid: '::uuid', bigint: '::bigint', integer: '::integer', text: '' };
+
+/** The predicate every tenant policy should hold (the shape `rlsctl compile` writes). */
+function idealPredicate(facts: TenantFacts, column: string): string {
+  return `${quoteIdent(column)} = (SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(facts.setting!)}, true), '')${CAST[facts.tenantType]})`;
+}
+
+/** ALTER POLICY statements that give the offending policies the one-lookup, index-friendly shape. */
+function policyRewrite(facts: TenantFacts, relation: TenantRelation, policies: PolicyInfo[], column: string): string {
+  const lines: string[] = [];
+  const target = qualify(relation.table.schema, relation.table.name);
+  for (const p of policies) {
+    const flat = (text: string) => text.replace(/\s+/g, ' ').replace(/\( /g, '(');
+    lines.push(`-- ${p.name} now: USING ${flat(p.using ?? '(none)')}${p.check ? ` WITH CHECK ${flat(p.check)}` : ''}`);
+    const ideal = idealPredicate(facts, column);
+    const using = p.command === 'a' ? '' : ` USING (${ideal})`;
+    const check = p.check !== null || p.command === 'a' || p.command === '*' || p.command === 'w' ? ` WITH CHECK (${ideal})` : '';
+    lines.push(`ALTER POLICY ${quoteIdent(p.name)} ON ${target}${using}${check};`);
+  }
+  if (facts.source === 'policy-file') lines.push('-- or let `rlsctl apply` write the policies of the policy file, which have this shape');
+  else if (lines.length > 0) lines.push('-- keep any other condition the policy needs beside the tenant comparison');
+  return lines.join('\n');
+}
+
+function tableLabel(scan: ScanNode, relation: TenantRelation): string {
+  const own = `${scan.schema}.${scan.relation}`;
+  const root = `${relation.table.schema}.${relation.table.name}`;
+  return own === root ? root : `${own} (a partition of ${root})`;
+}
+
+/** An index scan that reads at most one row: every column of a unique index bound by `=`. */
+function isUniqueLookup(scan: ScanNode, catalog: ExplainCatalog, relation: TenantRelation): boolean {
+  if (scan.indexNames.length !== 1 || scan.indexConds.length !== 1) return false;
+  const index = catalog.indexes.get(relationKey(scan.schema, scan.indexNames[0]));
+  if (!index || !index.unique || index.partial || index.columns.some((c) => c === null)) return false;
+  const bound = comparedColumns(scan.indexConds[0], scan.alias, relation.columns).filter((c) => c.op === 'eq').map((c) => c.column);
+  return index.columns.every((c) => bound.includes(c!));
+}
+
+const SHAPE_REASON: Record<Exclude<PredicateAnalysis['shape'], 'sargable' | 'absent'>, (culprit?: string) => string> = {
+  or: () => 'its tenant comparison sits under an OR, so no index condition can come of it (and an OR beside the tenant comparison is how a policy fails open)',
+  'per-row-function': (culprit) => `its tenant filter calls ${culprit ?? 'a function'} for every row it reads (a volatile function, or one not wrapped in a scalar sub-select, is not evaluated once and cannot be an index condition)`,
+  subplan: () => 'its tenant value comes from a SubPlan that runs for every row it reads',
+  'wrapped-column': () => 'its tenant column is cast or passed to a function in the filter, so no index on the column can serve it',
+};
+
+function analyzeQuery(
+  catalog: ExplainCatalog,
+  facts: TenantFacts,
+  query: ExplainQuery,
+  kind: PlannableKind,
+  stmt: Record<string, unknown>,
+  plans: PlannedQuery,
+  role: string,
+): Analysed[] {
+  const out: Analysed[] = [];
+  const object = { kind: 'query' as const, name: query.name };
+  const location = locationOf(query);
+  const seen = new Set<string>();
+  const push = (rule: RuleMeta, relation: TenantRelation, scan: ScanNode, headline: string, help: string, suggestion?: IndexSuggestion, conds = '') => {
+    const table = `${relation.table.schema}.${relation.table.name}`;
+    const fingerprint = fingerprintOf(rule.code, object, table);
+    if (seen.has(fingerprint)) return;
+    seen.add(fingerprint);
+    out.push({
+      finding: {
+        rule: rule.code,
+        name: rule.name,
+        severity: rule.severity,
+        message: `query ${query.name}: ${headline}${conds ? ` (${conds})` : ''}`,
+        object,
+        help,
+        fingerprint,
+        ...(location ? { location } : {}),
+        detail: { table, nodeType: scan.nodeType, headline, fragment: planFragment(scan) },
+      },
+      relation,
+      suggestion,
+    });
+  };
+
+  // EXP001 / EXP002: judged on the plan with sequential scans disabled, so the amount of test data does not decide.
+  for (const scan of collectScans(plans.noSeqScan)) {
+    const relation = catalog.relations.get(relationKey(scan.schema, scan.relation));
+    if (!relation) continue;
+    const bounds = (cond: string) => condBoundsColumns(cond, scan.alias, relation.lead);
+    const bounded = scan.access === 'index' && (scan.bitmap ? bitmapBounded(scan.bitmap, bounds) : scan.indexConds.some(bounds));
+    if (bounded) continue;
+    if (scan.access === 'index' && isUniqueLookup(scan, catalog, relation)) continue;
+    const rule = scan.access === 'index' ? TENANT_FILTER_NOT_INDEX_CONDITION : SEQ_SCAN_ON_TENANT_TABLE;
+    const where = tableLabel(scan, relation);
+    const how =
+      scan.access === 'seq'
+        ? `${scan.nodeType} on ${where}, even with sequential scans disabled`
+        : scan.access === 'full-index'
+          ? `${scan.nodeType} on ${where} reads the whole index ${scan.indexNames.join(', ')} (no index condition), even with sequential scans disabled`
+          : `${scan.nodeType} on ${where} using ${scan.indexNames.join(', ')}: the tenant predicate is not an index condition`;
+    const conds = [scan.indexConds.length > 0 ? `Index Cond: ${scan.indexConds.join(' / ')}` : '', scan.filter ? `Filter: ${scan.filter}` : ''].filter(Boolean).join('; ');
+    const uses = queryColumnUses(stmt, relation.table.schema, new Set([relation.table.name, scan.relation]), relation.columns);
+    const suggestion = suggestIndex(relation, uses, scan.filter, scan.alias);
+
+    if (relation.table.via) {
+      const via = relation.table.via;
+      const leading = hasLeadingIndex(relation);
+      const message = `${how}; the tenant of ${relation.table.schema}.${relation.table.name} comes via ${via.parentSchema}.${via.parentName}, and the scan is not bounded by ${via.columns.join(', ')}`;
+      const parent = `${via.parentSchema}.${via.parentName}`;
+      const help = leading
+        ? [
+            `-- ${relation.table.schema}.${relation.table.name} has no tenant column: a read of all of the tenant's rows cannot be an index seek on it.`,
+            `-- Read it through ${parent}: the tenant's rows of ${parent} are an index seek, and each of theirs one on ${leading.name}, e.g.`,
+            `--   SELECT ... FROM ${parent} p JOIN ${qualify(relation.table.schema, relation.table.name)} c ON ${via.columns.map((c, i) => `c.${quoteIdent(c)} = p.${quoteIdent(via.references[i])}`).join(' AND ')}`,
+            `-- or give it a tenant column of its own and declare it mode tenant.`,
+          ].join('\n')
+        : suggestion.sql;
+      push(rule, relation, scan, message, help, leading ? undefined : suggestion, conds);
+      continue;
+    }
+
+    const column = relation.lead[0];
+    const predicate = analyzeTenantPredicate(scan.filter, relation.lead, scan.alias, { planText: true });
+    const policies = applicablePolicies(relation, role, kind);
+    if (predicate.shape === 'absent' && !predicate.unparsed) {
+      const message = `${how}, and with no tenant filter on it at all: row level security does not filter ${where} for ${role}`;
+      const target = qualify(relation.table.schema, relation.table.name);
+      const help =
+        policies.length === 0
+          ? `ALTER TABLE ${target} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;\nCREATE POLICY rlsctl_tenant_guard ON ${target} AS RESTRICTIVE FOR ALL TO ${quoteIdent(role)} USING (${idealPredicate(facts, column)}) WITH CHECK (${idealPredicate(facts, column)});\n-- see rlsctl audit (RLS001, RLS010) for why the policies do not apply${facts.source === 'policy-file' ? '; rlsctl apply writes them from the policy file' : ''}`
+          : `-- ${role} has policies on ${target} but they do not apply: is row level security enabled and forced, and does ${role} bypass it? See rlsctl audit (RLS001, RLS002, RLS010).\n${suggestion.sql}`;
+      push(rule, relation, scan, message, help, undefined, conds);
+      continue;
+    }
+    if (predicate.shape !== 'sargable' && predicate.shape !== 'absent') {
+      const offending = policies.filter((p) => {
+        const shape = analyzeTenantPredicate(p.using ?? undefined, relation.lead, relation.table.name).shape;
+        return (shape !== 'sargable' && shape !== 'absent') || (predicate.shape === 'subplan' && isCorrelated(p, relation));
+      });
+      const message = `${how}: ${SHAPE_REASON[predicate.shape](predicate.culprit)}`;
+      const help = offending.length > 0 ? policyRewrite(facts, relation, offending, column) : `-- rewrite the tenant predicate as: ${idealPredicate(facts, column)}`;
+      push(rule, relation, scan, message, help, undefined, conds);
+      continue;
+    }
+    // The tenant predicate could be an index condition: an index is what is missing.
+    const message = suggestion.existing
+      ? `${how}; an index with the suggested columns exists (${suggestion.existing.name}) but the planner does not use it for this query`
+      : `${how}: no index leads with ${relation.lead.join(', ')} and serves this query`;
+    const help = suggestion.existing
+      ? `-- check that the query compares ${suggestion.columns.join(', ')} with values of the columns' own types, so that the index applies\n-- suggested: ${suggestion.sql}`
+      : `${suggestion.sql}${facts.source === 'policy-file' ? `\n-- or declare it in the policy file: ${relation.table.schema}.${relation.table.name} indexes: [${suggestion.columns.slice(relation.lead.length).join(', ')}]` : ''}`;
+    push(rule, relation, scan, message, help, suggestion.existing ? undefined : suggestion, conds);
+  }
+
+  // EXP003: per-row SubPlans of policies, in either plan.
+  const inQuerySubLinks = subLinkRelations(stmt);
+  for (const plan of [plans.noSeqScan, plans.asIs]) {
+    for (const scan of collectScans(plan)) {
+      const relation = catalog.relations.get(relationKey(scan.schema, scan.relation));
+      if (!relation) continue;
+      for (const sp of scan.subPlans) {
+        if (sp.hashed) continue;
+        const inner = relationsIn(sp.node);
+        // A SubPlan that only reads relations the query's own sub-queries name is the query's, not a policy's.
+        if (inQuerySubLinks && (inner.length === 0 || inner.every(inQuerySubLinks))) continue;
+        const where = tableLabel(scan, relation);
+        const withSubqueries = applicablePolicies(relation, role, kind).filter((p) => /\bSELECT\b/i.test(p.using ?? ''));
+        // Prefer the policies whose sub-query refers to the row being checked: those are the per-row ones.
+        const correlated = withSubqueries.filter((p) => isCorrelated(p, relation));
+        const policies = correlated.length > 0 ? correlated : withSubqueries;
+        const names = policies.map((p) => p.name).join(', ');
+        const message = `${sp.name} (${sp.node['Node Type']}${inner.length > 0 ? ` on ${inner.join(', ')}` : ''}) runs for every row the ${scan.nodeType} on ${where} reads${names ? `: a sub-query of the polic${policies.length === 1 ? 'y' : 'ies'} ${names}` : ''}, instead of once as an InitPlan`;
+        const help = relation.table.via
+          ? `-- the tenant of ${relation.table.schema}.${relation.table.name} comes via ${relation.table.via.parentSchema}.${relation.table.via.parentName}: each row's parent is looked up per row. Filter by ${relation.table.via.columns.join(', ')} so that few rows are read, or give the table a tenant column of its own (mode tenant) so that the check is one comparison`
+          : policies.length > 0
+            ? policyRewrite(facts, relation, policies, relation.lead[0])
+            : `-- compare ${relation.lead[0]} with an uncorrelated scalar sub-select: ${idealPredicate(facts, relation.lead[0])}`;
+        push(PER_ROW_POLICY_SUBPLAN, relation, scan, message, help);
+      }
+    }
+  }
+  return out;
+}
+
+/** Relations scanned in a plan subtree, `schema.name`. */
+function relationsIn(node: PlanNode): string[] {
+  const names = new Set<string>();
+  const visit = (n: PlanNode) => {
+    if (n['Relation Name']) names.add(`${n.Schema ? `${n.Schema}.` : ''}${n['Relation Name']}`);
+    for (const c of n.Plans ?? []) visit(c);
+  };
+  visit(node);
+  return [...names];
+}
+
+/**
+ * Whether a relation (`schema.name`, as the plan names it) is named inside
+ * one of the query's own sub-queries; undefined when the query has none.
+ */
+function subLinkRelations(stmt: unknown): ((qualified: string) => boolean) | undefined {
+  let found: Set<string> | undefined;
+  const visit = (node: unknown, inSubLink: boolean): void => {
+    if (Array.isArray(node)) {
+      for (const n of node) visit(n, inSubLink);
+      return;
+    }
+    if (!node || typeof node !== 'object') return;
+    const obj = node as Record<string, unknown>;
+    if (obj.SubLink) {
+      found ??= new Set();
+      visit(obj.SubLink, true);
+      return;
+    }
+    const rv = obj.RangeVar as { schemaname?: string; relname?: string } | undefined;
+    if (inSubLink && rv?.relname) found!.add(rv.schemaname ? `${rv.schemaname}.${rv.relname}` : rv.relname);
+    for (const v of Object.values(obj)) visit(v, inSubLink);
+  };
+  visit(stmt, false);
+  if (!found) return undefined;
+  const names = found;
+  // A bare name in the query matches the relation of that name in any schema.
+  return (qualified) => names.has(qualified) || names.has(qualified.slice(qualified.indexOf('.') + 1));
+}
+
+async function tryHypothetical(session: PlanSession, catalog: ExplainCatalog, text: string, paramCount: number, relation: TenantRelation, suggestion: IndexSuggestion): Promise<string> {
+  const schema = quoteIdent(catalog.hypopg.schema ?? 'public');
+  const create = `CREATE INDEX ON ${qualify(relation.table.schema, relation.table.name)} (${suggestion.columns.map(quoteIdent).join(', ')})`;
+  try {
+    const plan = await session.planWith([`SELECT ${schema}.hypopg_create_index(${quoteLiteral(create)})`], text, paramCount);
+    const used = collectScans(plan).some(
+      (s) => catalog.relations.get(relationKey(s.schema, s.relation)) === relation && s.indexNames.some((n) => /^<\d+>/.test(n)) && s.access === 'index',
+    );
+    return used ? 'with this index as a hypothetical index, the planner uses it' : 'with this index as a hypothetical index, the planner still does not use it';
+  } catch (error) {
+    return `the hypothetical index could not be tried: ${(error as Error).message}`;
+  } finally {
+    // Hypothetical indexes live in the backend, outside any transaction.
+    await session.query(`SELECT ${schema}.hypopg_reset()`).catch(() => undefined);
+  }
+}
+
+/** One finding per fingerprint: a query that scans several partitions of a table is one finding about the table. */
+function dedupe(findings: ExplainFinding[]): ExplainFinding[] {
+  const seen = new Map<string, ExplainFinding>();
+  for (const f of findings) {
+    const key = `${f.fingerprint}@${f.location ? `${f.location.file}:${f.location.line}` : ''}`;
+    if (!seen.has(key)) seen.set(key, f);
+  }
+  return [...seen.values()];
+}
