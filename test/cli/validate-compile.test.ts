@@ -35,7 +35,8 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   init: [],
 };
 
-describe('help and version', () => {
+// Each test runs its own processes and files: they run side by side.
+describe.concurrent('help and version', () => {
   it.each(Object.entries(COMMAND_OPTIONS))('rlsctl %s --help exits 0 and lists its options', async (command, options) => {
     const result = await runCli([command, '--help']);
     expect(result.code).toBe(0);
@@ -65,7 +66,7 @@ describe('help and version', () => {
   });
 });
 
-describe('rlsctl validate', () => {
+describe.concurrent('rlsctl validate', () => {
   it('says the example is valid: exit 0, nothing on stdout', async () => {
     const result = await runCli(['validate', '--policies', EXAMPLE]);
     expect(result).toEqual({ code: 0, stdout: '', stderr: 'policies/saas.yaml: valid (9 tables in 1 schema)\n' });
@@ -167,7 +168,7 @@ describe('rlsctl validate', () => {
   });
 });
 
-describe('rlsctl compile', () => {
+describe.concurrent('rlsctl compile', () => {
   it('prints the same bytes every run', async () => {
     const [first, second] = await Promise.all([runCli(['compile', '--policies', EXAMPLE]), runCli(['compile', '--policies', EXAMPLE])]);
     expect(first.code).toBe(0);
