@@ -2,16 +2,20 @@
 // What withTenant costs around a point lookup, against the same lookup run bare
 // on the pool, and which way of sending BEGIN + set_config is fastest.
 //
-//   npm run build && node bench/with-tenant.mjs [--rounds 12] [--iterations 300]
+//   npm run build && node bench/with-tenant.mjs [--rounds 40] [--iterations 60]
 //
 // Uses DATABASE_URL when set (its user must be allowed to create databases and
 // roles; the bench makes its own database and role and drops both), else starts
 // an embedded PostgreSQL. Every variant runs in every round, one after another,
-// so they share the machine's state; the figure per variant is the median over
-// the rounds of its mean time per call. One connection per pool, calls one
-// after another: this measures latency, where the round trips show.
+// so they share the machine's state; a variant's figure is the median over the
+// rounds of its mean time per call, and its ratio the median over the rounds of
+// (its mean / the bare lookup's mean in the same round): short rounds and
+// same-round ratios keep a burst of load on a shared machine from deciding the
+// result. One connection per pool, calls one after another: this measures
+// latency, where the round trips show.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { loadavg, cpus } from 'node:os';
 import pg from 'pg';
 import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
 import { withTenant } from '../dist/tenant/with-tenant.js';
@@ -25,9 +29,9 @@ const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const ROUNDS = option('rounds', 12);
-const ITERATIONS = option('iterations', 300);
-const WARMUP_ROUNDS = 2;
+const ROUNDS = option('rounds', 40);
+const ITERATIONS = option('iterations', 60);
+const WARMUP_ROUNDS = 3;
 const ROWS_PER_TENANT = 5000;
 
 // pg 8.23 warns that queuing a query on a busy client is deprecated (removed in
@@ -200,31 +204,37 @@ async function main() {
       const s = [...xs].sort((a, b) => a - b);
       return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     };
+    const BARE = variants[0].name;
+    const KYSELY_BARE = 'Kysely bare lookup, tenant set per session';
+    const baseOf = (name) => (name === 'withTenant(Kysely)' ? KYSELY_BARE : BARE);
     const figure = new Map(variants.map((v) => [v.name, median(perRound.get(v.name))]));
-    const bare = figure.get(variants[0].name);
-    const kyselyBare = figure.get('Kysely bare lookup, tenant set per session');
+    /** Median over the rounds of variant / base measured in the same round. */
+    const ratio = (name, base = baseOf(name)) => median(perRound.get(name).map((x, r) => x / perRound.get(base)[r]));
 
-    console.log(`\n${ROUNDS} rounds x ${ITERATIONS} calls per variant, median of the per-round means, one connection, calls in sequence\n`);
+    console.log(
+      `\n${ROUNDS} rounds x ${ITERATIONS} calls per variant; one connection, calls in sequence; ` +
+        `load average ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')} on ${cpus().length} cores\n`,
+    );
     const width = Math.max(...variants.map((v) => v.name.length));
-    console.log(`${'variant'.padEnd(width)}  µs/call   x bare   ${'spread (min-max µs)'.padEnd(20)} note`);
+    console.log(`${'variant'.padEnd(width)}  µs/call  ratio  ${'(vs)'.padEnd(12)} ${'p10-p90 µs'.padEnd(12)} note`);
     for (const v of variants) {
-      const xs = perRound.get(v.name);
-      const base = v.name.startsWith('withTenant(Kysely)') ? kyselyBare : bare;
-      const spread = `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
+      const xs = [...perRound.get(v.name)].sort((a, b) => a - b);
+      const p = (q) => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))].toFixed(0);
+      const vs = baseOf(v.name) === BARE ? 'bare' : 'Kysely bare';
       console.log(
-        `${v.name.padEnd(width)}  ${figure.get(v.name).toFixed(1).padStart(7)}  ${(figure.get(v.name) / base).toFixed(2).padStart(7)}   ${spread.padEnd(20)} ${v.note}`,
+        `${v.name.padEnd(width)}  ${figure.get(v.name).toFixed(1).padStart(7)}  ${ratio(v.name).toFixed(2).padStart(5)}  ${vs.padEnd(12)} ${`${p(0.1)}-${p(0.9)}`.padEnd(12)} ${v.note}`,
       );
     }
 
-    // Round trips in the measured numbers: bare is one, so (x - bare) / bare is
-    // roughly the extra round trips when the lookup itself is cheap.
-    const safeDefault = ['BEGIN, then set_config($1,$2,true)', 'BEGIN + set_config($1,$2,true) queued', "'BEGIN; SELECT set_config(lit,lit,true)'"];
-    const fastest = safeDefault.reduce((best, name) => (figure.get(name) < figure.get(best) ? name : best));
-    const wt = figure.get('withTenant(pg.Pool)');
-    console.log(`\nfastest way on a default (non-pipeline) pool: ${fastest}`);
-    console.log(`withTenant(pg.Pool) / bare lookup: ${(wt / bare).toFixed(2)}x (+${(wt - bare).toFixed(0)} µs per call)`);
-    console.log(`withTenant(pg.Pool) / hand-written one-query transaction: ${(wt / figure.get(safeDefault[2])).toFixed(2)}x`);
-    console.log(`withTenant(Kysely) / Kysely bare lookup: ${(figure.get('withTenant(Kysely)') / kyselyBare).toFixed(2)}x`);
+    const candidates = ['BEGIN, then set_config($1,$2,true)', 'BEGIN + set_config($1,$2,true) queued', "'BEGIN; SELECT set_config(lit,lit,true)'"];
+    const fastest = candidates.reduce((best, name) => (ratio(name) < ratio(best) ? name : best));
+    console.log(`\nfastest way to open the tenant transaction on a default (non-pipeline) pool: ${fastest}`);
+    console.log(`withTenant(pg.Pool) / bare lookup: ${ratio('withTenant(pg.Pool)').toFixed(2)}x`);
+    console.log(`withTenant(pg.Pool) / hand-written one-query transaction: ${ratio('withTenant(pg.Pool)', candidates[2]).toFixed(2)}x`);
+    console.log(`BEGIN then set_config($1,$2,true) / one-query transaction: ${ratio(candidates[0], candidates[2]).toFixed(2)}x`);
+    console.log(`withTenant(Kysely) / Kysely bare lookup: ${ratio('withTenant(Kysely)').toFixed(2)}x`);
   } finally {
     await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
     await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
