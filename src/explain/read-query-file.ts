@@ -191,8 +191,20 @@ function splitByLexer(text: string, positions: TextPositions): Piece[] {
       .tokens.filter((t) => t.text === ';' && t.tokenName === 'ASCII_59')
       .map((t) => positions.charOfByte(t.start));
   } catch {
-    // The lexer itself fails (an unterminated quote or comment): the rest is one broken piece.
+    // The lexer itself fails (an unterminated quote or comment): split the text before that point,
+    // and the rest from the last semicolon on is one broken piece.
+    const at = inspectSyntax(text);
     bounds = [];
+    if (!at.ok && at.position !== undefined) {
+      try {
+        const head = text.slice(0, at.position);
+        bounds = scanSync(head)
+          .tokens.filter((t) => t.text === ';' && t.tokenName === 'ASCII_59')
+          .map((t) => new TextPositions(head).charOfByte(t.start));
+      } catch {
+        bounds = [];
+      }
+    }
   }
   const pieces: Piece[] = [];
   let from = 0;
