@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseError, RlsctlError, UsageError } from '../errors.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../embedded/embedded-server.js';
@@ -68,11 +69,85 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
       hint: 'leave out --db, DATABASE_URL and the PG* variables to use the embedded default, or run your migrations against that database yourself',
     });
   }
-  const config: pg.PoolConfig = source.kind === 'url' ? { connectionString: source.url } : {};
-  const label = source.kind === 'url' ? redactUrl(source.url) : describeLibpq(options.env ?? process.env);
-  const database = makeDatabase(config, label, source.kind === 'url' ? source.url : undefined, options.poolSize);
-  await checkConnection(database);
+  const env = options.env ?? process.env;
+  const mode = sslModeOf(source, env);
+  const label = source.kind === 'url' ? redactUrl(source.url) : describeLibpq(env);
+  const url = source.kind === 'url' ? source.url : undefined;
+  let database = makeDatabase(connectionConfig(source, env, mode), label, url, options.poolSize);
+  try {
+    await checkConnection(database);
+  } catch (error) {
+    // libpq's `prefer` (its default) and `allow`: SSL if the server offers it, plain otherwise.
+    if ((mode === 'prefer' || mode === 'allow') && /does not support SSL/i.test(String((error as Error).message))) {
+      database = makeDatabase(connectionConfig(source, env, 'disable'), label, url, options.poolSize);
+      await checkConnection(database);
+    } else throw error;
+  }
   return database;
+}
+
+/**
+ * sslmode as libpq reads it: the connection string's `sslmode`, else
+ * PGSSLMODE, else `prefer` (libpq's default).
+ */
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+function sslModeOf(source: ConnectionSource, env: NodeJS.ProcessEnv): SslMode {
+  const fromUrl = source.kind === 'url' ? /[?&]sslmode=([^&#]*)/.exec(source.url)?.[1] : undefined;
+  const mode = fromUrl ?? env.PGSSLMODE ?? 'prefer';
+  if (!(SSL_MODES as readonly string[]).includes(mode)) {
+    throw new UsageError(`unknown sslmode ${mode}`, { hint: `sslmode is one of ${SSL_MODES.join(', ')}` });
+  }
+  return mode as SslMode;
+}
+
+/**
+ * node-postgres reads `sslmode` in a connection string with its own meaning
+ * (require = verify-full) unless told `uselibpqcompat=true`; with it, require
+ * encrypts without verifying (verify-ca when sslrootcert is given),
+ * verify-ca checks the chain, verify-full the chain and the host name, as
+ * libpq does. The PG* variables are read here too (not left to node-postgres)
+ * so that PGSSLMODE gets the same meaning.
+ */
+function connectionConfig(source: ConnectionSource, env: NodeJS.ProcessEnv, mode: SslMode): pg.PoolConfig {
+  // pg-connection-string's libpq mode knows neither `allow` (tried as prefer) nor pg's own `no-verify` (= require).
+  const libpqMode = mode === 'allow' ? 'prefer' : mode === 'no-verify' ? 'require' : mode;
+  if (source.kind === 'url') {
+    let url = source.url.replace(/([?&])uselibpqcompat=[^&#]*&?/, '$1').replace(/[?&]$/, '');
+    if (/[?&]sslmode=/.test(url)) url = url.replace(/([?&])sslmode=[^&#]*/, `$1sslmode=${libpqMode}`);
+    else url += `${url.includes('?') ? '&' : '?'}sslmode=${libpqMode}`;
+    return { connectionString: `${url}&uselibpqcompat=true` };
+  }
+  const read = (file: string | undefined) => (file ? readFileSync(file, 'utf8') : undefined);
+  let ssl: pg.ClientConfig['ssl'];
+  const ca = read(env.PGSSLROOTCERT);
+  const clientCert = { ...(env.PGSSLCERT ? { cert: read(env.PGSSLCERT) } : {}), ...(env.PGSSLKEY ? { key: read(env.PGSSLKEY) } : {}) };
+  switch (libpqMode) {
+    case 'disable':
+      ssl = false;
+      break;
+    case 'prefer':
+      ssl = { rejectUnauthorized: false, ...clientCert };
+      break;
+    case 'require':
+      ssl = ca ? { ca, checkServerIdentity: () => undefined, ...clientCert } : { rejectUnauthorized: false, ...clientCert };
+      break;
+    case 'verify-ca':
+      ssl = { ...(ca ? { ca } : {}), checkServerIdentity: () => undefined, ...clientCert };
+      break;
+    case 'verify-full':
+      ssl = { ...(ca ? { ca } : {}), ...clientCert };
+      break;
+  }
+  return {
+    host: env.PGHOST,
+    port: env.PGPORT ? Number(env.PGPORT) : undefined,
+    user: env.PGUSER,
+    password: env.PGPASSWORD,
+    database: env.PGDATABASE,
+    ssl,
+  };
 }
 
 function describeLibpq(env: NodeJS.ProcessEnv): string {
@@ -124,8 +199,12 @@ export function connectionError(error: unknown, label: string): DatabaseError {
     '28000': 'the server refused this user or host: check pg_hba.conf and the user name',
     '3D000': 'the database does not exist: check the database name',
   };
-  return new DatabaseError(`cannot connect to ${label}: ${scrub(e.message ?? String(error), label)}`, {
-    hint: hints[e.code ?? ''] ?? 'check --db, DATABASE_URL or the PG* variables',
+  // Node 20 reports a refused connection to a name with several addresses as an AggregateError without a message.
+  const nested = (error as { errors?: Array<{ message?: string }> }).errors;
+  const message = e.message || nested?.map((n) => n.message).join('; ') || String(error);
+  const sslHint = /does not support SSL/i.test(message) ? 'the server does not accept SSL connections: use sslmode=prefer (the default) or disable' : undefined;
+  return new DatabaseError(`cannot connect to ${label}: ${scrub(message, label)}`, {
+    hint: hints[e.code ?? ''] ?? sslHint ?? 'check --db, DATABASE_URL or the PG* variables',
     cause: error,
   });
 }

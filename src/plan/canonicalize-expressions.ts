@@ -26,8 +26,10 @@ import { embedExpression, loadParser } from '../policy/expression.js';
  * column need one round trip, and all distinct keys go in one batch.
  *
  * When the server cannot make temporary tables (a read-only standby, a role
- * without TEMPORARY), the comparison falls back to the parse trees of both
- * texts with the differences pg_get_expr introduces removed.
+ * without TEMPORARY), or cannot round-trip one expression (it names a
+ * function that is gone, or a `via` parent another session holds locked past
+ * lock_timeout), the comparison falls back to the parse trees of both texts
+ * with the differences pg_get_expr introduces removed.
  */
 
 export interface CanonicalRequest {
@@ -116,7 +118,9 @@ export function createCanonicalizer(): Canonicalizer {
       if (catalogText === undefined || request === undefined) return catalogText === undefined && request === undefined;
       const canonical = api.canonical(request);
       if (canonical !== undefined) return canonical === catalogText;
-      if (!fallback) return false;
+      // The server could not round-trip it (no temporary tables here, or the
+      // expression names something the server refuses or could not lock in
+      // time): compare parse trees instead, which errs towards "differs".
       const a = looseForm(catalogText);
       return a !== undefined && a === looseForm(request.expression);
     },
