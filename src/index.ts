@@ -12,6 +12,8 @@ export { formatSarif } from './report/format-sarif.js';
 export { openDatabase, redactUrl, type Database } from './db/connection.js';
 export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server.js';
 export { resolveFacts, factsFromModel, type TenantFacts } from './facts/resolve-facts.js';
+export { runAudit, type AuditOptions, type AuditResult } from './audit/run-audit.js';
+export { AUDIT_RULES } from './audit/registry.js';
 export { runExplain, type ExplainQuery, type ExplainOptions, type ExplainResult, type ExplainFinding } from './explain/run-explain.js';
 export { readQueryFile, readQueryFiles, type QuerySource } from './explain/read-query-file.js';
 export { withTenant, withCurrentTenant } from './tenant/with-tenant.js';

@@ -18,21 +18,24 @@ export const rls030 = defineRule({
     for (const table of ctx.tenantTables()) {
       for (const policy of ctx.policiesOf(table.rel.oid)) {
         if (!policy.permissive) continue;
-        const holes = new Set<string>();
+        // role → the commands it opens: reads through USING, writes through WITH CHECK.
+        const holes = new Map<string, Set<string>>();
         for (const role of rolesToCheck(ctx, policy)) {
           for (const { command, clause } of clausesOf(policy)) {
             const expression = effectiveExpression(policy, clause);
             if (!ctx.analyze(expression)?.alwaysTrue) continue;
             if (ctx.restrictiveTenantGuard(table, role, command, clause)) continue;
-            holes.add(`${command.toUpperCase()} (${clause === 'using' ? 'USING' : 'WITH CHECK'}) for ${role}`);
+            if (!holes.has(role)) holes.set(role, new Set());
+            holes.get(role)!.add(command.toUpperCase());
           }
         }
         if (holes.size === 0) continue;
+        const opened = [...holes].map(([role, commands]) => `${[...commands].join(', ')} for ${role}`).join('; ');
         findings.push(
           findingOf(
             rls030,
             policyObject(table.rel, policy),
-            `policy ${policy.name} on ${ctx.label(table.rel)} is permissive and always true, with no restrictive tenant policy beside it: ${[...holes].join(', ')} admits every tenant's rows`,
+            `policy ${policy.name} on ${ctx.label(table.rel)} is permissive and always true, with no restrictive tenant policy beside it: it admits every tenant's rows to ${opened}`,
             `DROP POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(table.rel)};\n-- or keep it, and hold the tenant predicate as a restrictive policy:\n${guardSql(ctx, table)}`,
           ),
         );
