@@ -1,10 +1,161 @@
-import { Command } from 'commander';
-import { addCommonOptions, addFactOptions, addFailOn, notYet } from '../common.js';
+import { Command, Option } from 'commander';
+import { openDatabase, resolveConnection } from '../../db/connection.js';
+import { UsageError } from '../../errors.js';
+import { convergeDatabase } from '../../apply/converge.js';
+import { loadPolicy } from '../../policy/load-policy.js';
+import type { PolicyModel } from '../../policy/model.js';
+import { factsFromModel, hasPolicyFile, inferFacts, type FactOptions, type TenantFacts } from '../../facts/resolve-facts.js';
+import { failsAt } from '../../report/finding.js';
+import { formatFindingsJson } from '../../report/format-json.js';
+import { formatSarif } from '../../report/format-sarif.js';
+import { formatFindingsText, makeChalk } from '../../report/format-text.js';
+import { runVerify, type VerifyResult } from '../../verify/run-verify.js';
+import { seedThrowawayDatabase } from '../../verify/seed-database.js';
+import { VERIFY_RULES } from '../../verify/verify-rules.js';
+import { VERSION } from '../../version.js';
+import { splitSchemaOption } from '../schema-option.js';
+import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
+
+interface VerifyCliOptions extends CommonOptions {
+  schema?: string[];
+  tenantColumn?: string;
+  tenantSetting?: string;
+  appRole?: string[];
+  bypassRole?: string[];
+  failOn?: string;
+  tenant?: string[];
+  statementTimeout: string;
+}
 
 export function verifyCommand(): Command {
   const collect = (value: string, previous: string[] = []) => [...previous, value];
   return addFailOn(addFactOptions(addCommonOptions(new Command('verify'), ['text', 'json', 'sarif'])))
     .description('probe isolation for real, as each app role, inside transactions that are rolled back')
     .option('--tenant <value>', 'a tenant to act as (repeatable; default: two tenants that own rows)', collect)
-    .action(() => notYet('verify'));
+    .addOption(new Option('--statement-timeout <ms>', 'time limit of each probe statement, in milliseconds').default('10000'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'As each app role, with a tenant set and with none, verify tries to read, insert, update, move and',
+        'delete rows across the tenant boundary in every tenant table, partition, view, materialized view and',
+        'SECURITY DEFINER function the role can reach. Everything runs in one transaction that is rolled back:',
+        'nothing is ever left behind. It connects as a role that bypasses RLS (a superuser, the migration role)',
+        'and can SET ROLE to the app roles. Exit 1 on any leak (see docs/verify.md).',
+        '',
+        '--schema: with a database named, schema names (repeatable). With none named, a .sql file or a folder',
+        'of them: the pre-merge mode builds a throwaway embedded database from it, applies the policy file,',
+        'writes two synthetic tenants and probes everything.',
+        '',
+        'Examples:',
+        '  rlsctl verify --db "$DATABASE_URL"',
+        '  rlsctl verify --db "$DATABASE_URL" --tenant 7f0c… --tenant 91ab… --format sarif > verify.sarif',
+        '  rlsctl verify --schema db/migrations --policies policies/      # pre-merge, no database server needed',
+        '',
+      ].join('\n'),
+    )
+    .action(async (options: VerifyCliOptions, command: Command) => {
+      const format = formatOf(options);
+      const timeout = Number(options.statementTimeout);
+      if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--statement-timeout ${options.statementTimeout} is not a positive number of milliseconds`);
+      const embedded = resolveConnection(options.db).kind === 'embedded';
+      // --schema is schema names on a named database, SQL to load without one (shared with audit).
+      const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
+      const factOptions: FactOptions = {
+        policies: options.policies,
+        schema: names,
+        tenantColumn: options.tenantColumn,
+        tenantSetting: options.tenantSetting,
+        appRole: options.appRole,
+        bypassRole: options.bypassRole,
+      };
+      const model = await chooseModel(options, command, factOptions);
+
+      let facts: TenantFacts | undefined = model ? factsFromModel(model) : undefined;
+      let seededTenants: string[] | undefined;
+      const db = await openDatabase({
+        db: options.db,
+        schema: sqlPath,
+        // Pre-merge: the throwaway database gets the policy file applied and two synthetic tenants, committed.
+        prepareEmbedded: async (database) => {
+          if (model) await convergeDatabase(database, model);
+          facts ??= await inferFacts(factOptions, database.pool);
+          const seeded = await seedThrowawayDatabase(database, facts);
+          seededTenants = seeded.tenants;
+        },
+      });
+      let result: VerifyResult;
+      try {
+        if (db.embedded) {
+          note(options, `no database named: verifying ${db.label}${sqlPath ? ` built from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''} and two synthetic tenants seeded`);
+        }
+        facts ??= await inferFacts(factOptions, db.pool);
+        result = await runVerify(db, facts, {
+          tenants: options.tenant ?? seededTenants,
+          tenantsAreSynthetic: !options.tenant && seededTenants !== undefined,
+          statementTimeoutMs: timeout,
+          onProgress: (line) => note(options, line),
+        });
+      } finally {
+        await db.close();
+      }
+
+      const summary = `${result.relations} relation${result.relations === 1 ? '' : 's'}, ${result.probes} probe${result.probes === 1 ? '' : 's'}, ${result.leaks} leak${result.leaks === 1 ? '' : 's'}`;
+      const rate = result.durationMs > 0 ? Math.round((result.probes * 1000) / result.durationMs) : result.probes;
+      note(options, `verify: ${summary} in ${(result.durationMs / 1000).toFixed(1)} s (${rate} probes/s)`);
+      if (format === 'json') {
+        write(
+          formatFindingsJson('verify', result.findings, {
+            stats: {
+              relations: result.relations,
+              probes: result.probes,
+              leaks: result.leaks,
+              tenants: result.tenants,
+              roles: result.roles,
+              seeded: result.seeded,
+            },
+          }),
+        );
+      } else if (format === 'sarif') {
+        write(formatSarif(result.findings, VERIFY_RULES, VERSION));
+      } else {
+        const c = makeChalk(useColor(options));
+        const header = [
+          c.bold(`rlsctl verify of ${db.label}`),
+          c.dim(
+            `as ${result.roles.join(', ')}; tenants ${result.tenants.map((t, i) => `${t} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
+          ),
+          '',
+        ];
+        write(formatFindingsText(result.findings, { color: useColor(options), header }));
+        write(`${result.leaks > 0 ? c.red.bold(summary) : c.green(summary)}\n`);
+      }
+      if (failsAt(result.findings, failOnOf(options))) process.exitCode = 1;
+    });
+}
+
+/**
+ * Where the facts come from, as for audit: a policy file named with
+ * --policies is the source, and fact flags beside it contradict it (exit 2);
+ * fact flags alone mean "this database, these facts" and the default
+ * policies/ folder is not read; neither: policies/ if it exists, else the
+ * catalog.
+ */
+async function chooseModel(options: VerifyCliOptions, command: Command, facts: FactOptions): Promise<PolicyModel | undefined> {
+  const explicit = command.getOptionValueSource('policies') === 'cli';
+  const flags = [
+    facts.schema ? '--schema NAME' : '',
+    options.tenantColumn ? '--tenant-column' : '',
+    options.tenantSetting ? '--tenant-setting' : '',
+    options.appRole ? '--app-role' : '',
+    options.bypassRole ? '--bypass-role' : '',
+  ].filter(Boolean);
+  if (explicit && flags.length > 0) {
+    throw new UsageError(`--policies and ${flags.join(', ')} both say the facts`, {
+      hint: 'with a policy file the tenant tables, roles and setting are the file\'s: leave out the flags, or leave out --policies to verify from the flags',
+    });
+  }
+  if (flags.length > 0) return undefined;
+  if (!explicit && !hasPolicyFile({ policies: options.policies })) return undefined;
+  return loadPolicy(options.policies);
 }

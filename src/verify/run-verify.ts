@@ -1,0 +1,713 @@
+import type pg from 'pg';
+import { performance } from 'node:perf_hooks';
+import type { Database } from '../db/connection.js';
+import { DatabaseError, UsageError } from '../errors.js';
+import type { TenantFacts } from '../facts/resolve-facts.js';
+import { fingerprintOf, type Finding, type FindingObject } from '../report/finding.js';
+import { quoteIdent, quoteLiteral } from '../compile/quote.js';
+import { columnLiteral, freshenUniques, insertSql, insertableColumns, rowFromResult, selectRowSql, ValueCounter, type FetchedRow, type Row } from './make-row.js';
+import { ownerSql, tenantLiteral } from './owner-sql.js';
+import { pickTenants } from './pick-tenants.js';
+import { PROBE_SAVEPOINT, ProbeSession, type PgError, type ProbeOutcome } from './probe-session.js';
+import { seedTenants, type SeedFailure } from './seed-tenants.js';
+import { readVerifyCatalog, type VerifyCatalog, type VerifyFunction, type VerifyRelation } from './verify-catalog.js';
+import { LEAK_RULES, verifyRule, type VerifyRuleCode } from './verify-rules.js';
+
+/**
+ * `rlsctl verify`: prove isolation by trying to break it. For every tenant
+ * table, partition (read directly), view, materialized view and SECURITY
+ * DEFINER function an app role can reach, act as each app role and try every
+ * way across the tenant boundary, inside one transaction that is rolled back
+ * (see ProbeSession). The order of the phases is forced by PostgreSQL:
+ *
+ * 1. no tenant, fresh session: the setting has never been touched, so
+ *    current_setting(name) raises "unrecognized configuration parameter"
+ *    and current_setting(name, true) returns NULL;
+ * 2. no tenant, after a transaction-local tenant ended: once set_config(...,
+ *    true) has run, the placeholder stays and reads as '' (empty string) for
+ *    the rest of the session, also after the (sub)transaction that set it is
+ *    rolled back; a cast of '' to uuid or bigint raises an error;
+ * 3. as each tenant: read, insert, update, move, delete across the boundary.
+ */
+
+export interface VerifyOptions {
+  /** Tenants to act as (`--tenant`); default: two tenants that own rows, else synthetic ones. */
+  tenants?: string[];
+  /** The `tenants` were written by the pre-merge seeding, not named by the user: reported as synthetic. */
+  tenantsAreSynthetic?: boolean;
+  /** Per probe statement (default 10 s): a probe cannot hang. */
+  statementTimeoutMs?: number;
+  /** Per lock wait (default 2 s): a probe never queues behind the application for long. */
+  lockTimeoutMs?: number;
+  /** Progress lines (stderr in the CLI). */
+  onProgress?: (line: string) => void;
+}
+
+export interface VerifyResult {
+  findings: Finding[];
+  /** Relations and functions probed. */
+  relations: number;
+  /** Probe statements run as an app role. */
+  probes: number;
+  /** Findings of VER001, VER002, VER004, VER005, VER006. */
+  leaks: number;
+  tenants: string[];
+  tenantOrigin: Array<'given' | 'data' | 'synthetic'>;
+  roles: string[];
+  /** Rows written (and rolled back) so that both tenants own rows everywhere. */
+  seeded: number;
+  durationMs: number;
+}
+
+type Target =
+  | { kind: 'relation'; rel: VerifyRelation }
+  | { kind: 'function'; fn: VerifyFunction };
+
+const ROW_LIMIT = 200;
+
+export async function runVerify(db: Database, facts: TenantFacts, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const started = performance.now();
+  const setting = facts.setting;
+  if (!setting) {
+    throw new UsageError('verify needs the tenant setting, and none is known', { hint: 'name it with --tenant-setting, or use a policy file' });
+  }
+  if (facts.appRoles.length === 0) {
+    throw new UsageError('verify needs the app roles to act as, and none is known', { hint: 'name them with --app-role, or use a policy file' });
+  }
+  const progress = options.onProgress ?? (() => undefined);
+  const client = await db.connect();
+  // A session the server ends (a probe that kills it, a restart) fails the pending query; without a
+  // listener the client's 'error' event would also crash the process.
+  client.on('error', () => undefined);
+  let open = false;
+  try {
+    await preflight(client, facts.appRoles);
+    const catalog = await readVerifyCatalog(client, facts, setting);
+    const picked = await pickTenants(client, catalog, facts.tenantType, options.tenants ?? []);
+    const tenants = picked.tenants;
+    if (options.tenantsAreSynthetic) picked.origin = picked.origin.map((o) => (o === 'given' ? 'synthetic' : o));
+    const counter = new ValueCounter();
+    const book = new FindingBook(catalog);
+
+    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    open = true;
+    await client.query(
+      `SET LOCAL statement_timeout = ${Math.max(1, Math.floor(options.statementTimeoutMs ?? 10_000))}; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs ?? 2_000))}`,
+    );
+    const seed = await seedTenants(client, catalog, tenants, counter);
+    await client.query(`SAVEPOINT ${PROBE_SAVEPOINT}`);
+    for (const failure of seed.failures) book.seedFailure(failure);
+
+    const session = new ProbeSession(client, setting, catalog.loginDefaults);
+    const targets = targetsOf(catalog, facts.appRoles);
+    progress(
+      `verify: ${targets.length} relation${targets.length === 1 ? '' : 's'}, app role${facts.appRoles.length === 1 ? '' : 's'} ${facts.appRoles.join(', ')}, tenants ${tenants
+        .map((t, i) => `${t} (${picked.origin[i]})`)
+        .join(' and ')}${seed.written > 0 ? `; ${seed.written} row${seed.written === 1 ? '' : 's'} written for them inside the rolled-back transaction` : ''}`,
+    );
+
+    const probe = new Prober(session, catalog, book, setting, tenants, counter, seed.failures);
+    // Phase 1: a session in which the tenant setting was never set.
+    const fresh = await probe.noContext(targets, 'in a fresh session');
+    // Phase 2: after a transaction that set the tenant locally ended.
+    await session.connecting(`SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(tenants[0])}, true)`);
+    await probe.noContext(targets, 'after a transaction-local tenant ended');
+    // Phase 3: as each tenant.
+    await probe.asTenants(targets, fresh);
+
+    const findings = book.findings(setting, facts);
+    return {
+      findings,
+      relations: targets.length,
+      probes: session.probes,
+      leaks: findings.filter((f) => LEAK_RULES.has(f.rule)).length,
+      tenants,
+      tenantOrigin: picked.origin,
+      roles: facts.appRoles,
+      seeded: seed.written,
+      durationMs: Math.round(performance.now() - started),
+    };
+  } finally {
+    if (open) await client.query('ROLLBACK').catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The connecting role must see every row (superuser or BYPASSRLS: it writes
+ * the rows of both tenants and knows the true owner of a row) and must be
+ * able to SET ROLE to every app role (PostgreSQL 16+: a grant WITH SET; 14
+ * and 15: membership).
+ */
+async function preflight(client: pg.Client, roles: string[]): Promise<void> {
+  const { rows } = await client.query<{ me: string; super: boolean; bypass: boolean; missing: string[] }>(
+    `SELECT r.rolname AS me, r.rolsuper AS super, r.rolbypassrls AS bypass,
+            ARRAY(SELECT x FROM unnest($1::text[]) AS x WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles o WHERE o.rolname = x) ORDER BY 1) AS missing
+       FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`,
+    [roles],
+  );
+  const me = rows[0];
+  if (me.missing.length > 0) {
+    throw new UsageError(`the app role${me.missing.length === 1 ? '' : 's'} ${me.missing.join(', ')} do${me.missing.length === 1 ? 'es' : ''} not exist in this database`, {
+      hint: 'create the roles (or fix roles.app in the policy file / --app-role) and run again',
+    });
+  }
+  const cannot: Array<{ role: string; reason: string }> = [];
+  await client.query('BEGIN');
+  try {
+    for (const role of roles) {
+      await client.query('SAVEPOINT rlsctl_role');
+      try {
+        await client.query(`SET LOCAL ROLE ${quoteIdent(role)}`);
+      } catch (error) {
+        cannot.push({ role, reason: (error as Error).message });
+      }
+      await client.query('ROLLBACK TO SAVEPOINT rlsctl_role');
+    }
+  } finally {
+    await client.query('ROLLBACK');
+  }
+  const missing: string[] = [];
+  if (cannot.length > 0) {
+    missing.push(
+      `${me.me} cannot SET ROLE to ${cannot.map((c) => c.role).join(', ')} (${cannot[0].reason})`,
+    );
+  }
+  if (!me.super && !me.bypass) missing.push(`${me.me} is neither a superuser nor BYPASSRLS, so it cannot see or write the rows of both tenants`);
+  if (missing.length > 0) {
+    const grants = cannot.map((c) => `GRANT ${quoteIdent(c.role)} TO ${quoteIdent(me.me)};`);
+    throw new DatabaseError(`verify cannot act as the app roles: ${missing.join('; ')}`, {
+      hint: [
+        'verify connects as a role that bypasses row level security and switches to each app role with SET ROLE; as a superuser:',
+        ...grants.map((g) => `  ${g}   -- PostgreSQL 16+: ... WITH INHERIT FALSE, SET TRUE`),
+        ...(!me.super && !me.bypass ? [`  ALTER ROLE ${quoteIdent(me.me)} BYPASSRLS;   -- or connect as the migration role or a superuser`] : []),
+      ].join('\n'),
+    });
+  }
+}
+
+function targetsOf(catalog: VerifyCatalog, roles: string[]): Target[] {
+  const reaches = (rel: VerifyRelation) => roles.some((r) => {
+    const p = rel.privileges[r];
+    return p && (p.select || p.insert || p.update || p.delete);
+  });
+  const rels = catalog.relations.filter(reaches).map((rel) => ({ kind: 'relation' as const, rel }));
+  const fns = catalog.functions.map((fn) => ({ kind: 'function' as const, fn }));
+  return [...rels, ...fns];
+}
+
+// ---------------------------------------------------------------------------
+
+interface Hit {
+  rule: VerifyRuleCode;
+  object: FindingObject;
+  target?: Target;
+  role?: string;
+  /** Distinguishes findings of the same rule, object and role (VER010). */
+  extra?: string;
+  /** One detail per way the rule was broken (update vs move), in order. */
+  details: Map<string, string>;
+  /** VER002 / VER003: the no-tenant states it happened in. */
+  states: string[];
+  statement?: string;
+  error?: string;
+}
+
+function objectOf(target: Target): FindingObject {
+  if (target.kind === 'function') return { kind: 'function', schema: target.fn.schema, name: target.fn.name };
+  return { kind: target.rel.kind, schema: target.rel.schema, name: target.rel.name };
+}
+
+function labelOf(target: Target, catalog?: VerifyCatalog): string {
+  if (target.kind === 'function') return `function ${target.fn.schema}.${target.fn.name}()`;
+  const rel = target.rel;
+  const name = `${rel.schema}.${rel.name}`;
+  switch (rel.kind) {
+    case 'partition': {
+      const parent = rel.parentOid !== undefined ? catalog?.byOid.get(rel.parentOid) : undefined;
+      return `partition ${name}${parent ? ` of ${parent.schema}.${parent.name}` : ''} (read directly)`;
+    }
+    case 'view':
+      return `view ${name}`;
+    case 'materialized_view':
+      return `materialized view ${name}`;
+    case 'foreign_table':
+      return `foreign table ${name}`;
+    case 'table':
+      return name;
+  }
+}
+
+class FindingBook {
+  private hits = new Map<string, Hit>();
+
+  constructor(private readonly catalog: VerifyCatalog) {}
+  private seedFailures = new Map<number, SeedFailure[]>();
+
+  seedFailure(failure: SeedFailure): void {
+    const list = this.seedFailures.get(failure.relation.oid) ?? [];
+    list.push(failure);
+    this.seedFailures.set(failure.relation.oid, list);
+    const target: Target = { kind: 'relation', rel: failure.relation };
+    this.add('VER010', target, undefined, 'rows', `rows:${failure.tenant}`, `verify could not write a row of tenant ${failure.tenant} into it, so the probes that need one were skipped: ${failure.reason}`);
+  }
+
+  hasSeedFailure(oid: number): boolean {
+    return this.seedFailures.has(oid);
+  }
+
+  /** Record that `rule` was broken; the first detail of each `way` is kept. */
+  add(rule: VerifyRuleCode, target: Target, role: string | undefined, extra: string | undefined, way: string, detail: string, statement?: string): Hit {
+    const object = objectOf(target);
+    const key = fingerprintOf(rule, object, [role, extra].filter(Boolean).join(':') || undefined);
+    let hit = this.hits.get(key);
+    if (!hit) {
+      hit = { rule, object, target, role, extra, details: new Map(), states: [], statement };
+      this.hits.set(key, hit);
+    }
+    if (!hit.details.has(way)) hit.details.set(way, statement ? `${detail}: ${statement}` : detail);
+    return hit;
+  }
+
+  noContext(rule: 'VER002' | 'VER003', target: Target, role: string, state: string, statement: string, error?: string): void {
+    const hit = this.add(rule, target, role, undefined, 'no-context', '', statement);
+    if (!hit.states.includes(state)) hit.states.push(state);
+    hit.statement = statement;
+    if (error && !hit.error) hit.error = error;
+  }
+
+  findings(setting: string, facts: TenantFacts): Finding[] {
+    return [...this.hits.values()].map((hit) => {
+      const meta = verifyRule(hit.rule);
+      const label = hit.target ? labelOf(hit.target, this.catalog) : hit.object.name;
+      let message: string;
+      if (hit.rule === 'VER002') {
+        message = `${hit.role} sees rows of ${label} with no tenant set (${hit.states.join('; and ')}): ${hit.statement}`;
+      } else if (hit.rule === 'VER003') {
+        message = `${hit.role}'s query on ${label} fails with no tenant set (${hit.states.join('; and ')}) instead of returning zero rows: ${hit.error}: ${hit.statement}`;
+      } else {
+        message = [...hit.details.values()].join('; ');
+        if (hit.rule === 'VER010' && hit.role) message = `${label}, as ${hit.role}: ${message}`;
+        else if (hit.rule === 'VER010') message = `${label}: ${message}`;
+      }
+      const finding: Finding = {
+        rule: meta.code,
+        name: meta.name,
+        severity: meta.severity,
+        message,
+        object: hit.object,
+        fingerprint: fingerprintOf(hit.rule, hit.object, [hit.role, hit.extra].filter(Boolean).join(':') || undefined),
+      };
+      const help = hit.target ? helpFor(hit.rule, hit.target, hit.role, setting, facts) : undefined;
+      if (help) finding.help = help;
+      return finding;
+    });
+  }
+}
+
+function helpFor(rule: VerifyRuleCode, target: Target, role: string | undefined, setting: string, facts: TenantFacts): string | undefined {
+  const current = `(SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(setting)}, true), '')::${facts.tenantType})`;
+  if (target.kind === 'function') {
+    const fn = target.fn;
+    if (rule === 'VER001' || rule === 'VER002') {
+      return `ALTER FUNCTION ${fn.sql} SECURITY INVOKER;  -- or filter by ${current} inside it\nREVOKE EXECUTE ON FUNCTION ${fn.sql} FROM ${role ? quoteIdent(role) : 'PUBLIC'};  -- if the app does not need it`;
+    }
+    if (rule === 'VER003') return `read the setting with current_setting(${quoteLiteral(setting)}, true) and NULLIF(..., '') before any cast, inside ${fn.sql}`;
+    return undefined;
+  }
+  const rel = target.rel;
+  const column = rel.tenantColumn ?? rel.viewTenantColumn;
+  const predicate = rel.via
+    ? `EXISTS (SELECT 1 FROM the parent row WHERE its key = ${rel.via.columns.join(', ')})`
+    : column
+      ? `${quoteIdent(column)} = ${current}`
+      : `the tenant column = ${current}`;
+  if (rel.kind === 'view' && (rule === 'VER001' || rule === 'VER002')) {
+    return `ALTER VIEW ${rel.sql} SET (security_invoker = on);  -- PostgreSQL 15+: the view then reads as the app role, under its policies\n-- PostgreSQL 14: REVOKE SELECT ON ${rel.sql} FROM ${role ? quoteIdent(role) : 'PUBLIC'}, or filter by ${current} in the view`;
+  }
+  if (rel.kind === 'materialized_view' && (rule === 'VER001' || rule === 'VER002')) {
+    return `REVOKE SELECT ON ${rel.sql} FROM ${role ? quoteIdent(role) : 'PUBLIC'};  -- a materialized view cannot have row level security; serve it through a security_invoker view that filters by ${current}`;
+  }
+  switch (rule) {
+    case 'VER001':
+    case 'VER004':
+    case 'VER005':
+    case 'VER006': {
+      const what = { VER001: 'SELECT (USING)', VER004: 'INSERT (WITH CHECK)', VER005: 'UPDATE (USING and WITH CHECK)', VER006: 'DELETE (USING)' }[rule];
+      const partition = rel.kind === 'partition' ? ' A partition read directly is protected by its own policies, not its parent\'s: rlsctl apply gives every partition the parent\'s.' : '';
+      return `the ${what} policies of ${rel.sql} for ${role} must hold ${predicate}; run rlsctl audit for the hole and rlsctl apply to fix it.${partition}`;
+    }
+    case 'VER002':
+      return `compare with ${current} in every policy of ${rel.sql}: an unset or empty setting then admits no row`;
+    case 'VER003':
+      return `read the setting with current_setting(${quoteLiteral(setting)}, true) and wrap it in NULLIF(..., '') before the cast, in the policies of ${rel.sql} (as rlsctl compile writes them)`;
+    case 'VER010':
+      return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+/** How a write attempt ended. */
+type WriteOutcome = { kind: 'crossed'; rows: number; note: string } | { kind: 'blocked' } | { kind: 'undecided'; error: string };
+
+/**
+ * Row level security is checked before the table's own constraints: for an
+ * INSERT or UPDATE, PostgreSQL runs the WITH CHECK policies (ExecWithCheckOptions)
+ * before NOT NULL and CHECK constraints, unique indexes and the foreign keys
+ * (after-row triggers); a DELETE's foreign keys fire after the row is gone.
+ * So a constraint error means the policies had already admitted the write:
+ * it crossed, and only the data stopped this one row. A partition routing or
+ * partition constraint error (23514 without a constraint name) comes before
+ * the policies and decides nothing.
+ */
+function classifyWrite(outcome: ProbeOutcome): WriteOutcome {
+  if (outcome.ok) return (outcome.result.rowCount ?? 0) > 0 ? { kind: 'crossed', rows: outcome.result.rowCount ?? 0, note: '' } : { kind: 'blocked' };
+  const e = outcome.error;
+  if (e.code === '42501') return { kind: 'blocked' };
+  const admitted = ['23502', '23503', '23505', '23P01'].includes(e.code) || (e.code === '23514' && Boolean(e.constraint));
+  if (admitted) return { kind: 'crossed', rows: 0, note: ` (the row policies admitted it; only ${e.constraint ? `the constraint ${e.constraint}` : 'a NOT NULL constraint'} stopped this particular row: ${e.message})` };
+  return { kind: 'undecided', error: `${e.message} [${e.code}]` };
+}
+
+function errorText(e: PgError): string {
+  return `${e.message} [${e.code}]`;
+}
+
+/** Errors that say nothing about the tenant context: no privilege, a matview never refreshed, a timeout. */
+function notAboutContext(e: PgError): boolean {
+  return e.code === '42501' || e.code === '55000' || e.code === '57014' || e.code === '55P03';
+}
+
+interface Result {
+  rows: string[];
+}
+
+class Prober {
+  private readonly pairs: Array<[string, string]>;
+
+  constructor(
+    private readonly session: ProbeSession,
+    private readonly catalog: VerifyCatalog,
+    private readonly book: FindingBook,
+    private readonly setting: string,
+    private readonly tenants: string[],
+    private readonly counter: ValueCounter,
+    private readonly seedFailures: SeedFailure[],
+  ) {
+    this.pairs = tenants.map((a, i) => [a, tenants[(i + 1) % tenants.length]] as [string, string]);
+  }
+
+  private rolesFor(target: Target, need: 'select' | 'any'): string[] {
+    if (target.kind === 'function') return target.fn.executableBy;
+    return Object.entries(target.rel.privileges)
+      .filter(([, p]) => (need === 'select' ? p.select : p.select || p.insert || p.update || p.delete))
+      .map(([role]) => role)
+      .sort();
+  }
+
+  /** VER002 / VER003 in the session's current no-tenant state; returns the result sets of views and functions. */
+  async noContext(targets: Target[], state: string): Promise<Map<string, Result>> {
+    const results = new Map<string, Result>();
+    for (const target of targets) {
+      for (const role of this.rolesFor(target, 'select')) {
+        const { sql, shows } = this.noContextSql(target);
+        const outcome = await this.session.as(role, null, sql);
+        if (!outcome.ok) {
+          if (notAboutContext(outcome.error)) {
+            this.book.add('VER010', target, role, 'no-context', 'no-context', `the query with no tenant set failed for a reason that is not the tenant context: ${errorText(outcome.error)}`, sql);
+          } else {
+            this.book.noContext('VER003', target, role, state, sql, errorText(outcome.error));
+          }
+          continue;
+        }
+        const rows = outcome.result.rows as Array<Record<string, string | null>>;
+        if (shows === 'result') {
+          results.set(resultKey(target, role), { rows: rows.map((r) => r.j ?? 'null') });
+          const visible = rows.filter((r) => this.tenantValuesIn(r.j).some((v) => v !== null));
+          if (visible.length > 0) this.book.noContext('VER002', target, role, state, sql);
+        } else if (rows.length > 0) {
+          this.book.noContext('VER002', target, role, state, sql);
+        }
+      }
+    }
+    return results;
+  }
+
+  private noContextSql(target: Target): { sql: string; shows: 'rows' | 'result' } {
+    if (target.kind === 'function') return { sql: functionSql(target.fn), shows: 'result' };
+    const rel = target.rel;
+    if (rel.kind === 'view' || rel.kind === 'materialized_view') {
+      if (rel.viewTenantColumn) {
+        const c = quoteIdent(rel.viewTenantColumn);
+        return { sql: `SELECT v.${c}::text AS rlsctl_owner FROM ${rel.sql} AS v WHERE v.${c} IS NOT NULL LIMIT 1`, shows: 'rows' };
+      }
+      return { sql: viewResultSql(rel), shows: 'result' };
+    }
+    return { sql: `SELECT 1 AS rlsctl_row FROM ${rel.sql} AS r LIMIT 1`, shows: 'rows' };
+  }
+
+  /** Values of tenant columns in a JSON row (a view's or function's result). */
+  private tenantValuesIn(json: string | null): Array<string | null> {
+    if (json === null) return [];
+    let value: unknown;
+    try {
+      value = JSON.parse(json);
+    } catch {
+      return [];
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+    const names = new Set(this.catalog.tenantColumns.map((c) => c.name));
+    return Object.entries(value as Record<string, unknown>)
+      .filter(([k]) => names.has(k))
+      .map(([, v]) => (v === null || v === undefined ? null : String(v)));
+  }
+
+  async asTenants(targets: Target[], noTenant: Map<string, Result>): Promise<void> {
+    for (const target of targets) {
+      if (target.kind === 'function') await this.probeResults(target, noTenant);
+      else if (target.rel.kind === 'view' || target.rel.kind === 'materialized_view') {
+        if (target.rel.viewTenantColumn) await this.probeViewWithTenantColumn(target);
+        else await this.probeResults(target, noTenant);
+      } else await this.probeTable(target);
+    }
+  }
+
+  // -- tables and partitions ---------------------------------------------------
+
+  private async probeTable(target: Target & { kind: 'relation' }): Promise<void> {
+    const rel = target.rel;
+    const owner = ownerSql(this.catalog, rel, 'r');
+    if (!owner) return;
+    const rows = new Map<string, FetchedRow | undefined>();
+    const writable = rel.kind !== 'foreign_table';
+    if (writable) {
+      for (const tenant of this.tenants) {
+        const { rows: found } = await this.session.connecting(selectRowSql(rel, rel.sql, 'r', `${owner.sql} = ${tenantLiteral(tenant, owner.type)}`));
+        rows.set(tenant, found[0] ? rowFromResult(rel, found[0]) : undefined);
+      }
+    }
+    for (const role of this.rolesFor(target, 'any')) {
+      const priv = rel.privileges[role];
+      for (const [a, b] of this.pairs) {
+        if (priv.select) await this.probeRead(target, role, a, owner);
+        if (!writable) continue;
+        const rowA = rows.get(a);
+        const rowB = rows.get(b);
+        if (priv.insert) {
+          if (rowB) await this.probeInsert(target, role, a, b, rowB);
+          else this.missingRow(target, role, 'insert', b);
+        }
+        if (priv.update) {
+          if (rowB) await this.probeUpdateOther(target, role, a, b, rowB);
+          else this.missingRow(target, role, 'update', b);
+          if (rowA && rowB) await this.probeMove(target, role, a, b, rowA, rowB);
+          else this.missingRow(target, role, 'move', rowA ? b : a);
+        }
+        if (priv.delete) {
+          if (rowB) await this.probeDelete(target, role, a, b, rowB);
+          else this.missingRow(target, role, 'delete', b);
+        }
+      }
+    }
+  }
+
+  private missingRow(target: Target & { kind: 'relation' }, role: string, probe: string, tenant: string): void {
+    // A row verify tried to write and could not is reported once, by the seeding.
+    if (this.seedFailures.some((f) => f.tenant === tenant && (f.relation.oid === target.rel.oid || this.descendsFrom(f.relation, target.rel)))) return;
+    this.book.add('VER010', target, role, probe, probe, `no row of tenant ${tenant} to ${probe === 'insert' ? 'copy' : 'target'}, so the ${probe} probe was skipped`);
+  }
+
+  private descendsFrom(rel: VerifyRelation, ancestor: VerifyRelation): boolean {
+    let current: VerifyRelation | undefined = rel;
+    while (current?.parentOid !== undefined) {
+      if (current.parentOid === ancestor.oid) return true;
+      current = this.catalog.byOid.get(current.parentOid);
+    }
+    return false;
+  }
+
+  private async probeRead(target: Target & { kind: 'relation' }, role: string, a: string, owner: { sql: string; type: string }): Promise<void> {
+    const rel = target.rel;
+    const sql = `SELECT (${owner.sql})::text AS rlsctl_owner, r.tableoid::pg_catalog.regclass::text AS rlsctl_rel, r.ctid::text AS rlsctl_ctid FROM ${rel.sql} AS r WHERE (${owner.sql}) IS DISTINCT FROM ${tenantLiteral(a, owner.type)} LIMIT 5`;
+    const outcome = await this.session.as(role, a, sql);
+    if (!outcome.ok) {
+      this.book.add('VER010', target, role, 'read', 'read', `the read probe as tenant ${a} failed: ${errorText(outcome.error)}`, sql);
+      return;
+    }
+    const found = outcome.result.rows as Array<{ rlsctl_owner: string | null; rlsctl_rel: string; rlsctl_ctid: string }>;
+    if (found.length === 0) return;
+    let owners = found.map((r) => r.rlsctl_owner);
+    if (rel.via) {
+      // As the app role a hidden parent reads as NULL: ask the connecting role who really owns these rows.
+      const truth = ownerSql(this.catalog, rel, 'r')!;
+      const tids = `ARRAY[${found.map((r) => quoteLiteral(r.rlsctl_ctid)).join(', ')}]::pg_catalog.tid[]`;
+      const { rows: real } = await this.session.connecting(
+        `SELECT (${truth.sql})::text AS owner, r.tableoid::pg_catalog.regclass::text AS rel, r.ctid::text AS ctid FROM ${rel.sql} AS r WHERE r.ctid = ANY (${tids})`,
+      );
+      const wanted = new Set(found.map((r) => `${r.rlsctl_rel}@${r.rlsctl_ctid}`));
+      owners = real.filter((r) => wanted.has(`${r.rel}@${r.ctid}`)).map((r) => r.owner as string | null).filter((o) => o !== a);
+      if (owners.length === 0) return;
+    }
+    const whose = owners[0] === null ? 'a row that belongs to no tenant' : `a row of tenant ${owners[0]}`;
+    this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads ${whose} in ${labelOf(target, this.catalog)}`, sql);
+  }
+
+  /** The row a probe writes for tenant `b`: a copy of b's row, with fresh unique values. */
+  private probeRow(rel: VerifyRelation, rowB: FetchedRow): Row {
+    const row: Row = new Map(rowB.values);
+    const pinned = new Set<string>([
+      ...(rel.tenantColumn ? [rel.tenantColumn] : []),
+      ...(rel.via?.columns ?? []),
+      ...rel.foreignKeys.flatMap((k) => k.columns),
+      ...this.partitionKeys(rel),
+    ]);
+    freshenUniques(rel, row, pinned, this.counter);
+    return row;
+  }
+
+  private partitionKeys(rel: VerifyRelation): string[] {
+    const keys: string[] = [...(rel.partitionKey ?? [])];
+    let parent = rel.parentOid === undefined ? undefined : this.catalog.byOid.get(rel.parentOid);
+    while (parent) {
+      keys.push(...(parent.partitionKey ?? []));
+      parent = parent.parentOid === undefined ? undefined : this.catalog.byOid.get(parent.parentOid);
+    }
+    // Keys of sub-partitions also decide where a row sent to a partitioned table lands.
+    for (const child of this.catalog.relations.filter((r) => this.descendsFrom(r, rel))) keys.push(...(child.partitionKey ?? []));
+    return keys;
+  }
+
+  private async probeInsert(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
+    const sql = insertSql(target.rel, this.probeRow(target.rel, rowB));
+    const outcome = classifyWrite(await this.session.as(role, a, sql));
+    this.recordWrite('VER004', 'insert', target, role, outcome, `${role} acting as tenant ${a} inserted a row for tenant ${b} into ${labelOf(target, this.catalog)}`, sql);
+  }
+
+  /** A cursor opened by the connecting role stands on the target row, so only the UPDATE or DELETE policies decide (a WHERE on a column would bring in the SELECT policies too). */
+  private cursorOn(rel: VerifyRelation, row: FetchedRow): string[] {
+    return [
+      `DECLARE rlsctl_row CURSOR FOR SELECT 1 FROM ${rel.sql} AS r WHERE r.ctid = ${quoteLiteral(row.ctid)}::pg_catalog.tid AND r.tableoid = ${quoteLiteral(row.storedIn)}::pg_catalog.regclass`,
+      'FETCH rlsctl_row',
+    ];
+  }
+
+  private async probeUpdateOther(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
+    const rel = target.rel;
+    const updatable = rel.privileges[role].updatable;
+    const insertable = new Set(insertableColumns(rel).map((c) => c.name));
+    // Set a column to the value it already has: the row stays tenant b's.
+    const preferred = [rel.tenantColumn, ...(rel.via?.columns ?? []), ...rel.columns.map((c) => c.name)].filter((c): c is string => Boolean(c));
+    const column = preferred.find((c) => updatable.includes(c) && insertable.has(c) && rowB.values.has(c));
+    if (!column) return; // no column it may update: the privileges already stop it
+    const cell = rowB.values.get(column)!;
+    const sql = `UPDATE ${rel.sql} SET ${quoteIdent(column)} = ${columnLiteral(rel, column, cell.kind === 'literal' ? cell.text : null)} WHERE CURRENT OF rlsctl_row`;
+    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB)));
+    this.recordWrite('VER005', 'update', target, role, outcome, `${role} acting as tenant ${a} updated a row of tenant ${b} in ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, sql);
+  }
+
+  private async probeMove(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowA: FetchedRow, rowB: FetchedRow): Promise<void> {
+    const rel = target.rel;
+    const updatable = rel.privileges[role].updatable;
+    const columns = rel.tenantColumn ? [rel.tenantColumn] : (rel.via?.columns ?? []);
+    if (columns.length === 0 || !columns.every((c) => updatable.includes(c))) return; // the privileges already stop it
+    const sets = columns.map((c) => {
+      const cell = rel.tenantColumn === c ? { kind: 'literal' as const, text: b } : rowB.values.get(c);
+      return `${quoteIdent(c)} = ${columnLiteral(rel, c, cell?.kind === 'literal' ? cell.text : null)}`;
+    });
+    const sql = `UPDATE ${rel.sql} SET ${sets.join(', ')} WHERE CURRENT OF rlsctl_row`;
+    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowA)));
+    this.recordWrite('VER005', 'move', target, role, outcome, `${role} acting as tenant ${a} moved its own row ${rowA.ctid} of ${rowA.storedIn} to tenant ${b} in ${labelOf(target, this.catalog)}`, sql);
+  }
+
+  private async probeDelete(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
+    const rel = target.rel;
+    const sql = `DELETE FROM ${rel.sql} WHERE CURRENT OF rlsctl_row`;
+    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB)));
+    this.recordWrite('VER006', 'delete', target, role, outcome, `${role} acting as tenant ${a} deleted a row of tenant ${b} from ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, sql);
+  }
+
+  private recordWrite(rule: VerifyRuleCode, probe: string, target: Target, role: string, outcome: WriteOutcome, detail: string, sql: string): void {
+    if (outcome.kind === 'crossed') this.book.add(rule, target, role, undefined, probe, `${detail}${outcome.note}`, sql);
+    else if (outcome.kind === 'undecided') this.book.add('VER010', target, role, probe, probe, `the ${probe} probe could not decide: ${outcome.error}`, sql);
+  }
+
+  // -- views, materialized views, functions -----------------------------------
+
+  private async probeViewWithTenantColumn(target: Target & { kind: 'relation' }): Promise<void> {
+    const rel = target.rel;
+    const c = quoteIdent(rel.viewTenantColumn!);
+    const type = rel.columns.find((col) => col.name === rel.viewTenantColumn)!.type;
+    for (const role of this.rolesFor(target, 'select')) {
+      for (const [a] of this.pairs) {
+        const sql = `SELECT v.${c}::text AS rlsctl_owner FROM ${rel.sql} AS v WHERE v.${c} IS NOT NULL AND v.${c} <> ${tenantLiteral(a, type)} LIMIT 1`;
+        const outcome = await this.session.as(role, a, sql);
+        if (!outcome.ok) {
+          this.book.add('VER010', target, role, 'read', 'read', `the read probe as tenant ${a} failed: ${errorText(outcome.error)}`, sql);
+          continue;
+        }
+        const found = outcome.result.rows[0] as { rlsctl_owner: string } | undefined;
+        if (found) this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads a row of tenant ${found.rlsctl_owner} through ${labelOf(target, this.catalog)}`, sql);
+      }
+    }
+  }
+
+  /**
+   * A view without a tenant column, or a function: what it returns is
+   * compared per tenant. A leak is (a) a row carrying another tenant's value
+   * in a tenant column (a column named like a tenant column), or (b) the same
+   * non-empty result for every tenant and for a session with no tenant at
+   * all: it returns the same whoever asks, so it does not filter by tenant
+   * (the tenants own different rows, and with no tenant set a filtered
+   * result is empty or differs).
+   */
+  private async probeResults(target: Target, noTenant: Map<string, Result>): Promise<void> {
+    const sql = target.kind === 'function' ? functionSql(target.fn) : viewResultSql(target.rel);
+    for (const role of this.rolesFor(target, 'select')) {
+      const results = new Map<string, Result>();
+      for (const tenant of this.tenants) {
+        const outcome = await this.session.as(role, tenant, sql);
+        if (!outcome.ok) {
+          this.book.add('VER010', target, role, 'read', 'read', `the probe as tenant ${tenant} failed: ${errorText(outcome.error)}`, sql);
+          continue;
+        }
+        const rows = (outcome.result.rows as Array<{ j: string | null }>).map((r) => r.j ?? 'null');
+        results.set(tenant, { rows });
+        const other = rows.flatMap((r) => this.tenantValuesIn(r)).find((v) => v !== null && v !== tenant);
+        if (other !== undefined) {
+          this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${tenant} gets a row of tenant ${other} from ${labelOf(target, this.catalog)}`, sql);
+        }
+      }
+      const none = noTenant.get(resultKey(target, role));
+      const all = this.tenants.map((t) => results.get(t));
+      if (none && all.every((r) => r !== undefined) && none.rows.length > 0 && all.every((r) => sameRows(r!.rows, none.rows))) {
+        const n = none.rows.length;
+        this.book.add(
+          'VER001',
+          target,
+          role,
+          undefined,
+          'same-for-all',
+          `${role} gets the same ${n >= ROW_LIMIT + 1 ? `${ROW_LIMIT}+` : n} row${n === 1 ? '' : 's'} from ${labelOf(target, this.catalog)} as tenant ${this.tenants.join(', as tenant ')} and with no tenant set: it does not filter by tenant`,
+          sql,
+        );
+      }
+    }
+  }
+}
+
+function resultKey(target: Target, role: string): string {
+  return `${target.kind === 'function' ? `f${target.fn.oid}` : `r${target.rel.oid}`}:${role}`;
+}
+
+function sameRows(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function viewResultSql(rel: VerifyRelation): string {
+  return `SELECT pg_catalog.to_jsonb(v)::text AS j FROM ${rel.sql} AS v ORDER BY 1 LIMIT ${ROW_LIMIT + 1}`;
+}
+
+function functionSql(fn: VerifyFunction): string {
+  return `SELECT pg_catalog.to_jsonb(x.v)::text AS j FROM (SELECT ${fn.sql} AS v) AS x ORDER BY 1 LIMIT ${ROW_LIMIT + 1}`;
+}
