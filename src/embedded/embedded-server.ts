@@ -93,8 +93,10 @@ export async function startEmbeddedServer(options: EmbeddedOptions = {}): Promis
     authMethod: 'scram-sha-256',
     persistent: false,
     // CI runs as root and PostgreSQL refuses to run as root: the package then
-    // creates and uses a `postgres` system user. Ignored for a normal user.
-    createPostgresUser: true,
+    // runs it as a `postgres` system user, creating that user if it is missing.
+    // Only as root: for a normal user the package would try `groupadd` all
+    // the same (it only skips it when it found a uid), and fail.
+    createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--encoding=UTF8', '--no-sync'],
     postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     onLog: (line: string) => {
