@@ -1,0 +1,85 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { analyzeExpression, ExpressionAnalyzer } from '../../src/audit/analyze-expression.js';
+import { loadParser } from '../../src/policy/expression.js';
+
+/**
+ * The expression questions the rules ask, on texts as pg_get_expr prints
+ * them (explicit ::text casts, parentheses, AS "nullif"). Pure: no server.
+ */
+const GENERATED = `(tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))`;
+
+beforeAll(async () => {
+  await loadParser();
+});
+
+describe('analyzeExpression', () => {
+  it('finds nothing wrong in the predicate rlsctl generates', () => {
+    const f = analyzeExpression(GENERATED);
+    expect(f).toMatchObject({ unparsable: false, settingsWithoutMissingOk: [], castsWithoutNullif: [], failOpenBranches: [], alwaysTrue: false, perRowCalls: [], wrappedColumns: [] });
+    expect(f.settingCalls).toEqual([{ name: 'app.tenant_id', missingOk: true }]);
+    expect([...f.columns]).toEqual(['tenant_id']);
+  });
+
+  it('RLS020: a one-argument current_setting of a custom setting, whatever it is cast to', () => {
+    expect(analyzeExpression(`(tenant_id = (current_setting('app.tenant_id'::text))::uuid)`).settingsWithoutMissingOk).toEqual(['app.tenant_id']);
+    expect(analyzeExpression(`(current_setting('app.tenant_id'::text, true) IS NOT NULL)`).settingsWithoutMissingOk).toEqual([]);
+  });
+
+  it('RLS021: a cast of the setting without NULLIF, also through COALESCE; not with NULLIF, not to text', () => {
+    expect(analyzeExpression(`(tenant_id = ( SELECT (current_setting('app.tenant_id'::text, true))::uuid AS current_setting))`).castsWithoutNullif).toEqual([
+      { setting: 'app.tenant_id', type: 'uuid' },
+    ]);
+    expect(analyzeExpression(`(tenant_id = (COALESCE(current_setting('app.t'::text, true), '0'::text))::bigint)`).castsWithoutNullif).toEqual([{ setting: 'app.t', type: 'int8' }]);
+    expect(analyzeExpression(GENERATED).castsWithoutNullif).toEqual([]);
+    expect(analyzeExpression(`(name = (current_setting('app.t'::text, true))::text)`).castsWithoutNullif).toEqual([]);
+  });
+
+  it('RLS022: OR branches that hold when the setting is unset or empty', () => {
+    const cases: Array<[string, number]> = [
+      [`((current_setting('app.tenant_id'::text, true) IS NULL) OR (tenant_id = 1))`, 1],
+      [`((current_setting('app.tenant_id'::text, true) = ''::text) OR (tenant_id = 1))`, 1],
+      [`((COALESCE(current_setting('app.tenant_id'::text, true), ''::text) = ''::text) OR (tenant_id = 1))`, 1],
+      [`((NULLIF(current_setting('app.tenant_id'::text, true), ''::text) IS NULL) OR (tenant_id = 1))`, 1],
+      [`((length(current_setting('app.tenant_id'::text, true)) = 0) OR (tenant_id = 1))`, 1],
+      [`((current_setting('app.tenant_id'::text, true) IS NOT NULL) AND (tenant_id = 1))`, 0],
+      [`((current_setting('app.tenant_id'::text, true) IS NULL) AND (tenant_id = 1))`, 0],
+      [`((name IS NULL) OR (tenant_id = 1))`, 0],
+    ];
+    for (const [text, n] of cases) expect(analyzeExpression(text).failOpenBranches, text).toHaveLength(n);
+  });
+
+  it('RLS030: always true', () => {
+    for (const t of ['true', '(1 = 1)', "('t'::text)::boolean", '(true OR (tenant_id = 1))']) expect(analyzeExpression(t).alwaysTrue, t).toBe(true);
+    for (const t of ['false', '(tenant_id = 1)', '(1 = 2)', '(true AND (tenant_id = 1))', GENERATED]) expect(analyzeExpression(t).alwaysTrue, t).toBe(false);
+  });
+
+  it('RLS041: row-independent calls outside a scalar sub-select; not calls of the row, not calls inside one', () => {
+    expect(analyzeExpression(`(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)`).perRowCalls).toEqual(['current_setting']);
+    expect(analyzeExpression(`(owner_id = auth.uid())`).perRowCalls).toEqual(['uid']);
+    expect(analyzeExpression(`(lower(name) = 'x'::text)`).perRowCalls).toEqual([]);
+    expect(analyzeExpression(GENERATED).perRowCalls).toEqual([]);
+    // Inside EXISTS the call runs for every outer row too: not a scalar sub-select.
+    expect(analyzeExpression(`(EXISTS ( SELECT 1 FROM m WHERE (m.org = (current_setting('app.t'::text, true))::uuid)))`).perRowCalls).toEqual(['current_setting']);
+  });
+
+  it('RLS042: the tenant column under a cast, a function or COALESCE', () => {
+    expect(analyzeExpression(`((tenant_id)::text = current_setting('app.t'::text, true))`).wrappedColumns).toEqual([{ column: 'tenant_id', wrapper: '::text' }]);
+    expect(analyzeExpression(`(lower(tenant_id) = 'x'::text)`).wrappedColumns).toEqual([{ column: 'tenant_id', wrapper: 'lower()' }]);
+    expect(analyzeExpression(`(COALESCE(tenant_id, 0) = 1)`).wrappedColumns).toEqual([{ column: 'tenant_id', wrapper: 'COALESCE()' }]);
+    expect(analyzeExpression(GENERATED).wrappedColumns).toEqual([]);
+  });
+
+  it('reads a via predicate: a sub-query, and the columns of the row outside it', () => {
+    const f = analyzeExpression(`(EXISTS ( SELECT 1 FROM app.tasks rls_parent WHERE (rls_parent.id = task_comments.task_id)))`);
+    expect(f.hasSubquery).toBe(true);
+    expect([...f.columnsAnywhere].sort()).toEqual(['id', 'task_id']);
+    expect([...f.columns]).toEqual([]);
+  });
+
+  it('parses each distinct text once', () => {
+    const analyzer = new ExpressionAnalyzer();
+    for (let i = 0; i < 100; i++) analyzer.analyze(GENERATED);
+    analyzer.analyze('true');
+    expect(analyzer.parsed).toBe(2);
+  });
+});
