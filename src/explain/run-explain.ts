@@ -303,7 +303,10 @@ function isUniqueLookup(scan: ScanNode, catalog: ExplainCatalog, relation: Tenan
   if (scan.indexNames.length !== 1 || scan.indexConds.length !== 1) return false;
   const index = catalog.indexes.get(relationKey(scan.schema, scan.indexNames[0]));
   if (!index || !index.unique || index.partial || index.columns.some((c) => c === null)) return false;
-  const bound = comparedColumns(scan.indexConds[0], scan.alias, relation.columns).filter((c) => c.op === 'eq').map((c) => c.column);
+  // `= ANY (array)` compares with many values: not a single-row lookup.
+  const bound = comparedColumns(scan.indexConds[0].replace(/=\s*ANY\b/g, '@ANY'), scan.alias, relation.columns)
+    .filter((c) => c.op === 'eq')
+    .map((c) => c.column);
   return index.columns.every((c) => bound.includes(c!));
 }
 
