@@ -210,7 +210,8 @@ interface Hit {
   /** VER002 / VER003: the no-tenant states it happened in. */
   states: string[];
   statement?: string;
-  error?: string;
+  /** VER003: the error in each state. */
+  errors: Map<string, string>;
 }
 
 function objectOf(target: Target): FindingObject {
@@ -262,7 +263,7 @@ class FindingBook {
     const key = fingerprintOf(rule, object, [role, extra].filter(Boolean).join(':') || undefined);
     let hit = this.hits.get(key);
     if (!hit) {
-      hit = { rule, object, target, role, extra, details: new Map(), states: [], statement };
+      hit = { rule, object, target, role, extra, details: new Map(), states: [], statement, errors: new Map() };
       this.hits.set(key, hit);
     }
     if (!hit.details.has(way)) hit.details.set(way, statement ? `${detail}: ${statement}` : detail);
@@ -273,7 +274,7 @@ class FindingBook {
     const hit = this.add(rule, target, role, undefined, 'no-context', '', statement);
     if (!hit.states.includes(state)) hit.states.push(state);
     hit.statement = statement;
-    if (error && !hit.error) hit.error = error;
+    if (error && !hit.errors.has(state)) hit.errors.set(state, error);
   }
 
   findings(setting: string, facts: TenantFacts): Finding[] {
@@ -284,7 +285,8 @@ class FindingBook {
       if (hit.rule === 'VER002') {
         message = `${hit.role} sees rows of ${label} with no tenant set (${hit.states.join('; and ')}): ${hit.statement}`;
       } else if (hit.rule === 'VER003') {
-        message = `${hit.role}'s query on ${label} fails with no tenant set (${hit.states.join('; and ')}) instead of returning zero rows: ${hit.error}: ${hit.statement}`;
+        const errors = [...hit.errors].map(([state, error]) => `${state}: ${error}`).join('; ');
+        message = `${hit.role}'s query on ${label} fails with no tenant set instead of returning zero rows (${errors}): ${hit.statement}`;
       } else {
         message = [...hit.details.values()].join('; ');
         if (hit.rule === 'VER010' && hit.role) message = `${label}, as ${hit.role}: ${message}`;

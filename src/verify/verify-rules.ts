@@ -33,7 +33,9 @@ export const VERIFY_RULES: RuleMeta[] = [
   {
     code: 'VER003',
     name: 'unset-context-error',
-    severity: 'warning',
+    // Not a leak (no row crosses), but spec behaviour 2 is broken: the application's queries fail
+    // whenever no tenant is set. An error, as audit's RLS020 and RLS021 that find the same cause.
+    severity: 'error',
     title: 'A query errors instead of returning zero rows with no tenant set',
     description:
       'Acting as an app role with no tenant set, or after a transaction-local tenant ended (the setting then reads as an empty string), a query raised an error instead of returning zero rows: typically current_setting() without missing_ok, or a cast of the empty string.',

@@ -146,9 +146,10 @@ describeEachServer('verify', (ctx) => {
 
   it('reports a policy that errors without missing_ok as VER003 in both no-tenant states, and carries on', () => {
     const f = find(leaky, `VER003:vt.unset_error:${roles.app}`)!;
-    expect(f.severity).toBe('warning');
-    expect(f.message).toContain('in a fresh session; and after a transaction-local tenant ended');
-    expect(f.message).toContain('unrecognized configuration parameter');
+    expect(f.severity).toBe('error');
+    expect(leaky.leaks).toBe(leaky.findings.filter((x) => x.severity === 'error' && x.rule !== 'VER003').length);
+    // Fresh: the parameter does not exist yet; after a local tenant ended: '' reaches the uuid cast.
+    expect(f.message).toMatch(/in a fresh session: unrecognized configuration parameter "app\.tenant_id" \[42704\]; after a transaction-local tenant ended: invalid input syntax for type uuid: "" \[22P02\]/);
     expect(find(leaky, `VER002:vt.unset_visible:${roles.app}`)!.message).toContain('in a fresh session; and after a transaction-local tenant ended');
     expect(leaky.probes).toBeGreaterThan(leaky.relations * 4);
   });
