@@ -86,6 +86,7 @@ describeEachServer('rlsctl explain', (ctx) => {
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
     expect(doc.findings).toHaveLength(1);
+    expect(doc.queries).toEqual({ total: 3, planned: 2 });
     expect(doc.findings[0]).toMatchObject({ rule: 'EXP004', object: { kind: 'query', name: 'broken' }, location: { line: 7, column: 7 } });
   });
 

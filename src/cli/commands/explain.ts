@@ -114,7 +114,7 @@ export function explainCommand(): Command {
                 serverVersion: result.context.serverVersion,
                 hypopg: result.context.hypopg.used ? 'used' : result.context.hypopg.installed ? 'installed' : result.context.hypopg.available ? 'available' : 'not available',
               },
-              queries: { total: result.queries.length + read.problems.length, planned: result.queries.filter((q) => q.planned).length },
+              queries: { total: result.queries.length, planned: result.queries.filter((q) => q.planned).length },
             }),
           );
         } else if (format === 'sarif') {
