@@ -135,4 +135,6 @@ export interface AuditCatalog {
   grants: CatalogGrant[];
   /** Relation oid → app roles that hold any of SELECT, INSERT, UPDATE, DELETE on it (asked only for candidates). */
   appReach: Map<string, string[]>;
+  /** Milliseconds per query, for --verbose and the benchmark. */
+  timings: Record<string, number>;
 }

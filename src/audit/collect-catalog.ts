@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { performance } from 'node:perf_hooks';
 import type { TenantFacts } from '../facts/resolve-facts.js';
 import type {
   AuditCatalog,
@@ -41,14 +42,23 @@ const COMMAND: Record<string, PolicyCommandCode> = { '*': 'all', r: 'select', a:
 export type Progress = (step: string) => void;
 
 export async function collectCatalog(client: pg.ClientBase, facts: TenantFacts, progress: Progress = () => undefined): Promise<AuditCatalog> {
+  const timings: Record<string, number> = {};
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[name] = Math.round(performance.now() - started);
+    }
+  };
   progress('reading the server version and roles');
-  const server = await readServer(client);
-  const roles = await readRoles(client);
+  const server = await timed('server', () => readServer(client));
+  const { roles, names: roleByOid } = await timed('roles', () => readRoles(client));
   const roleNames = new Set(roles.map((r) => r.name));
   const appRoles = facts.appRoles.filter((r) => roleNames.has(r));
 
   progress('reading relations');
-  const relations = await readRelations(client);
+  const relations = await timed('relations', () => readRelations(client));
 
   progress('reading tenant columns');
   const columnNames = new Set<string>([facts.tenantColumn]);
@@ -56,27 +66,27 @@ export async function collectCatalog(client: pg.ClientBase, facts: TenantFacts, 
     if (t.column) columnNames.add(t.column);
     for (const c of t.via?.columns ?? []) columnNames.add(c);
   }
-  const columns = await readColumns(client, [...columnNames].sort());
+  const columns = await timed('columns', () => readColumns(client, [...columnNames].sort()));
 
   progress('reading policies');
-  const policies = await readPolicies(client);
+  const policies = await timed('policies', () => readPolicies(client, roleByOid));
   progress('reading indexes and constraints');
-  const indexes = await readIndexes(client);
-  const foreignKeys = await readForeignKeys(client);
+  const indexes = await timed('indexes', () => readIndexes(client));
+  const foreignKeys = await timed('foreignkeys', () => readForeignKeys(client));
 
   progress('reading role memberships');
-  const memberships = await readMemberships(client, appRoles, server.versionNum);
+  const memberships = await timed('memberships', () => readMemberships(client, appRoles, server.versionNum));
   progress('reading views, functions, settings and grants');
-  const viewDependencies = await readViewDependencies(client);
-  const functions = await readFunctions(client, appRoles);
-  const settings = await readSettings(client);
+  const viewDependencies = await timed('viewdependencies', () => readViewDependencies(client));
+  const functions = await timed('functions', () => readFunctions(client, appRoles));
+  const settings = await timed('settings', () => readSettings(client));
 
   // Grants and reachability only for the relations that hold tenant rows, or
   // might: asked by oid, so the queries stay proportional to that set.
   const targets = grantTargets(relations, facts);
-  const grants = await readGrants(client, targets.grants);
-  const appReach = await readAppReach(client, targets.reach, appRoles);
-  return { server, relations, columns, policies, indexes, foreignKeys, roles, memberships, viewDependencies, functions, settings, grants, appReach };
+  const grants = await timed('grants', () => readGrants(client, targets.grants));
+  const appReach = await timed('appreach', () => readAppReach(client, targets.reach, appRoles));
+  return { server, relations, columns, policies, indexes, foreignKeys, roles, memberships, viewDependencies, functions, settings, grants, appReach, timings };
 }
 
 async function readServer(client: pg.ClientBase): Promise<CatalogServer> {
@@ -92,13 +102,16 @@ async function readServer(client: pg.ClientBase): Promise<CatalogServer> {
   return { versionNum: Number(r.num), version: r.version, database: r.database, rowSecurity: { setting: r.rs_setting, source: r.rs_source } };
 }
 
-async function readRoles(client: pg.ClientBase): Promise<CatalogRole[]> {
-  const { rows } = await client.query<{ name: string; superuser: boolean; bypass: boolean; login: boolean }>(
-    `SELECT r.rolname AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypass, r.rolcanlogin AS login
+async function readRoles(client: pg.ClientBase): Promise<{ roles: CatalogRole[]; names: Map<string, string> }> {
+  const { rows } = await client.query<{ oid: string; name: string; superuser: boolean; bypass: boolean; login: boolean }>(
+    `SELECT r.oid::text AS oid, r.rolname AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypass, r.rolcanlogin AS login
        FROM pg_catalog.pg_roles r
       ORDER BY r.rolname`,
   );
-  return rows.map((r) => ({ name: r.name, superuser: r.superuser, bypassRls: r.bypass, login: r.login }));
+  return {
+    roles: rows.map((r) => ({ name: r.name, superuser: r.superuser, bypassRls: r.bypass, login: r.login })),
+    names: new Map(rows.map((r) => [r.oid, r.name])),
+  };
 }
 
 async function readRelations(client: pg.ClientBase): Promise<CatalogRelation[]> {
@@ -153,25 +166,40 @@ async function readColumns(client: pg.ClientBase, names: string[]): Promise<Cata
   return rows.map((r) => ({ relOid: r.rel, name: r.name, num: r.num, notNull: r.not_null, type: r.type }));
 }
 
-async function readPolicies(client: pg.ClientBase): Promise<CatalogPolicy[]> {
-  const { rows } = await client.query<{ rel: string; name: string; cmd: string; permissive: boolean; roles: string[]; using: string | null; check: string | null }>(
-    `SELECT p.polrelid::text AS rel, p.polname AS name, p.polcmd::text AS cmd, p.polpermissive AS permissive,
-            ARRAY(SELECT CASE WHEN r.oid = 0 THEN 'public' ELSE pg_catalog.pg_get_userbyid(r.oid) END
-                    FROM pg_catalog.unnest(p.polroles) AS r(oid) ORDER BY 1)::text[] AS roles,
+async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string>): Promise<CatalogPolicy[]> {
+  // polroles as oids, named here from pg_roles (read once): a sub-select per
+  // policy would run twenty thousand times on a database of ten thousand tables.
+  // Oid 0 is PUBLIC. pg_get_expr deparses each expression as the catalog holds it.
+  const { rows } = await client.query<{ rel: string; name: string; cmd: string; permissive: boolean; roles: string; using: string | null; check: string | null }>(
+    `SELECT p.polrelid::text AS rel, p.polname AS name, p.polcmd::text AS cmd, p.polpermissive AS permissive, p.polroles::text AS roles,
             pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS using,
             pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check
        FROM pg_catalog.pg_policy p
        JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE ${USER_SCHEMA}
-      ORDER BY n.nspname, c.relname, p.polname`,
+      ORDER BY p.polrelid, p.polname`,
   );
+  const rolesCache = new Map<string, string[]>();
+  const rolesOf = (text: string) => {
+    let list = rolesCache.get(text);
+    if (!list) {
+      list = text
+        .replace(/[{}]/g, '')
+        .split(',')
+        .filter(Boolean)
+        .map((oid) => (oid === '0' ? 'public' : (roleNames.get(oid) ?? `(role ${oid} dropped)`)))
+        .sort();
+      rolesCache.set(text, list);
+    }
+    return list;
+  };
   return rows.map((r) => ({
     relOid: r.rel,
     name: r.name,
     command: COMMAND[r.cmd] ?? 'all',
     permissive: r.permissive,
-    roles: r.roles,
+    roles: rolesOf(r.roles),
     using: r.using ?? undefined,
     check: r.check ?? undefined,
   }));
@@ -362,7 +390,10 @@ function grantTargets(relations: CatalogRelation[], facts: TenantFacts): { grant
   const byKey = new Map(relations.map((r) => [`${r.schema}.${r.name}`, r]));
   const children = new Map<string, string[]>();
   for (const r of relations) {
-    if (r.parentOid) children.set(r.parentOid, [...(children.get(r.parentOid) ?? []), r.oid]);
+    if (!r.parentOid) continue;
+    const list = children.get(r.parentOid);
+    if (list) list.push(r.oid);
+    else children.set(r.parentOid, [r.oid]);
   }
   const grants = new Set<string>();
   const addTree = (oid: string) => {

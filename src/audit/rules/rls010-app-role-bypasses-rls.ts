@@ -16,7 +16,11 @@ export const rls010 = defineRule({
     const findings: Finding[] = [];
     // The owners of tenant and shared tables, with the tables they own (few owners, many tables).
     const owned = new Map<string, string[]>();
-    for (const t of ctx.protectedTables.values()) owned.set(t.rel.owner, [...(owned.get(t.rel.owner) ?? []), ctx.label(t.rel)]);
+    for (const t of ctx.protectedTables.values()) {
+      const list = owned.get(t.rel.owner);
+      if (list) list.push(ctx.label(t.rel));
+      else owned.set(t.rel.owner, [ctx.label(t.rel)]);
+    }
     const tablesOf = (owner: string) => {
       const list = owned.get(owner) ?? [];
       return list.length <= 3 ? list.join(', ') : `${list.slice(0, 3).join(', ')} and ${list.length - 3} more`;

@@ -55,7 +55,11 @@ export function tablesReadAsOwner(ctx: AuditContext, deps: Map<string, string[]>
 
 export function dependencyMap(ctx: AuditContext): Map<string, string[]> {
   const deps = new Map<string, string[]>();
-  for (const d of ctx.catalog.viewDependencies) deps.set(d.viewOid, [...(deps.get(d.viewOid) ?? []), d.refOid]);
+  for (const d of ctx.catalog.viewDependencies) {
+    const list = deps.get(d.viewOid);
+    if (list) list.push(d.refOid);
+    else deps.set(d.viewOid, [d.refOid]);
+  }
   return deps;
 }
 

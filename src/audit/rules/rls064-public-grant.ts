@@ -17,7 +17,9 @@ export const rls064 = defineRule({
       if (g.grantee !== 'PUBLIC') continue;
       const p = ctx.protectedTables.get(g.relOid) ?? ctx.protectedPartitions.get(g.relOid);
       if (!p || p.mode !== 'tenant') continue;
-      byRel.set(g.relOid, [...(byRel.get(g.relOid) ?? []), g.privilege]);
+      const list = byRel.get(g.relOid);
+      if (list) list.push(g.privilege);
+      else byRel.set(g.relOid, [g.privilege]);
     }
     for (const [oid, privileges] of byRel) {
       const rel = ctx.relations.get(oid)!;
