@@ -104,7 +104,7 @@ describeEachServer('verify', (ctx) => {
   });
 
   it('finds nothing where isolation holds (near misses)', () => {
-    const clean = ['vt.orgs', 'vt.clean', 'vt.numbered', 'vt.via_ok', 'vt.events', 'vt.events_p1', 'vt.safe_view', 'vt.my_titles', 'vt.version'];
+    const clean = ['vt.orgs', 'vt.clean', 'vt.numbered', 'vt.via_ok', 'vt.events', 'vt.events_p1', 'vt.events_p3', 'vt.events_p3_a', 'vt.events_p3_b', 'vt.safe_view', 'vt.my_titles', 'vt.version'];
     for (const name of clean) {
       expect(leaky.findings.filter((f) => `${f.object.schema}.${f.object.name}` === name).map((f) => f.fingerprint), name).toEqual([]);
     }
@@ -115,6 +115,15 @@ describeEachServer('verify', (ctx) => {
     expect(find(leaky, `VER001:vt.role_leak:${roles.app}`)).toBeUndefined();
     // app2 may only SELECT: no write probe runs for it.
     expect(leaky.findings.filter((f) => f.fingerprint.endsWith(`:${roles.app2}`) && ['VER004', 'VER005', 'VER006'].includes(f.rule))).toEqual([]);
+  });
+
+  it('probes every partition at every depth, writing rows inside their bounds (range, then list) where there are none', () => {
+    // 22 tenant tables and partitions (events and its 5 partitions at two levels), 4 views, 3 functions (vt.version reads no tenant table).
+    expect(leaky.relations).toBe(29);
+    // Two rows (tenants a and b) in each empty partition or table it could fill: events_p2, events_p3_a, events_p3_b, empty_leak.
+    expect(leaky.seeded).toBe(8);
+    // Rows for both tenants were made in the empty leaves, so every probe ran: no VER010 about them.
+    expect(leaky.findings.filter((f) => f.rule === 'VER010' && f.object.name.startsWith('events'))).toEqual([]);
   });
 
   it('names the relation, its kind, the role, both tenants and the statement that crossed', () => {
@@ -168,6 +177,7 @@ describeEachServer('verify', (ctx) => {
     expect(after).toEqual(before);
     expect(after['vt.audit_log']).toBe(0);
     expect(after['vt.events_p2']).toBe(0);
+    expect(after['vt.events_p3_b']).toBe(0);
   });
 
   it('acts as a tenant named with --tenant, writing its rows itself inside the transaction', async () => {
