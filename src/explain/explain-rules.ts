@@ -43,7 +43,7 @@ export const QUERY_FAILED: RuleMeta = {
   severity: 'error',
   title: 'The query could not be planned',
   description:
-    'The query could not be parsed or planned as the app role with a tenant set: a syntax error, an unknown table or column, a missing privilege, a parameter whose type the server cannot infer, or a statement that is not a query.',
+    'The query could not be parsed or planned as the app role with a tenant set: a syntax error, an unknown table or column, a missing privilege, a timeout, or a statement that is not a query.',
   remediation: 'Fix the query at the location given; the message carries PostgreSQL\'s error.',
 };
 

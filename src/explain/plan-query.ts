@@ -80,7 +80,8 @@ export class PlanSession {
     try {
       await client.query(`SET LOCAL statement_timeout = ${Math.trunc(context.statementTimeoutMs ?? 60_000)}`);
       await client.query(`SET LOCAL lock_timeout = ${Math.trunc(context.lockTimeoutMs ?? 10_000)}`);
-      if (context.major < 16) await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
+      // Needed for EXPLAIN EXECUTE on 14-15, and on any major when parameter types are given (see plan()).
+      await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
       try {
         await client.query(`SET LOCAL ROLE ${quoteIdent(context.role)}`);
       } catch (error) {
@@ -106,9 +107,15 @@ export class PlanSession {
     await this.client.query('ROLLBACK').catch(() => undefined);
   }
 
-  /** Plan one query (already checked to be one plannable statement with `paramCount` parameters) twice. */
-  async plan(text: string, paramCount: number): Promise<PlannedQuery> {
-    const plans = await this.runPlanned(text, paramCount, (explain) => [explain, 'SET LOCAL enable_seqscan = off', explain]);
+  /**
+   * Plan one query (already checked to be one plannable statement with
+   * `paramCount` parameters) twice. `paramTypes` declares parameter types
+   * (`unknown` lets the server infer one), for a parameter whose type the
+   * server cannot infer; GENERIC_PLAN takes no types, so then the PREPARE
+   * path is used on every major.
+   */
+  async plan(text: string, paramCount: number, paramTypes?: string[]): Promise<PlannedQuery> {
+    const plans = await this.runPlanned(text, paramCount, (explain) => [explain, 'SET LOCAL enable_seqscan = off', explain], paramTypes);
     return { asIs: plans[0], noSeqScan: plans[1] };
   }
 
@@ -116,13 +123,15 @@ export class PlanSession {
    * Plan with sequential scans off after running `setup` statements (already
    * composed and quoted by the caller, e.g. a hypopg call) in the same savepoint.
    */
-  async planWith(setup: string[], text: string, paramCount: number): Promise<PlanNode> {
-    const plans = await this.runPlanned(text, paramCount, (explain) => [...setup, 'SET LOCAL enable_seqscan = off', explain]);
+  async planWith(setup: string[], text: string, paramCount: number, paramTypes?: string[]): Promise<PlanNode> {
+    const plans = await this.runPlanned(text, paramCount, (explain) => [...setup, 'SET LOCAL enable_seqscan = off', explain], paramTypes);
     return plans[0];
   }
 
-  private async runPlanned(text: string, paramCount: number, compose: (explain: string) => string[]): Promise<PlanNode[]> {
-    const prepared = paramCount > 0 && this.context.major < 16;
+  private async runPlanned(text: string, paramCount: number, compose: (explain: string) => string[], paramTypes?: string[]): Promise<PlanNode[]> {
+    const prepared = paramCount > 0 && (this.context.major < 16 || paramTypes !== undefined);
+    if (paramTypes && paramTypes.some((t) => !/^[a-z][a-z0-9_ ]*(\[\])?$/.test(t))) throw new PlanFailed(`not a parameter type: ${paramTypes.join(', ')}`);
+    const types = paramTypes ? `(${paramTypes.join(', ')})` : '';
     // The query text ends with a line break: a trailing `--` comment in it must not swallow what follows.
     const body = `${text}\n`;
     let explain: string;
@@ -130,7 +139,7 @@ export class PlanSession {
       explain = `EXPLAIN (FORMAT JSON, VERBOSE${paramCount > 0 ? ', GENERIC_PLAN' : ''}) ${body}`;
     } else {
       const args = Array.from({ length: paramCount }, () => 'NULL').join(', ');
-      explain = `PREPARE ${STATEMENT} AS ${body};\nEXPLAIN (FORMAT JSON, VERBOSE) EXECUTE ${STATEMENT}(${args});\nDEALLOCATE ${STATEMENT}`;
+      explain = `PREPARE ${STATEMENT}${types} AS ${body};\nEXPLAIN (FORMAT JSON, VERBOSE) EXECUTE ${STATEMENT}(${args});\nDEALLOCATE ${STATEMENT}`;
     }
     const statements = [`SAVEPOINT ${STATEMENT}`, ...(prepared ? ['SET LOCAL enable_partition_pruning = off'] : []), ...compose(explain), `ROLLBACK TO SAVEPOINT ${STATEMENT}`, `RELEASE SAVEPOINT ${STATEMENT}`];
     const batch = statements.join(';\n');

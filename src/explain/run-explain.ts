@@ -217,13 +217,24 @@ async function explainOne(
     findings.push(failedFinding(query.name, inspected.reason === 'syntax' ? `syntax error: ${inspected.message}` : inspected.message, locationOf(query, offset)));
     return outcome;
   }
-  let plans: PlannedQuery;
-  try {
-    plans = await session.plan(query.text, inspected.paramCount);
-  } catch (error) {
-    if (!(error instanceof PlanFailed)) throw error;
-    findings.push(failedFinding(query.name, error.message, locationOf(query, error.position)));
-    return outcome;
+  let plans: PlannedQuery | undefined;
+  // A parameter whose type the server cannot infer (`SELECT $1 FROM ...`, as pg_stat_statements
+  // writes a constant of the select list) is planned as text: the plan does not depend on it.
+  let types: string[] | undefined;
+  for (let attempt = 0; plans === undefined; attempt++) {
+    try {
+      plans = await session.plan(query.text, inspected.paramCount, types);
+    } catch (error) {
+      if (!(error instanceof PlanFailed)) throw error;
+      const untyped = /could not determine data type of parameter \$(\d+)/.exec(error.message);
+      if (error.sqlState === '42P18' && untyped && attempt < inspected.paramCount) {
+        types ??= Array.from({ length: inspected.paramCount }, () => 'unknown');
+        types[Number(untyped[1]) - 1] = 'text';
+        continue;
+      }
+      findings.push(failedFinding(query.name, error.message, locationOf(query, error.position)));
+      return outcome;
+    }
   }
   outcome.planned = true;
   outcome.plans = plans;
@@ -231,7 +242,7 @@ async function explainOne(
   if (useHypopg) {
     for (const item of analysis) {
       if (item.suggestion && !item.suggestion.existing && item.finding.detail) {
-        item.finding.detail.hypothetical = await tryHypothetical(session, catalog, query.text, inspected.paramCount, item.relation, item.suggestion);
+        item.finding.detail.hypothetical = await tryHypothetical(session, catalog, query.text, inspected.paramCount, types, item.relation, item.suggestion);
         item.finding.help = `${item.finding.help}\n-- hypopg: ${item.finding.detail.hypothetical}`;
       }
     }
@@ -492,11 +503,19 @@ function subLinkRelations(stmt: unknown): ((qualified: string) => boolean) | und
   return (qualified) => names.has(qualified) || names.has(qualified.slice(qualified.indexOf('.') + 1));
 }
 
-async function tryHypothetical(session: PlanSession, catalog: ExplainCatalog, text: string, paramCount: number, relation: TenantRelation, suggestion: IndexSuggestion): Promise<string> {
+async function tryHypothetical(
+  session: PlanSession,
+  catalog: ExplainCatalog,
+  text: string,
+  paramCount: number,
+  paramTypes: string[] | undefined,
+  relation: TenantRelation,
+  suggestion: IndexSuggestion,
+): Promise<string> {
   const schema = quoteIdent(catalog.hypopg.schema ?? 'public');
   const create = `CREATE INDEX ON ${qualify(relation.table.schema, relation.table.name)} (${suggestion.columns.map(quoteIdent).join(', ')})`;
   try {
-    const plan = await session.planWith([`SELECT ${schema}.hypopg_create_index(${quoteLiteral(create)})`], text, paramCount);
+    const plan = await session.planWith([`SELECT ${schema}.hypopg_create_index(${quoteLiteral(create)})`], text, paramCount, paramTypes);
     const used = collectScans(plan).some(
       (s) => catalog.relations.get(relationKey(s.schema, s.relation)) === relation && s.indexNames.some((n) => /^<\d+>/.test(n)) && s.access === 'index',
     );
