@@ -131,10 +131,16 @@ describeEachServer('explain', (ctx) => {
   });
 
   it('flags a via table read without its parent key, and not one read by it', async () => {
-    const { findings } = await explain(['SELECT count(*) FROM app.notes', 'SELECT body FROM app.notes WHERE item_tenant = $1 AND item_id = $2']);
+    const { findings } = await explain([
+      'SELECT count(*) FROM app.notes',
+      'SELECT body FROM app.notes WHERE item_tenant = $1 AND item_id = $2',
+      // the fix the finding suggests: read it through the parent
+      'SELECT count(*) FROM app.items p JOIN app.notes c ON c.item_tenant = p.tenant_id AND c.item_id = p.id',
+    ]);
     expect(rules(findings, 'q1')).toEqual(['EXP001']);
     expect(findings[0].help).toContain('JOIN app.notes c ON c.item_tenant = p.tenant_id AND c.item_id = p.id');
     expect(rules(findings, 'q2')).toEqual([]);
+    expect(rules(findings, 'q3')).toEqual([]);
   });
 
   it('plans parameters of every common type with the generic plan', async () => {
