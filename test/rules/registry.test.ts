@@ -55,7 +55,7 @@ describe('the audit rule registry', () => {
       expect(text, r.code).toContain(`# ${r.code} ${r.name}`);
       for (const heading of ['## What it finds', '## Why it matters', '## How to fix it', '## When to ignore it']) expect(text, `${r.code}: ${heading}`).toContain(heading);
       expect(text, `${r.code}: severity`).toContain(`Severity: **${r.severity}**`);
-      expect(text, `${r.code}: before / after`).toMatch(/```sql[\s\S]*```[\s\S]*```sql/);
+      expect(text, `${r.code}: before / after`).toMatch(/Before:\s+```(sql|yaml)\n[\s\S]*?```\s+After:\s+```(sql|yaml)\n/);
       for (const f of ['bad.sql', 'good.sql']) expect(existsSync(path.join(ROOT, 'fixtures/audit', r.code, f)), `${r.code}/${f}`).toBe(true);
     }
   });
