@@ -300,14 +300,14 @@ class FindingBook {
         object: hit.object,
         fingerprint: fingerprintOf(hit.rule, hit.object, [hit.role, hit.extra].filter(Boolean).join(':') || undefined),
       };
-      const help = hit.target ? helpFor(hit.rule, hit.target, hit.role, setting, facts) : undefined;
+      const help = hit.target ? helpFor(hit.rule, hit.target, hit.role, setting, facts, this.catalog) : undefined;
       if (help) finding.help = help;
       return finding;
     });
   }
 }
 
-function helpFor(rule: VerifyRuleCode, target: Target, role: string | undefined, setting: string, facts: TenantFacts): string | undefined {
+function helpFor(rule: VerifyRuleCode, target: Target, role: string | undefined, setting: string, facts: TenantFacts, catalog: VerifyCatalog): string | undefined {
   const current = `(SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(setting)}, true), '')::${facts.tenantType})`;
   if (target.kind === 'function') {
     const fn = target.fn;
@@ -319,8 +319,9 @@ function helpFor(rule: VerifyRuleCode, target: Target, role: string | undefined,
   }
   const rel = target.rel;
   const column = rel.tenantColumn ?? rel.viewTenantColumn;
-  const predicate = rel.via
-    ? `EXISTS (SELECT 1 FROM the parent row WHERE its key = ${rel.via.columns.join(', ')})`
+  const parent = rel.via ? catalog.byOid.get(rel.via.parentOid) : undefined;
+  const predicate = rel.via && parent
+    ? `EXISTS (SELECT 1 FROM ${parent.sql} AS p WHERE ${rel.via.columns.map((c, i) => `p.${quoteIdent(rel.via!.references[i])} = ${quoteIdent(rel.name)}.${quoteIdent(c)}`).join(' AND ')})`
     : column
       ? `${quoteIdent(column)} = ${current}`
       : `the tenant column = ${current}`;
