@@ -37,6 +37,12 @@ export interface ProtectedTable {
 /** The slice of a plan (src/plan/build-plan.ts, the planner `apply` uses) that RLS005 and RLS006 read. */
 export type PlanFacts = Pick<Plan, 'drift' | 'undeclaredTables' | 'statements'>;
 
+export interface PolicyClause {
+  clause: 'USING' | 'WITH CHECK';
+  text: string;
+  facts: ExpressionFacts;
+}
+
 export type WriteCommand = 'select' | 'insert' | 'update' | 'delete';
 export const WRITE_COMMANDS: WriteCommand[] = ['select', 'insert', 'update', 'delete'];
 
@@ -128,6 +134,20 @@ export class AuditContext {
 
   indexesOf(relOid: string): CatalogIndex[] {
     return this.indexes.get(relOid) ?? [];
+  }
+
+  private readonly clauseCache = new Map<CatalogPolicy, PolicyClause[]>();
+
+  /** Both clauses of a policy, analysed; computed once per policy (several rules ask). */
+  policyClauses(policy: CatalogPolicy): PolicyClause[] {
+    let out = this.clauseCache.get(policy);
+    if (!out) {
+      out = [];
+      if (policy.using !== undefined) out.push({ clause: 'USING', text: policy.using, facts: this.expressions.analyze(policy.using) });
+      if (policy.check !== undefined) out.push({ clause: 'WITH CHECK', text: policy.check, facts: this.expressions.analyze(policy.check) });
+      this.clauseCache.set(policy, out);
+    }
+    return out;
   }
 
   analyze(text: string | undefined): ExpressionFacts | undefined {

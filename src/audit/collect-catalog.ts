@@ -194,14 +194,24 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
     }
     return list;
   };
+  // One string instance per distinct text: the rules look texts up in maps many
+  // times, and a string caches its hash; ten thousand copies would each hash anew.
+  const texts = new Map<string, string>();
+  const intern = (t: string | null) => {
+    if (t === null) return undefined;
+    const known = texts.get(t);
+    if (known !== undefined) return known;
+    texts.set(t, t);
+    return t;
+  };
   return rows.map((r) => ({
     relOid: r.rel,
     name: r.name,
     command: COMMAND[r.cmd] ?? 'all',
     permissive: r.permissive,
     roles: rolesOf(r.roles),
-    using: r.using ?? undefined,
-    check: r.check ?? undefined,
+    using: intern(r.using),
+    check: intern(r.check),
   }));
 }
 

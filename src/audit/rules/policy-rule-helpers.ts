@@ -1,7 +1,6 @@
 import { qualify, quoteIdent } from '../../compile/quote.js';
 import type { CatalogPolicy, CatalogRelation } from '../catalog.js';
-import type { AuditContext, ProtectedTable } from '../audit-context.js';
-import type { ExpressionFacts } from '../analyze-expression.js';
+import type { AuditContext, PolicyClause, ProtectedTable } from '../audit-context.js';
 import type { FindingObject } from '../../report/finding.js';
 
 /**
@@ -22,11 +21,14 @@ export function policyObject(rel: CatalogRelation, policy: CatalogPolicy): Findi
 }
 
 /** Both clauses of a policy, analysed. */
-export function clauses(ctx: AuditContext, policy: CatalogPolicy): Array<{ clause: 'USING' | 'WITH CHECK'; text: string; facts: ExpressionFacts }> {
-  const out: Array<{ clause: 'USING' | 'WITH CHECK'; text: string; facts: ExpressionFacts }> = [];
-  if (policy.using !== undefined) out.push({ clause: 'USING', text: policy.using, facts: ctx.expressions.analyze(policy.using) });
-  if (policy.check !== undefined) out.push({ clause: 'WITH CHECK', text: policy.check, facts: ctx.expressions.analyze(policy.check) });
-  return out;
+export function clauses(ctx: AuditContext, policy: CatalogPolicy): PolicyClause[] {
+  return ctx.policyClauses(policy);
+}
+
+/** True when some clause of the policy has a non-empty list for `key`: the cheap test before building a finding. */
+export function anyClause(ctx: AuditContext, policy: CatalogPolicy, key: 'settingsWithoutMissingOk' | 'castsWithoutNullif' | 'failOpenBranches' | 'perRowCalls' | 'wrappedColumns'): boolean {
+  for (const c of ctx.policyClauses(policy)) if (c.facts[key].length > 0) return true;
+  return false;
 }
 
 /** `ALTER POLICY name ON table USING (...) WITH CHECK (...)` with the fixed expressions. */

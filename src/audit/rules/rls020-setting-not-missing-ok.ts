@@ -1,7 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-import { alterPolicySql, bare, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
+import { anyClause, alterPolicySql, bare, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
 
 export const rls020 = defineRule({
   code: 'RLS020',
@@ -14,6 +14,7 @@ export const rls020 = defineRule({
   check(ctx) {
     const findings: Finding[] = [];
     for (const { rel, policy } of policiesInScope(ctx)) {
+      if (!anyClause(ctx, policy, 'settingsWithoutMissingOk')) continue;
       // Built-in settings always exist: only custom (dotted) names, or names computed at run time, can be missing.
       const custom = [...new Set(clauses(ctx, policy).flatMap((c) => c.facts.settingsWithoutMissingOk))].filter((n) => n.includes('.') || n.startsWith('('));
       if (custom.length === 0) continue;

@@ -1,7 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-import { clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
+import { anyClause, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
 import { quoteIdent } from '../../compile/quote.js';
 
 export const rls021 = defineRule({
@@ -15,6 +15,7 @@ export const rls021 = defineRule({
   check(ctx) {
     const findings: Finding[] = [];
     for (const { rel, policy } of policiesInScope(ctx)) {
+      if (!anyClause(ctx, policy, 'castsWithoutNullif')) continue;
       const casts = clauses(ctx, policy).flatMap((c) => c.facts.castsWithoutNullif);
       if (casts.length === 0) continue;
       const what = [...new Set(casts.map((c) => `${c.setting ?? 'a setting'}::${c.type}`))].join(', ');

@@ -2,7 +2,7 @@ import type { Finding } from '../../report/finding.js';
 import { quoteIdent } from '../../compile/quote.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-import { clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
+import { anyClause, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
 
 export const rls022 = defineRule({
   code: 'RLS022',
@@ -15,6 +15,7 @@ export const rls022 = defineRule({
   check(ctx) {
     const findings: Finding[] = [];
     for (const { rel, policy } of policiesInScope(ctx)) {
+      if (!anyClause(ctx, policy, 'failOpenBranches')) continue;
       const hits = clauses(ctx, policy).filter((c) => c.facts.failOpenBranches.length > 0);
       if (hits.length === 0) continue;
       const what = hits.map((c) => `${c.clause} admits every row when ${c.facts.failOpenBranches[0]}`).join('; ');

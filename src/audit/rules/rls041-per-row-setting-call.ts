@@ -1,7 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-import { clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
+import { anyClause, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
 import { quoteIdent } from '../../compile/quote.js';
 
 export const rls041 = defineRule({
@@ -15,6 +15,7 @@ export const rls041 = defineRule({
   check(ctx) {
     const findings: Finding[] = [];
     for (const { rel, policy } of policiesInScope(ctx)) {
+      if (!anyClause(ctx, policy, 'perRowCalls')) continue;
       const calls = [...new Set(clauses(ctx, policy).flatMap((c) => c.facts.perRowCalls))];
       if (calls.length === 0) continue;
       const column = ctx.protectedTables.get(rel.oid)?.columnName;

@@ -2,7 +2,7 @@ import type { Finding } from '../../report/finding.js';
 import { quoteIdent } from '../../compile/quote.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-import { clauses, policyObject } from './policy-rule-helpers.js';
+import { anyClause, clauses, policyObject } from './policy-rule-helpers.js';
 
 /** Casts PostgreSQL inserts itself for a varchar column compared with text: binary-compatible, still indexable. */
 const RELABEL: Record<string, Set<string>> = { varchar: new Set(['::text']), bpchar: new Set(['::text', '::bpchar']), text: new Set(['::text']) };
@@ -22,6 +22,7 @@ export const rls042 = defineRule({
       if (!column) continue;
       const type = table.column?.type ?? '';
       for (const policy of ctx.policiesOf(table.rel.oid)) {
+        if (!anyClause(ctx, policy, 'wrappedColumns')) continue;
         const wrapped = clauses(ctx, policy)
           .flatMap((c) => c.facts.wrappedColumns)
           .filter((w) => w.column === column && !RELABEL[type]?.has(w.wrapper));
