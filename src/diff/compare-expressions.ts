@@ -1,4 +1,4 @@
-import { checkExpression } from '../policy/expression.js';
+import { normalizeExpression } from '../policy/expression.js';
 
 /**
  * How the set of rows an expression admits changed, told from the parse
@@ -52,19 +52,10 @@ export function sameExpression(a: string, b: string): boolean {
   return compareExpressions(a, b) === 'same';
 }
 
-/**
- * The parse tree without source positions. Beside `location`, the
- * PostgreSQL 18 grammar (libpg-query 18) records where the list of an
- * `x IN (...)` starts and ends (`rexpr_list_start`, `rexpr_list_end`), so
- * positions are dropped by every such key, not by `location` alone;
- * otherwise re-wrapping an IN list would read as a changed expression.
- */
-const POSITION_KEYS = new Set(['location', 'stmt_location', 'stmt_len', 'rexpr_list_start', 'rexpr_list_end']);
-
+/** The parse tree without source positions (re-wrapping an IN list is no change either). */
 function parse(text: string): Tree | undefined {
-  const checked = checkExpression(text);
-  if (!checked.ok) return undefined;
-  return JSON.parse(JSON.stringify(checked.tree, (k, value) => (POSITION_KEYS.has(k) || k.endsWith('_location') ? undefined : value))) as Tree;
+  const normalized = normalizeExpression(text);
+  return normalized === undefined ? undefined : (JSON.parse(normalized) as Tree);
 }
 
 function key(tree: Tree): string {

@@ -71,11 +71,20 @@ function escapesParentheses(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Keys of a parse tree that hold source positions. Beside `location`, the
+ * PostgreSQL 18 grammar (libpg-query 18) records where the list of an
+ * `x IN (...)` starts and ends (`rexpr_list_start`, `rexpr_list_end`).
+ */
+export function isPositionKey(key: string): boolean {
+  return key === 'location' || key === 'stmt_location' || key === 'stmt_len' || key === 'rexpr_list_start' || key === 'rexpr_list_end' || key.endsWith('_location');
+}
+
 /** The parse tree without source positions: equal trees mean the same expression, however formatted. */
 export function normalizeExpression(text: string): string | undefined {
   const checked = checkExpression(text);
   if (!checked.ok) return undefined;
-  return JSON.stringify(checked.tree, (key, value) => (key === 'location' ? undefined : value));
+  return JSON.stringify(checked.tree, (key, value) => (isPositionKey(key) ? undefined : value));
 }
 
 /** The expression as it is written into SQL: parenthesised, on its own lines if it holds a comment. */

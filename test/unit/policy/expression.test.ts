@@ -63,6 +63,11 @@ describe('normalizeExpression', () => {
     expect(normalizeExpression('a = 1')).not.toBe(normalizeExpression('a = 2'));
     expect(normalizeExpression('a = = 1')).toBeUndefined();
   });
+
+  it('ignores where an IN list starts and ends (PostgreSQL 18 records both)', () => {
+    expect(normalizeExpression("status IN ('a', 'b')")).toBe(normalizeExpression("status IN (\n  'a',\n  'b'\n)"));
+    expect(normalizeExpression("status IN ('a', 'b')")).not.toBe(normalizeExpression("status IN ('a', 'c')"));
+  });
 });
 
 describe('embedExpression', () => {
