@@ -70,7 +70,8 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
   const missingTables = model.tables.filter((t) => !tables.has(tableKey(t))).map(tableKey);
   const undeclaredTables = catalog.tables
     .filter((t) => (t.relkind === 'r' || t.relkind === 'p') && model.schemas.includes(t.schema) && !declared.has(tableKey(t)))
-    .filter((t) => !declaredAncestor(t, tables, declared))
+    // A partition follows its parent: reported through the parent (its root), not on its own.
+    .filter((t) => !(t.partitionOf && tables.has(tableKey(t.partitionOf))))
     .map(tableKey);
   const knownRoles = new Set(catalog.roles.map((r) => r.name));
   const desired = model.tables.filter((t) => tables.has(tableKey(t))).map((t) => desiredTable(model, t));
@@ -169,16 +170,6 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
     catalogHash: hashCatalog(catalog),
     source: { model, prune: options.prune },
   };
-}
-
-/** True when the table is a partition of a declared table (at any depth): it follows that declaration. */
-function declaredAncestor(table: CatalogTable, tables: Map<string, CatalogTable>, declared: Map<string, TableDecl>): boolean {
-  let current = table.partitionOf ? tables.get(tableKey(table.partitionOf)) : undefined;
-  while (current) {
-    if (declared.has(tableKey(current))) return true;
-    current = current.partitionOf ? tables.get(tableKey(current.partitionOf)) : undefined;
-  }
-  return false;
 }
 
 /** Every partition below a table, depth first, except the subtrees of partitions the file declares themselves. */
