@@ -36,7 +36,7 @@ export interface AuditResult {
   findings: Finding[];
   facts: TenantFacts;
   server: { version: string; versionNum: number; database: string };
-  stats: { relations: number; policies: number; expressionsParsed: number; catalogMs: number; rulesMs: number };
+  stats: { relations: number; policies: number; expressionsParsed: number; catalogMs: number; rulesMs: number; queries: Record<string, number> };
 }
 
 /** A read-only transaction on `client` for `fn`, always rolled back. */
@@ -89,6 +89,7 @@ export async function runAudit(client: pg.ClientBase, facts: TenantFacts, option
         expressionsParsed: ctx.expressions.parsed,
         catalogMs: Math.round(catalogMs),
         rulesMs: Math.round(performance.now() - rulesStarted),
+        queries: catalog.timings,
       },
     };
   };

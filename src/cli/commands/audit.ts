@@ -103,6 +103,11 @@ export function auditCommand(): Command {
         await db.close();
       }
 
+      if (options.verbose) {
+        const s = result.stats;
+        note(options, `scanned ${s.relations} relations and ${s.policies} policies (${s.expressionsParsed} distinct expressions parsed): catalog ${s.catalogMs} ms, rules ${s.rulesMs} ms`);
+        note(options, `  per query (ms): ${Object.entries(s.queries).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      }
       let shown: Finding[] = result.findings;
       let hidden = 0;
       let stale: string[] = [];
