@@ -115,7 +115,8 @@ function dedupe(findings: Finding[]): Finding[] {
   return findings.filter((f) => (seen.has(f.fingerprint) ? false : (seen.add(f.fingerprint), true)));
 }
 
-function asAuditError(error: unknown): unknown {
+/** A database error met while scanning, as the error the CLI maps to exit 3; rlsctl's own errors unchanged. */
+export function asAuditError(error: unknown): unknown {
   if (error instanceof RlsctlError) return error;
   const e = error as { code?: string; message?: string };
   if (e && typeof e.code === 'string') {

@@ -7,7 +7,7 @@ import { buildPlan } from '../../plan/build-plan.js';
 import { loadPolicy } from '../../policy/load-policy.js';
 import type { PolicyModel } from '../../policy/model.js';
 import { factsFromModel, hasPolicyFile, inferFacts, type TenantFacts } from '../../facts/resolve-facts.js';
-import { runAudit, withReadOnlyTransaction, type AuditResult } from '../../audit/run-audit.js';
+import { asAuditError, runAudit, withReadOnlyTransaction, type AuditResult } from '../../audit/run-audit.js';
 import type { PlanFacts } from '../../audit/audit-context.js';
 import { AUDIT_RULES } from '../../audit/registry.js';
 import { failsAt, type Finding } from '../../report/finding.js';
@@ -94,7 +94,9 @@ export function auditCommand(): Command {
               });
             },
             timeout,
-          );
+          ).catch((error: unknown) => {
+            throw asAuditError(error);
+          });
         } finally {
           await client.end().catch(() => undefined);
         }
