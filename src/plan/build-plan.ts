@@ -34,7 +34,23 @@ export async function buildPlan(client: pg.ClientBase | pg.Pool, model: PolicyMo
       pooled.release();
     }
   }
-  return planOnClient(client, model, { prune: options.prune ?? false, inTransaction: false });
+  return planOnClient(client, model, { prune: options.prune ?? false, inTransaction: await inTransactionBlock(client) });
+}
+
+/**
+ * A caller's client may be inside a transaction block: the round trips then
+ * use a savepoint, so that their ROLLBACK cannot end the caller's
+ * transaction. SAVEPOINT outside a block fails with 25P01 and changes nothing.
+ */
+async function inTransactionBlock(client: pg.ClientBase): Promise<boolean> {
+  try {
+    await client.query('SAVEPOINT rlsctl_probe');
+  } catch (error) {
+    if ((error as { code?: string }).code === '25P01') return false;
+    throw error;
+  }
+  await client.query('RELEASE SAVEPOINT rlsctl_probe');
+  return true;
 }
 
 export interface PlanOnClientOptions {

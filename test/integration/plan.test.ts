@@ -186,6 +186,24 @@ describeEachServer('plan', (ctx) => {
     }
   });
 
+  it('plans inside a caller\'s READ ONLY transaction (no temporary tables there): parse-tree comparison, the transaction left open', async () => {
+    const client = await ctx.db.client();
+    try {
+      await client.query('BEGIN TRANSACTION READ ONLY');
+      expect((await buildPlan(client, model)).statements).toEqual([]);
+      // a real difference is still seen without the server's round trip
+      const edited = await policyWith(roles, (y) => y.replace('"v   <   2 -- only the small ones"', '"v < 3"'));
+      expect((await buildPlan(client, edited)).statements.map((s) => s.target)).toEqual([
+        { kind: 'policy', schema: 'shop', table: 'Odd Table', name: 'other_reads_small' },
+      ]);
+      expect((await client.query('SELECT 1 AS still_open')).rows).toEqual([{ still_open: 1 }]);
+      expect((await client.query("SELECT current_setting('transaction_read_only') AS ro")).rows[0].ro).toBe('on');
+      await client.query('COMMIT');
+    } finally {
+      await client.end();
+    }
+  });
+
   it('sees FORCE removed, policies changed by hand and an index dropped, and apply repairs them', async () => {
     await ctx.db.runScript(`
       ALTER TABLE shop.accounts NO FORCE ROW LEVEL SECURITY;
