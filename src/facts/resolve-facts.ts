@@ -142,7 +142,7 @@ export async function inferFacts(options: FactOptions, client: pg.ClientBase | p
     [options.schema ?? null],
   );
   if (!options.schema) inferred.push('schemas: every non-system schema');
-  inferred.push(`tenant tables: the ${tables.length} table${tables.length === 1 ? '' : 's'} with a ${column} column`);
+  inferred.push(`tenant tables: the ${tables.length} table${tables.length === 1 ? '' : 's'} with the column ${column}`);
 
   // The policies on those tables say which roles and which setting the application uses.
   const { rows: policies } = await client.query<{ roles: string[]; qual: string | null; check: string | null }>(

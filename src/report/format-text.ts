@@ -6,6 +6,7 @@ export function makeChalk(color: boolean): ChalkInstance {
 }
 
 const MARK: Record<Severity, string> = { error: 'error', warning: 'warning', info: 'info' };
+const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
 /** Findings grouped by object, with a one-line summary at the end. */
 export function formatFindingsText(findings: Finding[], options: { color: boolean; header?: string[] }): string {
@@ -20,7 +21,10 @@ export function formatFindingsText(findings: Finding[], options: { color: boolea
     group.push(f);
     groups.set(key, group);
   }
-  for (const [key, group] of [...groups].sort((a, b) => a[0].localeCompare(b[0]))) {
+  // The most severe groups first (an object with an error before one with only
+  // warnings), then by object: errors are what a reader must see first.
+  const worst = (group: Finding[]) => Math.min(...group.map((f) => RANK[f.severity]));
+  for (const [key, group] of [...groups].sort((a, b) => worst(a[1]) - worst(b[1]) || a[0].localeCompare(b[0]))) {
     lines.push(c.bold(key));
     for (const f of group) {
       const where = f.object.kind === 'policy_file' && f.location ? `${f.location.file}:${f.location.line}:${f.location.column} ` : '';
