@@ -1,11 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, resolveConnection, redactUrl } from '../../src/db/connection.js';
 import { DatabaseError, UsageError } from '../../src/errors.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
-import { runCli } from '../helpers/cli.js';
+import { ROOT, runCli } from '../helpers/cli.js';
+import { startEmbeddedServer } from '../../src/embedded/embedded-server.js';
 
 /**
  * Where the database comes from (--db, DATABASE_URL, PG*), sslmode with
@@ -121,5 +123,60 @@ describeEachServer('connection', (ctx) => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('conn.ghost');
     expect(result.stderr + result.stdout).not.toContain(password);
+  });
+});
+
+describe('sslmode against a server with SSL (self-signed certificate)', () => {
+  it('prefer and require encrypt without verifying; verify-ca checks the chain; verify-full also the host name', async () => {
+    // The server reads its key as its own user: PostgreSQL refuses a key others can read.
+    const dir = mkdtempSync(path.join(tmpdir(), 'rlsctl-ssl-'));
+    chmodSync(dir, 0o755);
+    const cert = path.join(dir, 'server.crt');
+    const key = path.join(dir, 'server.key');
+    copyFileSync(path.join(ROOT, 'fixtures/live/ssl/server.crt'), cert);
+    copyFileSync(path.join(ROOT, 'fixtures/live/ssl/server.key'), key);
+    chmodSync(cert, 0o644);
+    chmodSync(key, 0o600);
+    if (process.getuid?.() === 0) {
+      // as root, the embedded server runs as the `postgres` system user
+      const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+      const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+      chownSync(key, uid, gid);
+    }
+    const server = await startEmbeddedServer({ settings: { ssl: 'on', ssl_cert_file: cert, ssl_key_file: key } });
+    const encrypted = async (db: Awaited<ReturnType<typeof openDatabase>>) =>
+      (await db.pool.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0].ssl as boolean;
+    try {
+      for (const [query, ssl] of [['', true], ['?sslmode=prefer', true], ['?sslmode=require', true], ['?sslmode=disable', false]] as const) {
+        const db = await openDatabase({ db: server.url + query });
+        try {
+          expect(await encrypted(db)).toBe(ssl);
+        } finally {
+          await db.close();
+        }
+      }
+      // verify-ca with the certificate as the root: the chain is checked, the host name (127.0.0.1) is not
+      const verified = await openDatabase({ db: `${server.url}?sslmode=verify-ca&sslrootcert=${encodeURIComponent(cert)}` });
+      expect(await encrypted(verified)).toBe(true);
+      await verified.close();
+      // verify-full: the name on the certificate is not 127.0.0.1
+      const full = await openDatabase({ db: `${server.url}?sslmode=verify-full&sslrootcert=${encodeURIComponent(cert)}` }).catch((e: unknown) => e);
+      expect(full).toBeInstanceOf(DatabaseError);
+      expect((full as Error).message).toMatch(/does not match|altnames|Hostname/i);
+      // without the root certificate, verify-full refuses the self-signed certificate
+      const unknown = await openDatabase({ db: `${server.url}?sslmode=verify-full` }).catch((e: unknown) => e);
+      expect(unknown).toBeInstanceOf(DatabaseError);
+      expect((unknown as Error).message).toMatch(/self[- ]signed/i);
+      expect((unknown as Error).message).not.toContain(new URL(server.url).password);
+      // the same through the libpq variables
+      const u = new URL(server.url);
+      const env = { PGHOST: u.hostname, PGPORT: u.port, PGUSER: 'postgres', PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: 'postgres' };
+      const viaEnv = await openDatabase({ env: { ...env, PGSSLMODE: 'verify-ca', PGSSLROOTCERT: cert } });
+      expect(await encrypted(viaEnv)).toBe(true);
+      await viaEnv.close();
+      await expect(openDatabase({ env: { ...env, PGSSLMODE: 'verify-full' } })).rejects.toThrow(DatabaseError);
+    } finally {
+      await server.stop();
+    }
   });
 });
