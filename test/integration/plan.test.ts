@@ -306,6 +306,28 @@ describeEachServer('plan', (ctx) => {
     expect(await snapshot(ctx.db)).toEqual(converged);
   });
 
+  it('rebuilds a partitioned index: ON ONLY, each leaf concurrently, attached; a leaf index of the right shape is attached, not built', async () => {
+    // Dropping the parent's index drops every partition's index attached to it.
+    await ctx.db.runScript('DROP INDEX shop.events_tenant_id_idx; CREATE INDEX mine ON shop.events_a (tenant_id);');
+    const plan = await buildPlan(ctx.db.pool, model);
+    expect(plan.statements.map((s) => s.sql)).toEqual([
+      'CREATE INDEX events_tenant_id_idx ON ONLY shop.events (tenant_id);',
+      // partitions in catalog order: archive.events_old, shop.events_a, shop.events_b
+      'CREATE INDEX CONCURRENTLY events_old_tenant_id_idx ON archive.events_old (tenant_id);',
+      'ALTER INDEX shop.events_tenant_id_idx ATTACH PARTITION archive.events_old_tenant_id_idx;',
+      'ALTER INDEX shop.events_tenant_id_idx ATTACH PARTITION shop.mine;',
+      'CREATE INDEX events_b_tenant_id_idx ON ONLY shop.events_b (tenant_id);',
+      'CREATE INDEX CONCURRENTLY events_b_x_tenant_id_idx ON shop.events_b_x (tenant_id);',
+      'ALTER INDEX shop.events_b_tenant_id_idx ATTACH PARTITION shop.events_b_x_tenant_id_idx;',
+      'CREATE INDEX CONCURRENTLY events_b_y_tenant_id_idx ON shop.events_b_y (tenant_id);',
+      'ALTER INDEX shop.events_b_tenant_id_idx ATTACH PARTITION shop.events_b_y_tenant_id_idx;',
+      'ALTER INDEX shop.events_tenant_id_idx ATTACH PARTITION shop.events_b_tenant_id_idx;',
+    ]);
+    await applyPlan(db, plan);
+    expect((await table('shop', 'events')).indexes).toMatchObject([{ name: 'events_tenant_id_idx', valid: true }]);
+    expect((await buildPlan(ctx.db.pool, model)).statements).toEqual([]);
+  });
+
   it('protects a partition added later; PostgreSQL gives it the partitioned index by itself', async () => {
     await ctx.db.query('CREATE TABLE shop.events_c PARTITION OF shop.events FOR VALUES FROM (200) TO (300)');
     const plan = await buildPlan(ctx.db.pool, model);
