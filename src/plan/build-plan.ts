@@ -144,7 +144,11 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
         unique: index.unique,
         match: isAuto ? 'lead' : 'exact',
         userNamed: !isAuto && decl.indexes[auto ? i - 1 : i]?.name !== undefined,
-        purpose: isAuto ? (d.viaParent ? 'the via lookup from the parent' : 'the tenant predicate needs an index that leads with the tenant column') : 'declared in the policy file',
+        purpose: isAuto
+          ? d.viaParent
+            ? `the via predicate joins (${index.columns.join(', ')}) to the parent and needs an index that leads with it`
+            : 'the tenant predicate needs an index that leads with the tenant column'
+          : 'declared in the policy file',
       });
     });
     if (d.viaParent && usable.some((u) => u.schema === d.viaParent!.schema && u.name === d.viaParent!.name)) {

@@ -30,9 +30,11 @@ export function describeSummary(summary: PlanSummary): string {
   if (summary.statements === 0 && summary.drift === 0) return 'nothing to do: the database matches the policy file';
   const parts: string[] = [];
   if (summary.statements > 0) {
-    parts.push(
-      `${plural(summary.statements, 'statement')} (${summary.transaction} in one transaction, ${summary.concurrent} outside it for indexes)`,
-    );
+    const phases = [
+      summary.transaction > 0 ? `${summary.transaction} in one transaction` : '',
+      summary.concurrent > 0 ? `${summary.concurrent} ${summary.transaction > 0 ? 'outside it' : 'outside any transaction'} for indexes` : '',
+    ].filter(Boolean);
+    parts.push(`${plural(summary.statements, 'statement')} (${phases.join(', ')})`);
   } else parts.push('no statement');
   const hazards = HAZARDS.filter((h) => summary.hazards[h] > 0).map((h) => `${h} ${summary.hazards[h]}`);
   if (hazards.length > 0) parts.push(`hazards: ${hazards.join(', ')}`);
@@ -104,7 +106,7 @@ export function formatPlanMarkdown(plan: Pick<Plan, 'statements' | 'drift'>, opt
     return lines.join('\n') + '\n';
   }
   const widening = summary.hazards.AUTHZ_WIDENS;
-  lines.push(`${widening > 0 ? `**:warning: ${plural(widening, 'statement')} widen access.** ` : ''}${describeSummary(summary)}.`, '');
+  lines.push(`${widening > 0 ? `**:warning: ${plural(widening, 'statement')} ${widening === 1 ? 'widens' : 'widen'} access.** ` : ''}${describeSummary(summary)}.`, '');
   if (plan.statements.length > 0) {
     lines.push('| # | phase | object | change | hazards |', '| ---: | --- | --- | --- | --- |');
     plan.statements.forEach((s, i) => {

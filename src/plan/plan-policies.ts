@@ -105,7 +105,7 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
       push('policy', {
         sql: parts.join('\n') + ';',
         target: target(spec.name),
-        hazards: hazards(live ? alterHazards(actual, rolesWanted, usingSame && checkSame) : [], 'TABLE_LOCK'),
+        hazards: hazards(live ? alterHazards(actual, rolesWanted, expressionChange(actual, w, usingSame, checkSame)) : [], 'TABLE_LOCK'),
         phase: 'transaction',
         summary: `alter policy ${spec.name} on ${label}: it ${differences.join(', ')}`,
       });
@@ -171,16 +171,31 @@ function dropHazard(policy: CatalogPolicy): Hazard {
 }
 
 /**
- * Roles added to a permissive policy, or removed from a restrictive one, widen
- * access; the reverse narrows it. A changed expression may do either: when in
- * doubt, widening.
+ * How a changed expression moves access. An expression that was `true`
+ * admitted every row (for a permissive policy, everything; for a restrictive
+ * one, no restriction): any replacement can only narrow. One that becomes
+ * `true` can only widen. Anything else may do either: when in doubt, widening.
  */
-function alterHazards(actual: CatalogPolicy, wanted: string[], expressionsSame: boolean): Hazard[] {
+function expressionChange(actual: CatalogPolicy, w: WantedPolicy, usingSame: boolean, checkSame: boolean): 'same' | 'narrows' | 'widens' {
+  if (usingSame && checkSame) return 'same';
+  const changed: Array<[string | undefined, string | undefined]> = [];
+  if (!usingSame) changed.push([actual.using, w.using]);
+  if (!checkSame) changed.push([actual.check, w.check]);
+  if (changed.every(([before]) => before === 'true')) return 'narrows';
+  return 'widens';
+}
+
+/**
+ * Roles added to a permissive policy, or removed from a restrictive one, widen
+ * access; the reverse narrows it.
+ */
+function alterHazards(actual: CatalogPolicy, wanted: string[], expression: 'same' | 'narrows' | 'widens'): Hazard[] {
   const had = new Set(normalizeRoles(actual.roles));
   const added = wanted.some((r) => !had.has(r));
   const removed = [...had].some((r) => !wanted.includes(r));
   const out: Hazard[] = [];
-  if (!expressionsSame) out.push('AUTHZ_WIDENS');
+  if (expression === 'widens') out.push('AUTHZ_WIDENS');
+  if (expression === 'narrows') out.push('AUTHZ_NARROWS');
   if (added) out.push(actual.permissive ? 'AUTHZ_WIDENS' : 'AUTHZ_NARROWS');
   if (removed) out.push(actual.permissive ? 'AUTHZ_NARROWS' : 'AUTHZ_WIDENS');
   return out;

@@ -93,6 +93,9 @@ describeEachServer('plan and apply CLI', (ctx) => {
 
   it('drift: plan --check sees FORCE removed; apply --format json repairs it', async () => {
     await ctx.db.query('ALTER TABLE shop.currencies NO FORCE ROW LEVEL SECURITY');
+    const check = await cli(['plan', '--check']);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toContain('-- [1] force row level security on shop.currencies');
     const applied = await cli(['apply', '--format', 'json']);
     expect(applied.code).toBe(0);
     const doc = JSON.parse(applied.stdout);

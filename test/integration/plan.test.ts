@@ -220,7 +220,8 @@ describeEachServer('plan', (ctx) => {
       ],
       [
         "ALTER POLICY rlsctl_tenant_access ON shop.orders\n  USING (tenant_id = (SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid));",
-        ['AUTHZ_WIDENS', 'TABLE_LOCK'],
+        // it was USING (true): whatever replaces it can only narrow
+        ['AUTHZ_NARROWS', 'TABLE_LOCK'],
       ],
       ['CREATE INDEX CONCURRENTLY accounts_tenant_id_idx ON shop.accounts (tenant_id);', ['INDEX_BUILD']],
     ]);
@@ -289,7 +290,10 @@ describeEachServer('plan', (ctx) => {
     ]);
     expect(plan.statements[0].hazards).toEqual(['AUTHZ_WIDENS', 'DROP', 'TABLE_LOCK']);
     const exprOnly = await policyWith(roles, (y) => y.replace('"v   <   2 -- only the small ones"', '"v < 3"'));
-    expect((await buildPlan(ctx.db.pool, exprOnly)).statements.map((s) => s.sql)).toEqual([`ALTER POLICY other_reads_small ON shop."Odd Table"\n  USING (v < 3);`]);
+    const altered = (await buildPlan(ctx.db.pool, exprOnly)).statements;
+    expect(altered.map((s) => s.sql)).toEqual([`ALTER POLICY other_reads_small ON shop."Odd Table"\n  USING (v < 3);`]);
+    // (v < 2) to (v < 3): an expression change that is not from `true` may widen
+    expect(altered[0].hazards).toEqual(['AUTHZ_WIDENS', 'TABLE_LOCK']);
     // the same expression written differently is the same policy: nothing to do
     const respaced = await policyWith(roles, (y) => y.replace('"v   <   2 -- only the small ones"', '"(v<2)"'));
     expect((await buildPlan(ctx.db.pool, respaced)).statements).toEqual([]);
