@@ -64,7 +64,8 @@ export function applyCommand(): Command {
           for (const s of result.executed) lines.push(`${c.green('applied')} ${s.summary}${s.hazards.length ? c.dim(` [${s.hazards.join(', ')}]`) : ''}`);
           lines.push('', `applied ${describeSummary(summarizePlan({ statements: result.executed, drift: [] }))}`);
         }
-        for (const d of drift) lines.push(`${c.yellow('drift')} ${d.message}`);
+        // With --prune the drift was dropped, and the statements above say so.
+        if (!result.plan.source.prune) for (const d of drift) lines.push(`${c.yellow('drift')} ${d.message}`);
         write(lines.join('\n') + '\n');
         if (db.embedded) note(options, 'the embedded PostgreSQL is thrown away on exit: this apply checked that the policy file applies to the schema');
       } finally {
