@@ -15,8 +15,10 @@ import { parsePolicy } from '../dist/policy/load-policy.js';
 import { buildPlan } from '../dist/plan/build-plan.js';
 import { applyPlan } from '../dist/apply/apply-plan.js';
 import { introspectCatalog } from '../dist/catalog/introspect-catalog.js';
+import { report, emit, QUICK } from './lib.mjs';
 
-const TABLES = Number(process.argv[2] ?? 1000);
+const TABLES = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 1000);
+const REPEATS = QUICK ? 1 : 3;
 const PLAN_BUDGET_MS = 2000;
 const APPLY_BUDGET_MS = 30000;
 
@@ -85,6 +87,7 @@ async function scenario(n) {
       }
       const introspect = await time(() => introspectCatalog(db.pool, { schemas: ['bench'] }));
       return {
+        convergedSamples: converged,
         tables: n,
         firstPlanMs: first.ms,
         firstPlanStatements: first.value.statements.length,
@@ -106,7 +109,9 @@ try {
   const major = await withClient(adminUrl, async (c) => (await c.query("SELECT current_setting('server_version') AS v")).rows[0].v);
   console.log(`rlsctl plan/apply benchmark: PostgreSQL ${major}${server ? ' (embedded)' : ''}, ${TABLES} tenant tables`);
   const small = await scenario(Math.max(1, Math.round(TABLES / 10)));
-  const large = await scenario(TABLES);
+  const larges = [];
+  for (let r = 0; r < REPEATS; r++) larges.push(await scenario(TABLES));
+  const large = larges[larges.length - 1];
   const row = (r) =>
     `${String(r.tables).padStart(6)} tables | first plan ${r.firstPlanMs.toFixed(0).padStart(6)} ms (${r.firstPlanStatements} statements) | ` +
     `first apply ${r.firstApplyMs.toFixed(0).padStart(6)} ms | converged plan ${r.convergedPlanMs.toFixed(0).padStart(5)} ms (${r.convergedStatements} statements) | ` +
@@ -121,6 +126,12 @@ try {
       `first apply ${(large.firstApplyMs / 1000).toFixed(1)} s of ${APPLY_BUDGET_MS / 1000} s (${((100 * large.firstApplyMs) / APPLY_BUDGET_MS).toFixed(0)}%) ${large.firstApplyMs < APPLY_BUDGET_MS ? 'OK' : 'OVER'}`,
   );
   if (large.convergedStatements !== 0) console.log(`WARNING: the converged plan is not empty (${large.convergedStatements} statements)`);
+  const k = TABLES === 1000 ? '1k' : String(TABLES);
+  emit([
+    report(`plan_converged_${k}_tables_s`, larges.flatMap((r) => r.convergedSamples.map((ms) => ms / 1000)), 's', '<= 2'),
+    report(`apply_first_${k}_tables_s`, larges.map((r) => r.firstApplyMs / 1000), 's', '<= 30'),
+    report(`plan_growth_${Math.max(1, Math.round(TABLES / 10))}_to_${TABLES}`, larges.map((r) => r.convergedPlanMs / small.convergedPlanMs), 'ratio', 'report'),
+  ]);
 } finally {
   await withClient(adminUrl, (c) => c.query(`DROP ROLE IF EXISTS ${app}`)).catch(() => undefined);
   await server?.stop();

@@ -23,14 +23,15 @@ import { parsePolicy } from '../dist/policy/load-policy.js';
 import { compileScript } from '../dist/compile/render-sql.js';
 import { runScript } from '../dist/db/run-script.js';
 import { startEmbeddedServer } from '../dist/embedded/embedded-server.js';
+import { report, emit, QUICK } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const ROUNDS = option('rounds', 40);
-const ITERATIONS = option('iterations', 60);
+const ROUNDS = option('rounds', QUICK ? 10 : 40);
+const ITERATIONS = option('iterations', QUICK ? 30 : 60);
 const WARMUP_ROUNDS = 3;
 const ROWS_PER_TENANT = 5000;
 
@@ -235,6 +236,11 @@ async function main() {
     console.log(`withTenant(pg.Pool) / hand-written one-query transaction: ${ratio('withTenant(pg.Pool)', candidates[2]).toFixed(2)}x`);
     console.log(`BEGIN then set_config($1,$2,true) / one-query transaction: ${ratio(candidates[0], candidates[2]).toFixed(2)}x`);
     console.log(`withTenant(Kysely) / Kysely bare lookup: ${ratio('withTenant(Kysely)').toFixed(2)}x`);
+    const perRoundRatio = (name, base) => perRound.get(name).map((x, r) => x / perRound.get(base)[r]);
+    emit([
+      report('with_tenant_overhead_ratio', perRoundRatio('withTenant(pg.Pool)', BARE), 'ratio', 'report (3 round trips vs 1)'),
+      report('with_tenant_kysely_overhead_ratio', perRoundRatio('withTenant(Kysely)', KYSELY_BARE), 'ratio', 'report'),
+    ]);
   } finally {
     await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
     await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
