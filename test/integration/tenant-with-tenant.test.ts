@@ -79,6 +79,9 @@ describeEachServer('withTenant', (ctx) => {
 
   function appPool(max: number, pipeline = false): pg.Pool {
     const pool = new pg.Pool({ connectionString: ctx.db.urlAs(app), max, pipeline });
+    // An idle client whose backend is terminated (a test kills one; dropping the
+    // database ends the rest) emits 'error' on the pool: never an unhandled one.
+    pool.on('error', () => undefined);
     pools.push(pool);
     return pool;
   }
