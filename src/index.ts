@@ -23,14 +23,14 @@ export { validateTenantId, type TenantId } from './tenant/validate-tenant.js';
 export type { WithTenantOptions } from './tenant/tenant-options.js';
 export { diffModels } from './diff/diff-models.js';
 export type { PolicyChange, ChangeClass, ChangeKind, ChangeObject, ChangeSummary } from './diff/policy-change.js';
-export { runVerify, type VerifyOptions, type VerifyResult } from './verify/run-verify.js';
+export { runVerify, type VerifyOptions, type VerifyResult, type VerifyProgress } from './verify/run-verify.js';
 export { VERIFY_RULES } from './verify/verify-rules.js';
 export { introspectCatalog, type IntrospectOptions } from './catalog/introspect-catalog.js';
 export type { CatalogModel, CatalogTable, CatalogColumn, CatalogPolicy, CatalogIndex, IndexKey, CatalogRole, CatalogGrant, CatalogForeignKey, Relkind } from './catalog/catalog-model.js';
 export { buildPlan, type BuildPlanOptions } from './plan/build-plan.js';
 export { isConverged, planProblems, type Plan, type PlanDrift } from './plan/plan.js';
 export { formatPlanText, formatPlanJson, formatPlanMarkdown, summarizePlan } from './plan/format-plan.js';
-export { applyPlan, type ApplyOptions, type ApplyResult } from './apply/apply-plan.js';
+export { applyPlan, type ApplyOptions, type ApplyResult, type ApplyProgress, type IndexBuildProgress } from './apply/apply-plan.js';
 export { convergeDatabase } from './apply/converge.js';
 export { draftPolicyFile, type Draft, type DraftOptions } from './init/draft-policy-file.js';
 

@@ -30,7 +30,14 @@ import { qualify } from '../compile/quote.js';
  *    it is dropped at once, and the next plan would rebuild it anyway.
  */
 export interface ApplyOptions {
-  onProgress?: (line: string) => void;
+  /**
+   * What apply is doing, as a line for people and as data. Giving it also
+   * makes apply watch each index build from a second connection (see
+   * watchIndexBuild): leave it out where nobody is looking.
+   */
+  onProgress?: (line: string, event: ApplyProgress) => void;
+  /** How often a running index build is polled for progress (ms); default 500. */
+  progressPollMs?: number;
   /** lock_timeout for every statement (ms); default 5,000. */
   lockTimeoutMs?: number;
   /** statement_timeout for the transaction phase (ms); default 60,000. */
@@ -39,6 +46,28 @@ export interface ApplyOptions {
   indexTimeoutMs?: number;
   /** How long to wait for another apply on the same database (ms); default 10 minutes. */
   lockWaitMs?: number;
+}
+
+/** A step of apply, for a progress display. */
+export type ApplyProgress =
+  | { kind: 'waiting-for-lock' }
+  | { kind: 'replanning' }
+  /** Statement `n` of `total` (numbered over the whole plan) starts. */
+  | { kind: 'statement'; n: number; total: number; statement: Statement }
+  /** An index build in progress, as pg_stat_progress_create_index reports it (PostgreSQL 12+). */
+  | { kind: 'index-build'; n: number; total: number; statement: Statement; build: IndexBuildProgress };
+
+/** One row of pg_stat_progress_create_index; the counters that do not apply to the phase are 0. */
+export interface IndexBuildProgress {
+  /** PostgreSQL's words, e.g. `building index: scanning table`, `waiting for writers before build`. */
+  phase: string;
+  blocksDone: number;
+  blocksTotal: number;
+  tuplesDone: number;
+  tuplesTotal: number;
+  /** Transactions the build waits for (the `waiting for ...` phases). */
+  lockersDone: number;
+  lockersTotal: number;
 }
 
 export interface ApplyResult {
@@ -50,8 +79,10 @@ export interface ApplyResult {
   replanned: boolean;
 }
 
+type Progress = (line: string, event: ApplyProgress) => void;
+
 export async function applyPlan(db: Database, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> {
-  const progress = options.onProgress ?? (() => undefined);
+  const progress: Progress = options.onProgress ?? (() => undefined);
   if (plan.statements.length === 0) return { executed: [], plan, replanned: false };
   const client = await db.connect();
   // A connection that dies mid-apply must reject the pending query, not crash the process.
@@ -61,11 +92,11 @@ export async function applyPlan(db: Database, plan: Plan, options: ApplyOptions 
   try {
     await acquireApplyLock(client, {
       waitMs: options.lockWaitMs ?? 10 * 60_000,
-      onWait: () => progress('waiting for another rlsctl apply on this database to finish'),
+      onWait: () => progress('waiting for another rlsctl apply on this database to finish', { kind: 'waiting-for-lock' }),
     });
     locked = true;
     const { plan: current, replanned } = await runTransactionPhase(client, plan, options, executed, progress);
-    await runIndexPhase(client, current, options, executed, progress);
+    await runIndexPhase(db, client, current, options, executed, progress);
     return { executed, plan: current, replanned };
   } catch (error) {
     throw asDatabaseError(error, executed.length === 0 ? 'apply (nothing was changed)' : 'apply');
@@ -80,7 +111,7 @@ async function runTransactionPhase(
   given: Plan,
   options: ApplyOptions,
   executed: Statement[],
-  progress: (line: string) => void,
+  progress: Progress,
 ): Promise<{ plan: Plan; replanned: boolean }> {
   await client.query('BEGIN');
   let plan = given;
@@ -89,7 +120,7 @@ async function runTransactionPhase(
     await setTimeouts(client, options.lockTimeoutMs ?? 5000, options.statementTimeoutMs ?? 60_000, true);
     const catalog = await introspectCatalog(client, { schemas: plannedSchemas(plan.source.model) });
     if (hashCatalog(catalog) !== plan.catalogHash) {
-      progress('the database changed since the plan was made: planning again under the lock');
+      progress('the database changed since the plan was made: planning again under the lock', { kind: 'replanning' });
       plan = await planOnClient(client, plan.source.model, { prune: plan.source.prune, inTransaction: true, catalog });
       replanned = true;
       const problems = planProblems(plan);
@@ -98,8 +129,9 @@ async function runTransactionPhase(
     await checkPrivileges(client, plan.statements);
     const statements = plan.statements.filter((s) => s.phase === 'transaction');
     let n = 0;
+    const total = plan.statements.length;
     for (const statement of statements) {
-      progress(`[${++n}/${plan.statements.length}] ${statement.summary}`);
+      progress(`[${++n}/${total}] ${statement.summary}`, { kind: 'statement', n, total, statement });
       try {
         await client.query(statement.sql);
       } catch (error) {
@@ -115,17 +147,29 @@ async function runTransactionPhase(
   }
 }
 
-async function runIndexPhase(client: pg.Client, plan: Plan, options: ApplyOptions, executed: Statement[], progress: (line: string) => void): Promise<void> {
+async function runIndexPhase(db: Database, client: pg.Client, plan: Plan, options: ApplyOptions, executed: Statement[], progress: Progress): Promise<void> {
   const statements = plan.statements.filter((s) => s.phase === 'concurrent');
   if (statements.length === 0) return;
   await setTimeouts(client, options.lockTimeoutMs ?? 5000, options.indexTimeoutMs ?? 0, false);
-  const offset = plan.statements.length - statements.length;
-  let n = offset;
+  const total = plan.statements.length;
+  let n = total - statements.length;
+  // Progress of a build is read from another session, which finds this one by its backend pid.
+  const pid = options.onProgress ? (await client.query<{ pid: number }>('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0].pid : undefined;
   for (const statement of statements) {
-    progress(`[${++n}/${plan.statements.length}] ${statement.summary}`);
+    const index = ++n;
+    const line = `[${index}/${total}] ${statement.summary}`;
+    progress(line, { kind: 'statement', n: index, total, statement });
+    const watch =
+      pid !== undefined && /^CREATE (UNIQUE )?INDEX CONCURRENTLY/.test(statement.sql)
+        ? await watchIndexBuild(db, pid, options.progressPollMs ?? 500, (build) =>
+            // The build's state first: on a narrow terminal the line is cut at the end.
+            progress(`[${index}/${total}] ${indexLabel(statement)}: ${describeIndexBuild(build)}`, { kind: 'index-build', n: index, total, statement, build }),
+          )
+        : undefined;
     try {
       await client.query(statement.sql);
     } catch (error) {
+      await watch?.stop();
       if (/^CREATE (UNIQUE )?INDEX CONCURRENTLY/.test(statement.sql) && statement.target.kind === 'index') {
         await dropIfInvalid(client, statement.target.schema, statement.target.name);
       }
@@ -135,9 +179,89 @@ async function runIndexPhase(client: pg.Client, plan: Plan, options: ApplyOption
         statement,
         `${committed} earlier statement${committed === 1 ? '' : 's'} (the policies and RLS flags, and indexes before this one) stay applied; run apply again once the cause is fixed`,
       );
+    } finally {
+      await watch?.stop();
     }
     executed.push(statement);
   }
+}
+
+/**
+ * Watch one CREATE INDEX CONCURRENTLY from a second connection: the session
+ * running it is busy until the build ends, and pg_stat_progress_create_index
+ * (PostgreSQL 12+) shows another session's build to a role that is that
+ * session's user. Each poll is a single short statement in its own
+ * transaction, so it never holds the snapshot that the build's "waiting for
+ * old snapshots" phase waits on for longer than the poll itself. Polls never
+ * overlap. Progress is a courtesy: when the second connection cannot be made
+ * (max_connections reached) or a poll fails, the build runs unwatched.
+ */
+async function watchIndexBuild(db: Database, pid: number, pollMs: number, report: (build: IndexBuildProgress) => void): Promise<{ stop(): Promise<void> }> {
+  let watcher: pg.Client;
+  try {
+    watcher = await db.connect();
+  } catch {
+    return { stop: async () => undefined };
+  }
+  watcher.on('error', () => undefined);
+  let stopped = false;
+  let ended = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
+  const poll = async () => {
+    try {
+      const { rows } = await watcher.query<{ phase: string; bd: string; bt: string; td: string; tt: string; ld: string; lt: string }>(
+        `SELECT phase, blocks_done AS bd, blocks_total AS bt, tuples_done AS td, tuples_total AS tt, lockers_done AS ld, lockers_total AS lt
+           FROM pg_catalog.pg_stat_progress_create_index WHERE pid = $1`,
+        [pid],
+      );
+      const row = rows[0];
+      if (row && !stopped) {
+        report({
+          phase: row.phase,
+          blocksDone: Number(row.bd),
+          blocksTotal: Number(row.bt),
+          tuplesDone: Number(row.td),
+          tuplesTotal: Number(row.tt),
+          lockersDone: Number(row.ld),
+          lockersTotal: Number(row.lt),
+        });
+      }
+    } catch {
+      stopped = true;
+      return;
+    }
+    if (!stopped) timer = setTimeout(tick, pollMs);
+  };
+  const tick = () => {
+    inFlight = poll();
+  };
+  timer = setTimeout(tick, Math.min(pollMs, 100));
+  return {
+    async stop() {
+      if (ended) return;
+      ended = true;
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await inFlight;
+      await watcher.end().catch(() => undefined);
+    },
+  };
+}
+
+function indexLabel(statement: Statement): string {
+  const t = statement.target;
+  return t.kind === 'index' ? `index ${t.name} on ${t.schema}.${t.table}` : statement.summary;
+}
+
+/** `building index: scanning table, 1,204 of 8,850 blocks (13%)`: the counter that means something in this phase. */
+export function describeIndexBuild(build: IndexBuildProgress): string {
+  const of = (done: number, total: number, unit: string) =>
+    `${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} ${unit} (${Math.min(100, Math.floor((done * 100) / total))}%)`;
+  if (build.blocksTotal > 0) return `${build.phase}, ${of(build.blocksDone, build.blocksTotal, 'blocks')}`;
+  if (build.tuplesTotal > 0) return `${build.phase}, ${of(build.tuplesDone, build.tuplesTotal, 'tuples')}`;
+  if (build.lockersTotal > 0) return `${build.phase}, ${of(build.lockersDone, build.lockersTotal, build.lockersTotal === 1 ? 'transaction' : 'transactions')}`;
+  return build.phase;
 }
 
 async function setTimeouts(client: pg.ClientBase, lockMs: number, statementMs: number, local: boolean): Promise<void> {

@@ -39,9 +39,18 @@ export interface VerifyOptions {
   statementTimeoutMs?: number;
   /** Per lock wait (default 2 s): a probe never queues behind the application for long. */
   lockTimeoutMs?: number;
-  /** Progress lines (stderr in the CLI). */
-  onProgress?: (line: string) => void;
+  /** What verify is doing, as a line for people and as data (the CLI draws it on a terminal). */
+  onProgress?: (line: string, event: VerifyProgress) => void;
 }
+
+/** The three passes over the relations, in the order PostgreSQL forces (see above). */
+export const VERIFY_PASSES = ['no tenant, fresh session', 'no tenant, after a transaction-local tenant ended', 'as each tenant'] as const;
+
+export type VerifyProgress =
+  /** What will be probed, once the tenants are picked and their rows written. */
+  | { kind: 'start'; relations: number; roles: string[]; tenants: string[] }
+  /** `done` of `total` relations (and functions) finished in pass `pass` (1 to 3); `current` is the one being probed. */
+  | { kind: 'relations'; pass: number; passes: number; done: number; total: number; current?: string };
 
 export interface VerifyResult {
   findings: Finding[];
@@ -63,6 +72,10 @@ type Target =
   | { kind: 'relation'; rel: VerifyRelation }
   | { kind: 'function'; fn: VerifyFunction };
 
+type Progress = (line: string, event: VerifyProgress) => void;
+/** Called before each target of a pass (with the number done so far) and once after the last. */
+type Step = (done: number, current?: Target) => void;
+
 const ROW_LIMIT = 200;
 
 export async function runVerify(db: Database, facts: TenantFacts, options: VerifyOptions = {}): Promise<VerifyResult> {
@@ -74,7 +87,7 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
   if (facts.appRoles.length === 0) {
     throw new UsageError('verify needs the app roles to act as, and none is known', { hint: 'name them with --app-role, or use a policy file' });
   }
-  const progress = options.onProgress ?? (() => undefined);
+  const progress: Progress = options.onProgress ?? (() => undefined);
   const client = await db.connect();
   // A session the server ends (a probe that kills it, a restart) fails the pending query; without a
   // listener the client's 'error' event would also crash the process.
@@ -104,16 +117,25 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
       `verify: ${targets.length} relation${targets.length === 1 ? '' : 's'}, app role${facts.appRoles.length === 1 ? '' : 's'} ${facts.appRoles.join(', ')}, tenants ${tenants
         .map((t, i) => `${t} (${picked.origin[i]})`)
         .join(' and ')}${seed.written > 0 ? `; ${seed.written} row${seed.written === 1 ? '' : 's'} written for them inside the rolled-back transaction` : ''}`,
+      { kind: 'start', relations: targets.length, roles: facts.appRoles, tenants },
     );
 
     const probe = new Prober(session, catalog, book, setting, tenants, counter, seed.failures);
+    const step = (pass: number) => (done: number, current?: Target) => {
+      const total = targets.length;
+      const name = current ? labelOf(current, catalog) : undefined;
+      progress(
+        `verify: pass ${pass}/${VERIFY_PASSES.length} (${VERIFY_PASSES[pass - 1]}): ${done} of ${total} relation${total === 1 ? '' : 's'} done${name ? `, probing ${name}` : ''}`,
+        { kind: 'relations', pass, passes: VERIFY_PASSES.length, done, total, current: name },
+      );
+    };
     // Phase 1: a session in which the tenant setting was never set.
-    const fresh = await probe.noContext(targets, 'in a fresh session');
+    const fresh = await probe.noContext(targets, 'in a fresh session', step(1));
     // Phase 2: after a transaction that set the tenant locally ended.
     await session.connecting(`SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(tenants[0])}, true)`);
-    await probe.noContext(targets, 'after a transaction-local tenant ended');
+    await probe.noContext(targets, 'after a transaction-local tenant ended', step(2));
     // Phase 3: as each tenant.
-    await probe.asTenants(targets, fresh);
+    await probe.asTenants(targets, fresh, step(3));
 
     const findings = book.findings(setting, facts);
     return {
@@ -410,9 +432,10 @@ class Prober {
   }
 
   /** VER002 / VER003 in the session's current no-tenant state; returns the result sets of views and functions. */
-  async noContext(targets: Target[], state: string): Promise<Map<string, Result>> {
+  async noContext(targets: Target[], state: string, step: Step = () => undefined): Promise<Map<string, Result>> {
     const results = new Map<string, Result>();
-    for (const target of targets) {
+    for (const [i, target] of targets.entries()) {
+      step(i, target);
       for (const role of this.rolesFor(target, 'select')) {
         const { sql, shows } = this.noContextSql(target);
         const outcome = await this.session.as(role, null, sql);
@@ -434,6 +457,7 @@ class Prober {
         }
       }
     }
+    step(targets.length);
     return results;
   }
 
@@ -466,14 +490,16 @@ class Prober {
       .map(([, v]) => (v === null || v === undefined ? null : String(v)));
   }
 
-  async asTenants(targets: Target[], noTenant: Map<string, Result>): Promise<void> {
-    for (const target of targets) {
+  async asTenants(targets: Target[], noTenant: Map<string, Result>, step: Step = () => undefined): Promise<void> {
+    for (const [i, target] of targets.entries()) {
+      step(i, target);
       if (target.kind === 'function') await this.probeResults(target, noTenant);
       else if (target.rel.kind === 'view' || target.rel.kind === 'materialized_view') {
         if (target.rel.viewTenantColumn) await this.probeViewWithTenantColumn(target);
         else await this.probeResults(target, noTenant);
       } else await this.probeTable(target);
     }
+    step(targets.length);
   }
 
   // -- tables and partitions ---------------------------------------------------

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { applyPlan } from '../../apply/apply-plan.js';
+import { applyPlan, type ApplyResult } from '../../apply/apply-plan.js';
+import { createProgress } from '../progress.js';
 import { formatPlanJson, formatPlanText, statementJson, describeSummary, summarizePlan } from '../../plan/format-plan.js';
 import { addCommonOptions, formatOf, note, useColor, write } from '../common.js';
 import { planFromOptions, type PlanCommandOptions } from './plan.js';
@@ -32,12 +33,21 @@ export function applyCommand(): Command {
           else write(formatPlanText(plan, { color: useColor(options), title: 'dry run: nothing is changed' }));
           return;
         }
-        const progress = process.stderr.isTTY && !options.quiet ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
-        const result = await applyPlan(db, plan, {
-          onProgress: progress,
-          lockTimeoutMs: options.lockTimeout * 1000,
-          statementTimeoutMs: options.statementTimeout * 1000,
-        });
+        // On a terminal: one line that follows the statements and each index build (blocks done of
+        // total). Elsewhere nothing, and no second connection to watch the builds.
+        const progress = createProgress({ quiet: options.quiet });
+        let result: ApplyResult;
+        try {
+          result = await applyPlan(db, plan, {
+            onProgress: progress.active
+              ? (line, event) => (event.kind === 'waiting-for-lock' || event.kind === 'replanning' ? progress.note(line) : progress.update(line))
+              : undefined,
+            lockTimeoutMs: options.lockTimeout * 1000,
+            statementTimeoutMs: options.statementTimeout * 1000,
+          });
+        } finally {
+          progress.done();
+        }
         const drift = result.plan.drift;
         if (format === 'json') {
           write(

@@ -14,6 +14,7 @@ import { seedThrowawayDatabase } from '../../verify/seed-database.js';
 import { VERIFY_RULES } from '../../verify/verify-rules.js';
 import { VERSION } from '../../version.js';
 import { splitSchemaOption } from '../schema-option.js';
+import { createProgress } from '../progress.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
 
 interface VerifyCliOptions extends CommonOptions {
@@ -86,6 +87,8 @@ export function verifyCommand(): Command {
         },
       });
       let result: VerifyResult;
+      // The start line (roles, tenants) is a note everywhere; the relations done of total only on a terminal.
+      const progress = createProgress({ quiet: options.quiet });
       try {
         if (db.embedded) {
           note(options, `no database named: verifying ${db.label}${sqlPath ? ` built from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''} and two synthetic tenants seeded`);
@@ -95,9 +98,10 @@ export function verifyCommand(): Command {
           tenants: options.tenant ?? seededTenants,
           tenantsAreSynthetic: !options.tenant && seededTenants !== undefined,
           statementTimeoutMs: timeout,
-          onProgress: (line) => note(options, line),
+          onProgress: (line, event) => (event.kind === 'start' ? progress.note(line) : progress.update(line)),
         });
       } finally {
+        progress.done();
         await db.close();
       }
 
