@@ -40,7 +40,7 @@ export function validateCommand(): Command {
       let summary = '';
       try {
         const model = await loadPolicy(options.policies);
-        summary = `${model.files.join(', ')}: valid (${model.tables.length} tables in ${model.schemas.length} schema${model.schemas.length === 1 ? '' : 's'})`;
+        summary = `${model.files.join(', ')}: valid (${model.tables.length} table${model.tables.length === 1 ? '' : 's'} in ${model.schemas.length} schema${model.schemas.length === 1 ? '' : 's'})`;
       } catch (error) {
         // In text, problems are diagnostics like a compiler's (file:line:col: error ...) on
         // stderr, exactly as every other command that reads the file reports them.
