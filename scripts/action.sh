@@ -4,10 +4,18 @@
 # (it is passed as DATABASE_URL, so it does not show in the process list or the log).
 set -uo pipefail
 
-command="${RLSCTL_COMMAND:?the command input is required}"
+# Bad input is exit 2, as rlsctl's own, and the exit-code output is set on every path.
+fail_input() {
+  echo "rlsctl action: $1" >&2
+  echo "exit-code=2" >> "${GITHUB_OUTPUT:-/dev/null}"
+  exit 2
+}
+
+command="${RLSCTL_COMMAND:-}"
 case "$command" in
   validate|compile|plan|apply|audit|explain|verify|diff|init) ;;
-  *) echo "rlsctl action: unknown command '$command'" >&2; exit 2 ;;
+  '') fail_input "the command input is required (validate, compile, plan, apply, audit, explain, verify, diff or init)" ;;
+  *) fail_input "unknown command '$command': use validate, compile, plan, apply, audit, explain, verify, diff or init" ;;
 esac
 
 # RLSCTL_BIN lets the test run the repository's own binary; users get the published package.
