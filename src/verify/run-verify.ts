@@ -66,6 +66,12 @@ export interface VerifyResult {
   /** Rows written (and rolled back) so that both tenants own rows everywhere. */
   seeded: number;
   durationMs: number;
+  /**
+   * Relations an app role holds privileges on but cannot reach, for want of
+   * USAGE on their schema: not probed (no query of the role can touch them,
+   * so nothing leaks there), but the application cannot use them either.
+   */
+  unreachable: Array<{ schema: string; name: string; role: string }>;
 }
 
 type Target =
@@ -138,7 +144,11 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     await probe.asTenants(targets, fresh, step(3));
 
     const findings = book.findings(setting, facts);
+    const unreachable = catalog.relations.flatMap((rel) =>
+      facts.appRoles.filter((role) => rel.privileges[role]?.noSchemaUsage).map((role) => ({ schema: rel.schema, name: rel.name, role })),
+    );
     return {
+      unreachable,
       findings,
       relations: targets.length,
       probes: session.probes,

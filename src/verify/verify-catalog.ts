@@ -51,6 +51,13 @@ export interface RolePrivileges {
   delete: boolean;
   /** Columns the role may UPDATE (table-level grants included). */
   updatable: string[];
+  /**
+   * The role holds privileges on the relation but not USAGE on its schema:
+   * every privilege above reads false, because no query of the role can reach
+   * it (`permission denied for schema`). Reported so that a run that probed
+   * nothing does not look like a clean one.
+   */
+  noSchemaUsage?: boolean;
 }
 
 export interface VerifyRelation {
@@ -271,8 +278,10 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
   );
 
   // 8. What each app role may do on each relation (schema USAGE included).
-  const { rows: privRows } = await client.query<{ oid: string; role: string; sel: boolean; ins: boolean; upd: boolean; del: boolean; updatable: string[] }>(
+  const { rows: privRows } = await client.query<{ oid: string; role: string; sel: boolean; ins: boolean; upd: boolean; del: boolean; updatable: string[]; nousage: boolean }>(
     `SELECT c.oid::text, r.role,
+            NOT u.usage AND (pg_catalog.has_any_column_privilege(r.role, c.oid, 'SELECT') OR pg_catalog.has_any_column_privilege(r.role, c.oid, 'INSERT')
+                             OR pg_catalog.has_any_column_privilege(r.role, c.oid, 'UPDATE') OR pg_catalog.has_table_privilege(r.role, c.oid, 'DELETE')) AS nousage,
             ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
                    WHERE u.usage AND a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                      AND pg_catalog.has_column_privilege(r.role, c.oid, a.attnum, 'UPDATE') ORDER BY a.attnum) AS updatable,
@@ -300,7 +309,9 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
     const kind: RelationKind = isView ? KIND[r.relkind] : child && r.relispartition ? 'partition' : KIND[r.relkind] ?? 'table';
     const privileges: Record<string, RolePrivileges> = {};
     for (const role of roles) privileges[role] = { select: false, insert: false, update: false, delete: false, updatable: [] };
-    for (const p of privsOf.get(oid) ?? []) privileges[p.role] = { select: p.sel, insert: p.ins, update: p.upd, delete: p.del, updatable: p.updatable };
+    for (const p of privsOf.get(oid) ?? []) {
+      privileges[p.role] = { select: p.sel, insert: p.ins, update: p.upd, delete: p.del, updatable: p.updatable, ...(p.nousage ? { noSchemaUsage: true } : {}) };
+    }
     return {
       oid,
       schema: r.schema,

@@ -89,7 +89,9 @@ describeEachServer('progress of apply and verify', (ctx) => {
     const plan = await buildPlan(db.pool, model);
     expect(plan.statements.map((s) => s.sql)).toEqual(['CREATE INDEX CONCURRENTLY labels_tenant_id_idx ON prog.labels (tenant_id);']);
     const watched = counting(db);
-    const applying = applyPlan(watched.db, plan, { onProgress: (line, event) => events.push({ line, event }), progressPollMs: 20 });
+    // The build waits for the writer through the lock manager, so under lock_timeout: a long one, so that
+    // only the test's commit ends the wait.
+    const applying = applyPlan(watched.db, plan, { onProgress: (line, event) => events.push({ line, event }), progressPollMs: 20, lockTimeoutMs: 600_000 });
     try {
       await waitFor(() => events.some((e) => e.event.kind === 'index-build'));
     } finally {

@@ -13,6 +13,7 @@ import { runVerify, type VerifyResult } from '../../verify/run-verify.js';
 import { seedThrowawayDatabase } from '../../verify/seed-database.js';
 import { VERIFY_RULES } from '../../verify/verify-rules.js';
 import { VERSION } from '../../version.js';
+import { quoteIdent } from '../../compile/quote.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { createProgress } from '../progress.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
@@ -105,6 +106,7 @@ export function verifyCommand(): Command {
         await db.close();
       }
 
+      for (const line of unreachableNotes(result)) note(options, line);
       const summary = `${result.relations} relation${result.relations === 1 ? '' : 's'}, ${result.probes} probe${result.probes === 1 ? '' : 's'}, ${result.leaks} leak${result.leaks === 1 ? '' : 's'}`;
       const rate = result.durationMs > 0 ? Math.round((result.probes * 1000) / result.durationMs) : result.probes;
       note(options, `verify: ${summary} in ${(result.durationMs / 1000).toFixed(1)} s (${rate} probes/s)`);
@@ -137,6 +139,37 @@ export function verifyCommand(): Command {
       }
       if (failsAt(result.findings, failOnOf(options))) process.exitCode = 1;
     });
+}
+
+/**
+ * A role granted privileges on tables of a schema it has no USAGE on reaches
+ * none of them: verify has nothing to probe there and would pass in silence,
+ * while every query of the application fails with `permission denied for
+ * schema`. Say so, with the grant that fixes it.
+ */
+function unreachableNotes(result: VerifyResult): string[] {
+  const bySchemaRole = new Map<string, { schema: string; role: string; names: string[] }>();
+  for (const u of result.unreachable) {
+    const key = JSON.stringify([u.schema, u.role]);
+    const entry = bySchemaRole.get(key) ?? { schema: u.schema, role: u.role, names: [] };
+    entry.names.push(`${u.schema}.${u.name}`);
+    bySchemaRole.set(key, entry);
+  }
+  const lines: string[] = [];
+  for (const { schema, role, names } of bySchemaRole.values()) {
+    const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+    lines.push(
+      `note: ${role} holds privileges on ${shown} but not USAGE on the schema ${schema}: verify could not probe ${names.length === 1 ? 'it' : 'them'}, and the application's queries there fail with "permission denied for schema ${schema}"`,
+      `  hint: GRANT USAGE ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(role)};`,
+    );
+  }
+  if (result.relations === 0 && lines.length === 0) {
+    lines.push(
+      `note: verify probed nothing: ${result.roles.join(', ')} can reach no tenant table, view or function`,
+      '  hint: check roles.app in the policy file (or --app-role) and the GRANTs to the app roles',
+    );
+  }
+  return lines;
 }
 
 /**
