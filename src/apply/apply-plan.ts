@@ -261,14 +261,22 @@ function indexLabel(statement: Statement): string {
   return t.kind === 'index' ? `index ${t.name} on ${t.schema}.${t.table}` : statement.summary;
 }
 
-/** `building index: scanning table, 1,204 of 8,850 blocks (13%)`: the counter that means something in this phase. */
+/**
+ * `building index: scanning table, 1,204 of 8,850 blocks (13%)`: the counter
+ * that belongs to the phase. PostgreSQL leaves the counters of an earlier
+ * phase in place (a "waiting for old snapshots" row still shows the blocks of
+ * the scan before it), so the phase picks the counter, not which one is set.
+ */
 export function describeIndexBuild(build: IndexBuildProgress): string {
   const of = (done: number, total: number, unit: string) =>
     `${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} ${unit} (${Math.min(100, Math.floor((done * 100) / total))}%)`;
-  if (build.blocksTotal > 0) return `${build.phase}, ${of(build.blocksDone, build.blocksTotal, 'blocks')}`;
-  if (build.tuplesTotal > 0) return `${build.phase}, ${of(build.tuplesDone, build.tuplesTotal, 'tuples')}`;
-  if (build.lockersTotal > 0) return `${build.phase}, ${of(build.lockersDone, build.lockersTotal, build.lockersTotal === 1 ? 'transaction' : 'transactions')}`;
-  return build.phase;
+  const phase = build.phase;
+  if (phase.startsWith('waiting for')) {
+    return build.lockersTotal > 0 ? `${phase}, ${of(build.lockersDone, build.lockersTotal, build.lockersTotal === 1 ? 'transaction' : 'transactions')}` : phase;
+  }
+  if (phase.includes('scanning') && build.blocksTotal > 0) return `${phase}, ${of(build.blocksDone, build.blocksTotal, 'blocks')}`;
+  if ((phase.includes('sorting') || phase.includes('loading')) && build.tuplesTotal > 0) return `${phase}, ${of(build.tuplesDone, build.tuplesTotal, 'tuples')}`;
+  return phase;
 }
 
 async function setTimeouts(client: pg.ClientBase, lockMs: number, statementMs: number, local: boolean): Promise<void> {

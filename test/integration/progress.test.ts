@@ -138,6 +138,12 @@ describeEachServer('progress of apply and verify', (ctx) => {
       'building index: loading tuples in tree, 5 of 10 tuples (50%)',
     );
     expect(describeIndexBuild({ ...zero, phase: 'waiting for old snapshots', lockersDone: 1, lockersTotal: 3 })).toBe('waiting for old snapshots, 1 of 3 transactions (33%)');
+    // Counters an earlier phase left behind are not this phase's.
+    expect(describeIndexBuild({ ...zero, phase: 'waiting for old snapshots', blocksTotal: 1, lockersTotal: 1 })).toBe('waiting for old snapshots, 0 of 1 transaction (0%)');
+    expect(describeIndexBuild({ ...zero, phase: 'index validation: sorting tuples', blocksDone: 9, blocksTotal: 9 })).toBe('index validation: sorting tuples');
+    expect(describeIndexBuild({ ...zero, phase: 'index validation: scanning table', blocksDone: 25612, blocksTotal: 96775, tuplesTotal: 3 })).toBe(
+      'index validation: scanning table, 25,612 of 96,775 blocks (26%)',
+    );
     expect(describeIndexBuild({ ...zero, phase: 'initializing' })).toBe('initializing');
   });
 
