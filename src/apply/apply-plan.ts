@@ -124,7 +124,11 @@ async function runTransactionPhase(
       plan = await planOnClient(client, plan.source.model, { prune: plan.source.prune, inTransaction: true, catalog });
       replanned = true;
       const problems = planProblems(plan);
-      if (problems.length > 0) throw new UsageError(`${problems.join('; ')}; nothing was changed`);
+      if (problems.length > 0) {
+        throw new UsageError(`${problems.join('; ')}; nothing was changed`, {
+          hint: 'the database changed while apply waited for its lock (a migration ran?): run rlsctl plan to see it, then bring the policy file and the database together and apply again',
+        });
+      }
     }
     await checkPrivileges(client, plan.statements);
     const statements = plan.statements.filter((s) => s.phase === 'transaction');

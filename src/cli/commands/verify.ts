@@ -59,7 +59,9 @@ export function verifyCommand(): Command {
     .action(async (options: VerifyCliOptions, command: Command) => {
       const format = formatOf(options);
       const timeout = Number(options.statementTimeout);
-      if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--statement-timeout ${options.statementTimeout} is not a positive number of milliseconds`);
+      if (!Number.isFinite(timeout) || timeout <= 0) {
+        throw new UsageError(`--statement-timeout ${options.statementTimeout} is not a positive number of milliseconds`, { hint: 'for example --statement-timeout 10000 (10 s, the default)' });
+      }
       const embedded = resolveConnection(options.db).kind === 'embedded';
       if (embedded) keepExitCode();
       // --schema is schema names on a named database, SQL to load without one (shared with audit).
