@@ -4,9 +4,8 @@ import { openDatabase, resolveConnection, type Database } from '../../db/connect
 import { UsageError } from '../../errors.js';
 import { convergeDatabase } from '../../apply/converge.js';
 import { buildPlan } from '../../plan/build-plan.js';
-import { loadPolicy } from '../../policy/load-policy.js';
 import type { PolicyModel } from '../../policy/model.js';
-import { factsFromModel, hasPolicyFile, inferFacts, type TenantFacts } from '../../facts/resolve-facts.js';
+import { factsFromModel, inferFacts, type TenantFacts } from '../../facts/resolve-facts.js';
 import { asAuditError, runAudit, withReadOnlyTransaction, type AuditResult } from '../../audit/run-audit.js';
 import type { PlanFacts } from '../../audit/audit-context.js';
 import { AUDIT_RULES } from '../../audit/registry.js';
@@ -16,6 +15,7 @@ import { formatSarif } from '../../report/format-sarif.js';
 import { formatFindingsText, makeChalk } from '../../report/format-text.js';
 import { applyBaseline, baselineOf, formatBaseline, readBaseline } from '../../report/baseline.js';
 import { VERSION } from '../../version.js';
+import { choosePolicyModel } from '../choose-policy.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, writeFileAtomic, type CommonOptions } from '../common.js';
 
@@ -63,7 +63,7 @@ export function auditCommand(): Command {
       if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--statement-timeout ${options.statementTimeout} is not a positive number of milliseconds`);
       const embedded = resolveConnection(options.db).kind === 'embedded';
       const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
-      const model = await chooseModel(options, command, names);
+      const model = await choosePolicyModel(options, command, names, 'audit');
       // Read the baseline before any server starts: a bad file is exit 2 at once.
       const baseline = options.baseline ? await readBaseline(options.baseline) : undefined;
 
@@ -157,27 +157,6 @@ export function auditCommand(): Command {
  * database from a project checkout says what it was asked to. Neither: the
  * policies/ folder if it exists, else inference from the catalog.
  */
-async function chooseModel(options: AuditCliOptions, command: Command, schemaNames: string[] | undefined): Promise<PolicyModel | undefined> {
-  const explicit = command.getOptionValueSource('policies') === 'cli';
-  const flags = [
-    schemaNames ? '--schema NAME' : '',
-    options.tenantColumn ? '--tenant-column' : '',
-    options.tenantSetting ? '--tenant-setting' : '',
-    options.appRole ? '--app-role' : '',
-    options.bypassRole ? '--bypass-role' : '',
-  ].filter(Boolean);
-  if (explicit && flags.length > 0) {
-    throw new UsageError(`--policies and ${flags.join(', ')} both say the facts`, {
-      hint: 'with a policy file the tenant tables, roles and setting are the file\'s: leave out the flags, or leave out --policies to audit from the flags',
-    });
-  }
-  if (flags.length > 0) {
-    if (hasPolicyFile({ policies: options.policies })) note(options, `facts from ${flags.join(', ')}: the ${options.policies}/ folder is not read`);
-    return undefined;
-  }
-  if (!explicit && !hasPolicyFile({ policies: options.policies })) return undefined;
-  return loadPolicy(options.policies);
-}
 
 /**
  * The planner round-trips expressions through temporary tables, which a READ

@@ -1,9 +1,6 @@
 import { Command } from 'commander';
-import { statSync } from 'node:fs';
-import { UsageError } from '../../errors.js';
 import { loadSchema, openDatabase, resolveConnection } from '../../db/connection.js';
-import { factsFromModel, hasPolicyFile, resolveFacts, type TenantFacts } from '../../facts/resolve-facts.js';
-import { loadPolicy } from '../../policy/load-policy.js';
+import { factsFromModel, inferFacts, type TenantFacts } from '../../facts/resolve-facts.js';
 import type { PolicyModel } from '../../policy/model.js';
 import { convergeDatabase } from '../../apply/converge.js';
 import { failsAt } from '../../report/finding.js';
@@ -14,6 +11,8 @@ import { readQueryFiles } from '../../explain/read-query-file.js';
 import { runExplain } from '../../explain/run-explain.js';
 import { EXPLAIN_RULES } from '../../explain/explain-rules.js';
 import { formatExplainText } from '../../explain/format-explain-text.js';
+import { choosePolicyModel } from '../choose-policy.js';
+import { splitSchemaOption } from '../schema-option.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
 
 interface ExplainCliOptions extends CommonOptions {
@@ -26,27 +25,6 @@ interface ExplainCliOptions extends CommonOptions {
   failOn?: string;
 }
 
-/**
- * `--schema` names schemas to scan (the audit facts) and, for the embedded
- * default, SQL files or folders to load (cli.md, "The embedded default").
- * The two cannot be told apart by syntax, so a value that is an existing
- * .sql file or a folder is a path, anything else a schema name.
- */
-export function splitSchemaOption(values: string[] = []): { names: string[]; paths: string[] } {
-  const names: string[] = [];
-  const paths: string[] = [];
-  for (const value of values) {
-    let isPath = false;
-    try {
-      const info = statSync(value);
-      isPath = info.isDirectory() || (info.isFile() && value.toLowerCase().endsWith('.sql'));
-    } catch {
-      isPath = false;
-    }
-    (isPath ? paths : names).push(value);
-  }
-  return { names, paths };
-}
 
 export function explainCommand(): Command {
   const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -69,17 +47,14 @@ export function explainCommand(): Command {
         '',
       ].join('\n'),
     )
-    .action(async (files: string[], options: ExplainCliOptions) => {
+    .action(async (files: string[], options: ExplainCliOptions, command: Command) => {
       // Input first: a bad query file or policy file is exit 2 before any server starts.
       const read = await readQueryFiles(files);
-      const { names, paths } = splitSchemaOption(options.schema);
-      const source = resolveConnection(options.db);
-      if (paths.length > 0 && source.kind !== 'embedded') {
-        throw new UsageError(`--schema ${paths.join(', ')} loads SQL into the embedded PostgreSQL only, and a database is named`, {
-          hint: 'leave out --db, DATABASE_URL and the PG* variables to use the embedded default, or give --schema schema names',
-        });
-      }
-      const model: PolicyModel | undefined = hasPolicyFile(options) ? await loadPolicy(options.policies) : undefined;
+      const embedded = resolveConnection(options.db).kind === 'embedded';
+      // --schema is schema names on a named database, SQL to load without one (shared with audit and verify).
+      const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
+      const paths = sqlPath ? [sqlPath] : [];
+      const model: PolicyModel | undefined = await choosePolicyModel(options, command, names, 'explain');
       if (read.skipped > 0) note(options, `skipped ${read.skipped} statement${read.skipped === 1 ? '' : 's'} of the pg_stat_statements export that are not queries`);
       const tenants = options.tenant ?? [];
       if (tenants.length > 1) note(options, `explain plans as the first --tenant (${tenants[0]}): generic plans do not depend on the tenant value`);
@@ -95,7 +70,7 @@ export function explainCommand(): Command {
         if (db.embedded) note(options, `no database named: planning on ${db.label}${paths.length > 0 ? ` loaded from ${paths.join(', ')}` : ''}${model ? ', with the policy file applied' : ''}`);
         const facts: TenantFacts = model
           ? factsFromModel(model)
-          : await resolveFacts({ policies: options.policies, schema: names.length > 0 ? names : undefined, tenantColumn: options.tenantColumn, tenantSetting: options.tenantSetting, appRole: options.appRole, bypassRole: options.bypassRole }, db.pool);
+          : await inferFacts({ schema: names, tenantColumn: options.tenantColumn, tenantSetting: options.tenantSetting, appRole: options.appRole, bypassRole: options.bypassRole }, db.pool);
         for (const line of facts.inferred) note(options, `inferred ${line}`);
         const result = await runExplain(db, facts, read.queries, {
           // With a policy file, --app-role still chooses whom to plan as (the facts keep the file's roles).

