@@ -68,8 +68,15 @@ export function sortFindings(findings: Finding[]): Finding[] {
       SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
       a.rule.localeCompare(b.rule) ||
       objectLabel(a.object).localeCompare(objectLabel(b.object)) ||
+      compareLocations(a, b) ||
       a.fingerprint.localeCompare(b.fingerprint),
   );
+}
+
+/** Findings in one file in the order of its lines (line 3 before line 11), not of their fingerprint text. */
+function compareLocations(a: Finding, b: Finding): number {
+  if (!a.location || !b.location) return 0;
+  return a.location.file.localeCompare(b.location.file) || a.location.line - b.location.line || a.location.column - b.location.column;
 }
 
 export type FailOn = Severity | 'never';

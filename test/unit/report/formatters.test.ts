@@ -141,3 +141,18 @@ describe('baseline', () => {
     await expect(readBaseline(path.join(dir, 'missing.json'))).rejects.toMatchObject({ exitCode: 2 });
   });
 });
+
+describe('sorting', () => {
+  it('puts findings of one file in the order of their lines, not of their fingerprint text', () => {
+    const at = (line: number): Finding => ({
+      rule: 'POL001',
+      name: 'invalid-policy-file',
+      severity: 'error',
+      message: `problem on line ${line}`,
+      object: { kind: 'policy_file', name: 'p.yaml' },
+      fingerprint: `POL001:p.yaml:${line}:1`,
+      location: { file: 'p.yaml', line, column: 1 },
+    });
+    expect(sortFindings([at(11), at(3), at(2)]).map((f) => f.location?.line)).toEqual([2, 3, 11]);
+  });
+});
