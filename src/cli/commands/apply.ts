@@ -1,4 +1,5 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { parseDuration } from '../duration.js';
 import { applyPlan, type ApplyResult } from '../../apply/apply-plan.js';
 import { createProgress } from '../progress.js';
 import { formatPlanJson, formatPlanText, statementJson, describeSummary, summarizePlan } from '../../plan/format-plan.js';
@@ -6,20 +7,14 @@ import { addCommonOptions, formatOf, note, useColor, write } from '../common.js'
 import { planFromOptions, type PlanCommandOptions } from './plan.js';
 import { makeChalk } from '../../report/format-text.js';
 
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('a number of seconds, 0 or more');
-  return n;
-}
-
 export function applyCommand(): Command {
   return addCommonOptions(new Command('apply'), ['text', 'json'])
     .description('bring the database to the policy file: minimal changes; a second run changes nothing')
     .option('--dry-run', 'print the plan only')
     .option('--prune', 'drop policies on managed tables that the file does not declare')
     .option('--schema <path>', 'SQL file or folder loaded into the embedded PostgreSQL first')
-    .option('--lock-timeout <seconds>', 'give up on a table lock after this long instead of queueing behind a long transaction', seconds, 5)
-    .option('--statement-timeout <seconds>', 'statement_timeout of the transaction phase (index builds have none)', seconds, 60)
+    .option('--lock-timeout <duration>', 'give up on a table lock after this long instead of queueing behind a long transaction (30s, 500ms, 2min; a bare number is seconds)', parseDuration, 5000)
+    .option('--statement-timeout <duration>', 'statement_timeout of the transaction phase; index builds have none (a bare number is seconds)', parseDuration, 60_000)
     .addHelpText(
       'after',
       '\nExamples:\n  rlsctl apply --db "$DATABASE_URL" --dry-run\n  rlsctl apply --db "$DATABASE_URL"\n  rlsctl apply --schema db/migrations && rlsctl verify --schema db/migrations\n',
@@ -42,8 +37,8 @@ export function applyCommand(): Command {
             onProgress: progress.active
               ? (line, event) => (event.kind === 'waiting-for-lock' || event.kind === 'replanning' ? progress.note(line) : progress.update(line))
               : undefined,
-            lockTimeoutMs: options.lockTimeout * 1000,
-            statementTimeoutMs: options.statementTimeout * 1000,
+            lockTimeoutMs: options.lockTimeout,
+            statementTimeoutMs: options.statementTimeout,
           });
         } finally {
           progress.done();

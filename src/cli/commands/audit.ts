@@ -1,7 +1,6 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type pg from 'pg';
 import { openDatabase, resolveConnection, type Database } from '../../db/connection.js';
-import { UsageError } from '../../errors.js';
 import { convergeDatabase } from '../../apply/converge.js';
 import { buildPlan } from '../../plan/build-plan.js';
 import type { PolicyModel } from '../../policy/model.js';
@@ -16,6 +15,7 @@ import { formatFindingsText, makeChalk } from '../../report/format-text.js';
 import { applyBaseline, baselineOf, formatBaseline, readBaseline } from '../../report/baseline.js';
 import { VERSION } from '../../version.js';
 import { choosePolicyModel } from '../choose-policy.js';
+import { parseDuration } from '../duration.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, writeFileAtomic, type CommonOptions } from '../common.js';
 
@@ -28,7 +28,7 @@ interface AuditCliOptions extends CommonOptions {
   failOn?: string;
   baseline?: string;
   writeBaseline?: string;
-  statementTimeout: string;
+  statementTimeout: number;
 }
 
 export function auditCommand(): Command {
@@ -36,7 +36,7 @@ export function auditCommand(): Command {
     .description('read-only scan of the catalog for isolation holes and missing tenant indexes')
     .option('--baseline <file>', 'hide the findings whose fingerprints this baseline file holds')
     .option('--write-baseline <file>', 'write the fingerprints of the current findings to FILE (they are then accepted: the run exits 0)')
-    .addOption(new Option('--statement-timeout <ms>', 'time limit of each catalog query, in milliseconds').default('30000'))
+    .option('--statement-timeout <duration>', 'time limit of each catalog query (30s, 500ms, 2min; a bare number is seconds)', parseDuration, 30_000)
     .addHelpText(
       'after',
       [
@@ -59,8 +59,7 @@ export function auditCommand(): Command {
     )
     .action(async (options: AuditCliOptions, command: Command) => {
       const format = formatOf(options);
-      const timeout = Number(options.statementTimeout);
-      if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--statement-timeout ${options.statementTimeout} is not a positive number of milliseconds`);
+      const timeout = options.statementTimeout;
       const embedded = resolveConnection(options.db).kind === 'embedded';
       const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
       const model = await choosePolicyModel(options, command, names, 'audit');

@@ -1,6 +1,5 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { openDatabase, resolveConnection } from '../../db/connection.js';
-import { UsageError } from '../../errors.js';
 import { convergeDatabase } from '../../apply/converge.js';
 import { factsFromModel, inferFacts, type FactOptions, type TenantFacts } from '../../facts/resolve-facts.js';
 import { failsAt } from '../../report/finding.js';
@@ -13,6 +12,7 @@ import { VERIFY_RULES } from '../../verify/verify-rules.js';
 import { VERSION } from '../../version.js';
 import { quoteIdent } from '../../compile/quote.js';
 import { choosePolicyModel } from '../choose-policy.js';
+import { parseDuration } from '../duration.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { createProgress } from '../progress.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
@@ -25,7 +25,7 @@ interface VerifyCliOptions extends CommonOptions {
   bypassRole?: string[];
   failOn?: string;
   tenant?: string[];
-  statementTimeout: string;
+  statementTimeout: number;
 }
 
 export function verifyCommand(): Command {
@@ -33,7 +33,7 @@ export function verifyCommand(): Command {
   return addFailOn(addFactOptions(addCommonOptions(new Command('verify'), ['text', 'json', 'sarif'])))
     .description('probe isolation for real, as each app role, inside transactions that are rolled back')
     .option('--tenant <value>', 'a tenant to act as (repeatable; default: two tenants that own rows)', collect)
-    .addOption(new Option('--statement-timeout <ms>', 'time limit of each probe statement, in milliseconds').default('10000'))
+    .option('--statement-timeout <duration>', 'time limit of each probe statement (30s, 500ms, 2min; a bare number is seconds)', parseDuration, 10_000)
     .addHelpText(
       'after',
       [
@@ -57,10 +57,7 @@ export function verifyCommand(): Command {
     )
     .action(async (options: VerifyCliOptions, command: Command) => {
       const format = formatOf(options);
-      const timeout = Number(options.statementTimeout);
-      if (!Number.isFinite(timeout) || timeout <= 0) {
-        throw new UsageError(`--statement-timeout ${options.statementTimeout} is not a positive number of milliseconds`, { hint: 'for example --statement-timeout 10000 (10 s, the default)' });
-      }
+      const timeout = options.statementTimeout;
       const embedded = resolveConnection(options.db).kind === 'embedded';
       // --schema is schema names on a named database, SQL to load without one (shared with audit).
       const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
