@@ -203,7 +203,7 @@ export function connectionError(error: unknown, label: string): DatabaseError {
   const nested = (error as { errors?: Array<{ message?: string }> }).errors;
   const message = e.message || nested?.map((n) => n.message).join('; ') || String(error);
   const sslHint = /does not support SSL/i.test(message) ? 'the server does not accept SSL connections: use sslmode=prefer (the default) or disable' : undefined;
-  return new DatabaseError(`cannot connect to ${label}: ${scrub(message, label)}`, {
+  return new DatabaseError(`cannot connect to ${label}: ${redactUrl(message)}`, {
     hint: hints[e.code ?? ''] ?? sslHint ?? 'check --db, DATABASE_URL or the PG* variables',
     cause: error,
   });
@@ -227,10 +227,6 @@ export function asDatabaseError(error: unknown, doing: string): unknown {
     hint: hints[e.code] ?? (/^(08|57P)/.test(e.code) || e.code.startsWith('E') ? 'the connection to the database was lost: check the server and try again' : undefined),
     cause: error,
   });
-}
-
-function scrub(message: string, _label: string): string {
-  return redactUrl(message);
 }
 
 async function openEmbedded(options: OpenOptions): Promise<Database> {

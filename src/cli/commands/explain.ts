@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { loadSchema, openDatabase, resolveConnection } from '../../db/connection.js';
+import { openDatabase, resolveConnection } from '../../db/connection.js';
 import { factsFromModel, inferFacts, type TenantFacts } from '../../facts/resolve-facts.js';
 import type { PolicyModel } from '../../policy/model.js';
 import { convergeDatabase } from '../../apply/converge.js';
@@ -53,7 +53,6 @@ export function explainCommand(): Command {
       const embedded = resolveConnection(options.db).kind === 'embedded';
       // --schema is schema names on a named database, SQL to load without one (shared with audit and verify).
       const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
-      const paths = sqlPath ? [sqlPath] : [];
       const model: PolicyModel | undefined = await choosePolicyModel(options, command, names, 'explain');
       if (read.skipped > 0) note(options, `skipped ${read.skipped} statement${read.skipped === 1 ? '' : 's'} of the pg_stat_statements export that are not queries`);
       const tenants = options.tenant ?? [];
@@ -61,13 +60,11 @@ export function explainCommand(): Command {
 
       const db = await openDatabase({
         db: options.db,
-        prepareEmbedded: async (database) => {
-          for (const p of paths) await loadSchema(database, p);
-          if (model) await convergeDatabase(database, model);
-        },
+        schema: sqlPath,
+        prepareEmbedded: model ? (database) => convergeDatabase(database, model) : undefined,
       });
       try {
-        if (db.embedded) note(options, `no database named: planning on ${db.label}${paths.length > 0 ? ` loaded from ${paths.join(', ')}` : ''}${model ? ', with the policy file applied' : ''}`);
+        if (db.embedded) note(options, `no database named: planning on ${db.label}${sqlPath ? ` loaded from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''}`);
         const facts: TenantFacts = model
           ? factsFromModel(model)
           : await inferFacts({ schema: names, tenantColumn: options.tenantColumn, tenantSetting: options.tenantSetting, appRole: options.appRole, bypassRole: options.bypassRole }, db.pool);
