@@ -15,7 +15,7 @@ import { parsePolicy } from '../dist/policy/load-policy.js';
 import { buildPlan } from '../dist/plan/build-plan.js';
 import { applyPlan } from '../dist/apply/apply-plan.js';
 import { introspectCatalog } from '../dist/catalog/introspect-catalog.js';
-import { report, emit, QUICK } from './lib.mjs';
+import { report, emit, stats, QUICK } from './lib.mjs';
 
 const TABLES = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 1000);
 const REPEATS = QUICK ? 1 : 3;
@@ -48,7 +48,7 @@ async function time(fn) {
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs) => stats(xs).median;
 
 async function scenario(n) {
   const name = `bench_${n}_${randomBytes(3).toString('hex')}`;

@@ -23,7 +23,7 @@ import { parsePolicy } from '../dist/policy/load-policy.js';
 import { compileScript } from '../dist/compile/render-sql.js';
 import { runScript } from '../dist/db/run-script.js';
 import { startEmbeddedServer } from '../dist/embedded/embedded-server.js';
-import { report, emit, QUICK } from './lib.mjs';
+import { report, emit, stats, QUICK } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -201,10 +201,7 @@ async function main() {
         if (round >= WARMUP_ROUNDS) perRound.get(v.name).push(micros);
       }
     }
-    const median = (xs) => {
-      const s = [...xs].sort((a, b) => a - b);
-      return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    };
+    const median = (xs) => stats(xs).median;
     const BARE = variants[0].name;
     const KYSELY_BARE = 'Kysely bare lookup, tenant set per session';
     const baseOf = (name) => (name === 'withTenant(Kysely)' ? KYSELY_BARE : BARE);
