@@ -21,6 +21,8 @@ export interface Statement {
   sql: string;
   target: StatementTarget;
   hazards: Hazard[];
+  /** Why, where the statement knows more than the hazard's general meaning (src/plan/hazard-reasons.ts gives the rest). */
+  reasons?: Partial<Record<Hazard, string>>;
   /** `transaction`: runs in the one all-or-nothing transaction; `concurrent`: outside it (CREATE INDEX CONCURRENTLY). */
   phase: 'transaction' | 'concurrent';
   /** One line for people: what the statement does and why. */

@@ -1,7 +1,9 @@
 import { desiredTable, GENERATED_PREFIX, type DesiredTable } from '../compile/desired-state.js';
 import { COMMANDS, tableKey, type Command, type ExtraPolicy, type PolicyCommand, type PolicyModel, type TableDecl, type TenantTable } from '../policy/model.js';
 import { allStatements, generatedPolicyStatements, noStatement, tableSqlDelta, type TableSqlDelta } from './change-sql.js';
-import { compareExpressions, FALSE_EXPRESSION, TRUE_EXPRESSION, type ExpressionComparison } from './compare-expressions.js';
+import { judgePolicyChange } from '../rls/judge-policy-change.js';
+import { comparePolicySets, type SetComparison } from '../rls/compare-policy-sets.js';
+import type { PolicyShape } from '../rls/policy-semantics.js';
 import { sortChanges, type ChangeClass, type ChangeKind, type ChangeObject, type PolicyChange } from './policy-change.js';
 
 /**
@@ -22,6 +24,9 @@ export function diffModels(base: PolicyModel, head: PolicyModel): PolicyChange[]
 }
 
 const isGenerated = (name: string) => name.startsWith(GENERATED_PREFIX);
+
+/** Changes whose class is about who may read or write which rows of one table. */
+const ACCESS_KINDS = new Set<ChangeKind>(['command', 'policy-added', 'policy-removed', 'policy-renamed', 'policy-as', 'policy-for', 'policy-to', 'policy-using', 'policy-check']);
 
 const VERB: Record<Command, string> = { select: 'read', insert: 'insert', update: 'update', delete: 'delete' };
 
@@ -191,6 +196,7 @@ class ModelDiff {
     if (b.mode === 'exempt' && h.mode === 'exempt' && b.reason !== h.reason) {
       this.add('exempt-reason', tableObject(h), 'exempt reason changed', 'neutral', `${tableKey(h)} stays exempt; the reason now reads: ${h.reason}`, []);
     }
+    const accessFrom = this.changes.length;
     if (b.mode === 'tenant' && h.mode === 'tenant') {
       this.diffTenantSource(b, h);
       this.diffCommands(b, h);
@@ -199,7 +205,35 @@ class ModelDiff {
     // that becomes exempt is covered by its mode change.
     if (b.mode !== 'exempt' && h.mode !== 'exempt') {
       this.diffPolicies(b, h, delta);
+      if (b.mode === h.mode) this.settleAccess(accessFrom, comparePolicySets(baseDesired.policies, headDesired.policies));
       this.diffIndexes(baseDesired, headDesired, delta);
+    }
+  }
+
+  /**
+   * Each change was judged alone; the table's policies compared as a whole
+   * (src/rls/compare-policy-sets.ts, which plan asks too) may show that
+   * together they widen nothing: a permissive policy added next to one that
+   * already admits those rows, a FOR ALL policy split into per-command ones.
+   * Then no change of the table counts as widening. A tenant-source change is
+   * left as it is: its effect depends on the data, not on the policies' shape.
+   */
+  private settleAccess(from: number, whole: SetComparison): void {
+    const own = this.changes.slice(from).filter((c) => ACCESS_KINDS.has(c.kind));
+    if (whole.verdict === 'widening') {
+      if (own.length > 0 && !own.some((c) => c.class === 'widening')) {
+        for (const c of own) {
+          c.class = 'widening';
+          c.message += `; taken with the table's other policies: ${whole.reasons.join('; ')}`;
+        }
+      }
+      return;
+    }
+    for (const c of own) {
+      const klass: ChangeClass = c.class === 'neutral' ? 'neutral' : whole.verdict;
+      if (klass === c.class) continue;
+      c.message += whole.verdict === 'neutral' ? `; taken with the table's other policies, nobody can read or write more or fewer rows` : `; taken with the table's other policies, access only narrows`;
+      c.class = klass;
     }
   }
 
@@ -331,74 +365,46 @@ class ModelDiff {
   private diffPolicy(table: TableDecl, old: ExtraPolicy, now: ExtraPolicy, sql: string[]): void {
     const object = policyObject(table, now);
     const label = `the policy ${now.name} on ${tableKey(table)}`;
-    if (old.permissive !== now.permissive) {
-      // A permissive policy turned restrictive stops granting and starts
-      // limiting: both narrow, whatever else changed with it. The reverse
-      // stops limiting and starts granting.
-      this.add(
-        'policy-as',
-        object,
-        `as ${asWord(old)} -> ${asWord(now)}`,
-        now.permissive ? 'widening' : 'narrowing',
-        now.permissive
-          ? `${label} no longer limits ${roleList(old.to)}; it now grants ${roleList(now.to)} the rows it admits`
-          : `${label} no longer grants ${roleList(old.to)} any rows; it now limits ${roleList(now.to)} to the rows it admits`,
-        sql,
-      );
-      return;
+    // The class of every aspect comes from the row-security model (src/rls/), which plan asks too.
+    for (const a of judgePolicyChange(shapeOf(old), shapeOf(now)).aspects) {
+      switch (a.aspect) {
+        case 'as':
+          this.add(
+            'policy-as',
+            object,
+            `as ${asWord(old)} -> ${asWord(now)}`,
+            a.verdict,
+            now.permissive
+              ? `${label} no longer limits ${roleList(old.to)}; it now grants ${roleList(now.to)} the rows it admits`
+              : `${label} no longer grants ${roleList(old.to)} any rows; it now limits ${roleList(now.to)} to the rows it admits`,
+            sql,
+          );
+          break;
+        case 'for':
+          this.add('policy-for', object, `for ${old.command} -> ${now.command}`, a.verdict, `${label} now applies to ${commandWords(now.command)} instead of ${commandWords(old.command)}${a.mixed ? ' (some commands gained, others lost: counted as widening)' : ''}`, sql);
+          break;
+        case 'to':
+          this.add('policy-to', object, `to ${old.to.join(', ')} -> ${now.to.join(', ')}`, a.verdict, `${label} now applies to ${roleList(now.to)} instead of ${roleList(old.to)}${a.mixed ? ' (some roles gained, others lost: counted as widening)' : ''}`, sql);
+          break;
+        case 'using':
+        case 'check': {
+          const e = a.expression!;
+          this.add(
+            a.aspect === 'using' ? 'policy-using' : 'policy-check',
+            object,
+            `${a.aspect} ${short(e.before)} -> ${short(e.after)}`,
+            a.verdict,
+            `the ${e.clause} of ${label.replace(/^the /, '')} changed${e.checkFollows ? ' (and WITH CHECK, which follows USING)' : ''}: ${e.effect}`,
+            sql,
+          );
+          break;
+        }
+        case 'added':
+        case 'removed':
+          // Not produced for a policy present on both sides.
+          break;
+      }
     }
-    const permissive = now.permissive;
-    // For a permissive policy, applying to more commands or roles grants more;
-    // for a restrictive one, it limits more.
-    const more = (grew: boolean): ChangeClass => (grew === permissive ? 'widening' : 'narrowing');
-    const beforeCommands = commandSet(old.command);
-    const afterCommands = commandSet(now.command);
-    if (old.command !== now.command) {
-      const grew = afterCommands.some((c) => !beforeCommands.includes(c));
-      const shrank = beforeCommands.some((c) => !afterCommands.includes(c));
-      this.add('policy-for', object, `for ${old.command} -> ${now.command}`, grew && shrank ? 'widening' : more(grew), `${label} now applies to ${commandWords(now.command)} instead of ${commandWords(old.command)}${grew && shrank ? ' (some commands gained, others lost: counted as widening)' : ''}`, sql);
-    }
-    if (!sameRoles(old.to, now.to)) {
-      const grew = !rolesCover(old.to, now.to);
-      const shrank = !rolesCover(now.to, old.to);
-      this.add('policy-to', object, `to ${old.to.join(', ')} -> ${now.to.join(', ')}`, grew && shrank ? 'widening' : more(grew), `${label} now applies to ${roleList(now.to)} instead of ${roleList(old.to)}${grew && shrank ? ' (some roles gained, others lost: counted as widening)' : ''}`, sql);
-    }
-    // USING is compared where both versions have one that applies; a change of
-    // `for` that moves between USING and WITH CHECK is covered above.
-    if (usesUsing(old.command) && usesUsing(now.command)) {
-      const checkFollows = followsUsing(old) && followsUsing(now);
-      this.expressionChange(object, label, 'using', effectiveUsing(old), effectiveUsing(now), permissive, checkFollows ? ' (and WITH CHECK, which follows USING)' : '', sql);
-    }
-    if (usesCheck(old.command) && usesCheck(now.command) && !(followsUsing(old) && followsUsing(now))) {
-      this.expressionChange(object, label, 'check', effectiveCheck(old), effectiveCheck(now), permissive, '', sql);
-    }
-  }
-
-  private expressionChange(object: ChangeObject, label: string, which: 'using' | 'check', before: string, after: string, permissive: boolean, also: string, sql: string[]): void {
-    const result: ExpressionComparison = compareExpressions(before, after);
-    if (result === 'same') return;
-    const clause = which === 'using' ? 'USING' : 'WITH CHECK';
-    // A restrictive policy whose expression admits more rows limits less: the
-    // same direction as for a permissive one, which grants more.
-    const klass: ChangeClass = result === 'narrower' ? 'narrowing' : 'widening';
-    const effect =
-      result === 'unknown'
-        ? `rlsctl cannot tell whether it admits more rows than before, so this counts as widening`
-        : result === 'wider'
-          ? permissive
-            ? 'it admits more rows than before'
-            : 'it limits less than before'
-          : permissive
-            ? 'it admits fewer rows than before'
-            : 'it limits more than before';
-    this.add(
-      which === 'using' ? 'policy-using' : 'policy-check',
-      object,
-      `${which} ${short(before)} -> ${short(after)}`,
-      klass,
-      `the ${clause} of ${label.replace(/^the /, '')} changed${also}: ${effect}`,
-      sql,
-    );
   }
 
   // -------------------------------------------------------------- indexes
@@ -444,10 +450,6 @@ function asWord(p: ExtraPolicy): string {
   return p.permissive ? 'permissive' : 'restrictive';
 }
 
-function commandSet(command: PolicyCommand): Command[] {
-  return command === 'all' ? [...COMMANDS] : [command];
-}
-
 function commandWords(command: PolicyCommand): string {
   return command === 'all' ? 'every command' : command;
 }
@@ -456,58 +458,13 @@ function roleList(roles: string[]): string {
   return roles.join(', ');
 }
 
-const isPublic = (role: string) => role.toLowerCase() === 'public';
-
-/** `to: [public]` covers every role. */
-function rolesCover(outer: string[], inner: string[]): boolean {
-  if (outer.some(isPublic)) return true;
-  return inner.every((r) => outer.includes(r));
-}
-
-function sameRoles(a: string[], b: string[]): boolean {
-  return a.every((r) => b.includes(r)) && b.every((r) => a.includes(r));
-}
-
-// PostgreSQL applies USING to SELECT, UPDATE and DELETE, WITH CHECK to INSERT
-// and UPDATE; FOR ALL does both.
-function usesUsing(command: PolicyCommand): boolean {
-  return command !== 'insert';
-}
-
-function usesCheck(command: PolicyCommand): boolean {
-  return command === 'all' || command === 'insert' || command === 'update';
-}
-
-/** FOR ALL and FOR UPDATE without WITH CHECK use the USING expression for new rows too. */
-function followsUsing(p: ExtraPolicy): boolean {
-  return p.check === undefined && (p.command === 'all' || p.command === 'update');
-}
-
-/**
- * What PostgreSQL makes of an absent expression: a permissive policy without
- * one adds nothing to the OR of permissive policies (it admits no row); a
- * restrictive one adds nothing to the AND (it limits nothing).
- * (src/backend/rewrite/rowsecurity.c skips policies whose qual is NULL.)
- */
-function absent(p: ExtraPolicy): string {
-  return p.permissive ? FALSE_EXPRESSION : TRUE_EXPRESSION;
-}
-
-function effectiveUsing(p: ExtraPolicy): string {
-  return p.using ?? absent(p);
-}
-
-function effectiveCheck(p: ExtraPolicy): string {
-  if (p.check !== undefined) return p.check;
-  if (followsUsing(p)) return effectiveUsing(p);
-  return absent(p);
+/** A hand-written policy as the row-security model sees it. */
+function shapeOf(p: ExtraPolicy): PolicyShape {
+  return { permissive: p.permissive, command: p.command, roles: p.to, using: p.using, check: p.check };
 }
 
 function samePolicyMeaning(a: ExtraPolicy, b: ExtraPolicy): boolean {
-  if (a.permissive !== b.permissive || a.command !== b.command || !sameRoles(a.to, b.to)) return false;
-  if (usesUsing(a.command) && compareExpressions(effectiveUsing(a), effectiveUsing(b)) !== 'same') return false;
-  if (usesCheck(a.command) && compareExpressions(effectiveCheck(a), effectiveCheck(b)) !== 'same') return false;
-  return true;
+  return judgePolicyChange(shapeOf(a), shapeOf(b)).aspects.length === 0;
 }
 
 /** An expression on one line, cut at 60 characters for the `change` field (the message and SQL carry it whole). */

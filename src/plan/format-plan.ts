@@ -1,6 +1,7 @@
 import type { Hazard, Statement } from '../compile/statement.js';
 import { makeChalk } from '../report/format-text.js';
 import { plural, type Plan, type PlanDrift } from './plan.js';
+import { hazardReasons } from './hazard-reasons.js';
 
 /** Plan → text (a commented SQL script for people), json (for machines), markdown (a pull-request comment). */
 
@@ -43,7 +44,7 @@ export function describeSummary(summary: PlanSummary): string {
 }
 
 export function statementJson(s: Statement): Record<string, unknown> {
-  return { sql: s.sql, target: s.target, hazards: s.hazards, phase: s.phase, summary: s.summary };
+  return { sql: s.sql, target: s.target, hazards: s.hazards, reasons: hazardReasons(s), phase: s.phase, summary: s.summary };
 }
 
 export function formatPlanJson(plan: Plan, extra: Record<string, unknown> = {}): string {
@@ -83,6 +84,7 @@ export function formatPlanText(plan: Pick<Plan, 'statements' | 'drift'>, options
     }
     lines.push(c.dim(`-- [${i + 1}] ${s.summary}`));
     if (s.hazards.length > 0) lines.push(`--     hazards: ${s.hazards.map(paint).join(', ')}`);
+    for (const r of hazardReasons(s)) if (r.code === 'AUTHZ_WIDENS' || r.code === 'AUTHZ_NARROWS') lines.push(`--       ${paint(r.code)}: ${r.message}`);
     lines.push(s.sql, '');
   });
   if (plan.drift.length > 0) lines.push(...formatDriftText(plan.drift, c.bold), '');
@@ -112,7 +114,11 @@ export function formatPlanMarkdown(plan: Pick<Plan, 'statements' | 'drift'>, opt
     plan.statements.forEach((s, i) => {
       const object = s.target.kind === 'table' ? `${s.target.schema}.${s.target.name}` : `${s.target.schema}.${s.target.table} ${s.target.kind} ${s.target.name}`;
       const hazards = s.hazards.map((h) => (h === 'AUTHZ_WIDENS' ? `**\`${h}\`**` : `\`${h}\``)).join(' ');
-      lines.push(`| ${i + 1} | ${s.phase} | \`${cell(object)}\` | ${cell(s.summary)} | ${hazards} |`);
+      const why = hazardReasons(s)
+        .filter((r) => r.code === 'AUTHZ_WIDENS' || r.code === 'AUTHZ_NARROWS')
+        .map((r) => `<br>${r.code === 'AUTHZ_WIDENS' ? '**widens**' : 'narrows'}: ${cell(r.message)}`)
+        .join('');
+      lines.push(`| ${i + 1} | ${s.phase} | \`${cell(object)}\` | ${cell(s.summary)}${why} | ${hazards} |`);
     });
     lines.push('', '<details><summary>SQL</summary>', '', '```sql', ...plan.statements.map((s) => s.sql), '```', '', '</details>');
   }

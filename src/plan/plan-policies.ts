@@ -7,6 +7,9 @@ import { embedExpression } from '../policy/expression.js';
 import type { Canonicalizer, CanonicalRequest } from './canonicalize-expressions.js';
 import type { PlanDrift } from './plan.js';
 import { hazardList } from './hazard-list.js';
+import { judgePolicyChange, type PolicyChangeJudgement } from '../rls/judge-policy-change.js';
+import { sameRoleList, type PolicyShape } from '../rls/policy-semantics.js';
+import { comparePolicySets, type SetComparison } from '../rls/compare-policy-sets.js';
 import type { Step } from './order-statements.js';
 
 /**
@@ -26,11 +29,15 @@ export interface RelationPolicies {
   wanted: WantedPolicy[];
 }
 
-/** The expressions of existing policies that must be compared through the server. */
+/**
+ * The expressions of the file to put in the server's form: those of existing policies are compared
+ * with the catalog, and new ones with the policies they may replace (a rename, a FOR ALL policy split
+ * into per-command ones), to judge what the plan does to access.
+ */
 export function canonicalRequests(item: RelationPolicies): CanonicalRequest[] {
   const out: CanonicalRequest[] = [];
   for (const w of item.wanted) {
-    if (!item.relation.policies.some((p) => p.name === w.spec.name)) continue;
+    if (item.relation.policies.length === 0) continue;
     for (const expression of [w.using, w.check]) {
       if (expression !== undefined) out.push({ expression, relation: item.relation.name, columns: item.relation.columns });
     }
@@ -40,10 +47,6 @@ export function canonicalRequests(item: RelationPolicies): CanonicalRequest[] {
 
 function request(item: RelationPolicies, expression: string | undefined): CanonicalRequest | undefined {
   return expression === undefined ? undefined : { expression, relation: item.relation.name, columns: item.relation.columns };
-}
-
-export function normalizeRoles(roles: string[]): string[] {
-  return [...new Set(roles.map((r) => (r.toLowerCase() === 'public' ? 'public' : r)))].sort();
 }
 
 export interface PolicyPlanOutput {
@@ -62,16 +65,20 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
   const live = relation.rls.enabled;
   const target = (name: string) => ({ kind: 'policy' as const, schema: relation.schema, table: relation.name, name });
   const push = (step: Step, statement: Statement) => statements.push({ step, statement });
+  // The relation's policies once the plan has run, in the server's form where it knows it: what
+  // the relation-wide access judgement compares with the catalog.
+  const after: PolicyShape[] = [];
 
   for (const w of item.wanted) {
     const { spec } = w;
     const actual = relation.policies.find((p) => p.name === spec.name);
     const describe = `${spec.permissive ? 'permissive' : 'restrictive'}, for ${spec.command}, to ${spec.roles.join(', ')}`;
     if (!actual) {
+      after.push(canonicalShape(item, canon, w));
       push('policy', {
         sql: createPolicySql(tableSql, spec, w),
         target: target(spec.name),
-        hazards: hazards(live ? [spec.permissive ? 'AUTHZ_WIDENS' : 'AUTHZ_NARROWS'] : [], 'TABLE_LOCK'),
+        ...withAccess(live, judgePolicyChange(undefined, wantedShape(w)), 'TABLE_LOCK'),
         phase: 'transaction',
         summary: `create policy ${spec.name} on ${label} (${describe})`,
       });
@@ -79,9 +86,17 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
     }
     const usingSame = canon.same(actual.using, request(item, w.using));
     const checkSame = canon.same(actual.check, request(item, w.check));
-    const rolesWanted = normalizeRoles(spec.roles);
-    const rolesSame = sameList(rolesWanted, normalizeRoles(actual.roles));
-    if (actual.permissive === spec.permissive && actual.command === spec.command && usingSame && checkSame && rolesSame) continue;
+    const rolesSame = sameRoleList(spec.roles, actual.roles);
+    if (actual.permissive === spec.permissive && actual.command === spec.command && usingSame && checkSame && rolesSame) {
+      after.push(catalogShape(actual));
+      continue;
+    }
+    // What the change does to access, from the row-security model (src/rls/), which diff asks too. The
+    // wanted expressions in the server's form (what the catalog will hold), or the catalog's own text
+    // where the server found them the same, so that the two sides compare like with like.
+    const wantedNow = canonicalShape(item, canon, w, { using: usingSame ? actual.using : undefined, check: checkSame ? actual.check : undefined });
+    after.push(wantedNow);
+    const access = judgePolicyChange(catalogShape(actual), wantedNow);
 
     const differences = [
       actual.permissive !== spec.permissive ? `is ${actual.permissive ? 'permissive' : 'restrictive'}` : '',
@@ -105,7 +120,7 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
       push('policy', {
         sql: parts.join('\n') + ';',
         target: target(spec.name),
-        hazards: hazards(live ? alterHazards(actual, rolesWanted, expressionChange(actual, w, usingSame, checkSame)) : [], 'TABLE_LOCK'),
+        ...withAccess(live, access, 'TABLE_LOCK'),
         phase: 'transaction',
         summary: `alter policy ${spec.name} on ${label}: it ${differences.join(', ')}`,
       });
@@ -113,8 +128,7 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
       push('policy', {
         sql: `${dropPolicySql(tableSql, spec.name)}\n${createPolicySql(tableSql, spec, w)}`,
         target: target(spec.name),
-        // A replaced policy may admit rows the old one did not: when in doubt, widening.
-        hazards: hazards(live ? ['AUTHZ_WIDENS'] : [], 'DROP', 'TABLE_LOCK'),
+        ...withAccess(live, access, 'DROP', 'TABLE_LOCK'),
         phase: 'transaction',
         summary: `replace policy ${spec.name} on ${label}: it ${differences.join(', ')}`,
       });
@@ -127,6 +141,11 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
       sql: `ALTER TABLE ${tableSql} ${actions.join(', ')};`,
       target: { kind: 'table', schema: relation.schema, name: relation.name },
       hazards: ['AUTHZ_NARROWS', 'TABLE_LOCK'],
+      reasons: {
+        AUTHZ_NARROWS: relation.rls.enabled
+          ? `the owner of ${label} becomes subject to its policies: it sees and writes only the rows they admit`
+          : `the policies of ${label} start to apply: every role except superusers, BYPASSRLS roles${relation.rls.forced ? '' : ' and the owner'} sees and writes only the rows they admit`,
+      },
       phase: 'transaction',
       summary: `${[relation.rls.enabled ? '' : 'enable', relation.rls.forced ? '' : 'force'].filter(Boolean).join(' and ')} row level security on ${label}${relation.rls.forced ? '' : ' (its owner too is subject to the policies)'}`,
     });
@@ -139,7 +158,7 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
       push('drop-policy', {
         sql: dropPolicySql(tableSql, actual.name),
         target: target(actual.name),
-        hazards: hazards(live ? [dropHazard(actual)] : [], 'DROP', 'TABLE_LOCK'),
+        ...withAccess(live, judgePolicyChange(catalogShape(actual), undefined), 'DROP', 'TABLE_LOCK'),
         phase: 'transaction',
         summary: `drop policy ${actual.name} on ${label}: ${why}`,
       });
@@ -151,6 +170,7 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
       drop('rlsctl made it and the policy file no longer asks for it');
       continue;
     }
+    if (!options.prune) after.push(catalogShape(actual));
     drift.push({
       schema: relation.schema,
       table: relation.name,
@@ -159,52 +179,68 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
     });
     if (options.prune) drop('not declared in the policy file (--prune)');
   }
+  if (live && statements.some((s) => s.statement.target.kind === 'policy')) settleAccessHazards(statements, comparePolicySets(relation.policies.map(catalogShape), after));
   return { statements, drift };
 }
 
 /**
- * Dropping a permissive policy can only take access away; dropping a
- * restrictive one can only give it.
+ * Each policy statement is judged alone first (which statement widens); then
+ * the relation's policies are compared as a whole, as PostgreSQL applies them
+ * (src/rls/compare-policy-sets.ts). When the whole does not widen (a FOR ALL
+ * policy split into per-command ones with the same expression, a rename, a
+ * command dropped), no statement is marked as widening: the statements run in
+ * one transaction, and what a reviewer must know is the net effect.
  */
-function dropHazard(policy: CatalogPolicy): Hazard {
-  return policy.permissive ? 'AUTHZ_NARROWS' : 'AUTHZ_WIDENS';
+function settleAccessHazards(statements: PolicyPlanOutput['statements'], whole: SetComparison): void {
+  const policyStatements = statements.filter((s) => s.statement.target.kind === 'policy');
+  const why = `taken with the relation's other policies: ${whole.reasons.join('; ')}`;
+  if (whole.verdict === 'widening') {
+    if (!policyStatements.some((s) => s.statement.hazards.includes('AUTHZ_WIDENS'))) {
+      for (const s of policyStatements) {
+        s.statement.hazards = hazardList(['AUTHZ_WIDENS'], s.statement.hazards.filter((h) => h !== 'AUTHZ_NARROWS'));
+        s.statement.reasons = { ...s.statement.reasons, AUTHZ_WIDENS: why };
+      }
+    }
+    return;
+  }
+  for (const s of policyStatements) {
+    const had = s.statement.hazards.some((h) => h === 'AUTHZ_WIDENS' || h === 'AUTHZ_NARROWS');
+    const rest = s.statement.hazards.filter((h) => h !== 'AUTHZ_WIDENS' && h !== 'AUTHZ_NARROWS');
+    const narrows = had && whole.verdict === 'narrowing';
+    if (s.statement.hazards.includes('AUTHZ_WIDENS') || (had && !narrows)) {
+      s.statement.reasons = narrows ? { AUTHZ_NARROWS: why } : undefined;
+    }
+    s.statement.hazards = hazardList(narrows ? ['AUTHZ_NARROWS'] : [], rest);
+  }
 }
 
 /**
- * How a changed expression moves access. An expression that was `true`
- * admitted every row (for a permissive policy, everything; for a restrictive
- * one, no restriction): any replacement can only narrow. One that becomes
- * `true` can only widen. Anything else may do either: when in doubt, widening.
+ * A statement's hazards: the access hazard of a judged change (none when it is neutral; none
+ * either while RLS is off, when policies change no one's access until it is enabled) with its
+ * reasons, then the others.
  */
-function expressionChange(actual: CatalogPolicy, w: WantedPolicy, usingSame: boolean, checkSame: boolean): 'same' | 'narrows' | 'widens' {
-  if (usingSame && checkSame) return 'same';
-  const changed: Array<[string | undefined, string | undefined]> = [];
-  if (!usingSame) changed.push([actual.using, w.using]);
-  if (!checkSame) changed.push([actual.check, w.check]);
-  if (changed.every(([before]) => before === 'true')) return 'narrows';
-  return 'widens';
+function withAccess(live: boolean, access: PolicyChangeJudgement, ...rest: Hazard[]): Pick<Statement, 'hazards' | 'reasons'> {
+  if (!live || access.verdict === 'neutral') return { hazards: hazardList(rest) };
+  const code: Hazard = access.verdict === 'widening' ? 'AUTHZ_WIDENS' : 'AUTHZ_NARROWS';
+  const why = access.aspects.filter((a) => a.verdict === access.verdict).map((a) => a.reason);
+  return { hazards: hazardList([code], rest), reasons: { [code]: why.join('; ') } };
+}
+
+function catalogShape(p: CatalogPolicy): PolicyShape {
+  return { permissive: p.permissive, command: p.command, roles: p.roles, using: p.using, check: p.check };
+}
+
+function wantedShape(w: WantedPolicy): PolicyShape {
+  return { permissive: w.spec.permissive, command: w.spec.command, roles: w.spec.roles, using: w.using, check: w.check };
 }
 
 /**
- * Roles added to a permissive policy, or removed from a restrictive one, widen
- * access; the reverse narrows it.
+ * A wanted policy with its expressions in the server's form (what the catalog will hold), or the
+ * catalog's own text where the server found them the same, so that both sides compare like with like.
  */
-function alterHazards(actual: CatalogPolicy, wanted: string[], expression: 'same' | 'narrows' | 'widens'): Hazard[] {
-  const had = new Set(normalizeRoles(actual.roles));
-  const added = wanted.some((r) => !had.has(r));
-  const removed = [...had].some((r) => !wanted.includes(r));
-  const out: Hazard[] = [];
-  if (expression === 'widens') out.push('AUTHZ_WIDENS');
-  if (expression === 'narrows') out.push('AUTHZ_NARROWS');
-  if (added) out.push(actual.permissive ? 'AUTHZ_WIDENS' : 'AUTHZ_NARROWS');
-  if (removed) out.push(actual.permissive ? 'AUTHZ_NARROWS' : 'AUTHZ_WIDENS');
-  return out;
+function canonicalShape(item: RelationPolicies, canon: Canonicalizer, w: WantedPolicy, same: { using?: string; check?: string } = {}): PolicyShape {
+  const form = (expression: string | undefined, catalogText: string | undefined) =>
+    catalogText !== undefined ? catalogText : expression === undefined ? undefined : (canon.canonical(request(item, expression)!) ?? expression);
+  return { ...wantedShape(w), using: form(w.using, same.using), check: form(w.check, same.check) };
 }
 
-function hazards(first: Hazard[], ...rest: Hazard[]): Hazard[] {
-  return hazardList(first, rest);
-}
-
-function sameList(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}

@@ -41,7 +41,10 @@ describeEachServer('plan and apply CLI', (ctx) => {
     expect(doc.statements.length).toBe(doc.summary.statements);
     expect(doc.summary.transaction + doc.summary.concurrent).toBe(doc.summary.statements);
     for (const s of doc.statements) {
-      expect(Object.keys(s).sort()).toEqual(['hazards', 'phase', 'sql', 'summary', 'target']);
+      expect(Object.keys(s).sort()).toEqual(['hazards', 'phase', 'reasons', 'sql', 'summary', 'target']);
+      // Every hazard with its reason, in the same order.
+      expect(s.reasons.map((r: { code: string }) => r.code)).toEqual(s.hazards);
+      for (const r of s.reasons) expect(r.message).toMatch(/\w{3}/);
       expect(['transaction', 'concurrent']).toContain(s.phase);
     }
     expect(doc.summary.hazards.INDEX_BUILD).toBeGreaterThan(0);

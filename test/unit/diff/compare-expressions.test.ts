@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compareExpressions } from '../../../src/diff/compare-expressions.js';
+import { compareExpressions } from '../../../src/rls/compare-expressions.js';
 import { loadParser } from '../../../src/policy/expression.js';
 
 beforeAll(async () => {

@@ -35,6 +35,7 @@ function pol(fields: Record<string, unknown> = {}): Record<string, unknown> {
 }
 
 const withPolicy = (p: Record<string, unknown>) => ({ tickets: { policies: [p] } });
+const withPolicies = (...p: Array<Record<string, unknown>>) => ({ tickets: { policies: p } });
 
 interface Case {
   name: string;
@@ -120,9 +121,10 @@ const WIDENING: Case[] = [
     expect: ['widening policy-using'],
   },
   {
+    // support_agent reads the table through a permissive policy of its own, so the restriction matters.
     name: 'restrictive `to` loses a role',
-    base: doc(withPolicy(pol({ as: 'restrictive', to: ['app_user', 'support_agent'], using: 'a = 1' }))),
-    head: doc(withPolicy(pol({ as: 'restrictive', to: ['app_user'], using: 'a = 1' }))),
+    base: doc(withPolicies(pol({ name: 'support_reads' }), pol({ as: 'restrictive', to: ['app_user', 'support_agent'], using: 'a = 1' }))),
+    head: doc(withPolicies(pol({ name: 'support_reads' }), pol({ as: 'restrictive', to: ['app_user'], using: 'a = 1' }))),
     expect: ['widening policy-to'],
   },
   {
@@ -204,8 +206,8 @@ const NARROWING: Case[] = [
   { name: 'permissive `to` loses a role', base: doc(withPolicy(pol({ to: ['support_agent', 'auditor'] }))), head: doc(withPolicy(pol())), expect: ['narrowing policy-to'] },
   {
     name: 'restrictive `to` gains a role',
-    base: doc(withPolicy(pol({ as: 'restrictive', to: ['app_user'], using: 'a = 1' }))),
-    head: doc(withPolicy(pol({ as: 'restrictive', to: ['app_user', 'support_agent'], using: 'a = 1' }))),
+    base: doc(withPolicies(pol({ name: 'support_reads' }), pol({ as: 'restrictive', to: ['app_user'], using: 'a = 1' }))),
+    head: doc(withPolicies(pol({ name: 'support_reads' }), pol({ as: 'restrictive', to: ['app_user', 'support_agent'], using: 'a = 1' }))),
     expect: ['narrowing policy-to'],
   },
   {
@@ -217,6 +219,20 @@ const NARROWING: Case[] = [
 ];
 
 const NEUTRAL: Case[] = [
+  {
+    // The table's policies as a whole (src/rls/compare-policy-sets.ts): support_agent has no permissive
+    // policy here, so it reads no row either way, and a member of both roles is restricted through app_user.
+    name: 'restrictive `to` loses a role that no permissive policy admits',
+    base: doc(withPolicy(pol({ as: 'restrictive', to: ['app_user', 'support_agent'], using: 'a = 1' }))),
+    head: doc(withPolicy(pol({ as: 'restrictive', to: ['app_user'], using: 'a = 1' }))),
+    expect: ['neutral policy-to'],
+  },
+  {
+    name: 'a permissive policy added that admits what another already does',
+    base: doc(withPolicy(pol())),
+    head: doc(withPolicies(pol(), pol({ name: 'support_read_again' }))),
+    expect: ['neutral policy-added'],
+  },
   {
     name: 'an index is declared (it replaces the tenant index it leads with)',
     base: doc({ projects: 'tenant' }),

@@ -13,13 +13,10 @@ import { normalizeExpression } from '../policy/expression.js';
  *   is undecidable in general, so the caller must treat `unknown` as a
  *   possible widening.
  *
- * `undefined` stands for an absent expression and is passed in already
- * replaced by what PostgreSQL makes of it (see `effectiveExpressions`).
+ * An absent expression is passed in already replaced by what PostgreSQL makes
+ * of it (`effectiveUsing` / `effectiveCheck` in src/rls/policy-semantics.ts).
  */
 export type ExpressionComparison = 'same' | 'wider' | 'narrower' | 'unknown';
-
-export const TRUE_EXPRESSION = 'true';
-export const FALSE_EXPRESSION = 'false';
 
 type Tree = unknown;
 
@@ -52,10 +49,23 @@ export function sameExpression(a: string, b: string): boolean {
   return compareExpressions(a, b) === 'same';
 }
 
-/** The parse tree without source positions (re-wrapping an IN list is no change either). */
+/**
+ * The parse tree without source positions (re-wrapping an IN list is no change either). Plans of
+ * many tables compare the same few expressions over and over: the trees are kept, a bounded number.
+ */
+const trees = new Map<string, Tree | undefined>();
+const KEEP = 5000;
+
 function parse(text: string): Tree | undefined {
+  if (trees.has(text)) return trees.get(text);
   const normalized = normalizeExpression(text);
-  return normalized === undefined ? undefined : (JSON.parse(normalized) as Tree);
+  const tree = normalized === undefined ? undefined : (JSON.parse(normalized) as Tree);
+  // Unparsed (parser not loaded yet) is not remembered: it may parse later.
+  if (normalized !== undefined) {
+    if (trees.size >= KEEP) trees.clear();
+    trees.set(text, tree);
+  }
+  return tree;
 }
 
 function key(tree: Tree): string {
