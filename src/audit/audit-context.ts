@@ -1,3 +1,4 @@
+import { appliesToCommand, clauseExpression, clausesOf } from '../rls/policy-semantics.js';
 import type { TenantFacts } from '../facts/resolve-facts.js';
 import type { Plan } from '../plan/plan.js';
 import { qualify, quoteIdent, quoteLiteral } from '../compile/quote.js';
@@ -246,30 +247,15 @@ export class AuditContext {
   }
 }
 
-export function coversCommand(policyCommand: PolicyCommandCode, command: WriteCommand): boolean {
-  return policyCommand === 'all' || policyCommand === command;
-}
+/** Whether a policy for `policyCommand` applies to `command` (src/rls/policy-semantics.ts). */
+export const coversCommand: (policyCommand: PolicyCommandCode, command: WriteCommand) => boolean = appliesToCommand;
 
-/**
- * The expression PostgreSQL applies for a clause: WITH CHECK falls back to
- * USING for ALL and UPDATE policies that have none (CREATE POLICY docs).
- */
+/** The expression PostgreSQL applies for a clause of a policy (src/rls/policy-semantics.ts). */
 export function effectiveExpression(policy: CatalogPolicy, clause: 'using' | 'check'): string | undefined {
-  if (clause === 'using') return policy.command === 'insert' ? undefined : policy.using;
-  if (policy.command === 'select' || policy.command === 'delete') return undefined;
-  return policy.check ?? (policy.command === 'insert' ? undefined : policy.using);
+  return clauseExpression(policy, clause);
 }
 
-/** Which commands, and which clause, a policy lets through: reads through USING, writes through WITH CHECK. */
-export function clausesOf(policy: CatalogPolicy): Array<{ command: WriteCommand; clause: 'using' | 'check' }> {
-  const out: Array<{ command: WriteCommand; clause: 'using' | 'check' }> = [];
-  for (const command of WRITE_COMMANDS) {
-    if (!coversCommand(policy.command, command)) continue;
-    if (command !== 'insert') out.push({ command, clause: 'using' });
-    if (command === 'insert' || command === 'update') out.push({ command, clause: 'check' });
-  }
-  return out;
-}
+export { clausesOf };
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);

@@ -1,3 +1,4 @@
+import type { PolicyCommand } from '../policy/model.js';
 /**
  * What the audit reads from the catalog: one array per fact, each filled by
  * one set-based query for the whole database (collect-catalog.ts). Object
@@ -30,7 +31,8 @@ export interface CatalogColumn {
   type: string;
 }
 
-export type PolicyCommandCode = 'all' | 'select' | 'insert' | 'update' | 'delete';
+/** pg_policy.polcmd decoded (src/catalog/decode-catalog.ts). */
+export type PolicyCommandCode = PolicyCommand;
 
 export interface CatalogPolicy {
   relOid: string;

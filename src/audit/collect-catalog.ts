@@ -1,3 +1,4 @@
+import { decodePolcmd } from '../catalog/decode-catalog.js';
 import type pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import type { TenantFacts } from '../facts/resolve-facts.js';
@@ -15,7 +16,6 @@ import type {
   CatalogRoleSetting,
   CatalogServer,
   CatalogViewDependency,
-  PolicyCommandCode,
   RelKind,
 } from './catalog.js';
 
@@ -37,7 +37,6 @@ import type {
 const USER_SCHEMA = `n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'`;
 const NOT_EXTENSION_CLASS = `c.oid NOT IN (SELECT d.objid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'e')`;
 
-const COMMAND: Record<string, PolicyCommandCode> = { '*': 'all', r: 'select', a: 'insert', w: 'update', d: 'delete' };
 
 export type Progress = (step: string) => void;
 
@@ -207,7 +206,7 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   return rows.map((r) => ({
     relOid: r.rel,
     name: r.name,
-    command: COMMAND[r.cmd] ?? 'all',
+    command: decodePolcmd(r.cmd),
     permissive: r.permissive,
     roles: rolesOf(r.roles),
     using: intern(r.using),

@@ -1,3 +1,4 @@
+import { appliesToCommand } from '../rls/policy-semantics.js';
 import type { AuditContext } from './audit-context.js';
 
 /**
@@ -69,7 +70,7 @@ export const KNOWN_CVES: KnownCve[] = [
         const out = new Set<string>();
         for (const p of ctx.catalog.policies) {
           const rel = ctx.relations.get(p.relOid);
-          if (rel?.rls && (p.command === 'all' || p.command === 'update')) out.add(ctx.label(rel));
+          if (rel?.rls && appliesToCommand(p.command, 'update')) out.add(ctx.label(rel));
         }
         return [...out];
       },

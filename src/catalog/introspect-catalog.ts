@@ -1,5 +1,5 @@
+import { decodePolcmd } from './decode-catalog.js';
 import type pg from 'pg';
-import type { PolicyCommand } from '../policy/model.js';
 import type {
   CatalogForeignKey,
   CatalogGrant,
@@ -156,8 +156,6 @@ const FOREIGN_KEYS_SQL = `
    WHERE con.conparentid = 0
    ORDER BY s.nspname COLLATE "C", s.relname COLLATE "C", con.conname COLLATE "C"`;
 
-const COMMANDS: Record<string, PolicyCommand> = { r: 'select', a: 'insert', w: 'update', d: 'delete', '*': 'all' };
-
 export async function introspectCatalog(client: pg.ClientBase | pg.Pool, options: IntrospectOptions = {}): Promise<CatalogModel> {
   return withCatalogSearchPath(client, async (c) => {
     const params = [options.schemas ?? null];
@@ -225,7 +223,7 @@ export async function introspectCatalog(client: pg.ClientBase | pg.Pool, options
       const policy: CatalogPolicy = {
         name: r.name,
         permissive: r.permissive,
-        command: COMMANDS[r.cmd],
+        command: decodePolcmd(r.cmd),
         roles: r.roles,
         ...(r.using !== null ? { using: r.using } : {}),
         ...(r.check !== null ? { check: r.check } : {}),

@@ -1,3 +1,5 @@
+import { decodePolcmd } from '../catalog/decode-catalog.js';
+import type { PolicyCommand } from '../policy/model.js';
 import type pg from 'pg';
 import type { FactsTable } from '../facts/resolve-facts.js';
 
@@ -21,8 +23,7 @@ export interface IndexInfo {
 export interface PolicyInfo {
   name: string;
   permissive: boolean;
-  /** r, a, w, d or * (pg_policy.polcmd). */
-  command: string;
+  command: PolicyCommand;
   roles: string[];
   using: string | null;
   check: string | null;
@@ -150,7 +151,7 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
       indexes: indexRows
         .filter((r) => r.table_schema === table.schema && r.table_name === table.name)
         .map((r) => indexes.get(relationKey(r.schema, r.name))!),
-      policies: policyRows.filter((p) => p.schema === table.schema && p.table === table.name),
+      policies: policyRows.filter((p) => p.schema === table.schema && p.table === table.name).map((p) => ({ ...p, command: decodePolcmd(p.command) })),
     };
     for (const m of own) if (!relations.has(relationKey(m.schema, m.name))) relations.set(relationKey(m.schema, m.name), info);
   }

@@ -1,3 +1,5 @@
+import { appliesToCommand, isPublicRole, usesCheck, usesUsing } from '../rls/policy-semantics.js';
+import type { Command } from '../policy/model.js';
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
 import type { Database } from '../db/connection.js';
@@ -257,16 +259,20 @@ interface Analysed {
   suggestion?: IndexSuggestion;
 }
 
-const COMMANDS_OF: Record<PlannableKind, string[]> = {
-  SelectStmt: ['*', 'r'],
-  InsertStmt: ['*', 'a', 'r'],
-  UpdateStmt: ['*', 'w', 'r'],
-  DeleteStmt: ['*', 'd', 'r'],
-  MergeStmt: ['*', 'r', 'a', 'w', 'd'],
+/**
+ * The policy commands whose policies a statement may meet: its own, and SELECT's, which PostgreSQL
+ * adds when the statement reads existing rows (a WHERE, RETURNING, ON CONFLICT).
+ */
+const COMMANDS_OF: Record<PlannableKind, Command[]> = {
+  SelectStmt: ['select'],
+  InsertStmt: ['insert', 'select'],
+  UpdateStmt: ['update', 'select'],
+  DeleteStmt: ['delete', 'select'],
+  MergeStmt: ['select', 'insert', 'update', 'delete'],
 };
 
 function applicablePolicies(relation: TenantRelation, role: string, kind: PlannableKind): PolicyInfo[] {
-  return relation.policies.filter((p) => (p.roles.includes(role) || p.roles.includes('public')) && COMMANDS_OF[kind].includes(p.command));
+  return relation.policies.filter((p) => (p.roles.includes(role) || p.roles.some(isPublicRole)) && COMMANDS_OF[kind].some((c) => appliesToCommand(p.command, c)));
 }
 
 /**
@@ -294,8 +300,8 @@ function policyRewrite(facts: TenantFacts, relation: TenantRelation, policies: P
     const flat = (text: string) => text.replace(/\s+/g, ' ').replace(/\( /g, '(');
     lines.push(`-- ${p.name} now: USING ${flat(p.using ?? '(none)')}${p.check ? ` WITH CHECK ${flat(p.check)}` : ''}`);
     const ideal = idealPredicate(facts, column);
-    const using = p.command === 'a' ? '' : ` USING (${ideal})`;
-    const check = p.check !== null || p.command === 'a' || p.command === '*' || p.command === 'w' ? ` WITH CHECK (${ideal})` : '';
+    const using = usesUsing(p.command) ? ` USING (${ideal})` : '';
+    const check = usesCheck(p.command) ? ` WITH CHECK (${ideal})` : '';
     lines.push(`ALTER POLICY ${quoteIdent(p.name)} ON ${target}${using}${check};`);
   }
   if (facts.source === 'policy-file') lines.push('-- or let `rlsctl apply` write the policies of the policy file, which have this shape');

@@ -99,3 +99,26 @@ export function sameRoleList(a: readonly string[], b: readonly string[]): boolea
   const y = normalizeRoleList(b);
   return x.length === y.length && x.every((r, i) => r === y[i]);
 }
+
+export type Clause = 'using' | 'check';
+
+/**
+ * The expression a policy applies for one clause, as written, or undefined where it applies none:
+ * USING is never applied to INSERT, WITH CHECK never to SELECT or DELETE, and FOR ALL / FOR UPDATE
+ * policies without WITH CHECK check new rows with USING.
+ */
+export function clauseExpression(p: Pick<PolicyShape, 'command' | 'using' | 'check'>, clause: Clause): string | undefined {
+  if (clause === 'using') return usesUsing(p.command) ? p.using : undefined;
+  if (!usesCheck(p.command)) return undefined;
+  return p.check ?? (checkFollowsUsing(p) ? p.using : undefined);
+}
+
+/** Which commands, and which clause of each, a policy takes part in: reads through USING, writes through WITH CHECK. */
+export function clausesOf(p: Pick<PolicyShape, 'command'>): Array<{ command: Command; clause: Clause }> {
+  const out: Array<{ command: Command; clause: Clause }> = [];
+  for (const command of commandsOf(p.command)) {
+    if (usesUsing(command)) out.push({ command, clause: 'using' });
+    if (usesCheck(command)) out.push({ command, clause: 'check' });
+  }
+  return out;
+}
