@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { RlsctlError, PolicyInvalid } from '../errors.js';
-import { redactUrl } from '../db/connection.js';
+import { redactSecrets } from '../db/connection.js';
 import { VERSION } from '../version.js';
 import { validateCommand } from './commands/validate.js';
 import { compileCommand } from './commands/compile.js';
@@ -59,14 +59,14 @@ function reportError(error: unknown, verbose: boolean, color: boolean): number {
     return 2;
   }
   if (error instanceof RlsctlError) {
-    process.stderr.write(`${c.red('rlsctl:')} ${redactUrl(error.message)}\n`);
-    if (error.hint) process.stderr.write(`  ${c.dim('hint:')} ${redactUrl(error.hint)}\n`);
-    if (verbose && error.stack) process.stderr.write(`${redactUrl(error.stack)}\n`);
+    process.stderr.write(`${c.red('rlsctl:')} ${redactSecrets(error.message)}\n`);
+    if (error.hint) process.stderr.write(`  ${c.dim('hint:')} ${redactSecrets(error.hint)}\n`);
+    if (verbose && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
     return error.exitCode;
   }
   const e = error as Error;
-  process.stderr.write(`${c.red('rlsctl: internal error:')} ${redactUrl(e?.message ?? String(error))}\n`);
-  if (verbose && e?.stack) process.stderr.write(`${redactUrl(e.stack)}\n`);
+  process.stderr.write(`${c.red('rlsctl: internal error:')} ${redactSecrets(e?.message ?? String(error))}\n`);
+  if (verbose && e?.stack) process.stderr.write(`${redactSecrets(e.stack)}\n`);
   else process.stderr.write('  run again with --verbose for the stack trace, and report it as a bug\n');
   return 3;
 }
