@@ -26,8 +26,9 @@ export function buildProgram(): Command {
   for (const command of [validateCommand(), compileCommand(), planCommand(), applyCommand(), auditCommand(), explainCommand(), verifyCommand(), diffCommand(), initCommand()]) {
     program.addCommand(command);
   }
-  program.exitOverride();
-  for (const command of program.commands) command.exitOverride();
+  // commander's own messages (help, a usage error that echoes an argument) pass the same redaction as ours.
+  const output = { writeOut: (text: string) => process.stdout.write(redactSecrets(text)), writeErr: (text: string) => process.stderr.write(redactSecrets(text)) };
+  for (const command of [program, ...program.commands]) command.exitOverride().configureOutput(output);
   return program;
 }
 

@@ -74,8 +74,8 @@ export function passwordOf(connection: string): string | undefined {
 const KEYWORD = /(?<![\w.?&])(?:PG)?password\s*=\s*/;
 /** A key=value value as libpq reads it: single-quoted with backslash escapes (to the end if unterminated), or up to white space. */
 const VALUE = /'(?:[^'\\]|\\.)*(?:'|$)|(?:\\.|[^\s\\"])+/;
-/** A URL's userinfo password: from the first `:` after the user to the last `@` of the run of non-space characters. */
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):\S*@/gi;
+/** A URL's userinfo password: from the first `:` after the user to the last `@` of the run of non-space characters (not past a `"`: a JSON string's end). */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"]*):[^\s"]*@/gi;
 const URL_QUERY = /([?&]password=)[^&#\s"]*/gi;
 const KEY_VALUE = new RegExp(`(${KEYWORD.source})(?:${VALUE.source})`, 'gi');
 

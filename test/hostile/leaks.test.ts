@@ -6,6 +6,7 @@ import { runCli, type CliResult } from '../helpers/cli.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { quoteLiteral } from '../../src/compile/quote.js';
 import { redactSecrets } from '../../src/db/connection.js';
+import { errorText } from '../../src/verify/hide-values.js';
 
 /**
  * Issue 14, "Leaks": what rlsctl prints must not carry what it was trusted
@@ -61,6 +62,22 @@ describe('redactSecrets', () => {
     const json = JSON.stringify({ m: `a ${env.PGPASSWORD} b ${encodeURIComponent(env.PGPASSWORD)} c D3lta/Ech0` });
     const out = redactSecrets(json, env);
     expect(JSON.parse(out)).toEqual({ m: 'a *** b *** c ***' });
+  });
+});
+
+describe('errorText (a server error quoted in a verify finding)', () => {
+  const row = new Map([
+    ['email', { kind: 'literal' as const, text: 'zelda.leak@victim.example' }],
+    ['note', { kind: 'literal' as const, text: 'leak' }],
+  ]);
+  it('cuts the probe row\'s values (as whole words) and the quoted inputs of data exceptions, unless --show-values', () => {
+    const raise = { code: 'P0001', message: 'email zelda.leak@victim.example is taken in table insert_leak: leak' };
+    expect(errorText(raise, false, row)).toBe('email … is taken in table insert_leak: … [P0001]');
+    expect(errorText(raise, true, row)).toBe(`${raise.message} [P0001]`);
+    const cast = { code: '22P02', message: 'invalid input syntax for type integer: "yorick.leak@other.example"' };
+    expect(errorText(cast, false)).toBe('invalid input syntax for type integer: "…" [22P02]');
+    // The empty tenant setting is no row's value: VER003's usual cause stays readable.
+    expect(errorText({ code: '22P02', message: 'invalid input syntax for type uuid: ""' }, false)).toBe('invalid input syntax for type uuid: "" [22P02]');
   });
 });
 
@@ -221,6 +238,13 @@ describeEachServer('hostile input: leaks', (ctx) => {
           expectNoSecret(r, AT_PASSWORD);
         }
       }
+    });
+
+    it('a usage error that echoes an argument (commander\'s own message) hides a password in it', async () => {
+      const r = await runCli(['verify', '--format', `postgres://${hostile}:${AT_PASSWORD}@${host}:${port}/db`]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`argument 'postgres://${hostile}:***@${host}:${port}/db' is invalid`);
+      expectNoSecret(r, AT_PASSWORD);
     });
 
     it('PGPASSWORD: a successful run and a refused port print none of it', async () => {
