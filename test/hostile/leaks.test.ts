@@ -7,6 +7,7 @@ import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { quoteLiteral } from '../../src/compile/quote.js';
 import { redactSecrets } from '../../src/db/connection.js';
 import { errorText } from '../../src/verify/hide-values.js';
+import { createProgress } from '../../src/cli/progress.js';
 
 /**
  * Issue 14, "Leaks": what rlsctl prints must not carry what it was trusted
@@ -73,6 +74,21 @@ describe('redactSecrets', () => {
     const json = JSON.stringify({ m: `a ${env.PGPASSWORD} b ${encodeURIComponent(env.PGPASSWORD)} c D3lta/Ech0` });
     const out = redactSecrets(json, env);
     expect(JSON.parse(out)).toEqual({ m: 'a *** b *** c ***' });
+  });
+});
+
+describe('progress lines', () => {
+  it('a drawn progress line and a note on a terminal carry no password', () => {
+    const written: string[] = [];
+    const stream = { isTTY: true, columns: 200, write: (text: string) => written.push(text) };
+    const progress = createProgress({ stream, intervalMs: 0 });
+    progress.update(`connecting to postgres://app:${AT_PASSWORD}@db:5432/app`);
+    progress.note(`note: host=db password='${HOSTILE_PASSWORD}' dbname=app`);
+    progress.done();
+    const all = written.join('');
+    expect(all).toContain('postgres://app:***@db:5432/app');
+    expect(all).toContain('password=***');
+    for (const form of [...secretForms(AT_PASSWORD), ...secretForms(HOSTILE_PASSWORD)]) expect(all).not.toContain(form);
   });
 });
 
