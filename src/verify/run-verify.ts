@@ -135,6 +135,8 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
 
     const session = new ProbeSession(client, setting, catalog.loginDefaults);
     const targets = targetsOf(catalog, facts.appRoles);
+    // Read before the first probe: afterwards the session may stand in a probe's role or failed subtransaction.
+    const triggers = await triggersOf(client, targets);
     progress(
       `verify: ${targets.length} relation${targets.length === 1 ? '' : 's'}, app role${facts.appRoles.length === 1 ? '' : 's'} ${facts.appRoles.join(', ')}, tenants ${tenants
         .map((t, i) => `${t} (${picked.origin[i]})`)
@@ -165,7 +167,7 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     );
     return {
       connectingRole,
-      triggers: await triggersOf(client, targets),
+      triggers,
       unreachable,
       findings,
       relations: targets.length,
