@@ -9,7 +9,7 @@ export { RlsctlError, UsageError, PolicyInvalid, DatabaseError, CheckFailed } fr
 export type { Finding, RuleMeta, Severity } from './report/finding.js';
 export { formatFindingsJson } from './report/format-json.js';
 export { formatSarif } from './report/format-sarif.js';
-export { openDatabase, redactUrl, type Database } from './db/connection.js';
+export { openDatabase, redactUrl, redactSecrets, type Database } from './db/connection.js';
 export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server.js';
 export { resolveFacts, factsFromModel, type TenantFacts } from './facts/resolve-facts.js';
 export { runAudit, type AuditOptions, type AuditResult } from './audit/run-audit.js';

@@ -3,6 +3,7 @@ import { writeFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { FailOn } from '../report/finding.js';
+import { redactSecrets } from '../db/connection.js';
 
 export type Format = 'text' | 'json' | 'sarif' | 'markdown';
 
@@ -58,13 +59,14 @@ export function failOnOf(options: { failOn?: string }): FailOn {
   return (options.failOn ?? 'error') as FailOn;
 }
 
+/** stdout (text, JSON, SARIF): never a password (see redactSecrets). */
 export function write(text: string): void {
-  process.stdout.write(text);
+  process.stdout.write(redactSecrets(text));
 }
 
 /** Notes and progress: stderr, and not with --quiet. */
 export function note(options: { quiet?: boolean }, text: string): void {
-  if (!options.quiet) process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  if (!options.quiet) process.stderr.write(redactSecrets(text.endsWith('\n') ? text : `${text}\n`));
 }
 
 /** Write a file atomically: a temporary file in the same folder, then a rename; no half-written file on failure. */

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { RlsctlError, PolicyInvalid } from '../errors.js';
-import { redactUrl } from '../db/connection.js';
+import { redactSecrets } from '../db/connection.js';
 import { VERSION } from '../version.js';
 import { validateCommand } from './commands/validate.js';
 import { compileCommand } from './commands/compile.js';
@@ -26,8 +26,9 @@ export function buildProgram(): Command {
   for (const command of [validateCommand(), compileCommand(), planCommand(), applyCommand(), auditCommand(), explainCommand(), verifyCommand(), diffCommand(), initCommand()]) {
     program.addCommand(command);
   }
-  program.exitOverride();
-  for (const command of program.commands) command.exitOverride();
+  // commander's own messages (help, a usage error that echoes an argument) pass the same redaction as ours.
+  const output = { writeOut: (text: string) => process.stdout.write(redactSecrets(text)), writeErr: (text: string) => process.stderr.write(redactSecrets(text)) };
+  for (const command of [program, ...program.commands]) command.exitOverride().configureOutput(output);
   return program;
 }
 
@@ -59,14 +60,14 @@ function reportError(error: unknown, verbose: boolean, color: boolean): number {
     return 2;
   }
   if (error instanceof RlsctlError) {
-    process.stderr.write(`${c.red('rlsctl:')} ${redactUrl(error.message)}\n`);
-    if (error.hint) process.stderr.write(`  ${c.dim('hint:')} ${redactUrl(error.hint)}\n`);
-    if (verbose && error.stack) process.stderr.write(`${redactUrl(error.stack)}\n`);
+    process.stderr.write(`${c.red('rlsctl:')} ${redactSecrets(error.message)}\n`);
+    if (error.hint) process.stderr.write(`  ${c.dim('hint:')} ${redactSecrets(error.hint)}\n`);
+    if (verbose && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
     return error.exitCode;
   }
   const e = error as Error;
-  process.stderr.write(`${c.red('rlsctl: internal error:')} ${redactUrl(e?.message ?? String(error))}\n`);
-  if (verbose && e?.stack) process.stderr.write(`${redactUrl(e.stack)}\n`);
+  process.stderr.write(`${c.red('rlsctl: internal error:')} ${redactSecrets(e?.message ?? String(error))}\n`);
+  if (verbose && e?.stack) process.stderr.write(`${redactSecrets(e.stack)}\n`);
   else process.stderr.write('  run again with --verbose for the stack trace, and report it as a bug\n');
   return 3;
 }

@@ -37,10 +37,14 @@ export interface ProgressOptions {
   now?: () => number;
 }
 
+import { redactSecrets } from '../db/connection.js';
+
 const CLEAR = '\r\x1b[2K';
 
 export function createProgress(options: ProgressOptions = {}): ProgressReporter {
-  const stream = options.stream ?? process.stderr;
+  const target = options.stream ?? process.stderr;
+  // Every line drawn or noted: never a password (see redactSecrets).
+  const stream: ProgressStream = { isTTY: target.isTTY, get columns() { return target.columns; }, write: (text: string) => target.write(redactSecrets(text)) };
   const quiet = Boolean(options.quiet);
   const note = (text: string) => {
     if (!quiet) stream.write(text.endsWith('\n') ? text : `${text}\n`);

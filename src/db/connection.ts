@@ -19,6 +19,7 @@ export type ConnectionSource =
 const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGPASSWORD', 'PGSSLMODE'];
 
 export function resolveConnection(db: string | undefined, env: NodeJS.ProcessEnv = process.env): ConnectionSource {
+  if (db) rememberPassword(db);
   if (db) return { kind: 'url', url: checkUrl(db, '--db'), from: '--db' };
   if (env.DATABASE_URL) return { kind: 'url', url: checkUrl(env.DATABASE_URL, 'DATABASE_URL'), from: 'DATABASE_URL' };
   if (LIBPQ_VARIABLES.some((v) => env[v])) return { kind: 'libpq' };
@@ -36,7 +37,85 @@ function checkUrl(url: string, from: string): string {
 
 /** The connection string with its password replaced: the only form that is ever printed. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@]*@/i, '$1:***@').replace(/([?&]password=)[^&]*/gi, '$1***');
+  return redactSecrets(url);
+}
+
+/**
+ * Passwords of this process that are not in PGPASSWORD or DATABASE_URL (those
+ * two are read at each call): the password of every connection string given
+ * with --db, remembered by resolveConnection.
+ */
+const rememberedPasswords = new Set<string>();
+
+/** Remember the password of a connection string (URL or key=value form) so that redactSecrets hides it wherever it appears. */
+export function rememberPassword(connection: string): void {
+  const password = passwordOf(connection);
+  if (password) rememberedPasswords.add(password);
+}
+
+/**
+ * The password in a connection string: a URL's userinfo after the first `:`,
+ * up to the LAST `@` (a password may hold an unencoded `@`), or the value of
+ * a `password` key (`?password=` in a URL, `password=…` or `password='…'` in
+ * the key=value form, with libpq's backslash escapes).
+ */
+export function passwordOf(connection: string): string | undefined {
+  const url = /^[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:(.*)@/is.exec(connection);
+  if (url) return url[1];
+  const query = /[?&]password=([^&#]*)/i.exec(connection);
+  if (query) return query[1];
+  const key = new RegExp(`${KEYWORD.source}(${VALUE.source})`, 'i').exec(connection);
+  if (!key) return undefined;
+  const value = key[1];
+  return value.startsWith("'") ? value.replace(/^'|'$/g, '').replace(/\\(.)/g, '$1') : value.replace(/\\(.)/g, '$1');
+}
+
+/** `password =` in a key=value connection string (also PGPASSWORD=), not a column `x.password` nor `?password=` (URL_QUERY). */
+const KEYWORD = /(?<![\w.?&])(?:PG)?password\s*=\s*/;
+/** A key=value value as libpq reads it: single-quoted with backslash escapes (to the end if unterminated), or up to white space. */
+const VALUE = /'(?:[^'\\]|\\.)*(?:'|$)|(?:\\.|[^\s\\"])+/;
+/** A URL's userinfo password: from the first `:` after the user to the last `@` of the run of non-space characters (not past a `"`: a JSON string's end). */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"]*):[^\s"]*@/gi;
+const URL_QUERY = /([?&]password=)[^&#\s"]*/gi;
+const KEY_VALUE = new RegExp(`(${KEYWORD.source})(?:${VALUE.source})`, 'gi');
+
+/**
+ * `text` with every password rlsctl knows of replaced by `***`: the password
+ * in any postgres URL (up to the last `@` before the host) or key=value
+ * connection string in it, and, wherever they appear, the literal values of
+ * PGPASSWORD, of DATABASE_URL's password and of the passwords remembered from
+ * --db (as written, percent-decoded, percent-encoded and JSON-escaped). Every
+ * output boundary of the CLI calls it: stdout (src/cli/common.ts write), notes
+ * and progress on stderr, and errors (src/cli/main.ts).
+ */
+export function redactSecrets(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  let out = text;
+  for (const secret of knownSecretForms(env)) out = out.split(secret).join('***');
+  return out.replace(URL_PASSWORD, '$1:***@').replace(URL_QUERY, '$1***').replace(KEY_VALUE, '$1***');
+}
+
+/** Secrets shorter than this are not replaced as literals (a one-letter password would blank every such letter). */
+const MIN_LITERAL = 3;
+
+function knownSecretForms(env: NodeJS.ProcessEnv): string[] {
+  const passwords = new Set(rememberedPasswords);
+  if (env.PGPASSWORD) passwords.add(env.PGPASSWORD);
+  const fromUrl = env.DATABASE_URL ? passwordOf(env.DATABASE_URL) : undefined;
+  if (fromUrl) passwords.add(fromUrl);
+  const forms = new Set<string>();
+  for (const password of passwords) {
+    let decoded = password;
+    try {
+      decoded = decodeURIComponent(password);
+    } catch {
+      // not percent-encoded: as written
+    }
+    for (const p of [password, decoded]) {
+      for (const form of [p, encodeURIComponent(p), JSON.stringify(p).slice(1, -1)]) if (form.length >= MIN_LITERAL) forms.add(form);
+    }
+  }
+  // Longest first: a password that contains another is replaced whole.
+  return [...forms].sort((a, b) => b.length - a.length);
 }
 
 export interface Database {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { quoteIdent, quoteLiteral } from '../compile/quote.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
 import { parsePartitionBound } from './partition-bound.js';
+import { placeholder, type Reveal } from './hide-values.js';
 import type { VerifyCatalog, VerifyColumn, VerifyRelation } from './verify-catalog.js';
 
 /**
@@ -94,22 +95,24 @@ export async function fetchOwnedRow(client: pg.ClientBase, catalog: VerifyCatalo
   return rows[0] ? rowFromResult(rel, rows[0]) : undefined;
 }
 
-export function insertSql(rel: VerifyRelation, row: Row): string {
+/** The INSERT of `row`; a value `reveal` hides is shown as `$n::type` (a statement for a finding, never run). */
+export function insertSql(rel: VerifyRelation, row: Row, reveal: Reveal = () => true): string {
   const names: string[] = [];
   const values: string[] = [];
   for (const column of insertableColumns(rel)) {
     const cell = row.get(column.name);
     if (!cell || cell.kind === 'default') continue;
     names.push(quoteIdent(column.name));
-    values.push(cell.text === null ? 'NULL' : `${quoteLiteral(cell.text)}::${column.type}`);
+    values.push(reveal(column.name) ? columnLiteral(rel, column.name, cell.text) : placeholder(values.length + 1, column.type));
   }
   if (names.length === 0) return `INSERT INTO ${rel.sql} DEFAULT VALUES`;
   return `INSERT INTO ${rel.sql} (${names.join(', ')}) VALUES (${values.join(', ')})`;
 }
 
-/** A literal for one column of `rel`. */
-export function columnLiteral(rel: VerifyRelation, column: string, text: string | null): string {
+/** A literal for one column of `rel` (`$n::type` when `reveal` hides it). */
+export function columnLiteral(rel: VerifyRelation, column: string, text: string | null, reveal: Reveal = () => true, n = 1): string {
   const type = rel.columns.find((c) => c.name === column)?.type;
+  if (!reveal(column)) return placeholder(n, type);
   if (text === null) return 'NULL';
   return type ? `${quoteLiteral(text)}::${type}` : quoteLiteral(text);
 }

@@ -51,8 +51,9 @@ export class ProbeSession {
    * state decides what the setting reads as); the role's login defaults for
    * the setting and row_security apply as they would on a login as the role.
    * `before` runs as the connecting role first (a cursor on a target row).
+   * `shown`: the statement as an error may print it (values hidden: hide-values.ts).
    */
-  async as(role: string, tenant: string | null, statement: string, before: string[] = []): Promise<ProbeOutcome> {
+  async as(role: string, tenant: string | null, statement: string, before: string[] = [], shown = statement): Promise<ProbeOutcome> {
     const defaults = this.loginDefaults.get(role);
     const configs = [`pg_catalog.set_config('row_security', ${quoteLiteral(defaults?.rowSecurity ?? 'on')}, true)`];
     if (tenant !== null) configs.push(`pg_catalog.set_config(${quoteLiteral(this.setting)}, ${quoteLiteral(tenant)}, true)`);
@@ -65,7 +66,7 @@ export class ProbeSession {
       const e = error as Partial<PgError>;
       // No SQLSTATE: the connection itself failed. 08xxx and 57P0x: the server ended the session.
       if (typeof e.code !== 'string' || !/^[0-9A-Z]{5}$/.test(e.code) || e.code.startsWith('08') || e.code.startsWith('57P')) {
-        throw asDatabaseError(error, statement);
+        throw asDatabaseError(error, shown);
       }
       return { ok: false, error: { code: e.code, message: e.message ?? String(error), constraint: e.constraint, detail: e.detail } };
     }

@@ -12,6 +12,7 @@ import { PROBE_SAVEPOINT, ProbeSession, type PgError, type ProbeOutcome } from '
 import { seedTenants, type SeedFailure } from './seed-tenants.js';
 import { readVerifyCatalog, type VerifyCatalog, type VerifyFunction, type VerifyRelation } from './verify-catalog.js';
 import { LEAK_RULES, verifyRule, type VerifyRuleCode } from './verify-rules.js';
+import { errorText, revealer, type Reveal } from './hide-values.js';
 
 /**
  * `rlsctl verify`: prove isolation by trying to break it. For every tenant
@@ -39,6 +40,12 @@ export interface VerifyOptions {
   statementTimeoutMs?: number;
   /** Per lock wait (default 2 s): a probe never queues behind the application for long. */
   lockTimeoutMs?: number;
+  /**
+   * Findings may quote the values of rows (the rows verify copies from the
+   * tenants, other tenants' ids, values in server errors): `--show-values`.
+   * Default false: they name tables, columns and types only (hide-values.ts).
+   */
+  showValues?: boolean;
   /** What verify is doing, as a line for people and as data (the CLI draws it on a terminal). */
   onProgress?: (line: string, event: VerifyProgress) => void;
 }
@@ -72,6 +79,14 @@ export interface VerifyResult {
    * so nothing leaks there), but the application cannot use them either.
    */
   unreachable: Array<{ schema: string; name: string; role: string }>;
+  /** The role verify connected as: it writes the tenants' rows (and bypasses row level security). */
+  connectingRole: string;
+  /**
+   * Probed tables (and partitions) with user triggers that fire (enabled,
+   * not internal): the rows verify writes for the tenants are inserted as
+   * `connectingRole`, so these triggers run with its rights.
+   */
+  triggers: Array<{ schema: string; name: string; triggers: string[] }>;
 }
 
 type Target =
@@ -100,7 +115,7 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
   client.on('error', () => undefined);
   let open = false;
   try {
-    await preflight(client, facts.appRoles);
+    const connectingRole = await preflight(client, facts.appRoles);
     const catalog = await readVerifyCatalog(client, facts, setting);
     const picked = await pickTenants(client, catalog, facts.tenantType, options.tenants ?? []);
     const tenants = picked.tenants;
@@ -113,12 +128,15 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     await client.query(
       `SET LOCAL statement_timeout = ${Math.max(1, Math.floor(options.statementTimeoutMs ?? 10_000))}; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs ?? 2_000))}`,
     );
-    const seed = await seedTenants(client, catalog, tenants, counter);
+    const showValues = options.showValues ?? false;
+    const seed = await seedTenants(client, catalog, tenants, counter, showValues);
     await client.query(`SAVEPOINT ${PROBE_SAVEPOINT}`);
     for (const failure of seed.failures) book.seedFailure(failure);
 
     const session = new ProbeSession(client, setting, catalog.loginDefaults);
     const targets = targetsOf(catalog, facts.appRoles);
+    // Read before the first probe: afterwards the session may stand in a probe's role or failed subtransaction.
+    const triggers = await triggersOf(client, targets);
     progress(
       `verify: ${targets.length} relation${targets.length === 1 ? '' : 's'}, app role${facts.appRoles.length === 1 ? '' : 's'} ${facts.appRoles.join(', ')}, tenants ${tenants
         .map((t, i) => `${t} (${picked.origin[i]})`)
@@ -126,7 +144,7 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
       { kind: 'start', relations: targets.length, roles: facts.appRoles, tenants },
     );
 
-    const probe = new Prober(session, catalog, book, setting, tenants, counter, seed.failures);
+    const probe = new Prober(session, catalog, book, setting, tenants, counter, seed.failures, showValues);
     const step = (pass: number) => (done: number, current?: Target) => {
       const total = targets.length;
       const name = current ? labelOf(current, catalog) : undefined;
@@ -148,6 +166,8 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
       facts.appRoles.filter((role) => rel.privileges[role]?.noSchemaUsage).map((role) => ({ schema: rel.schema, name: rel.name, role })),
     );
     return {
+      connectingRole,
+      triggers,
       unreachable,
       findings,
       relations: targets.length,
@@ -171,7 +191,7 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
  * able to SET ROLE to every app role (PostgreSQL 16+: a grant WITH SET; 14
  * and 15: membership).
  */
-async function preflight(client: pg.Client, roles: string[]): Promise<void> {
+async function preflight(client: pg.Client, roles: string[]): Promise<string> {
   const { rows } = await client.query<{ me: string; super: boolean; bypass: boolean; missing: string[] }>(
     `SELECT r.rolname AS me, r.rolsuper AS super, r.rolbypassrls AS bypass,
             ARRAY(SELECT x FROM unnest($1::text[]) AS x WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles o WHERE o.rolname = x) ORDER BY 1) AS missing
@@ -216,6 +236,29 @@ async function preflight(client: pg.Client, roles: string[]): Promise<void> {
       ].join('\n'),
     });
   }
+  return me.me;
+}
+
+/**
+ * User triggers that fire in an ordinary session (tgenabled O or A; not the
+ * internal ones of foreign keys) on the probed tables and partitions: the
+ * rows verify writes for the tenants run them as the connecting role.
+ */
+async function triggersOf(client: pg.Client, targets: Target[]): Promise<VerifyResult['triggers']> {
+  const rels = targets.flatMap((t) => (t.kind === 'relation' && (t.rel.kind === 'table' || t.rel.kind === 'partition') ? [t.rel] : []));
+  if (rels.length === 0) return [];
+  const { rows } = await client.query<{ oid: string; names: string[] }>(
+    `SELECT t.tgrelid::text AS oid, array_agg(t.tgname::text ORDER BY t.tgname) AS names
+       FROM pg_catalog.pg_trigger t
+      WHERE t.tgrelid = ANY ($1::pg_catalog.oid[]) AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
+      GROUP BY t.tgrelid`,
+    [rels.map((r) => r.oid)],
+  );
+  const byOid = new Map(rows.map((r) => [Number(r.oid), r.names]));
+  return rels
+    .filter((r) => byOid.has(r.oid))
+    .map((r) => ({ schema: r.schema, name: r.name, triggers: byOid.get(r.oid)! }))
+    .sort((a, b) => `${a.schema}.${a.name}`.localeCompare(`${b.schema}.${b.name}`));
 }
 
 function targetsOf(catalog: VerifyCatalog, roles: string[]): Target[] {
@@ -384,7 +427,7 @@ function helpFor(rule: VerifyRuleCode, target: Target, role: string | undefined,
 // ---------------------------------------------------------------------------
 
 /** How a write attempt ended. */
-type WriteOutcome = { kind: 'crossed'; rows: number; note: string } | { kind: 'blocked' } | { kind: 'undecided'; error: string };
+type WriteOutcome = { kind: 'crossed'; rows: number; note: string } | { kind: 'blocked' } | { kind: 'undecided'; error: PgError };
 
 /**
  * Row level security is checked before the table's own constraints: for an
@@ -396,17 +439,13 @@ type WriteOutcome = { kind: 'crossed'; rows: number; note: string } | { kind: 'b
  * partition constraint error (23514 without a constraint name) comes before
  * the policies and decides nothing.
  */
-function classifyWrite(outcome: ProbeOutcome): WriteOutcome {
+function classifyWrite(outcome: ProbeOutcome, show: boolean, row?: Row): WriteOutcome {
   if (outcome.ok) return (outcome.result.rowCount ?? 0) > 0 ? { kind: 'crossed', rows: outcome.result.rowCount ?? 0, note: '' } : { kind: 'blocked' };
   const e = outcome.error;
   if (e.code === '42501') return { kind: 'blocked' };
   const admitted = ['23502', '23503', '23505', '23P01'].includes(e.code) || (e.code === '23514' && Boolean(e.constraint));
-  if (admitted) return { kind: 'crossed', rows: 0, note: ` (the row policies admitted it; only ${e.constraint ? `the constraint ${e.constraint}` : 'a NOT NULL constraint'} stopped this particular row: ${e.message})` };
-  return { kind: 'undecided', error: `${e.message} [${e.code}]` };
-}
-
-function errorText(e: PgError): string {
-  return `${e.message} [${e.code}]`;
+  if (admitted) return { kind: 'crossed', rows: 0, note: ` (the row policies admitted it; only ${e.constraint ? `the constraint ${e.constraint}` : 'a NOT NULL constraint'} stopped this particular row: ${errorText({ message: e.message }, show, row)})` };
+  return { kind: 'undecided', error: e };
 }
 
 /** Errors that say nothing about the tenant context: no privilege, a matview never refreshed, a timeout. */
@@ -429,8 +468,24 @@ class Prober {
     private readonly tenants: string[],
     private readonly counter: ValueCounter,
     private readonly seedFailures: SeedFailure[],
+    private readonly showValues: boolean,
   ) {
     this.pairs = tenants.map((a, i) => [a, tenants[(i + 1) % tenants.length]] as [string, string]);
+  }
+
+  /** A server error for a finding: values hidden unless --show-values (hide-values.ts). */
+  private errorText(e: PgError, row?: Row): string {
+    return errorText(e, this.showValues, row);
+  }
+
+  /** Which values a statement shown in a finding prints (the tenant column's only, unless --show-values). */
+  private reveal(rel: VerifyRelation): Reveal {
+    return revealer(this.showValues, rel.tenantColumn);
+  }
+
+  /** An owner found in a row: a tenant verify acts as is named (the header names them); another tenant's id only with --show-values. */
+  private tenantName(owner: string): string {
+    return this.showValues || this.tenants.includes(owner) ? `tenant ${owner}` : 'another tenant (one verify does not act as; --show-values names it)';
   }
 
   private rolesFor(target: Target, need: 'select' | 'any'): string[] {
@@ -451,9 +506,9 @@ class Prober {
         const outcome = await this.session.as(role, null, sql);
         if (!outcome.ok) {
           if (notAboutContext(outcome.error)) {
-            this.book.add('VER010', target, role, 'no-context', 'no-context', `the query with no tenant set failed for a reason that is not the tenant context: ${errorText(outcome.error)}`, sql);
+            this.book.add('VER010', target, role, 'no-context', 'no-context', `the query with no tenant set failed for a reason that is not the tenant context: ${this.errorText(outcome.error)}`, sql);
           } else {
-            this.book.noContext('VER003', target, role, state, sql, errorText(outcome.error));
+            this.book.noContext('VER003', target, role, state, sql, this.errorText(outcome.error));
           }
           continue;
         }
@@ -571,7 +626,7 @@ class Prober {
     const sql = `SELECT (${owner.sql})::text AS rlsctl_owner, r.tableoid::pg_catalog.regclass::text AS rlsctl_rel, r.ctid::text AS rlsctl_ctid FROM ${rel.sql} AS r WHERE (${owner.sql}) IS DISTINCT FROM ${tenantLiteral(a, owner.type)} LIMIT 5`;
     const outcome = await this.session.as(role, a, sql);
     if (!outcome.ok) {
-      this.book.add('VER010', target, role, 'read', 'read', `the read probe as tenant ${a} failed: ${errorText(outcome.error)}`, sql);
+      this.book.add('VER010', target, role, 'read', 'read', `the read probe as tenant ${a} failed: ${this.errorText(outcome.error)}`, sql);
       return;
     }
     const found = outcome.result.rows as Array<{ rlsctl_owner: string | null; rlsctl_rel: string; rlsctl_ctid: string }>;
@@ -588,7 +643,7 @@ class Prober {
       owners = real.filter((r) => wanted.has(`${r.rel}@${r.ctid}`)).map((r) => r.owner as string | null).filter((o) => o !== a);
       if (owners.length === 0) return;
     }
-    const whose = owners[0] === null ? 'a row that belongs to no tenant' : `a row of tenant ${owners[0]}`;
+    const whose = owners[0] === null ? 'a row that belongs to no tenant' : `a row of ${this.tenantName(owners[0])}`;
     this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads ${whose} in ${labelOf(target, this.catalog)}`, sql);
   }
 
@@ -618,9 +673,11 @@ class Prober {
   }
 
   private async probeInsert(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
-    const sql = insertSql(target.rel, this.probeRow(target.rel, rowB));
-    const outcome = classifyWrite(await this.session.as(role, a, sql));
-    this.recordWrite('VER004', 'insert', target, role, outcome, `${role} acting as tenant ${a} inserted a row for tenant ${b} into ${labelOf(target, this.catalog)}`, sql);
+    const row = this.probeRow(target.rel, rowB);
+    const sql = insertSql(target.rel, row);
+    const shown = insertSql(target.rel, row, this.reveal(target.rel));
+    const outcome = classifyWrite(await this.session.as(role, a, sql, [], shown), this.showValues, row);
+    this.recordWrite('VER004', 'insert', target, role, outcome, `${role} acting as tenant ${a} inserted a row for tenant ${b} into ${labelOf(target, this.catalog)}`, shown, row);
   }
 
   /** A cursor opened by the connecting role stands on the target row, so only the UPDATE or DELETE policies decide (a WHERE on a column would bring in the SELECT policies too). */
@@ -640,9 +697,10 @@ class Prober {
     const column = preferred.find((c) => updatable.includes(c) && insertable.has(c) && rowB.values.has(c));
     if (!column) return; // no column it may update: the privileges already stop it
     const cell = rowB.values.get(column)!;
-    const sql = `UPDATE ${rel.sql} SET ${quoteIdent(column)} = ${columnLiteral(rel, column, cell.kind === 'literal' ? cell.text : null)} WHERE CURRENT OF rlsctl_row`;
-    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB)));
-    this.recordWrite('VER005', 'update', target, role, outcome, `${role} acting as tenant ${a} updated a row of tenant ${b} in ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, sql);
+    const update = (reveal?: Reveal) => `UPDATE ${rel.sql} SET ${quoteIdent(column)} = ${columnLiteral(rel, column, cell.kind === 'literal' ? cell.text : null, reveal)} WHERE CURRENT OF rlsctl_row`;
+    const [sql, shown] = [update(), update(this.reveal(rel))];
+    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB), shown), this.showValues, rowB.values);
+    this.recordWrite('VER005', 'update', target, role, outcome, `${role} acting as tenant ${a} updated a row of tenant ${b} in ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, shown, rowB.values);
   }
 
   private async probeMove(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowA: FetchedRow, rowB: FetchedRow): Promise<void> {
@@ -650,25 +708,29 @@ class Prober {
     const updatable = rel.privileges[role].updatable;
     const columns = rel.tenantColumn ? [rel.tenantColumn] : (rel.via?.columns ?? []);
     if (columns.length === 0 || !columns.every((c) => updatable.includes(c))) return; // the privileges already stop it
-    const sets = columns.map((c) => {
-      const cell = rel.tenantColumn === c ? { kind: 'literal' as const, text: b } : rowB.values.get(c);
-      return `${quoteIdent(c)} = ${columnLiteral(rel, c, cell?.kind === 'literal' ? cell.text : null)}`;
-    });
-    const sql = `UPDATE ${rel.sql} SET ${sets.join(', ')} WHERE CURRENT OF rlsctl_row`;
-    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowA)));
-    this.recordWrite('VER005', 'move', target, role, outcome, `${role} acting as tenant ${a} moved its own row ${rowA.ctid} of ${rowA.storedIn} to tenant ${b} in ${labelOf(target, this.catalog)}`, sql);
+    const move = (reveal?: Reveal) => {
+      const sets = columns.map((c, i) => {
+        const cell = rel.tenantColumn === c ? { kind: 'literal' as const, text: b } : rowB.values.get(c);
+        return `${quoteIdent(c)} = ${columnLiteral(rel, c, cell?.kind === 'literal' ? cell.text : null, reveal, i + 1)}`;
+      });
+      return `UPDATE ${rel.sql} SET ${sets.join(', ')} WHERE CURRENT OF rlsctl_row`;
+    };
+    const [sql, shown] = [move(), move(this.reveal(rel))];
+    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowA), shown), this.showValues, rowB.values);
+    this.recordWrite('VER005', 'move', target, role, outcome, `${role} acting as tenant ${a} moved its own row ${rowA.ctid} of ${rowA.storedIn} to tenant ${b} in ${labelOf(target, this.catalog)}`, shown, rowB.values);
   }
 
   private async probeDelete(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
     const rel = target.rel;
     const sql = `DELETE FROM ${rel.sql} WHERE CURRENT OF rlsctl_row`;
-    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB)));
+    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB)), this.showValues, rowB.values);
     this.recordWrite('VER006', 'delete', target, role, outcome, `${role} acting as tenant ${a} deleted a row of tenant ${b} from ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, sql);
   }
 
-  private recordWrite(rule: VerifyRuleCode, probe: string, target: Target, role: string, outcome: WriteOutcome, detail: string, sql: string): void {
+  /** `sql`: the statement as a finding shows it (values hidden unless --show-values); `row`: the values the probe used. */
+  private recordWrite(rule: VerifyRuleCode, probe: string, target: Target, role: string, outcome: WriteOutcome, detail: string, sql: string, row?: Row): void {
     if (outcome.kind === 'crossed') this.book.add(rule, target, role, undefined, probe, `${detail}${outcome.note}`, sql);
-    else if (outcome.kind === 'undecided') this.book.add('VER010', target, role, probe, probe, `the ${probe} probe could not decide: ${outcome.error}`, sql);
+    else if (outcome.kind === 'undecided') this.book.add('VER010', target, role, probe, probe, `the ${probe} probe could not decide: ${this.errorText(outcome.error, row)}`, sql);
   }
 
   // -- views, materialized views, functions -----------------------------------
@@ -682,11 +744,11 @@ class Prober {
         const sql = `SELECT v.${c}::text AS rlsctl_owner FROM ${rel.sql} AS v WHERE v.${c} IS NOT NULL AND v.${c} <> ${tenantLiteral(a, type)} LIMIT 1`;
         const outcome = await this.session.as(role, a, sql);
         if (!outcome.ok) {
-          this.book.add('VER010', target, role, 'read', 'read', `the read probe as tenant ${a} failed: ${errorText(outcome.error)}`, sql);
+          this.book.add('VER010', target, role, 'read', 'read', `the read probe as tenant ${a} failed: ${this.errorText(outcome.error)}`, sql);
           continue;
         }
         const found = outcome.result.rows[0] as { rlsctl_owner: string } | undefined;
-        if (found) this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads a row of tenant ${found.rlsctl_owner} through ${labelOf(target, this.catalog)}`, sql);
+        if (found) this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads a row of ${this.tenantName(found.rlsctl_owner)} through ${labelOf(target, this.catalog)}`, sql);
       }
     }
   }
@@ -707,14 +769,14 @@ class Prober {
       for (const tenant of this.tenants) {
         const outcome = await this.session.as(role, tenant, sql);
         if (!outcome.ok) {
-          this.book.add('VER010', target, role, 'read', 'read', `the probe as tenant ${tenant} failed: ${errorText(outcome.error)}`, sql);
+          this.book.add('VER010', target, role, 'read', 'read', `the probe as tenant ${tenant} failed: ${this.errorText(outcome.error)}`, sql);
           continue;
         }
         const rows = (outcome.result.rows as Array<{ j: string | null }>).map((r) => r.j ?? 'null');
         results.set(tenant, { rows });
-        const other = rows.flatMap((r) => this.tenantValuesIn(r)).find((v) => v !== null && v !== tenant);
+        const other = rows.flatMap((r) => this.tenantValuesIn(r)).find((v): v is string => v !== null && v !== tenant);
         if (other !== undefined) {
-          this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${tenant} gets a row of tenant ${other} from ${labelOf(target, this.catalog)}`, sql);
+          this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${tenant} gets a row of ${this.tenantName(other)} from ${labelOf(target, this.catalog)}`, sql);
         }
       }
       const none = noTenant.get(resultKey(target, role));

@@ -3,6 +3,7 @@ import { quoteIdent } from '../compile/quote.js';
 import { freshenUniques, insertSql, partitionValues, rowFromResult, selectRowSql, syntheticValue, insertableColumns, type Row, type ValueCounter } from './make-row.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
 import type { VerifyCatalog, VerifyRelation } from './verify-catalog.js';
+import { errorText, revealer } from './hide-values.js';
 
 /**
  * Make every tenant table (every leaf partition, for a partitioned one) hold
@@ -29,7 +30,8 @@ export interface SeedResult {
   failures: SeedFailure[];
 }
 
-export async function seedTenants(client: pg.ClientBase, catalog: VerifyCatalog, tenants: string[], counter: ValueCounter): Promise<SeedResult> {
+/** `showValues`: a failure's reason may quote the values of the row (see hide-values.ts); else they are left out. */
+export async function seedTenants(client: pg.ClientBase, catalog: VerifyCatalog, tenants: string[], counter: ValueCounter, showValues = false): Promise<SeedResult> {
   const result: SeedResult = { written: 0, failures: [] };
   for (const rel of seedOrder(catalog)) {
     const owner = ownerSql(catalog, rel, 'r');
@@ -52,7 +54,8 @@ export async function seedTenants(client: pg.ClientBase, catalog: VerifyCatalog,
       } catch (error) {
         await client.query('ROLLBACK TO SAVEPOINT rlsctl_seed');
         await client.query('RELEASE SAVEPOINT rlsctl_seed');
-        result.failures.push({ relation: rel, tenant, reason: `${(error as Error).message} (${sql})` });
+        const shown = insertSql(rel, made.row, revealer(showValues, rel.tenantColumn));
+        result.failures.push({ relation: rel, tenant, reason: `${errorText(error as Error & { code?: string }, showValues, made.row)} (${shown})` });
       }
     }
   }

@@ -26,6 +26,7 @@ interface VerifyCliOptions extends CommonOptions {
   failOn?: string;
   tenant?: string[];
   statementTimeout: number;
+  showValues?: boolean;
 }
 
 export function verifyCommand(): Command {
@@ -34,6 +35,7 @@ export function verifyCommand(): Command {
     .description('probe isolation for real, as each app role, inside transactions that are rolled back')
     .option('--tenant <value>', 'a tenant to act as (repeatable; default: two tenants that own rows)', collect)
     .option('--statement-timeout <duration>', 'time limit of each probe statement (30s, 500ms, 2min; a bare number is seconds)', parseDuration, 10_000)
+    .option('--show-values', 'findings quote the values of the rows verify used (text and JSON; never SARIF)')
     .addHelpText(
       'after',
       [
@@ -43,6 +45,9 @@ export function verifyCommand(): Command {
         'SECURITY DEFINER function the role can reach. Everything runs in one transaction that is rolled back:',
         'nothing is ever left behind. It connects as a role that bypasses RLS (a superuser, the migration role)',
         'and can SET ROLE to the app roles. Exit 1 on any leak (see docs/verify.md).',
+        '',
+        'Findings name tables, columns and types, never the values of rows (real tenants\' data): a statement',
+        'shows a value as $1::type. --show-values quotes them in text and JSON, never in SARIF.',
         '',
         '--schema: with a database named, schema names (repeatable). With none named, a .sql file or a folder',
         'of them: the pre-merge mode builds a throwaway embedded database from it, applies the policy file,',
@@ -57,6 +62,9 @@ export function verifyCommand(): Command {
     )
     .action(async (options: VerifyCliOptions, command: Command) => {
       const format = formatOf(options);
+      // SARIF is uploaded to code scanning (action.yml): values never go there.
+      const showValues = Boolean(options.showValues) && format !== 'sarif';
+      if (options.showValues && !showValues) note(options, 'note: --show-values is ignored with --format sarif: SARIF goes to code scanning, and values of rows never do');
       const timeout = options.statementTimeout;
       const embedded = resolveConnection(options.db).kind === 'embedded';
       // --schema is schema names on a named database, SQL to load without one (shared with audit).
@@ -96,6 +104,7 @@ export function verifyCommand(): Command {
           tenants: options.tenant ?? seededTenants,
           tenantsAreSynthetic: !options.tenant && seededTenants !== undefined,
           statementTimeoutMs: timeout,
+          showValues,
           onProgress: (line, event) => (event.kind === 'start' ? progress.note(line) : progress.update(line)),
         });
       } finally {
@@ -117,6 +126,8 @@ export function verifyCommand(): Command {
               tenants: result.tenants,
               roles: result.roles,
               seeded: result.seeded,
+              connectingRole: result.connectingRole,
+              triggers: result.triggers,
             },
           }),
         );
@@ -129,6 +140,7 @@ export function verifyCommand(): Command {
           c.dim(
             `as ${result.roles.join(', ')}; tenants ${result.tenants.map((t, i) => `${t} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
           ),
+          ...triggerLines(result).map((l) => c.yellow(l)),
           '',
         ];
         write(formatFindingsText(result.findings, { color: useColor(options), header }));
@@ -136,6 +148,20 @@ export function verifyCommand(): Command {
       }
       if (failsAt(result.findings, failOnOf(options))) process.exitCode = 1;
     });
+}
+
+/**
+ * The rows verify writes for the tenants are inserted as the connecting role,
+ * which bypasses row level security: a user trigger on those tables runs with
+ * its rights (docs/verify.md, "Triggers"). Say which tables have one.
+ */
+function triggerLines(result: VerifyResult): string[] {
+  if (result.triggers.length === 0) return [];
+  const shown = result.triggers.map((t) => `${t.schema}.${t.name} (${t.triggers.join(', ')})`);
+  return [
+    `triggers: ${shown.join(', ')}`,
+    `  verify inserts the tenants' rows into these tables as ${result.connectingRole}, a role that bypasses row level security, so their triggers run with its rights (the probes' writes fire them as the app role); everything is rolled back, effects outside the database are not`,
+  ];
 }
 
 /**
