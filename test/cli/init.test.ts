@@ -91,7 +91,8 @@ describe('init with the embedded default', () => {
     expect(result.code).toBe(0);
     const doc = parseYaml(result.stdout);
     expect(Object.keys(doc.schemas)).toEqual(['app']);
-    expect(doc.schemas.app.tables).toEqual({ events: 'tenant', projects: 'tenant', support_tickets: 'tenant', tasks: 'tenant', users: 'tenant' });
+    // organizations is the tenant root: the org_id columns reference its id
+    expect(doc.schemas.app.tables).toEqual({ events: 'tenant', organizations: { column: 'id' }, projects: 'tenant', support_tickets: 'tenant', tasks: 'tenant', users: 'tenant' });
     // a foreign key to a tenant table suggests `via`
     expect(result.stdout).toContain('# task_comments: { via: { parent: tasks, columns: [task_id], references: [id] } }');
   });
