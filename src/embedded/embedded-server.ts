@@ -202,7 +202,12 @@ export async function startEmbeddedServer(options: EmbeddedOptions = {}): Promis
   // The work folder holds the data folder and, during initdb, the password
   // file. As root the server runs as `postgres`, which must reach both: 711
   // lets it through without letting anyone list the folder.
-  const workDir = await mkdtemp(path.join(tmpdir(), 'rlsctl-pg-'));
+  const workDir = await mkdtemp(path.join(tmpdir(), 'rlsctl-pg-')).catch((error: Error) => {
+    throw new DatabaseError(`the embedded PostgreSQL cannot start: no temporary folder for its data (${error.message})`, {
+      hint: 'set TMPDIR to a folder you can write to (e.g. TMPDIR=/tmp), or name a database with --db URL or DATABASE_URL',
+      cause: error,
+    });
+  });
   const dataDir = path.join(workDir, 'data');
   const passwordFile = path.join(workDir, 'password');
   const password = randomBytes(18).toString('base64url');

@@ -59,6 +59,14 @@ describe('the embedded server from a private folder (as root, like CI)', () => {
     expect(parseYaml(result.stdout).schemas.app.tables.projects).toBe('tenant');
   });
 
+  it('without a temporary folder, says so without a stack trace', async () => {
+    const result = await runFrom(project, ['init', '--schema', 'fixtures/demo/schema.sql', '-o', '-'], { TMPDIR: path.join(outer, 'missing') });
+    expect(result.stderr).not.toMatch(/Unhandled 'error' event|\n\s+at /);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('the embedded PostgreSQL cannot start: no temporary folder for its data');
+    expect(result.stderr).toContain('set TMPDIR to a folder you can write to');
+  });
+
   it('where the postgres user cannot reach the temporary folder, says why and what to do, without a stack trace', async () => {
     const privateTmp = path.join(outer, 'tmp');
     mkdirSync(privateTmp, { mode: 0o700 });
