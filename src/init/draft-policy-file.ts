@@ -234,6 +234,7 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
           ...(sensitive ? [`${sensitive === t.name ? 'its name' : `its column ${shown(sensitive)}`} suggests credentials or personal data: never shared`] : []),
         ];
         lines.push(`      # ${name}: to decide: ${why.join('; ')}`);
+        if (!holdable(t.name)) continue;
         if (fk) {
           const parent = fk.refSchema === t.schema ? fk.refTable : `${fk.refSchema}.${fk.refTable}`;
           lines.push(
@@ -277,7 +278,7 @@ function existingComment(t: CatalogTable, indent: string): string[] {
 }
 
 function describePolicy(p: CatalogPolicy): string {
-  const flat = (s: string) => commentText(s).replace(/ +/g, ' ').trim();
+  const flat = (s: string) => commentText(s).trim();
   const parts = [`${shown(p.name)}: ${p.permissive ? 'permissive' : 'restrictive'} for ${p.command} to ${p.roles.map(shown).join(', ')}`];
   if (p.name.startsWith(GENERATED_PREFIX)) return `${parts[0]} (made by rlsctl)`;
   if (p.using) parts.push(`USING ${flat(p.using)}`);

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { ROOT, type CliResult } from '../helpers/cli.js';
+import { ROOT, runCli, type CliResult } from '../helpers/cli.js';
 
 /**
  * The embedded default from a project the `postgres` system user cannot
@@ -18,16 +17,7 @@ import { ROOT, type CliResult } from '../helpers/cli.js';
 const NO_DB = { DATABASE_URL: '', PGHOST: '', PGPORT: '', PGUSER: '', PGDATABASE: '', PGPASSWORD: '', PGSSLMODE: '' };
 
 function runFrom(project: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(project, 'bin/rlsctl.js'), ...args], { cwd: project, env: { ...process.env, NO_COLOR: '1', ...NO_DB, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end();
-  });
+  return runCli(args, { bin: path.join(project, 'bin/rlsctl.js'), cwd: project, env: { ...NO_DB, ...env } });
 }
 
 describe('the embedded server from a private folder (as root, like CI)', () => {

@@ -38,7 +38,7 @@ describeEachServer('init', (ctx) => {
     const text = readFileSync(file, 'utf8');
     const doc = parseYaml(text);
     expect(doc.tenant).toEqual({ setting: 'app.current_org', type: 'uuid', column: 'tenant_id' });
-    // (bypass lists every login role with BYPASSRLS: roles are cluster-wide, other tests make some)
+    // (bypass: only BYPASSRLS roles that matter to this database; see init-real-schemas.test.ts)
     expect(doc.roles.app).toEqual([roles.app]);
     // partitions are not declared: they follow their parent
     expect(doc.schemas.shop.tables).toEqual({ accounts: 'tenant', audit_log: 'tenant', events: 'tenant', orders: 'tenant' });
