@@ -93,7 +93,7 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
   // Each tenant table's column: the first of the wanted names it has with the tenant type.
   const columnOf = new Map<string, string>();
   for (const t of tables) {
-    if (templateOf(t) || !holdable(t.name)) continue;
+    if (templateOf(t) || !holdable(t.name) || !holdable(t.schema)) continue;
     const c = candidates(t).find((col) => typeOf(col) === type);
     if (c) columnOf.set(keyOf(t), c.name);
   }

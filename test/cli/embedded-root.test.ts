@@ -49,6 +49,23 @@ describe('the embedded server from a private folder (as root, like CI)', () => {
     expect(parseYaml(result.stdout).schemas.app.tables.projects).toBe('tenant');
   });
 
+  it('refuses a binary cache another user could write to (as root)', async () => {
+    const shared = path.join(outer, 'shared-tmp');
+    mkdirSync(path.join(shared, 'rlsctl-embedded-pg'), { recursive: true });
+    chmodSync(shared, 0o755);
+    chmodSync(path.join(shared, 'rlsctl-embedded-pg'), 0o777);
+    const result = await runFrom(project, ['init', '--schema', 'fixtures/demo/schema.sql', '-o', '-'], { TMPDIR: shared });
+    expect(result.stderr).not.toMatch(/Unhandled 'error' event|\n\s+at /);
+    if (process.getuid?.() === 0) {
+      expect(result.code).toBe(3);
+      expect(result.stderr).toContain('rlsctl-embedded-pg is writable by other users (mode 777)');
+      expect(result.stderr).toContain('remove that folder and run again');
+    } else {
+      // a normal user runs the binaries where they are: no cache
+      expect(result.code).toBe(0);
+    }
+  });
+
   it('without a temporary folder, says so without a stack trace', async () => {
     const result = await runFrom(project, ['init', '--schema', 'fixtures/demo/schema.sql', '-o', '-'], { TMPDIR: path.join(outer, 'missing') });
     expect(result.stderr).not.toMatch(/Unhandled 'error' event|\n\s+at /);
