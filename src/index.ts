@@ -33,6 +33,7 @@ export { formatPlanText, formatPlanJson, formatPlanMarkdown, summarizePlan } fro
 export { applyPlan, type ApplyOptions, type ApplyResult, type ApplyProgress, type IndexBuildProgress } from './apply/apply-plan.js';
 export { convergeDatabase } from './apply/converge.js';
 export { draftPolicyFile, type Draft, type DraftOptions } from './init/draft-policy-file.js';
+export { readInitFacts, type InitFacts } from './init/read-init-facts.js';
 
 import { compileScript } from './compile/render-sql.js';
 import type { PolicyModel } from './policy/model.js';

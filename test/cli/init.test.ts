@@ -38,7 +38,7 @@ describeEachServer('init', (ctx) => {
     const text = readFileSync(file, 'utf8');
     const doc = parseYaml(text);
     expect(doc.tenant).toEqual({ setting: 'app.current_org', type: 'uuid', column: 'tenant_id' });
-    // (bypass lists every login role with BYPASSRLS: roles are cluster-wide, other tests make some)
+    // (bypass: only BYPASSRLS roles that matter to this database; see init-real-schemas.test.ts)
     expect(doc.roles.app).toEqual([roles.app]);
     // partitions are not declared: they follow their parent
     expect(doc.schemas.shop.tables).toEqual({ accounts: 'tenant', audit_log: 'tenant', events: 'tenant', orders: 'tenant' });
@@ -91,7 +91,8 @@ describe('init with the embedded default', () => {
     expect(result.code).toBe(0);
     const doc = parseYaml(result.stdout);
     expect(Object.keys(doc.schemas)).toEqual(['app']);
-    expect(doc.schemas.app.tables).toEqual({ events: 'tenant', projects: 'tenant', support_tickets: 'tenant', tasks: 'tenant', users: 'tenant' });
+    // organizations is the tenant root: the org_id columns reference its id
+    expect(doc.schemas.app.tables).toEqual({ events: 'tenant', organizations: { column: 'id' }, projects: 'tenant', support_tickets: 'tenant', tasks: 'tenant', users: 'tenant' });
     // a foreign key to a tenant table suggests `via`
     expect(result.stdout).toContain('# task_comments: { via: { parent: tasks, columns: [task_id], references: [id] } }');
   });

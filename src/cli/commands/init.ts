@@ -4,14 +4,15 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { asDatabaseError, openDatabase, resolveConnection } from '../../db/connection.js';
 import { introspectCatalog } from '../../catalog/introspect-catalog.js';
-import { draftPolicyFile } from '../../init/draft-policy-file.js';
+import { commentText, draftPolicyFile } from '../../init/draft-policy-file.js';
+import { readInitFacts } from '../../init/read-init-facts.js';
 import { UsageError } from '../../errors.js';
 import { addCommonOptions, note, write, writeFileAtomic, type CommonOptions } from '../common.js';
 import { splitSchemaOption } from '../schema-option.js';
 
 interface InitOptions extends CommonOptions {
   output: string;
-  tenantColumn: string;
+  tenantColumn?: string[];
   tenantSetting?: string;
   appRole?: string[];
   schema?: string[];
@@ -22,7 +23,11 @@ export function initCommand(): Command {
   return addCommonOptions(new Command('init'), ['text'])
     .description('write a starter policy file from an existing database')
     .option('-o, --output <file>', 'where to write the policy file (- for stdout)', 'policies/policies.yaml')
-    .option('--tenant-column <name>', 'the tenant column to look for', 'tenant_id')
+    .option(
+      '--tenant-column <name>',
+      'the tenant column to look for (repeatable when tables use different names: each table uses the first it has; default tenant_id)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
     .option('--tenant-setting <name>', 'the setting that carries the current tenant (default: the one existing policies read, else app.tenant_id)')
     .option('--app-role <role>', 'a role application traffic runs as (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option(
@@ -46,11 +51,14 @@ export function initCommand(): Command {
       const db = await openDatabase({ db: options.db, schema: sqlPath });
       try {
         if (db.embedded) note(options, `no database named: using ${db.label}${sqlPath ? `, loaded from ${sqlPath}` : ''}`);
-        const catalog = await introspectCatalog(db.pool, { schemas: names }).catch((error) => {
+        const read = async () => ({ catalog: await introspectCatalog(db.pool, { schemas: names }), facts: await readInitFacts(db.pool, names) });
+        const { catalog, facts } = await read().catch((error) => {
           throw asDatabaseError(error, `reading the catalog of ${db.label}`);
         });
+        const columns = options.tenantColumn ?? ['tenant_id'];
         const draft = draftPolicyFile(catalog, {
-          tenantColumn: options.tenantColumn,
+          tenantColumn: columns,
+          facts,
           tenantSetting: options.tenantSetting,
           appRoles: options.appRole,
           source: db.embedded ? `an embedded PostgreSQL loaded from ${sqlPath ?? 'nothing'}` : db.label,
@@ -65,7 +73,7 @@ export function initCommand(): Command {
           options,
           `${toStdout ? 'printed' : `wrote ${options.output}`}: ${draft.tenantTables.length} tenant table${draft.tenantTables.length === 1 ? '' : 's'}` +
             (draft.undecidedTables.length > 0
-              ? `; ${draft.undecidedTables.length} table${draft.undecidedTables.length === 1 ? '' : 's'} without ${options.tenantColumn} to decide (listed in comments): ${draft.undecidedTables.join(', ')}`
+              ? `; ${draft.undecidedTables.length} table${draft.undecidedTables.length === 1 ? '' : 's'} without ${columns.join(' or ')} to decide (listed in comments): ${commentText(draft.undecidedTables.join(', '))}`
               : ''),
         );
       } finally {
