@@ -1,4 +1,4 @@
-import { RlsctlError } from '../errors.js';
+import { RlsctlError } from './rlsctl-error.js';
 
 /**
  * Why a tenant-scoped call was refused. Every one of these is raised before

@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
 import type { Kysely, Transaction } from 'kysely';
-import { quoteLiteral } from '../compile/quote.js';
-import { DatabaseError } from '../errors.js';
+import { quoteLiteral } from './quote-literal.js';
+import { DatabaseError } from './rlsctl-error.js';
 import { TenantContextError } from './tenant-context-error.js';
 import { tenantContext } from './tenant-context.js';
 import { resolveTenantOptions, type TenantSettings, type WithTenantOptions } from './tenant-options.js';
