@@ -81,7 +81,7 @@ export function pgHandle(client: pg.PoolClient, state: HandleState): TenantClien
  *   and `getExecutor()`; transactions derived from it (`withSchema`,
  *   `withPlugin`, ...) are wrapped the same way.
  */
-export function kyselyHandle<T extends object>(trx: T & { withPlugin(plugin: KyselyPlugin): T }, state: HandleState): T {
+export function kyselyHandle<T extends object>(trx: T, state: HandleState): T {
   const plugin: KyselyPlugin = {
     transformQuery(args) {
       state.check();
@@ -91,7 +91,8 @@ export function kyselyHandle<T extends object>(trx: T & { withPlugin(plugin: Kys
       return args.result;
     },
   };
-  return guardTransaction(trx.withPlugin(plugin), state);
+  // Typed loosely in the signature so that the declarations of rlsctl/runtime never name `kysely` (an optional peer).
+  return guardTransaction((trx as unknown as { withPlugin(plugin: KyselyPlugin): T }).withPlugin(plugin), state);
 }
 
 function isTransaction(value: unknown): value is object {

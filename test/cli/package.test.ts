@@ -114,7 +114,7 @@ describe('the published package', () => {
   });
 
   it('ships the binary, the built code with its types, the JSON Schema and the docs, and no sources, tests or fixtures', () => {
-    for (const file of ['bin/rlsctl.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'schema/policy-file.schema.json', 'README.md', 'LICENSE', 'package.json', 'docs/getting-started.md', 'docs/troubleshooting.md', 'docs/rules/README.md', 'docs/rules/RLS001.md']) {
+    for (const file of ['bin/rlsctl.js', 'dist/index.js', 'dist/index.d.ts', 'dist/runtime.js', 'dist/runtime.d.ts', 'dist/cli/main.js', 'schema/policy-file.schema.json', 'README.md', 'LICENSE', 'package.json', 'docs/getting-started.md', 'docs/troubleshooting.md', 'docs/rules/README.md', 'docs/rules/RLS001.md']) {
       expect(packed, file).toContain(file);
     }
     expect(packed.filter((f) => FORBIDDEN.some((re) => re.test(f)))).toEqual([]);
@@ -201,6 +201,52 @@ describe('the published package', () => {
     );
     expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/^misuse\.ts\(2,\d+\): error TS2345: Argument of type 'string' is not assignable to parameter of type 'PolicyModel'\.$/m);
+  });
+
+  it("rlsctl/runtime works from the package without kysely installed (an optional peer): same functions as 'rlsctl', a real tenant transaction, a handle closed after it", async () => {
+    expect(existsSync(path.join(project, 'node_modules/kysely'))).toBe(false);
+    writeFileSync(
+      path.join(project, 'use-runtime.mjs'),
+      [
+        "import pg from 'pg';",
+        "import { withTenant, TenantContextError } from 'rlsctl/runtime';",
+        "import * as main from 'rlsctl';",
+        'const pool = new pg.Pool({ connectionString: process.env.RUNTIME_DB_URL, max: 1 });',
+        'let kept;',
+        "const tenant = await withTenant(pool, '00000000-0000-4000-8000-00000000000a', async (client) => {",
+        '  kept = client;',
+        "  return (await client.query(\"SELECT current_setting('app.tenant_id') AS t\")).rows[0].t;",
+        '});',
+        'let code;',
+        "try { kept.query('SELECT 1'); } catch (error) { code = error instanceof TenantContextError ? error.code : String(error); }",
+        'await pool.end();',
+        'console.log(JSON.stringify({ tenant, code, same: main.withTenant === withTenant && main.TenantContextError === TenantContextError }));',
+        '',
+      ].join('\n'),
+    );
+    const { stdout } = await run(process.execPath, ['use-runtime.mjs'], { cwd: project, env: cleanEnv({ RUNTIME_DB_URL: db.url }) });
+    expect(JSON.parse(stdout)).toEqual({ tenant: '00000000-0000-4000-8000-00000000000a', code: 'handle-closed', same: true });
+  });
+
+  it("rlsctl/runtime type-checks from the package without kysely installed (strict, nodenext, no skipLibCheck)", async () => {
+    writeFileSync(
+      path.join(project, 'use-runtime.ts'),
+      [
+        "import { withTenant, validateTenantId, type TenantClient } from 'rlsctl/runtime';",
+        "import pg from 'pg';",
+        'const pool = new pg.Pool();',
+        "const n: number = await withTenant(pool, validateTenantId('00000000-0000-4000-8000-000000000001'), async (client: TenantClient) => (await client.query('SELECT 1')).rowCount ?? 0);",
+        'console.log(n);',
+        '',
+      ].join('\n'),
+    );
+    const tsc = path.join(ROOT, 'node_modules/.bin/tsc');
+    const flags = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node'];
+    const result = await run(tsc, [...flags, 'use-runtime.ts'], { cwd: project }).then(
+      () => ({ code: 0, out: '' }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+    );
+    expect(result).toEqual({ code: 0, out: '' });
   });
 
   it('rlsctl/schema/policy-file.schema.json resolves from the project', () => {
