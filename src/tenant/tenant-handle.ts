@@ -38,7 +38,8 @@ export class HandleState {
   }
 
   release(): never {
-    this.#closed ??= 'released';
+    this.check();
+    this.#closed = 'released';
     this.released ??= new TenantContextError('handle-closed', 'release() called on the client that withTenant handed over: the tenant transaction is rolled back', {
       hint: 'do not release the client inside withTenant; withTenant returns the connection to the pool itself after COMMIT or ROLLBACK',
     });
