@@ -73,10 +73,12 @@ describe('rlsctl/runtime', () => {
     expect([...new Set(urls.filter((u) => u.startsWith('node:')))]).toEqual(['node:async_hooks']);
   });
 
-  it('the recording does see what the main entry loads (so the check above can fail)', async () => {
+  it('the recording does see what the main entry loads (so the check above can fail), and the main entry does not load kysely either', async () => {
     const { urls } = await resolvedWhileImporting('rlsctl');
     expect(urls.filter((u) => FORBIDDEN.test(u)).length).toBeGreaterThan(0);
     expect(urls.some((u) => u.includes('node_modules/yaml/'))).toBe(true);
+    // kysely is an optional peer: not even the main entry loads it until a Kysely instance is passed.
+    expect(urls.filter((u) => u.includes('node_modules/kysely/'))).toEqual([]);
   });
 
   it("the main entry keeps exporting the runtime: import { withTenant } from 'rlsctl' is the same function", async () => {
