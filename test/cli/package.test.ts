@@ -204,7 +204,7 @@ describe('the published package', () => {
     const bad = await typecheck(project, 'misuse.ts');
     expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/^misuse\.ts\(2,\d+\): error TS2345: Argument of type 'string' is not assignable to parameter of type 'PolicyModel'\.$/m);
-  });
+  }, 180_000); // two strict tsc runs: close to a minute on a busy two-core machine
 
   it("rlsctl/runtime works from the package without kysely installed (an optional peer): same functions as 'rlsctl', a real tenant transaction, a handle closed after it", async () => {
     expect(existsSync(path.join(project, 'node_modules/kysely'))).toBe(false);
