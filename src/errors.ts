@@ -1,18 +1,8 @@
-/**
- * Every error rlsctl raises on purpose carries the exit code of the CLI spec:
- * 1 a check failed, 2 the input is wrong, 3 the database or environment failed.
- * Code under src/ only throws; the launcher turns these into `process.exitCode`.
- */
-export abstract class RlsctlError extends Error {
-  abstract readonly exitCode: 1 | 2 | 3;
-  /** What to do next, printed under the message. */
-  readonly hint?: string;
-  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.hint = options?.hint;
-  }
-}
+// RlsctlError and DatabaseError live in src/tenant/ so that the runtime entry
+// (rlsctl/runtime, src/runtime.ts) loads only src/tenant/; the rest of rlsctl
+// imports them from here as before.
+import { RlsctlError } from './tenant/rlsctl-error.js';
+export { RlsctlError, DatabaseError } from './tenant/rlsctl-error.js';
 
 /** Bad options, a missing file, an unreadable query file: exit 2. */
 export class UsageError extends RlsctlError {
@@ -43,11 +33,6 @@ export class PolicyInvalid extends RlsctlError {
     );
     this.diagnostics = diagnostics;
   }
-}
-
-/** Cannot connect, permission denied, a statement failed: exit 3. */
-export class DatabaseError extends RlsctlError {
-  readonly exitCode = 3 as const;
 }
 
 /** The command ran and its check failed (findings, drift, a leak, a widening change): exit 1. */

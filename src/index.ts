@@ -16,11 +16,21 @@ export { runAudit, type AuditOptions, type AuditResult } from './audit/run-audit
 export { AUDIT_RULES } from './audit/registry.js';
 export { runExplain, type ExplainQuery, type ExplainOptions, type ExplainResult, type ExplainFinding } from './explain/run-explain.js';
 export { readQueryFile, readQueryFiles, type QuerySource } from './explain/read-query-file.js';
-export { withTenant, withCurrentTenant } from './tenant/with-tenant.js';
-export { tenantContext, type TenantContext } from './tenant/tenant-context.js';
-export { TenantContextError, type TenantContextErrorCode } from './tenant/tenant-context-error.js';
-export { validateTenantId, type TenantId } from './tenant/validate-tenant.js';
-export type { WithTenantOptions } from './tenant/tenant-options.js';
+// The runtime, also importable alone as 'rlsctl/runtime' (src/runtime.ts).
+export {
+  withTenant,
+  withCurrentTenant,
+  tenantContext,
+  TenantContextError,
+  validateTenantId,
+  type KyselyLike,
+  type KyselyTransactionOf,
+  type TenantClient,
+  type TenantContext,
+  type TenantContextErrorCode,
+  type TenantId,
+  type WithTenantOptions,
+} from './runtime.js';
 export { diffModels } from './diff/diff-models.js';
 export type { PolicyChange, ChangeClass, ChangeKind, ChangeObject, ChangeSummary } from './diff/policy-change.js';
 export { runVerify, type VerifyOptions, type VerifyResult, type VerifyProgress } from './verify/run-verify.js';

@@ -40,11 +40,8 @@ export function qualify(schema: string, name: string): string {
   return `${quoteIdent(schema)}.${quoteIdent(name)}`;
 }
 
-/** A string literal; standard_conforming_strings is on since 9.1, so only quotes double. */
-export function quoteLiteral(value: string): string {
-  if (value.includes('\\')) return "E'" + value.replace(/\\/g, '\\\\').replace(/'/g, "''") + "'";
-  return "'" + value.replace(/'/g, "''") + "'";
-}
+// Defined in src/tenant/ so that the runtime entry (src/runtime.ts) loads only src/tenant/.
+export { quoteLiteral } from '../tenant/quote-literal.js';
 
 /** Byte length as PostgreSQL counts it for NAMEDATALEN (63 bytes). */
 export function identBytes(name: string): number {

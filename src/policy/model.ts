@@ -2,8 +2,9 @@ import type { SourceLocation } from '../errors.js';
 
 /** The normalised policy file: what every command downstream of the YAML works with. */
 
-export const TENANT_TYPES = ['uuid', 'bigint', 'integer', 'text'] as const;
-export type TenantType = (typeof TENANT_TYPES)[number];
+// Defined in src/tenant/ so that the runtime entry (src/runtime.ts) loads only src/tenant/.
+import type { TenantType } from '../tenant/tenant-type.js';
+export { TENANT_TYPES, type TenantType } from '../tenant/tenant-type.js';
 
 export const COMMANDS = ['select', 'insert', 'update', 'delete'] as const;
 export type Command = (typeof COMMANDS)[number];

@@ -1,4 +1,4 @@
-import type { TenantType } from '../policy/model.js';
+import type { TenantType } from './tenant-type.js';
 import { TenantContextError } from './tenant-context-error.js';
 import { assertTenantType, describeTenantValue } from './validate-tenant.js';
 

@@ -1,4 +1,4 @@
-import { TENANT_TYPES, type TenantType } from '../policy/model.js';
+import { TENANT_TYPES, type TenantType } from './tenant-type.js';
 import { TenantContextError } from './tenant-context-error.js';
 
 /** What a tenant id may be in JavaScript: a string, or for integer tenant types also a number or a bigint. */

@@ -1,10 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
 import type { Kysely, Transaction } from 'kysely';
-import { quoteLiteral } from '../compile/quote.js';
-import { DatabaseError } from '../errors.js';
+import { quoteLiteral } from './quote-literal.js';
+import { DatabaseError } from './rlsctl-error.js';
 import { TenantContextError } from './tenant-context-error.js';
 import { tenantContext } from './tenant-context.js';
+import { HandleState, kyselyHandle, pgHandle, type TenantClient } from './tenant-handle.js';
 import { resolveTenantOptions, type TenantSettings, type WithTenantOptions } from './tenant-options.js';
 import { describeTenantValue, validateTenantId, type TenantId } from './validate-tenant.js';
 
@@ -102,14 +103,31 @@ function prepare(db: unknown, tenantId: unknown, fn: unknown, options: WithTenan
 }
 
 /**
+ * What withTenant needs of a Kysely instance, structurally, so that the
+ * declarations of rlsctl/runtime do not name the `kysely` package (an optional
+ * peer dependency): a pg-only application type-checks without it installed.
+ */
+export interface KyselyLike {
+  transaction(): { execute<T>(callback: (trx: unknown) => Promise<T>): Promise<T> };
+  selectFrom: unknown;
+}
+
+/** The Transaction type of a Kysely instance, read from its `transaction().execute` callback. */
+export type KyselyTransactionOf<D> = D extends { transaction(): { execute<T>(callback: (trx: infer X) => Promise<T>): Promise<T> } } ? X : never;
+
+/**
  * Run `fn` in a transaction as `tenantId`: BEGIN, set the tenant
  * transaction-locally, run `fn`, COMMIT; ROLLBACK on any error, which is
  * rethrown. The tenant is validated against the tenant type before any
  * connection is taken or SQL sent.
  *
- * - `db` a `pg.Pool`: `fn` gets the checked-out `pg.PoolClient` (do not
- *   release it, and do not COMMIT or SET session settings on it).
+ * - `db` a `pg.Pool`: `fn` gets a TenantClient, pg's `query` on the
+ *   checked-out connection (do not COMMIT or SET session settings with it).
  * - `db` a `Kysely` instance: `fn` gets the Kysely `Transaction`.
+ *
+ * Either handle works only while the transaction is open: used after `fn`
+ * has settled it throws TenantContextError('handle-closed') and sends
+ * nothing. `release()` on the pg handle throws the same and rolls back.
  *
  * `options` name the setting and the tenant type, or pass the loaded policy
  * (`{ policy: await loadPolicy() }`); default `app.tenant_id` / `uuid`.
@@ -118,13 +136,13 @@ function prepare(db: unknown, tenantId: unknown, fn: unknown, options: WithTenan
 export function withTenant<R>(
   db: pg.Pool,
   tenantId: TenantId,
-  fn: (client: pg.PoolClient) => Promise<R>,
+  fn: (client: TenantClient) => Promise<R>,
   options?: WithTenantOptions,
 ): Promise<R>;
-export function withTenant<DB, R>(
-  db: Kysely<DB>,
+export function withTenant<D extends KyselyLike, R>(
+  db: D,
   tenantId: TenantId,
-  fn: (trx: Transaction<DB>) => Promise<R>,
+  fn: (trx: KyselyTransactionOf<D>) => Promise<R>,
   options?: WithTenantOptions,
 ): Promise<R>;
 export async function withTenant(
@@ -152,8 +170,8 @@ export async function withTenant(
  * Outside a tenant context it throws TenantContextError('no-tenant-context')
  * and sends nothing: never a query without a tenant.
  */
-export function withCurrentTenant<R>(db: pg.Pool, fn: (client: pg.PoolClient) => Promise<R>, options?: WithTenantOptions): Promise<R>;
-export function withCurrentTenant<DB, R>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<R>, options?: WithTenantOptions): Promise<R>;
+export function withCurrentTenant<R>(db: pg.Pool, fn: (client: TenantClient) => Promise<R>, options?: WithTenantOptions): Promise<R>;
+export function withCurrentTenant<D extends KyselyLike, R>(db: D, fn: (trx: KyselyTransactionOf<D>) => Promise<R>, options?: WithTenantOptions): Promise<R>;
 export async function withCurrentTenant(
   db: unknown,
   fn: (handle: never) => Promise<unknown>,
@@ -181,7 +199,7 @@ function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
 
-async function runOnPool(pool: pg.Pool, prepared: Prepared, fn: (client: pg.PoolClient) => Promise<unknown>): Promise<unknown> {
+async function runOnPool(pool: pg.Pool, prepared: Prepared, fn: (client: TenantClient) => Promise<unknown>): Promise<unknown> {
   const client = await pool.connect();
   // Set when the connection must not go back to the pool: release(err) destroys it.
   let broken: Error | undefined;
@@ -193,11 +211,18 @@ async function runOnPool(pool: pg.Pool, prepared: Prepared, fn: (client: pg.Pool
   };
   client.on('error', onError);
   const scope: TransactionScope = { tenant: prepared.tenant, open: true };
+  const state = new HandleState('client');
   try {
     let result: unknown;
     try {
       await client.query(beginTenantSql(prepared.settings.setting, prepared.tenant));
-      result = await transactionScope.run(scope, () => fn(client));
+      try {
+        result = await transactionScope.run(scope, () => fn(pgHandle(client, state)));
+      } finally {
+        state.end();
+      }
+      // fn called release() and caught the error: it meant to give the connection up, so nothing it did is committed.
+      if (state.released) throw state.released;
     } catch (error) {
       scope.open = false;
       try {
@@ -249,7 +274,12 @@ async function runOnKysely(db: Kysely<unknown>, prepared: Prepared, fn: (trx: Tr
     return await transactionScope.run(scope, () =>
       db.transaction().execute(async (trx) => {
         await trx.executeQuery(CompiledQuery.raw('SELECT pg_catalog.set_config($1, $2, true)', [prepared.settings.setting, prepared.tenant]));
-        return fn(trx);
+        const state = new HandleState('Kysely transaction');
+        try {
+          return await fn(kyselyHandle(trx, state));
+        } finally {
+          state.end();
+        }
       }),
     );
   } finally {

