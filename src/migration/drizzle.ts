@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { OUTSIDE, refuseMarker, sqlFile, type MigrationFile, type MigrationTool } from './render.js';
+import { GENERATED, LOCK_TIMEOUT, OUTSIDE, refuseMarker, sqlComment, sqlFile, sqlStatements, type MigrationFile, type MigrationTool } from './render.js';
 
 const BREAKPOINT = '--> statement-breakpoint';
 const JOURNAL = 'meta/_journal.json';
@@ -30,9 +30,10 @@ export const drizzleTool: MigrationTool = {
     const tag = `${String(idx).padStart(4, '0')}_${name}`;
     const files: MigrationFile[] = [];
     if (transaction.length > 0) {
-      // One statement per breakpoint: drizzle sends each part as its own query.
-      const content = sqlFile(['A drizzle custom migration; runs in drizzle-kit migrate\'s transaction.'], transaction, 'tool').replace(/;\n\n(?=-- )/g, `;\n${BREAKPOINT}\n`);
-      files.push({ path: `${tag}.sql`, content: content.replace(/(SET LOCAL lock_timeout = '5s';)\n/, `$1\n${BREAKPOINT}\n`) });
+      // One statement per part: drizzle sends each part between breakpoints as its own query.
+      const separator = `\n${BREAKPOINT}\n`;
+      const content = [sqlComment(GENERATED, "A drizzle custom migration; runs in drizzle-kit migrate's transaction."), '', LOCK_TIMEOUT, BREAKPOINT, sqlStatements(transaction, separator)].join('\n');
+      files.push({ path: `${tag}.sql`, content: `${content}\n` });
       journal.entries.push({ idx, version: '7', when: Math.max(now.getTime(), (last?.when ?? 0) + 1), tag, breakpoints: true });
       files.push({ path: JOURNAL, content: JSON.stringify(journal, null, 2) + '\n', replaces: true });
     }

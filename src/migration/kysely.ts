@@ -49,13 +49,13 @@ export const kyselyTool: MigrationTool = {
 function file(header: string[], statements: Statement[], body: string[]): string {
   return [
     jsComment(GENERATED, ...header),
+    '/* eslint-disable @typescript-eslint/no-explicit-any */',
     "import { type Kysely, sql } from 'kysely';",
     '',
     'const statements: string[] = [',
     ...statements.map((s) => `  ${jsComment(s.summary)}\n  ${JSON.stringify(bare(s.sql))},`),
     '];',
     '',
-    '// eslint-disable-next-line @typescript-eslint/no-explicit-any',
     'export async function up(db: Kysely<any>): Promise<void> {',
     ...body,
     '}',

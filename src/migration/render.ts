@@ -71,8 +71,8 @@ export const OUTSIDE =
 export const LOCK_TIMEOUT = "SET LOCAL lock_timeout = '5s';";
 
 /** The statements of a phase as SQL, each under its one-line summary. */
-export function sqlStatements(statements: Statement[]): string {
-  return statements.map((s) => `${sqlComment(s.summary)}\n${terminated(s.sql)}`).join('\n\n');
+export function sqlStatements(statements: Statement[], separator = '\n\n'): string {
+  return statements.map((s) => `${sqlComment(s.summary)}\n${terminated(s.sql)}`).join(separator);
 }
 
 /** A statement without its final `;`, for drivers that take one statement per call. */
