@@ -1,4 +1,4 @@
-import { GENERATED, LOCK_TIMEOUT, OUTSIDE, bare, jsComment, stamp, type MigrationFile, type MigrationTool } from './render.js';
+import { GENERATED, LOCK_TIMEOUT, OUTSIDE, bare, jsComment, jsStatements, stamp, type MigrationFile, type MigrationTool } from './render.js';
 import type { Statement } from '../compile/statement.js';
 
 /**
@@ -53,7 +53,7 @@ function file(header: string[], statements: Statement[], body: string[]): string
     "import { type Kysely, sql } from 'kysely';",
     '',
     'const statements: string[] = [',
-    ...statements.map((s) => `  ${jsComment(s.summary)}\n  ${JSON.stringify(bare(s.sql))},`),
+    jsStatements(statements, '  ', (literal) => `${literal},`),
     '];',
     '',
     'export async function up(db: Kysely<any>): Promise<void> {',

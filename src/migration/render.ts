@@ -72,7 +72,12 @@ export const LOCK_TIMEOUT = "SET LOCAL lock_timeout = '5s';";
 
 /** The statements of a phase as SQL, each under its one-line summary. */
 export function sqlStatements(statements: Statement[], separator = '\n\n'): string {
-  return statements.map((s) => `${sqlComment(s.summary)}\n${terminated(s.sql)}`).join(separator);
+  return statements.map((s) => `${sqlComment(...annotate(s))}\n${terminated(s.sql)}`).join(separator);
+}
+
+/** What a reviewer reads above a statement: its summary and, as `rlsctl plan` prints them, its hazards. */
+export function annotate(s: Statement): string[] {
+  return s.hazards.length > 0 ? [s.summary, `    hazards: ${s.hazards.join(', ')}`] : [s.summary];
 }
 
 /** A statement without its final `;`, for drivers that take one statement per call. */
@@ -115,5 +120,5 @@ export function jsComment(...lines: string[]): string {
 
 /** A statement as a JavaScript string literal (JSON is valid JavaScript), under its summary. */
 export function jsStatements(statements: Statement[], indent: string, call: (literal: string) => string): string {
-  return statements.map((s) => `${indent}${jsComment(s.summary)}\n${indent}${call(JSON.stringify(bare(s.sql)))}`).join('\n');
+  return statements.map((s) => `${jsComment(...annotate(s)).replace(/^/gm, indent)}\n${indent}${call(JSON.stringify(bare(s.sql)))}`).join('\n');
 }
