@@ -22,6 +22,7 @@ interface Journal {
 export const drizzleTool: MigrationTool = {
   name: 'drizzle',
   defaultDir: 'drizzle',
+  concurrentNote: 'drizzle runs its migrations in one transaction: run the _concurrent.sql file with psql after drizzle-kit migrate',
   render({ name, now, transaction, concurrent, readExisting }) {
     refuseMarker('drizzle', [...transaction, ...concurrent], /--> statement-breakpoint/, '`--> statement-breakpoint`');
     const journal = readJournal(readExisting(JOURNAL));

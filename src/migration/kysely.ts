@@ -12,6 +12,7 @@ import type { Statement } from '../compile/statement.js';
 export const kyselyTool: MigrationTool = {
   name: 'kysely',
   defaultDir: 'migrations',
+  concurrentNote: 'the _concurrent migration needs a Migrator created with disableTransactions: true',
   render({ name, now, transaction, concurrent }) {
     const files: MigrationFile[] = [];
     if (transaction.length > 0) {

@@ -34,6 +34,8 @@ export interface MigrationTool {
   /** The folder used when `--dir` is not given: the tool's own default. */
   defaultDir: string;
   render(input: MigrationInput): MigrationFile[];
+  /** What to do beyond the tool's usual command when the plan has a concurrent phase (printed by the CLI). */
+  concurrentNote?: string;
 }
 
 /** `--name`: a slug that is safe in a file name on every system. */

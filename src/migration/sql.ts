@@ -4,6 +4,7 @@ import { OUTSIDE, sqlFile, stamp, type MigrationTool } from './render.js';
 export const sqlTool: MigrationTool = {
   name: 'sql',
   defaultDir: 'migrations',
+  concurrentNote: 'run the _concurrent.sql file after the other, outside any transaction (psql -f, never --single-transaction)',
   render({ name, now, transaction, concurrent }) {
     const version = stamp(now);
     const files = [];

@@ -23,6 +23,8 @@ export interface WrittenMigration {
   dir: string;
   /** The files written, as paths under `dir`; empty when the plan has no statement. */
   files: string[];
+  /** A step beyond the tool's usual command, when there is one (see docs/migrations.md). */
+  note?: string;
 }
 
 /**
@@ -65,7 +67,8 @@ export async function writeMigration(plan: Pick<Plan, 'statements'>, options: Wr
       throw fsError('cannot write', target, error);
     }
   }
-  return { tool: tool.name, dir, files: files.map((f) => f.path) };
+  const note = tool.concurrentNote && plan.statements.some((s) => s.phase === 'concurrent') ? tool.concurrentNote : undefined;
+  return { tool: tool.name, dir, files: files.map((f) => f.path), ...(note ? { note } : {}) };
 }
 
 async function exists(file: string): Promise<boolean> {

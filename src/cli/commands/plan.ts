@@ -90,6 +90,7 @@ export function planCommand(): Command {
           const written = await writeMigration(plan, { tool: options.migration, dir: options.dir, name: options.name });
           if (format === 'json') write(formatPlanJson(plan, { migration: written }));
           else write(describeMigration(written, plan));
+          if (written.note) note(options, `note: ${written.note}`);
         } else if (format === 'json') write(formatPlanJson(plan));
         else if (format === 'markdown') write(formatPlanMarkdown(plan));
         else write(formatPlanText(plan, { color: useColor(options) }));
