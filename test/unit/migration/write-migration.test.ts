@@ -7,7 +7,7 @@ import { UsageError } from '../../../src/errors.js';
 import { MIGRATION_TOOLS } from '../../../src/migration/registry.js';
 import { writeMigration } from '../../../src/migration/write-migration.js';
 
-/** The migration writer on its own: names, never overwriting, markers a tool would misread. The real tools run in test/cli/migration.test.ts. */
+/** The migration writer on its own: names, never overwriting, markers a tool would misread. The real tools run in test/cli/migration-tools.test.ts. */
 
 const NOW = new Date('2026-12-01T19:41:11.123Z');
 
