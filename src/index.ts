@@ -42,6 +42,8 @@ export { isConverged, planProblems, type Plan, type PlanDrift } from './plan/pla
 export { formatPlanText, formatPlanJson, formatPlanMarkdown, summarizePlan } from './plan/format-plan.js';
 export { applyPlan, type ApplyOptions, type ApplyResult, type ApplyProgress, type IndexBuildProgress } from './apply/apply-plan.js';
 export { convergeDatabase } from './apply/converge.js';
+export { writeMigration, type WriteMigrationOptions, type WrittenMigration } from './migration/write-migration.js';
+export { MIGRATION_TOOLS } from './migration/registry.js';
 export { draftPolicyFile, type Draft, type DraftOptions } from './init/draft-policy-file.js';
 export { readInitFacts, type InitFacts } from './init/read-init-facts.js';
 

@@ -7,6 +7,10 @@ import { isConverged, planProblems, type Plan } from '../../plan/plan.js';
 import { describeSummary, formatPlanJson, formatPlanMarkdown, formatPlanText, summarizePlan } from '../../plan/format-plan.js';
 import { CheckFailed, UsageError } from '../../errors.js';
 import { addCommonOptions, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
+import { MIGRATION_TOOLS, migrationTool } from '../../migration/registry.js';
+import { checkMigrationName } from '../../migration/render.js';
+import { writeMigration, type WrittenMigration } from '../../migration/write-migration.js';
+import path from 'node:path';
 
 export interface PlanCommandOptions extends CommonOptions {
   schema?: string;
@@ -35,6 +39,21 @@ export async function planFromOptions(options: PlanCommandOptions): Promise<{ mo
   }
 }
 
+interface MigrationOptions {
+  migration?: string;
+  dir?: string;
+  name?: string;
+}
+
+function describeMigration(written: WrittenMigration, plan: Plan): string {
+  if (written.files.length === 0) {
+    const drift = plan.drift.length > 0 ? ` (${plan.drift.length} drift: policies the file does not declare, dropped only with --prune)` : '';
+    return `nothing to write: no statement to run${drift}\n`;
+  }
+  const files = written.files.map((f) => `wrote ${path.join(written.dir, f)}\n`).join('');
+  return `${files}${written.tool} migration: ${describeSummary(summarizePlan(plan))}\n`;
+}
+
 function problemHint(plan: Plan): string {
   const hints: string[] = [];
   if (plan.missingTables.length > 0) hints.push('create the missing tables first (run your migrations), or remove them from the policy file');
@@ -50,15 +69,29 @@ export function planCommand(): Command {
     .option('--check', 'exit 1 when the plan is not empty (drift)')
     .option('--schema <path>', 'SQL file or folder loaded into the embedded PostgreSQL first')
     .option('--prune', 'also drop policies on managed tables that the file does not declare')
+    .option('--migration <tool>', `write the plan as a migration for a tool instead of printing it: ${MIGRATION_TOOLS.map((t) => t.name).join(', ')} (docs/migrations.md)`)
+    .option('--dir <path>', "with --migration: the migrations folder, created if missing (default: the tool's own)")
+    .option('--name <slug>', 'with --migration: the name in the file names (letters, digits, _ and -; default rlsctl_policies)')
     .addHelpText(
       'after',
-      '\nExamples:\n  rlsctl plan --db "$DATABASE_URL"\n  rlsctl plan --check --format markdown > plan.md   # exit 1 on drift\n  rlsctl plan --schema db/migrations                # against an embedded PostgreSQL\n',
+      '\nExamples:\n  rlsctl plan --db "$DATABASE_URL"\n  rlsctl plan --check --format markdown > plan.md   # exit 1 on drift\n  rlsctl plan --schema db/migrations                # against an embedded PostgreSQL\n  rlsctl plan --db "$DATABASE_URL" --migration dbmate --dir db/migrations --name tenant_rls\n',
     )
-    .action(async (options: PlanCommandOptions & { check?: boolean }) => {
+    .action(async (options: PlanCommandOptions & MigrationOptions & { check?: boolean }) => {
+      if (!options.migration && (options.dir !== undefined || options.name !== undefined)) {
+        throw new UsageError('--dir and --name go with --migration TOOL', { hint: `e.g. --migration ${MIGRATION_TOOLS[0].name} --dir migrations` });
+      }
+      // Bad input fails before any database is opened.
+      if (options.migration) migrationTool(options.migration);
+      if (options.name !== undefined) checkMigrationName(options.name);
       const { db, plan } = await planFromOptions(options);
       try {
         const format = formatOf(options);
-        if (format === 'json') write(formatPlanJson(plan));
+        if (options.migration) {
+          const written = await writeMigration(plan, { tool: options.migration, dir: options.dir, name: options.name });
+          if (format === 'json') write(formatPlanJson(plan, { migration: written }));
+          else write(describeMigration(written, plan));
+          if (written.note) note(options, `note: ${written.note}`);
+        } else if (format === 'json') write(formatPlanJson(plan));
         else if (format === 'markdown') write(formatPlanMarkdown(plan));
         else write(formatPlanText(plan, { color: useColor(options) }));
         if (options.check && !isConverged(plan)) {
