@@ -7,6 +7,7 @@ import { sortFindings, type Finding } from '../report/finding.js';
 import { AuditContext, type PlanFacts } from './audit-context.js';
 import { collectCatalog } from './collect-catalog.js';
 import { AUDIT_RULES } from './registry.js';
+import { refuseOpenTransaction } from '../db/open-transaction.js';
 
 export interface AuditOptions {
   /**
@@ -39,8 +40,13 @@ export interface AuditResult {
   stats: { relations: number; policies: number; expressionsParsed: number; catalogMs: number; rulesMs: number; queries: Record<string, number> };
 }
 
-/** A read-only transaction on `client` for `fn`, always rolled back. */
+/** A read-only transaction on `client` for `fn`, always rolled back. Refuses a client already in a transaction. */
 export async function withReadOnlyTransaction<T>(client: pg.ClientBase, fn: () => Promise<T>, statementTimeoutMs = 30_000): Promise<T> {
+  await refuseOpenTransaction(
+    client,
+    'the audit',
+    "give it a client outside any transaction (it runs its own READ ONLY one), or pass { transaction: 'caller' } to scan inside yours (make that one READ ONLY, REPEATABLE READ, with a statement_timeout)",
+  );
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     // SET LOCAL: the limits end with the transaction; the session keeps its own.

@@ -1,0 +1,91 @@
+import { beforeAll, expect, it } from 'vitest';
+import type pg from 'pg';
+import { runAudit } from '../../src/audit/run-audit.js';
+import { runExplain } from '../../src/explain/run-explain.js';
+import { UsageError } from '../../src/errors.js';
+import { factsFromModel, type TenantFacts } from '../../src/facts/resolve-facts.js';
+import { parsePolicy } from '../../src/policy/load-policy.js';
+import { describeEachServer, uniqueName } from '../helpers/db.js';
+
+/**
+ * Issue 14, robustness: callers and servers that misbehave. Every case runs
+ * against real PostgreSQL 18 and 14.
+ */
+
+describeEachServer('audit and explain refuse a client inside a transaction', (ctx) => {
+  const app = uniqueName('rob_app');
+  let facts: TenantFacts;
+
+  beforeAll(async () => {
+    await ctx.db.runScript(`
+      CREATE ROLE ${app};
+      CREATE SCHEMA app;
+      GRANT USAGE ON SCHEMA app TO ${app};
+      CREATE TABLE app.notes (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id));
+      GRANT SELECT ON app.notes TO ${app};
+      ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY tenant ON app.notes TO ${app} USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);`);
+    const model = await parsePolicy([
+      { file: 'policy.yaml', text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      notes: tenant\n` },
+    ]);
+    facts = factsFromModel(model);
+  });
+
+  const callers: Array<[string, (client: pg.Client) => Promise<unknown>]> = [
+    ['runAudit', (client) => runAudit(client, facts)],
+    ['runExplain', (client) => runExplain(client, facts, [{ name: 'q1', text: 'SELECT * FROM app.notes WHERE id = 1' }])],
+  ];
+
+  for (const [name, call] of callers) {
+    it(`${name}: a caller that ran BEGIN and a write gets a clear error, and their transaction is untouched (open, READ WRITE, their data there)`, async () => {
+      const client = await ctx.db.client();
+      try {
+        await client.query('BEGIN');
+        await client.query('CREATE TEMPORARY TABLE mine (x int)');
+        await client.query('INSERT INTO mine VALUES (1), (2)');
+        const error = await call(client).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(UsageError);
+        expect((error as Error).message).toMatch(/was given a client inside an open transaction: .* refuses; the transaction is untouched/);
+        // Still in the caller's transaction, which is neither read-only nor rolled back.
+        expect(client.getTransactionStatus()).toBe('T');
+        expect((await client.query('SHOW transaction_read_only')).rows[0].transaction_read_only).toBe('off');
+        expect((await client.query('SHOW transaction_isolation')).rows[0].transaction_isolation).toBe('read committed');
+        expect((await client.query<{ in_block: boolean }>('SELECT now() <> statement_timestamp() AS in_block')).rows[0].in_block).toBe(true);
+        await client.query('INSERT INTO mine VALUES (3)');
+        await client.query('COMMIT');
+        expect((await client.query<{ n: string }>('SELECT count(*) AS n FROM mine')).rows[0].n).toBe('3');
+      } finally {
+        await client.end();
+      }
+    });
+
+    it(`${name}: a caller whose transaction failed gets the error too, and the transaction stays failed for them to roll back`, async () => {
+      const client = await ctx.db.client();
+      try {
+        await client.query('BEGIN');
+        await client.query('CREATE TEMPORARY TABLE gone (x int)');
+        await expect(client.query('SELECT 1 / 0')).rejects.toThrow(/division by zero/);
+        await expect(call(client)).rejects.toThrow(/inside an open transaction \(a failed one\)/);
+        expect(client.getTransactionStatus()).toBe('E');
+        await expect(client.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+        await client.query('ROLLBACK');
+        expect((await client.query<{ t: string | null }>(`SELECT to_regclass('pg_temp.gone')::text AS t`)).rows[0].t).toBeNull();
+      } finally {
+        await client.end();
+      }
+    });
+
+    it(`${name}: a client outside any transaction works, and is left outside one`, async () => {
+      const client = await ctx.db.client();
+      try {
+        await call(client);
+        expect(client.getTransactionStatus()).toBe('I');
+      } finally {
+        await client.end();
+      }
+    });
+  }
+});
