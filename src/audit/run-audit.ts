@@ -49,13 +49,26 @@ export async function withReadOnlyTransaction<T>(client: pg.ClientBase, fn: () =
   );
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
-    // SET LOCAL: the limits end with the transaction; the session keeps its own.
-    await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
-    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(Math.min(statementTimeoutMs, 10_000)))}`);
+    // Local: the limits end with the transaction; the session keeps its own.
+    await setScanTimeouts(client, statementTimeoutMs, true);
     return await fn();
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
   }
+}
+
+/**
+ * The time limits of every audit connection: statement_timeout as given, and
+ * lock_timeout the same but at most 10 s. `local` for the scan's transaction;
+ * the planner's second connection (its own transactions, closed after) gets
+ * them for its session.
+ */
+export async function setScanTimeouts(client: pg.ClientBase, statementTimeoutMs: number, local: boolean): Promise<void> {
+  await client.query(`SELECT pg_catalog.set_config('statement_timeout', $1, $3), pg_catalog.set_config('lock_timeout', $2, $3)`, [
+    `${Math.max(1, Math.floor(statementTimeoutMs))}ms`,
+    `${Math.max(1, Math.floor(Math.min(statementTimeoutMs, 10_000)))}ms`,
+    local,
+  ]);
 }
 
 /**

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import type pg from 'pg';
 import { runAudit } from '../../src/audit/run-audit.js';
@@ -6,6 +9,7 @@ import { UsageError } from '../../src/errors.js';
 import { factsFromModel, type TenantFacts } from '../../src/facts/resolve-facts.js';
 import { parsePolicy } from '../../src/policy/load-policy.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
+import { runCli } from '../helpers/cli.js';
 
 /**
  * Issue 14, robustness: callers and servers that misbehave. Every case runs
@@ -88,4 +92,36 @@ describeEachServer('audit and explain refuse a client inside a transaction', (ct
       }
     });
   }
+});
+
+describeEachServer("audit's planner connection has the scan's statement_timeout", (ctx) => {
+  const app = uniqueName('rob_plan');
+  let policy = '';
+
+  beforeAll(async () => {
+    await ctx.db.runScript(`
+      CREATE ROLE ${app};
+      CREATE SCHEMA app;
+      GRANT USAGE ON SCHEMA app TO ${app};
+      CREATE TABLE app.notes (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id));`);
+    policy = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-rob-')), 'policy.yaml');
+    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      notes: tenant\n`);
+  });
+
+  it('a planner that waits on a lock the scan does not need is cancelled by the time limit: exit 3, not a hang', async () => {
+    // The planner reads pg_collation (column collations), the scan does not: a session holding it
+    // locked stops only the planner, as a slow catalog would. Released at the end, whatever happens.
+    const locker = await ctx.db.client();
+    locker.on('error', () => undefined);
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE pg_catalog.pg_collation IN ACCESS EXCLUSIVE MODE');
+      const r = await runCli(['audit', '--db', ctx.db.url, '--policies', policy, '--statement-timeout', '2s']);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/took longer than its statement_timeout|lock timeout/);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      await locker.end();
+    }
+  }, 30_000);
 });
