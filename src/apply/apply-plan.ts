@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { performance } from 'node:perf_hooks';
 import { asDatabaseError, type Database } from '../db/connection.js';
 import type { Statement } from '../compile/statement.js';
 import { DatabaseError, UsageError } from '../errors.js';
@@ -42,6 +43,12 @@ export interface ApplyOptions {
   lockTimeoutMs?: number;
   /** statement_timeout for the transaction phase (ms); default 60,000. */
   statementTimeoutMs?: number;
+  /**
+   * Deadline of the whole transaction phase, from its BEGIN (ms); default
+   * 60,000. lock_timeout is per statement: N tables that each wait almost
+   * that long would keep the first tables locked for N times it.
+   */
+  transactionTimeoutMs?: number;
   /** statement_timeout for each index build (ms); default 0, no limit. */
   indexTimeoutMs?: number;
   /** How long to wait for another apply on the same database (ms); default 10 minutes. */
@@ -113,11 +120,14 @@ async function runTransactionPhase(
   executed: Statement[],
   progress: Progress,
 ): Promise<{ plan: Plan; replanned: boolean }> {
+  const lockMs = options.lockTimeoutMs ?? 5000;
+  const statementMs = options.statementTimeoutMs ?? 60_000;
+  const deadline = new TransactionDeadline(options.transactionTimeoutMs ?? 60_000, statementMs);
   await client.query('BEGIN');
   let plan = given;
   let replanned = false;
   try {
-    await setTimeouts(client, options.lockTimeoutMs ?? 5000, options.statementTimeoutMs ?? 60_000, true);
+    await setTimeouts(client, lockMs, statementMs, true);
     const catalog = await introspectCatalog(client, { schemas: plannedSchemas(plan.source.model) });
     if (hashCatalog(catalog) !== plan.catalogHash) {
       progress('the database changed since the plan was made: planning again under the lock', { kind: 'replanning' });
@@ -136,11 +146,15 @@ async function runTransactionPhase(
     const total = plan.statements.length;
     for (const statement of statements) {
       progress(`[${++n}/${total}] ${statement.summary}`, { kind: 'statement', n, total, statement });
+      const bound = await deadline.bound(client, lockMs);
       try {
+        if (bound === 'reached') throw deadline.error(statement, n - 1, statements.length);
         await client.query(statement.sql);
       } catch (error) {
         // Roll back first: the aborted transaction can run no query, and the lock holders are looked up next.
         await client.query('ROLLBACK').catch(() => undefined);
+        if (bound === 'deadline' && (error as { code?: string }).code === '57014') throw deadline.error(statement, n - 1, statements.length, error);
+        if (error instanceof DatabaseError) throw error;
         throw await withLockHolders(client, error, statement, statementError(error, statement, 'nothing was changed: the transaction was rolled back'));
       }
     }
@@ -281,6 +295,52 @@ export function describeIndexBuild(build: IndexBuildProgress): string {
   if (phase.includes('scanning') && build.blocksTotal > 0) return `${phase}, ${of(build.blocksDone, build.blocksTotal, 'blocks')}`;
   if ((phase.includes('sorting') || phase.includes('loading')) && build.tuplesTotal > 0) return `${phase}, ${of(build.tuplesDone, build.tuplesTotal, 'tuples')}`;
   return phase;
+}
+
+/**
+ * The deadline of the transaction phase, enforced by the server: before each
+ * statement, statement_timeout becomes the time left when that is shorter
+ * than --statement-timeout (a statement's timer starts before its lock wait,
+ * so it ends a wait that lock_timeout would let run on). The same on every
+ * supported version, with no second connection and nothing to race COMMIT.
+ */
+class TransactionDeadline {
+  private readonly started = performance.now();
+  private limit: number;
+  private binding = false;
+
+  constructor(
+    private readonly ms: number,
+    statementMs: number,
+  ) {
+    this.limit = statementMs;
+  }
+
+  /** 'deadline' when the time left bounds the next statement, 'reached' when none is left. */
+  async bound(client: pg.ClientBase, lockMs: number): Promise<'statement' | 'deadline' | 'reached'> {
+    const left = Math.floor(this.ms - (performance.now() - this.started));
+    if (left <= 0) return 'reached';
+    if (left < this.limit) {
+      this.limit = left;
+      this.binding = true;
+      await setTimeouts(client, lockMs, left, true);
+    }
+    return this.binding ? 'deadline' : 'statement';
+  }
+
+  error(statement: Statement, done: number, total: number, cause?: unknown): DatabaseError {
+    return new DatabaseError(
+      `apply stopped at "${statement.summary}": the policy transaction reached its deadline of ${formatMs(this.ms)} (--transaction-timeout) after ${done} of ${total} statements; nothing was changed: the transaction was rolled back`,
+      {
+        hint: 'its statements waited for locks that other sessions held (lock_timeout bounds each wait, the deadline all of them, so the tables locked first are not held for long): run apply again at a quieter time, or give it a longer --transaction-timeout',
+        cause,
+      },
+    );
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 async function setTimeouts(client: pg.ClientBase, lockMs: number, statementMs: number, local: boolean): Promise<void> {

@@ -10,6 +10,7 @@ import { factsFromModel, type TenantFacts } from '../../src/facts/resolve-facts.
 import { parsePolicy } from '../../src/policy/load-policy.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { runCli } from '../helpers/cli.js';
+import { createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
 
 /**
  * Issue 14, robustness: callers and servers that misbehave. Every case runs
@@ -124,4 +125,65 @@ describeEachServer("audit's planner connection has the scan's statement_timeout"
       await locker.end();
     }
   }, 30_000);
+});
+
+describeEachServer('apply: a deadline for the whole policy transaction', (ctx) => {
+  const app = uniqueName('rob_dl');
+  const tables = ['t1', 't2', 't3'];
+  let policy = '';
+
+  beforeAll(async () => {
+    await createCanary(ctx.db);
+    await ctx.db.runScript(`
+      CREATE ROLE ${app};
+      CREATE SCHEMA dl;
+      GRANT USAGE ON SCHEMA dl TO ${app};
+      ${tables.map((t) => `CREATE TABLE dl.${t} (tenant_id uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id)); GRANT SELECT ON dl.${t} TO ${app};`).join('\n')}`);
+    policy = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-rob-')), 'policy.yaml');
+    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  dl:\n    tables:\n${tables.map((t) => `      ${t}: tenant\n`).join('')}`);
+  });
+
+  it('each table held by another session for less than lock_timeout, together longer than --transaction-timeout: exit 3 at the deadline, nothing changed', async () => {
+    const before = await snapshotDatabase(ctx.db);
+    // One session per table holds ACCESS SHARE (a report, say); each lets go 1.2 s after apply starts
+    // waiting for it, under the 2 s lock_timeout, so no single wait fails: only the sum passes 3 s.
+    const holders = new Map<string, pg.Client>();
+    for (const t of tables) {
+      const c = await ctx.db.client();
+      c.on('error', () => undefined);
+      await c.query('BEGIN');
+      await c.query(`LOCK TABLE dl.${t} IN ACCESS SHARE MODE`);
+      holders.set(t, c);
+    }
+    const waited: string[] = [];
+    let done = false;
+    const run = runCli(['apply', '--db', ctx.db.url, '--policies', policy, '--lock-timeout', '2s', '--transaction-timeout', '3s']).finally(() => (done = true));
+    try {
+      while (!done) {
+        const { rows } = await ctx.db.query<{ rel: string }>(
+          `SELECT c.relname AS rel FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation
+            WHERE a.application_name = 'rlsctl' AND NOT l.granted AND l.locktype = 'relation'`,
+        );
+        const rel = rows[0]?.rel;
+        if (rel && !waited.includes(rel)) {
+          waited.push(rel);
+          const holder = holders.get(rel)!;
+          setTimeout(() => void holder.query('ROLLBACK').catch(() => undefined), 1200);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const r = await run;
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/the policy transaction reached its deadline of 3 s \(--transaction-timeout\) after \d of \d+ statements; nothing was changed: the transaction was rolled back/);
+      // It met more than one lock: each wait alone was within lock_timeout.
+      expect(waited.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await run.catch(() => undefined);
+      for (const c of holders.values()) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        await c.end().catch(() => undefined);
+      }
+    }
+    await expectUntouched(ctx.db, before);
+  });
 });
