@@ -28,7 +28,8 @@ import { qualify } from '../compile/quote.js';
  *    INDEX CONCURRENTLY cannot run inside one), with the same lock_timeout
  *    and no statement_timeout by default (a build on a large table takes as
  *    long as it takes). A build that fails leaves an INVALID index behind:
- *    it is dropped at once, and the next plan would rebuild it anyway.
+ *    it is dropped at once (retried; see dropIfInvalid), or the error gives
+ *    the statement to drop it, and the next plan would rebuild it anyway.
  */
 export interface ApplyOptions {
   /**
@@ -51,6 +52,8 @@ export interface ApplyOptions {
   transactionTimeoutMs?: number;
   /** statement_timeout for each index build (ms); default 0, no limit. */
   indexTimeoutMs?: number;
+  /** The wait before retrying to drop an INVALID index a failed build left (ms), doubled the second time; default 1,000. */
+  invalidIndexRetryMs?: number;
   /** How long to wait for another apply on the same database (ms); default 10 minutes. */
   lockWaitMs?: number;
 }
@@ -190,8 +193,9 @@ async function runIndexPhase(db: Database, client: pg.Client, plan: Plan, option
       await client.query(statement.sql);
     } catch (error) {
       await watch?.stop();
+      let leftover = '';
       if (/^CREATE (UNIQUE )?INDEX CONCURRENTLY/.test(statement.sql) && statement.target.kind === 'index') {
-        await dropIfInvalid(client, statement.target.schema, statement.target.name);
+        leftover = await dropIfInvalid(client, statement.target.schema, statement.target.name, options.invalidIndexRetryMs ?? 1000);
       }
       const committed = executed.length;
       throw await withLockHolders(
@@ -201,7 +205,7 @@ async function runIndexPhase(db: Database, client: pg.Client, plan: Plan, option
         statementError(
           error,
           statement,
-          `${committed} earlier statement${committed === 1 ? '' : 's'} (the policies and RLS flags, and indexes before this one) stay applied; run apply again once the cause is fixed`,
+          `${committed} earlier statement${committed === 1 ? '' : 's'} (the policies and RLS flags, and indexes before this one) stay applied${leftover}; run apply again once the cause is fixed`,
         ),
       );
     } finally {
@@ -351,23 +355,37 @@ async function setTimeouts(client: pg.ClientBase, lockMs: number, statementMs: n
   ]);
 }
 
-/** A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that writes still maintain: remove it. */
-async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string): Promise<void> {
-  try {
-    const { rows } = await client.query<{ invalid: boolean }>(
-      `SELECT NOT i.indisvalid AS invalid
-         FROM pg_catalog.pg_index i
-         JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relname = $2`,
-      [schema, name],
-    );
-    if (rows[0]?.invalid) {
-      await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, name)}`);
+/**
+ * A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that every write
+ * still maintains: drop it, with DROP INDEX CONCURRENTLY (it blocks no reads
+ * or writes, and waits under lock_timeout for the transactions using the
+ * table). A session that held up the build often holds up the drop too, so
+ * it is tried three times, `retryMs` and then twice that apart. What happened
+ * is part of the error: `; the INVALID index ... was dropped`, or the exact
+ * statement to run when it could not be, or nothing when no index was left.
+ */
+async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string, retryMs: number): Promise<string> {
+  const drop = `DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, name)};`;
+  let reason = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, retryMs * attempt));
+    try {
+      const { rows } = await client.query<{ invalid: boolean }>(
+        `SELECT NOT i.indisvalid AS invalid
+           FROM pg_catalog.pg_index i
+           JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relname = $2`,
+        [schema, name],
+      );
+      if (!rows[0]?.invalid) return attempt === 0 ? '' : `; the INVALID index ${schema}.${name} it left was dropped`;
+      await client.query(drop);
+      return `; the INVALID index ${schema}.${name} it left was dropped`;
+    } catch (error) {
+      reason = (error as Error).message;
     }
-  } catch {
-    // The next plan sees the invalid index and rebuilds it.
   }
+  return `; it left the INVALID index ${schema}.${name}, which writes still maintain, and dropping it failed 3 times (${reason}): once the sessions using the table are done, run ${drop}`;
 }
 
 /**
