@@ -161,7 +161,11 @@ async function runTransactionPhase(
         throw await withLockHolders(client, error, statement, statementError(error, statement, 'nothing was changed: the transaction was rolled back'));
       }
     }
-    await client.query('COMMIT');
+    try {
+      await client.query('COMMIT');
+    } catch (error) {
+      throw commitOutcome(error, statements);
+    }
     executed.push(...statements);
     return { plan, replanned };
   } catch (error) {
@@ -299,6 +303,31 @@ export function describeIndexBuild(build: IndexBuildProgress): string {
   if (phase.includes('scanning') && build.blocksTotal > 0) return `${phase}, ${of(build.blocksDone, build.blocksTotal, 'blocks')}`;
   if ((phase.includes('sorting') || phase.includes('loading')) && build.tuplesTotal > 0) return `${phase}, ${of(build.tuplesDone, build.tuplesTotal, 'tuples')}`;
   return phase;
+}
+
+/**
+ * COMMIT failed. An ERROR reply means the server rolled the transaction back:
+ * nothing was changed, as for any other failure. A FATAL one, a lost
+ * connection (no reply, or SQLSTATE class 08) does not say: the server may
+ * have ended the session before the commit record or after it (a session
+ * terminated while it waits for a synchronous standby has committed
+ * locally). Then the outcome is unknown, and the error says how to find it.
+ */
+function commitOutcome(error: unknown, statements: Statement[]): unknown {
+  const e = error as { code?: string; severity?: string; message?: string };
+  const lost = typeof e?.code !== 'string' || e.code.startsWith('08') || e.severity === 'FATAL' || e.severity === 'PANIC';
+  if (!lost) return error;
+  const last = statements[statements.length - 1];
+  return new DatabaseError(
+    `apply lost its connection during COMMIT of the policy transaction (${e?.message ?? String(error)}): whether its ${statements.length} statement${statements.length === 1 ? '' : 's'} (RLS flags and policies) took effect is unknown; no index was built`,
+    {
+      hint: [
+        'PostgreSQL commits all of them or none. To know which: run rlsctl plan with the same --db and policy file;',
+        `  if it still lists "${last.summary}", nothing was committed; if not, all of it was. Either way rlsctl apply again does only what is missing.`,
+      ].join('\n'),
+      cause: error,
+    },
+  );
 }
 
 /**

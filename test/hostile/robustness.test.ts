@@ -243,3 +243,56 @@ describeEachServer('apply: the INVALID index a failed concurrent build leaves', 
     expect(await invalid()).toEqual([]);
   });
 });
+
+describeEachServer('apply: the connection lost during COMMIT', (ctx) => {
+  const app = uniqueName('rob_cm');
+  let policy = '';
+
+  beforeAll(async () => {
+    // A real connection loss at COMMIT: an event trigger notes each DDL statement of an rlsctl
+    // session in a table whose DEFERRABLE INITIALLY DEFERRED constraint trigger runs at COMMIT
+    // and terminates that session's backend. (Event triggers need a superuser; the test is one.)
+    await ctx.db.runScript(`
+      CREATE ROLE ${app};
+      CREATE SCHEMA cm;
+      GRANT USAGE ON SCHEMA cm TO ${app};
+      CREATE TABLE cm.notes (id bigint PRIMARY KEY, tenant_id uuid NOT NULL);
+      CREATE INDEX ON cm.notes (tenant_id, id);
+      GRANT SELECT ON cm.notes TO ${app};
+      CREATE SCHEMA trap;
+      CREATE TABLE trap.seen (tag text);
+      CREATE FUNCTION trap.cut() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_catalog.pg_terminate_backend(pg_catalog.pg_backend_pid());
+        PERFORM pg_catalog.pg_sleep(5);
+        RETURN NULL;
+      END $$;
+      CREATE CONSTRAINT TRIGGER cut AFTER INSERT ON trap.seen DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION trap.cut();
+      CREATE FUNCTION trap.note() RETURNS event_trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF pg_catalog.current_setting('application_name') = 'rlsctl' THEN INSERT INTO trap.seen VALUES (tg_tag); END IF;
+      END $$;
+      CREATE EVENT TRIGGER note ON ddl_command_end EXECUTE FUNCTION trap.note();`);
+    policy = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-rob-')), 'policy.yaml');
+    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  cm:\n    tables:\n      notes: tenant\n`);
+  });
+
+  it('says the outcome is unknown and how to find it, never "nothing was changed"; the check it names tells the truth', async () => {
+    const r = await runCli(['apply', '--db', ctx.db.url, '--policies', policy]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).not.toContain('nothing was changed');
+    expect(r.stderr).toMatch(/apply lost its connection during COMMIT of the policy transaction \(.+\): whether its \d+ statements \(RLS flags and policies\) took effect is unknown; no index was built/);
+    expect(r.stderr).toContain('To know which: run rlsctl plan with the same --db and policy file;');
+    const last = /if it still lists "(.+)", nothing was committed/.exec(r.stderr)![1];
+    // Here the backend ended before its commit record: the named check says so.
+    await ctx.db.query('DROP EVENT TRIGGER note');
+    const plan = await runCli(['plan', '--db', ctx.db.url, '--policies', policy]);
+    expect(plan.stdout).toContain(last);
+    expect((await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_policy WHERE polrelid = 'cm.notes'::regclass`)).rows[0].n).toBe(0);
+    // And apply again does what is missing.
+    const again = await runCli(['apply', '--db', ctx.db.url, '--policies', policy, '--quiet']);
+    expect(again.code, again.stderr).toBe(0);
+    const check = await runCli(['plan', '--db', ctx.db.url, '--policies', policy, '--check']);
+    expect(check.code, check.stdout).toBe(0);
+  });
+});
