@@ -197,21 +197,27 @@ async function runIndexPhase(db: Database, client: pg.Client, plan: Plan, option
       await client.query(statement.sql);
     } catch (error) {
       await watch?.stop();
-      let leftover = '';
+      let leftover: Leftover = { note: '' };
       if (/^CREATE (UNIQUE )?INDEX CONCURRENTLY/.test(statement.sql) && statement.target.kind === 'index') {
         leftover = await dropIfInvalid(client, statement.target.schema, statement.target.name, options.invalidIndexRetryMs ?? 1000);
       }
       const committed = executed.length;
-      throw await withLockHolders(
+      const failure = await withLockHolders(
         client,
         error,
         statement,
         statementError(
           error,
           statement,
-          `${committed} earlier statement${committed === 1 ? '' : 's'} (the policies and RLS flags, and indexes before this one) stay applied${leftover}; run apply again once the cause is fixed`,
+          `${committed} earlier statement${committed === 1 ? '' : 's'} (the policies and RLS flags, and indexes before this one) stay applied${leftover.note}; run apply again once the cause is fixed`,
         ),
       );
+      if (!leftover.drop) throw failure;
+      // The statement on a line of its own: the identifiers it quotes may hold any character.
+      throw new DatabaseError(failure.message, {
+        hint: `${failure.hint ? `${failure.hint}\n  ` : ''}to drop the INVALID index once the sessions using the table are done, run:\n    ${leftover.drop}`,
+        cause: error,
+      });
     } finally {
       await watch?.stop();
     }
@@ -390,11 +396,20 @@ async function setTimeouts(client: pg.ClientBase, lockMs: number, statementMs: n
  * or writes, and waits under lock_timeout for the transactions using the
  * table). A session that held up the build often holds up the drop too, so
  * it is tried three times, `retryMs` and then twice that apart. What happened
- * is part of the error: `; the INVALID index ... was dropped`, or the exact
- * statement to run when it could not be, or nothing when no index was left.
+ * is part of the error: `; the INVALID index ... was dropped`, or that it
+ * is still there with the exact statement to run (for the hint), or nothing
+ * when no index was left.
  */
-async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string, retryMs: number): Promise<string> {
+interface Leftover {
+  /** Appended to the error's message. */
+  note: string;
+  /** The statement to run, when the index is still there. */
+  drop?: string;
+}
+
+async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string, retryMs: number): Promise<Leftover> {
   const drop = `DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, name)};`;
+  const dropped = `; the INVALID index ${schema}.${name} it left was dropped`;
   let reason = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, retryMs * attempt));
@@ -407,14 +422,14 @@ async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string
           WHERE n.nspname = $1 AND c.relname = $2`,
         [schema, name],
       );
-      if (!rows[0]?.invalid) return attempt === 0 ? '' : `; the INVALID index ${schema}.${name} it left was dropped`;
+      if (!rows[0]?.invalid) return { note: attempt === 0 ? '' : dropped };
       await client.query(drop);
-      return `; the INVALID index ${schema}.${name} it left was dropped`;
+      return { note: dropped };
     } catch (error) {
       reason = (error as Error).message;
     }
   }
-  return `; it left the INVALID index ${schema}.${name}, which writes still maintain, and dropping it failed 3 times (${reason}): once the sessions using the table are done, run ${drop}`;
+  return { note: `; it left the INVALID index ${schema}.${name}, which writes still maintain, and dropping it failed 3 times (${reason})`, drop };
 }
 
 /**

@@ -10,7 +10,8 @@ import { factsFromModel, type TenantFacts } from '../../src/facts/resolve-facts.
 import { parsePolicy } from '../../src/policy/load-policy.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { runCli } from '../helpers/cli.js';
-import { createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
+import { CANARY, createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
+import { quoteIdent } from '../../src/compile/quote.js';
 
 /**
  * Issue 14, robustness: callers and servers that misbehave. Every case runs
@@ -190,34 +191,38 @@ describeEachServer('apply: a deadline for the whole policy transaction', (ctx) =
 
 describeEachServer('apply: the INVALID index a failed concurrent build leaves', (ctx) => {
   const app = uniqueName('rob_ix');
+  // A hostile table name: the statement apply prints for the leftover index must quote it exactly.
+  const table = `No"tes'; DROP TABLE public.${CANARY};--`;
+  const index = `${table}_tenant_id_idx`;
+  const qTable = `ix.${quoteIdent(table)}`;
   let policy = '';
   const invalid = async () =>
-    (await ctx.db.query<{ name: string }>(`SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = 'ix.notes'::regclass AND NOT indisvalid`)).rows.map((r) => r.name);
+    (await ctx.db.query<{ name: string }>(`SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass AND NOT i.indisvalid`, [qTable])).rows.map((r) => r.name);
 
   beforeAll(async () => {
+    await createCanary(ctx.db);
     await ctx.db.runScript(`
       CREATE ROLE ${app};
       CREATE SCHEMA ix;
       GRANT USAGE ON SCHEMA ix TO ${app};
-      CREATE TABLE ix.notes (id bigint PRIMARY KEY, tenant_id uuid NOT NULL, body text);
+      CREATE TABLE ${qTable} (id bigint PRIMARY KEY, tenant_id uuid NOT NULL, body text);
       CREATE TABLE public.ix_other (id int);
-      GRANT SELECT ON ix.notes TO ${app};`);
+      GRANT SELECT ON ${qTable} TO ${app};`);
     policy = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-rob-')), 'policy.yaml');
-    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  ix:\n    tables:\n      notes: tenant\n`);
+    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  ix:\n    tables:\n      ${JSON.stringify(table)}: tenant\n`);
     const first = await runCli(['apply', '--db', ctx.db.url, '--policies', policy, '--quiet']);
     expect(first.code, first.stderr).toBe(0);
   });
 
-  /** Drop the tenant index the first apply built, so that the next apply builds it again; `holder` then holds `read` open. */
-  async function failBuild(read: string): Promise<{ r: Awaited<ReturnType<typeof runCli>> }> {
-    await ctx.db.query('DROP INDEX IF EXISTS ix.notes_tenant_id_idx');
+  /** Drop the tenant index the first apply built, so that the next apply builds it again, while `read` holds an old snapshot. */
+  async function failBuild(read: string): Promise<Awaited<ReturnType<typeof runCli>>> {
+    await ctx.db.query(`DROP INDEX IF EXISTS ix.${quoteIdent(index)}`);
     const holder = await ctx.db.client();
     try {
-      // An old snapshot: the build waits for it ("waiting for old snapshots"), under lock_timeout.
+      // The build waits for the old snapshot ("waiting for old snapshots"), under lock_timeout.
       await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
       await holder.query(read);
-      const r = await runCli(['apply', '--db', ctx.db.url, '--policies', policy, '--lock-timeout', '500ms']);
-      return { r };
+      return await runCli(['apply', '--db', ctx.db.url, '--policies', policy, '--lock-timeout', '500ms']);
     } finally {
       await holder.query('ROLLBACK').catch(() => undefined);
       await holder.end();
@@ -225,22 +230,27 @@ describeEachServer('apply: the INVALID index a failed concurrent build leaves', 
   }
 
   it('dropped: a session with an old snapshot of another table stops the build but not the drop, and the error says it was dropped', async () => {
-    const { r } = await failBuild('SELECT count(*) FROM public.ix_other');
+    const r = await failBuild('SELECT count(*) FROM public.ix_other');
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toContain('canceling statement due to lock timeout; 0 earlier statements');
-    expect(r.stderr).toContain('stay applied; the INVALID index ix.notes_tenant_id_idx it left was dropped; run apply again once the cause is fixed');
+    expect(r.stderr).toContain(`stay applied; the INVALID index ix.${index} it left was dropped; run apply again once the cause is fixed`);
     expect(await invalid()).toEqual([]);
   });
 
   it('reported: a session reading the table stops the build and every retry of the drop, and the error gives the exact statement to run', async () => {
-    const { r } = await failBuild('SELECT count(*) FROM ix.notes');
+    const before = await snapshotDatabase(ctx.db);
+    const r = await failBuild(`SELECT count(*) FROM ${qTable}`);
     expect(r.code, r.stderr).toBe(3);
-    expect(r.stderr).toMatch(/it left the INVALID index ix\.notes_tenant_id_idx, which writes still maintain, and dropping it failed 3 times \(canceling statement due to lock timeout\): once the sessions using the table are done, run DROP INDEX CONCURRENTLY IF EXISTS /);
-    expect(await invalid()).toEqual(['ix.notes_tenant_id_idx']);
-    // The statement as printed, run once the reader is gone, removes it.
-    const statement = /run (DROP INDEX CONCURRENTLY IF EXISTS \S+;)/.exec(r.stderr)![1];
+    expect(r.stderr).toContain(`stay applied; it left the INVALID index ix.${index}, which writes still maintain, and dropping it failed 3 times (canceling statement due to lock timeout); run apply again`);
+    expect(await invalid()).toEqual([index]);
+    // The statement as printed, on the hint's last line, run once the reader is gone, removes it and nothing else.
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[lines.length - 2]).toBe('  to drop the INVALID index once the sessions using the table are done, run:');
+    const statement = lines[lines.length - 1].trim();
+    expect(statement).toBe(`DROP INDEX CONCURRENTLY IF EXISTS ix."No""tes'; DROP TABLE public.${CANARY};--_tenant_id_idx";`);
     await ctx.db.query(statement);
     expect(await invalid()).toEqual([]);
+    await expectUntouched(ctx.db, before);
   });
 });
 
