@@ -8,10 +8,27 @@ import { runExplain } from '../../src/explain/run-explain.js';
 import { UsageError } from '../../src/errors.js';
 import { factsFromModel, type TenantFacts } from '../../src/facts/resolve-facts.js';
 import { parsePolicy } from '../../src/policy/load-policy.js';
-import { describeEachServer, uniqueName } from '../helpers/db.js';
+import { describeEachServer, uniqueName, type TestDatabase } from '../helpers/db.js';
 import { runCli } from '../helpers/cli.js';
 import { CANARY, createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
 import { quoteIdent } from '../../src/compile/quote.js';
+
+/** A policy file declaring `tables` of `schema` as tenant tables for the app role `app`: its text. */
+function policyText(app: string, schema: string, tables: string[]): string {
+  return `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  ${schema}:\n    tables:\n${tables.map((t) => `      ${JSON.stringify(t)}: tenant\n`).join('')}`;
+}
+
+/** The same, written to a file of its own. */
+function writePolicy(app: string, schema: string, tables: string[]): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-rob-')), 'policy.yaml');
+  writeFileSync(file, policyText(app, schema, tables));
+  return file;
+}
+
+/** The app role and `schema` it may use, then `sql` (the tables). */
+async function setUp(db: TestDatabase, app: string, schema: string, sql: string): Promise<void> {
+  await db.runScript(`CREATE ROLE ${app}; CREATE SCHEMA ${schema}; GRANT USAGE ON SCHEMA ${schema} TO ${app};\n${sql}`);
+}
 
 /**
  * Issue 14, robustness: callers and servers that misbehave. Every case runs
@@ -23,17 +40,12 @@ describeEachServer('audit and explain refuse a client inside a transaction', (ct
   let facts: TenantFacts;
 
   beforeAll(async () => {
-    await ctx.db.runScript(`
-      CREATE ROLE ${app};
-      CREATE SCHEMA app;
-      GRANT USAGE ON SCHEMA app TO ${app};
+    await setUp(ctx.db, app, 'app', `
       CREATE TABLE app.notes (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id));
       GRANT SELECT ON app.notes TO ${app};
       ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant ON app.notes TO ${app} USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);`);
-    const model = await parsePolicy([
-      { file: 'policy.yaml', text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      notes: tenant\n` },
-    ]);
+    const model = await parsePolicy([{ file: 'policy.yaml', text: policyText(app, 'app', ['notes']) }]);
     facts = factsFromModel(model);
   });
 
@@ -101,13 +113,8 @@ describeEachServer("audit's planner connection has the scan's statement_timeout"
   let policy = '';
 
   beforeAll(async () => {
-    await ctx.db.runScript(`
-      CREATE ROLE ${app};
-      CREATE SCHEMA app;
-      GRANT USAGE ON SCHEMA app TO ${app};
-      CREATE TABLE app.notes (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id));`);
-    policy = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-rob-')), 'policy.yaml');
-    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      notes: tenant\n`);
+    await setUp(ctx.db, app, 'app', 'CREATE TABLE app.notes (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id));');
+    policy = writePolicy(app, 'app', ['notes']);
   });
 
   it('a planner that waits on a lock the scan does not need is cancelled by the time limit: exit 3, not a hang', async () => {
@@ -135,13 +142,9 @@ describeEachServer('apply: a deadline for the whole policy transaction', (ctx) =
 
   beforeAll(async () => {
     await createCanary(ctx.db);
-    await ctx.db.runScript(`
-      CREATE ROLE ${app};
-      CREATE SCHEMA dl;
-      GRANT USAGE ON SCHEMA dl TO ${app};
+    await setUp(ctx.db, app, 'dl', `
       ${tables.map((t) => `CREATE TABLE dl.${t} (tenant_id uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id)); GRANT SELECT ON dl.${t} TO ${app};`).join('\n')}`);
-    policy = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-rob-')), 'policy.yaml');
-    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  dl:\n    tables:\n${tables.map((t) => `      ${t}: tenant\n`).join('')}`);
+    policy = writePolicy(app, 'dl', tables);
   });
 
   it('each table held by another session for less than lock_timeout, together longer than --transaction-timeout: exit 3 at the deadline, nothing changed', async () => {
@@ -201,15 +204,11 @@ describeEachServer('apply: the INVALID index a failed concurrent build leaves', 
 
   beforeAll(async () => {
     await createCanary(ctx.db);
-    await ctx.db.runScript(`
-      CREATE ROLE ${app};
-      CREATE SCHEMA ix;
-      GRANT USAGE ON SCHEMA ix TO ${app};
+    await setUp(ctx.db, app, 'ix', `
       CREATE TABLE ${qTable} (id bigint PRIMARY KEY, tenant_id uuid NOT NULL, body text);
       CREATE TABLE public.ix_other (id int);
       GRANT SELECT ON ${qTable} TO ${app};`);
-    policy = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-rob-')), 'policy.yaml');
-    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  ix:\n    tables:\n      ${JSON.stringify(table)}: tenant\n`);
+    policy = writePolicy(app, 'ix', [table]);
     const first = await runCli(['apply', '--db', ctx.db.url, '--policies', policy, '--quiet']);
     expect(first.code, first.stderr).toBe(0);
   });
@@ -262,10 +261,7 @@ describeEachServer('apply: the connection lost during COMMIT', (ctx) => {
     // A real connection loss at COMMIT: an event trigger notes each DDL statement of an rlsctl
     // session in a table whose DEFERRABLE INITIALLY DEFERRED constraint trigger runs at COMMIT
     // and terminates that session's backend. (Event triggers need a superuser; the test is one.)
-    await ctx.db.runScript(`
-      CREATE ROLE ${app};
-      CREATE SCHEMA cm;
-      GRANT USAGE ON SCHEMA cm TO ${app};
+    await setUp(ctx.db, app, 'cm', `
       CREATE TABLE cm.notes (id bigint PRIMARY KEY, tenant_id uuid NOT NULL);
       CREATE INDEX ON cm.notes (tenant_id, id);
       GRANT SELECT ON cm.notes TO ${app};
@@ -283,8 +279,7 @@ describeEachServer('apply: the connection lost during COMMIT', (ctx) => {
         IF pg_catalog.current_setting('application_name') = 'rlsctl' THEN INSERT INTO trap.seen VALUES (tg_tag); END IF;
       END $$;
       CREATE EVENT TRIGGER note ON ddl_command_end EXECUTE FUNCTION trap.note();`);
-    policy = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-rob-')), 'policy.yaml');
-    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  cm:\n    tables:\n      notes: tenant\n`);
+    policy = writePolicy(app, 'cm', ['notes']);
   });
 
   it('says the outcome is unknown and how to find it, never "nothing was changed"; the check it names tells the truth', async () => {
