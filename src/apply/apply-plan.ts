@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { performance } from 'node:perf_hooks';
 import { asDatabaseError, type Database } from '../db/connection.js';
 import type { Statement } from '../compile/statement.js';
 import { DatabaseError, UsageError } from '../errors.js';
@@ -27,7 +28,8 @@ import { qualify } from '../compile/quote.js';
  *    INDEX CONCURRENTLY cannot run inside one), with the same lock_timeout
  *    and no statement_timeout by default (a build on a large table takes as
  *    long as it takes). A build that fails leaves an INVALID index behind:
- *    it is dropped at once, and the next plan would rebuild it anyway.
+ *    it is dropped at once (retried; see dropIfInvalid), or the error gives
+ *    the statement to drop it, and the next plan would rebuild it anyway.
  */
 export interface ApplyOptions {
   /**
@@ -42,8 +44,16 @@ export interface ApplyOptions {
   lockTimeoutMs?: number;
   /** statement_timeout for the transaction phase (ms); default 60,000. */
   statementTimeoutMs?: number;
+  /**
+   * Deadline of the whole transaction phase, from its BEGIN (ms); default
+   * 60,000. lock_timeout is per statement: N tables that each wait almost
+   * that long would keep the first tables locked for N times it.
+   */
+  transactionTimeoutMs?: number;
   /** statement_timeout for each index build (ms); default 0, no limit. */
   indexTimeoutMs?: number;
+  /** The wait before retrying to drop an INVALID index a failed build left (ms), doubled the second time; default 1,000. */
+  invalidIndexRetryMs?: number;
   /** How long to wait for another apply on the same database (ms); default 10 minutes. */
   lockWaitMs?: number;
 }
@@ -113,11 +123,14 @@ async function runTransactionPhase(
   executed: Statement[],
   progress: Progress,
 ): Promise<{ plan: Plan; replanned: boolean }> {
+  const lockMs = options.lockTimeoutMs ?? 5000;
+  const statementMs = options.statementTimeoutMs ?? 60_000;
+  const deadline = new TransactionDeadline(options.transactionTimeoutMs ?? 60_000, statementMs);
   await client.query('BEGIN');
   let plan = given;
   let replanned = false;
   try {
-    await setTimeouts(client, options.lockTimeoutMs ?? 5000, options.statementTimeoutMs ?? 60_000, true);
+    await setTimeouts(client, lockMs, statementMs, true);
     const catalog = await introspectCatalog(client, { schemas: plannedSchemas(plan.source.model) });
     if (hashCatalog(catalog) !== plan.catalogHash) {
       progress('the database changed since the plan was made: planning again under the lock', { kind: 'replanning' });
@@ -136,15 +149,23 @@ async function runTransactionPhase(
     const total = plan.statements.length;
     for (const statement of statements) {
       progress(`[${++n}/${total}] ${statement.summary}`, { kind: 'statement', n, total, statement });
+      const bound = await deadline.bound(client, lockMs);
       try {
+        if (bound === 'reached') throw deadline.error(statement, n - 1, statements.length);
         await client.query(statement.sql);
       } catch (error) {
         // Roll back first: the aborted transaction can run no query, and the lock holders are looked up next.
         await client.query('ROLLBACK').catch(() => undefined);
+        if (bound === 'deadline' && (error as { code?: string }).code === '57014') throw deadline.error(statement, n - 1, statements.length, error);
+        if (error instanceof DatabaseError) throw error;
         throw await withLockHolders(client, error, statement, statementError(error, statement, 'nothing was changed: the transaction was rolled back'));
       }
     }
-    await client.query('COMMIT');
+    try {
+      await client.query('COMMIT');
+    } catch (error) {
+      throw commitOutcome(error, statements);
+    }
     executed.push(...statements);
     return { plan, replanned };
   } catch (error) {
@@ -176,20 +197,27 @@ async function runIndexPhase(db: Database, client: pg.Client, plan: Plan, option
       await client.query(statement.sql);
     } catch (error) {
       await watch?.stop();
+      let leftover: Leftover = { note: '' };
       if (/^CREATE (UNIQUE )?INDEX CONCURRENTLY/.test(statement.sql) && statement.target.kind === 'index') {
-        await dropIfInvalid(client, statement.target.schema, statement.target.name);
+        leftover = await dropIfInvalid(client, statement.target.schema, statement.target.name, options.invalidIndexRetryMs ?? 1000);
       }
       const committed = executed.length;
-      throw await withLockHolders(
+      const failure = await withLockHolders(
         client,
         error,
         statement,
         statementError(
           error,
           statement,
-          `${committed} earlier statement${committed === 1 ? '' : 's'} (the policies and RLS flags, and indexes before this one) stay applied; run apply again once the cause is fixed`,
+          `${committed} earlier statement${committed === 1 ? '' : 's'} (the policies and RLS flags, and indexes before this one) stay applied${leftover.note}; run apply again once the cause is fixed`,
         ),
       );
+      if (!leftover.drop) throw failure;
+      // The statement on a line of its own: the identifiers it quotes may hold any character.
+      throw new DatabaseError(failure.message, {
+        hint: `${failure.hint ? `${failure.hint}\n  ` : ''}to drop the INVALID index once the sessions using the table are done, run:\n    ${leftover.drop}`,
+        cause: error,
+      });
     } finally {
       await watch?.stop();
     }
@@ -283,6 +311,77 @@ export function describeIndexBuild(build: IndexBuildProgress): string {
   return phase;
 }
 
+/**
+ * COMMIT failed. An ERROR reply means the server rolled the transaction back:
+ * nothing was changed, as for any other failure. A FATAL one, a lost
+ * connection (no reply, or SQLSTATE class 08) does not say: the server may
+ * have ended the session before the commit record or after it (a session
+ * terminated while it waits for a synchronous standby has committed
+ * locally). Then the outcome is unknown, and the error says how to find it.
+ */
+function commitOutcome(error: unknown, statements: Statement[]): unknown {
+  const e = error as { code?: string; severity?: string; message?: string };
+  const lost = typeof e?.code !== 'string' || e.code.startsWith('08') || e.severity === 'FATAL' || e.severity === 'PANIC';
+  if (!lost) return error;
+  const last = statements[statements.length - 1];
+  return new DatabaseError(
+    `apply lost its connection during COMMIT of the policy transaction (${e?.message ?? String(error)}): whether its ${statements.length} statement${statements.length === 1 ? '' : 's'} (RLS flags and policies) took effect is unknown; no index was built`,
+    {
+      hint: [
+        'PostgreSQL commits all of them or none. To know which: run rlsctl plan with the same --db and policy file;',
+        `  if it still lists "${last.summary}", nothing was committed; if not, all of it was. Either way rlsctl apply again does only what is missing.`,
+      ].join('\n'),
+      cause: error,
+    },
+  );
+}
+
+/**
+ * The deadline of the transaction phase, enforced by the server: before each
+ * statement, statement_timeout becomes the time left when that is shorter
+ * than --statement-timeout (a statement's timer starts before its lock wait,
+ * so it ends a wait that lock_timeout would let run on). The same on every
+ * supported version, with no second connection and nothing to race COMMIT.
+ */
+class TransactionDeadline {
+  private readonly started = performance.now();
+  private limit: number;
+  private binding = false;
+
+  constructor(
+    private readonly ms: number,
+    statementMs: number,
+  ) {
+    this.limit = statementMs;
+  }
+
+  /** 'deadline' when the time left bounds the next statement, 'reached' when none is left. */
+  async bound(client: pg.ClientBase, lockMs: number): Promise<'statement' | 'deadline' | 'reached'> {
+    const left = Math.floor(this.ms - (performance.now() - this.started));
+    if (left <= 0) return 'reached';
+    if (left < this.limit) {
+      this.limit = left;
+      this.binding = true;
+      await setTimeouts(client, lockMs, left, true);
+    }
+    return this.binding ? 'deadline' : 'statement';
+  }
+
+  error(statement: Statement, done: number, total: number, cause?: unknown): DatabaseError {
+    return new DatabaseError(
+      `apply stopped at "${statement.summary}": the policy transaction reached its deadline of ${formatMs(this.ms)} (--transaction-timeout) after ${done} of ${total} statements; nothing was changed: the transaction was rolled back`,
+      {
+        hint: 'its statements waited for locks that other sessions held (lock_timeout bounds each wait, the deadline all of them, so the tables locked first are not held for long): run apply again at a quieter time, or give it a longer --transaction-timeout',
+        cause,
+      },
+    );
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
 async function setTimeouts(client: pg.ClientBase, lockMs: number, statementMs: number, local: boolean): Promise<void> {
   await client.query(`SELECT pg_catalog.set_config('lock_timeout', $1, $3), pg_catalog.set_config('statement_timeout', $2, $3)`, [
     `${lockMs}ms`,
@@ -291,23 +390,46 @@ async function setTimeouts(client: pg.ClientBase, lockMs: number, statementMs: n
   ]);
 }
 
-/** A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that writes still maintain: remove it. */
-async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string): Promise<void> {
-  try {
-    const { rows } = await client.query<{ invalid: boolean }>(
-      `SELECT NOT i.indisvalid AS invalid
-         FROM pg_catalog.pg_index i
-         JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relname = $2`,
-      [schema, name],
-    );
-    if (rows[0]?.invalid) {
-      await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, name)}`);
+/**
+ * A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that every write
+ * still maintains: drop it, with DROP INDEX CONCURRENTLY (it blocks no reads
+ * or writes, and waits under lock_timeout for the transactions using the
+ * table). A session that held up the build often holds up the drop too, so
+ * it is tried three times, `retryMs` and then twice that apart. What happened
+ * is part of the error: `; the INVALID index ... was dropped`, or that it
+ * is still there with the exact statement to run (for the hint), or nothing
+ * when no index was left.
+ */
+interface Leftover {
+  /** Appended to the error's message. */
+  note: string;
+  /** The statement to run, when the index is still there. */
+  drop?: string;
+}
+
+async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string, retryMs: number): Promise<Leftover> {
+  const drop = `DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, name)};`;
+  const dropped = `; the INVALID index ${schema}.${name} it left was dropped`;
+  let reason = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, retryMs * attempt));
+    try {
+      const { rows } = await client.query<{ invalid: boolean }>(
+        `SELECT NOT i.indisvalid AS invalid
+           FROM pg_catalog.pg_index i
+           JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relname = $2`,
+        [schema, name],
+      );
+      if (!rows[0]?.invalid) return { note: attempt === 0 ? '' : dropped };
+      await client.query(drop);
+      return { note: dropped };
+    } catch (error) {
+      reason = (error as Error).message;
     }
-  } catch {
-    // The next plan sees the invalid index and rebuilds it.
   }
+  return { note: `; it left the INVALID index ${schema}.${name}, which writes still maintain, and dropping it failed 3 times (${reason})`, drop };
 }
 
 /**

@@ -7,6 +7,7 @@ import { sortFindings, type Finding } from '../report/finding.js';
 import { AuditContext, type PlanFacts } from './audit-context.js';
 import { collectCatalog } from './collect-catalog.js';
 import { AUDIT_RULES } from './registry.js';
+import { refuseOpenTransaction } from '../db/open-transaction.js';
 
 export interface AuditOptions {
   /**
@@ -39,17 +40,35 @@ export interface AuditResult {
   stats: { relations: number; policies: number; expressionsParsed: number; catalogMs: number; rulesMs: number; queries: Record<string, number> };
 }
 
-/** A read-only transaction on `client` for `fn`, always rolled back. */
+/** A read-only transaction on `client` for `fn`, always rolled back. Refuses a client already in a transaction. */
 export async function withReadOnlyTransaction<T>(client: pg.ClientBase, fn: () => Promise<T>, statementTimeoutMs = 30_000): Promise<T> {
+  await refuseOpenTransaction(
+    client,
+    'the audit',
+    "give it a client outside any transaction (it runs its own READ ONLY one), or pass { transaction: 'caller' } to scan inside yours (make that one READ ONLY, REPEATABLE READ, with a statement_timeout)",
+  );
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
-    // SET LOCAL: the limits end with the transaction; the session keeps its own.
-    await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
-    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(Math.min(statementTimeoutMs, 10_000)))}`);
+    // Local: the limits end with the transaction; the session keeps its own.
+    await setScanTimeouts(client, statementTimeoutMs, true);
     return await fn();
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
   }
+}
+
+/**
+ * The time limits of every audit connection: statement_timeout as given, and
+ * lock_timeout the same but at most 10 s. `local` for the scan's transaction;
+ * the planner's second connection (its own transactions, closed after) gets
+ * them for its session.
+ */
+export async function setScanTimeouts(client: pg.ClientBase, statementTimeoutMs: number, local: boolean): Promise<void> {
+  await client.query(`SELECT pg_catalog.set_config('statement_timeout', $1, $3), pg_catalog.set_config('lock_timeout', $2, $3)`, [
+    `${Math.max(1, Math.floor(statementTimeoutMs))}ms`,
+    `${Math.max(1, Math.floor(Math.min(statementTimeoutMs, 10_000)))}ms`,
+    local,
+  ]);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Command } from '../policy/model.js';
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
 import type { Database } from '../db/connection.js';
+import { refuseOpenTransaction } from '../db/open-transaction.js';
 import type { TenantFacts } from '../facts/resolve-facts.js';
 import type { TenantType } from '../policy/model.js';
 import { loadParser } from '../policy/expression.js';
@@ -120,7 +121,8 @@ function isDatabase(target: Database | pg.ClientBase): target is Database {
  * ONLY transaction that is rolled back.
  *
  * Takes a Database (a connection of its own is opened and closed) or a
- * connected client (used as is; it must not be inside a transaction).
+ * connected client (used as is; a client inside a transaction is refused with
+ * a UsageError, its transaction untouched: see refuseOpenTransaction).
  */
 export async function runExplain(target: Database | pg.ClientBase, facts: TenantFacts, queries: ExplainQuery[], options: ExplainOptions = {}): Promise<ExplainResult> {
   await loadParser();
@@ -141,6 +143,9 @@ export async function runExplain(target: Database | pg.ClientBase, facts: Tenant
 
   const client = isDatabase(target) ? await target.connect() : target;
   try {
+    if (!isDatabase(target)) {
+      await refuseOpenTransaction(client, 'explain', 'give it the Database, or a client outside any transaction: it plans in a READ ONLY transaction of its own and rolls it back');
+    }
     const catalog = await readExplainCatalog(client, facts.tenantTables);
     if (catalog.missing.length > 0) {
       throw new UsageError(`the database lacks ${catalog.missing.length === 1 ? 'a table' : 'tables'} the policy file declares: ${catalog.missing.map((t) => `${t.schema}.${t.name}`).join(', ')}`, {

@@ -89,6 +89,11 @@ describe('action.yml', () => {
     expect(upload.if).toContain("inputs.sarif != ''");
     expect(action.inputs.command.required).toBe(true);
   });
+
+  it("defaults the version to the action's own (never an unpinned tag such as latest)", () => {
+    expect(action.inputs.version.default).toBe('');
+    expect(script).not.toMatch(/:-latest|@latest/);
+  });
 });
 
 describe('scripts/action.sh', () => {
@@ -157,6 +162,68 @@ describe('scripts/action.sh', () => {
     expect(r.output).toContain('postgres:***@');
     expect(r.output).not.toContain('not-the-password-4711');
     expect(r.output).not.toContain(password());
+  });
+
+  /** A stand-in for rlsctl that prints the words it received, one JSON array. */
+  const argvEcho = () => {
+    const file = path.join(work, 'argv-echo.js');
+    writeFileSync(file, 'console.log(JSON.stringify(process.argv.slice(2)))\n');
+    return file;
+  };
+
+  it('hostile RLSCTL_ARGS arrive verbatim: no glob expansion, no $(...), no variables, quotes keep blanks', async () => {
+    const marker = path.join(work, 'pwned-by-args');
+    const r = await runAction({
+      RLSCTL_COMMAND: 'audit',
+      RLSCTL_BIN: argvEcho(),
+      RLSCTL_ARGS: `--x "a  b" 'c d' * ?ackage.json $(touch ${marker}) \`touch ${marker}\` $HOME ~ e\\ f "q\\"x" 'it'\\''s' "" ;rm -rf /tmp/nothing`,
+    });
+    expect(r.code, r.output).toBe(0);
+    expect(JSON.parse(r.output)).toEqual([
+      'audit', '--policies', 'policies',
+      '--x', 'a  b', 'c d', '*', '?ackage.json', '$(touch', `${marker})`, '`touch', `${marker}\``, '$HOME', '~', 'e f', 'q"x', "it's", '', ';rm', '-rf', '/tmp/nothing',
+    ]);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('an unmatched quote or a trailing backslash in RLSCTL_ARGS: exit 2, nothing runs', async () => {
+    for (const bad of [`--x "a b`, `'c`, 'x \\']) {
+      const r = await runAction({ RLSCTL_COMMAND: 'audit', RLSCTL_BIN: argvEcho(), RLSCTL_ARGS: bad });
+      expect(r.code, bad).toBe(2);
+      expect(r.output, bad).toMatch(/^rlsctl action: the args input (has an unmatched|ends with a lone backslash)/);
+      expect(r.githubOutput).toBe('exit-code=2\n');
+    }
+  });
+
+  /** A fake `npx` first on PATH that records its arguments: what the published-package path would run. */
+  const fakeNpx = () => {
+    const dir = mkdtempSync(path.join(work, 'npx-'));
+    const log = path.join(dir, 'calls');
+    writeFileSync(path.join(dir, 'npx'), `#!/usr/bin/env bash\nprintf '%s\\n' "$@" > '${log}'\n`, { mode: 0o755 });
+    return { env: { PATH: `${dir}:${process.env.PATH}`, RLSCTL_BIN: '' }, log };
+  };
+
+  it("runs the action's own version, pinned exactly, through npx --package", async () => {
+    const own = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    const npx = fakeNpx();
+    const r = await runAction({ RLSCTL_COMMAND: 'validate', RLSCTL_ACTION_PATH: ROOT, RLSCTL_ARGS: '"a *"', ...npx.env });
+    expect(r.code, r.output).toBe(0);
+    expect(readFileSync(npx.log, 'utf8').split('\n').slice(0, -1)).toEqual(['--yes', `--package=rlsctl@${own}`, '--', 'rlsctl', 'validate', '--policies', 'policies', 'a *']);
+    const chosen = fakeNpx();
+    const pinned = await runAction({ RLSCTL_COMMAND: 'validate', RLSCTL_ACTION_PATH: ROOT, RLSCTL_VERSION: '1.2.3-rc.1', ...chosen.env });
+    expect(pinned.code, pinned.output).toBe(0);
+    expect(readFileSync(chosen.log, 'utf8')).toContain('--package=rlsctl@1.2.3-rc.1\n');
+  });
+
+  it('refuses a version that is not exact (a tag, a range, another package spec): exit 2, npx never runs', async () => {
+    for (const version of ['latest', '^0.1.0', '1.x', 'github:evil/rlsctl', 'https://evil.example/rlsctl.tgz', '0.1.0 || 9', '$(id)']) {
+      const npx = fakeNpx();
+      const r = await runAction({ RLSCTL_COMMAND: 'audit', RLSCTL_ACTION_PATH: ROOT, RLSCTL_VERSION: version, ...npx.env });
+      expect(r.code, version).toBe(2);
+      expect(r.output).toContain('is not an exact version');
+      expect(r.githubOutput).toBe('exit-code=2\n');
+      expect(existsSync(npx.log), version).toBe(false);
+    }
   });
 
   it('an unknown command: exit 2 before anything runs, and the exit code is still written', async () => {

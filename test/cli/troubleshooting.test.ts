@@ -241,6 +241,7 @@ describeEachServer('troubleshooting', (ctx) => {
       const r = await runCli(['apply', '--db', db.url, '--policies', policy, '--lock-timeout', '0.2']);
       expect(r.code).toBe(3);
       expect(r.stderr).toContain('(index projects_org_id_idx on app.projects): canceling statement due to lock timeout; 0 earlier statements');
+      expect(r.stderr).toContain('stay applied; the INVALID index app.projects_org_id_idx it left was dropped; run apply again once the cause is fixed');
       expect(r.stderr).toMatch(
         new RegExp(
           `\\n  hint: CREATE INDEX CONCURRENTLY waits for the transactions of this database that were open when it started, whatever they read, and lock_timeout ended the wait; open now: pid ${pid} \\(user postgres, application nightly-report, idle in transaction, in a transaction for \\d+ s\\)\\n`,

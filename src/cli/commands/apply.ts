@@ -15,11 +15,12 @@ export function applyCommand(): Command {
     .option('--schema <path>', 'SQL file or folder loaded into the embedded PostgreSQL first')
     .option('--lock-timeout <duration>', 'give up on a table lock after this long instead of queueing behind a long transaction (30s, 500ms, 2min; a bare number is seconds)', parseDuration, 5000)
     .option('--statement-timeout <duration>', 'statement_timeout of the transaction phase; index builds have none (a bare number is seconds)', parseDuration, 60_000)
+    .option('--transaction-timeout <duration>', 'deadline of the whole policy transaction, however many lock waits it meets (a bare number is seconds)', parseDuration, 60_000)
     .addHelpText(
       'after',
       '\nExamples:\n  rlsctl apply --db "$DATABASE_URL" --dry-run\n  rlsctl apply --db "$DATABASE_URL"\n  rlsctl apply --schema db/migrations && rlsctl verify --schema db/migrations\n',
     )
-    .action(async (options: PlanCommandOptions & { dryRun?: boolean; lockTimeout: number; statementTimeout: number }) => {
+    .action(async (options: PlanCommandOptions & { dryRun?: boolean; lockTimeout: number; statementTimeout: number; transactionTimeout: number }) => {
       const { db, plan } = await planFromOptions(options);
       try {
         const format = formatOf(options);
@@ -39,6 +40,7 @@ export function applyCommand(): Command {
               : undefined,
             lockTimeoutMs: options.lockTimeout,
             statementTimeoutMs: options.statementTimeout,
+            transactionTimeoutMs: options.transactionTimeout,
           });
         } finally {
           progress.done();

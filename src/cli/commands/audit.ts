@@ -5,7 +5,7 @@ import { convergeDatabase } from '../../apply/converge.js';
 import { buildPlan } from '../../plan/build-plan.js';
 import type { PolicyModel } from '../../policy/model.js';
 import { factsFromModel, inferFacts, type TenantFacts } from '../../facts/resolve-facts.js';
-import { asAuditError, runAudit, withReadOnlyTransaction, type AuditResult } from '../../audit/run-audit.js';
+import { asAuditError, runAudit, setScanTimeouts, withReadOnlyTransaction, type AuditResult } from '../../audit/run-audit.js';
 import type { PlanFacts } from '../../audit/audit-context.js';
 import { AUDIT_RULES } from '../../audit/registry.js';
 import { failsAt, type Finding } from '../../report/finding.js';
@@ -88,7 +88,7 @@ export function auditCommand(): Command {
                   );
               return runAudit(client, facts, {
                 transaction: 'caller',
-                plan: model ? () => planOnSecondConnection(db, model) : undefined,
+                plan: model ? () => planOnSecondConnection(db, model, timeout) : undefined,
                 onProgress: progress.step,
               });
             },
@@ -162,10 +162,12 @@ export function auditCommand(): Command {
  * ONLY transaction forbids: it runs on a second connection, in a transaction
  * of its own that it rolls back. Its snapshot is a moment later than the
  * scan's; on a database under migration the two may differ by that moment.
+ * It has the scan's statement_timeout and lock_timeout, for its session.
  */
-async function planOnSecondConnection(db: Database, model: PolicyModel): Promise<PlanFacts> {
+async function planOnSecondConnection(db: Database, model: PolicyModel, statementTimeoutMs: number): Promise<PlanFacts> {
   const client: pg.Client = await db.connect();
   try {
+    await setScanTimeouts(client, statementTimeoutMs, false);
     return await buildPlan(client, model);
   } finally {
     await client.end().catch(() => undefined);
