@@ -11,6 +11,14 @@ import type { TestServer } from './global-setup.js';
 
 export const BIN = path.join(ROOT, 'node_modules/.bin');
 
+/**
+ * The dbmate binary, from tools/dbmate (installed by the prepare script): the `dbmate` npm package
+ * cannot be in the root lock file (see tools/dbmate/package.json). Published for linux-x64 here; on
+ * other platforms the dbmate test says it cannot run.
+ */
+export const DBMATE = path.join(ROOT, 'tools/dbmate/node_modules/@dbmate/linux-x64/bin/dbmate');
+export const DBMATE_PLATFORM = process.platform === 'linux' && process.arch === 'x64';
+
 export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = {};
