@@ -6,7 +6,7 @@ import type pg from 'pg';
  * psql's own lexer (psqlscan.l) cuts them: at a `;` outside quotes, comments,
  * dollar quotes and parentheses, reading a plain '...' literal with backslash
  * escapes when the server's standard_conforming_strings is off, as psql does
- * (it follows the server's setting after every statement). Unlike splitting
+ * (it follows the setting as the server reports it). Unlike splitting
  * with libpg-query, this also cuts a script that does not parse, as psql would.
  */
 
@@ -67,33 +67,34 @@ export interface PsqlRun {
 }
 
 /** Run `sql` on `client` as `psql -f` would without ON_ERROR_STOP: errors are noted and the script goes on. */
-export async function runLikePsql(client: pg.ClientBase, sql: string): Promise<PsqlRun> {
+export async function runLikePsql(client: pg.Client, sql: string): Promise<PsqlRun> {
   const run: PsqlRun = { statements: [] };
-  let scs = await readScs(client, true);
-  let at = 0;
-  while (at < sql.length) {
-    const end = nextStatementEnd(sql, at, scs);
-    const statement = sql.slice(at, end);
-    at = end;
-    if (/^(\s|--[^\n\r]*[\n\r]?)*;?\s*$/.test(statement)) continue;
-    try {
-      await client.query(statement);
-      run.statements.push({ sql: statement });
-    } catch (error) {
-      run.statements.push({ sql: statement, error: (error as Error).message });
-    }
-    scs = await readScs(client, scs);
-  }
-  // psql ends the session at the end of the file: an open transaction is rolled back.
-  await client.query('ROLLBACK').catch(() => undefined);
-  return run;
-}
-
-async function readScs(client: pg.ClientBase, previous: boolean): Promise<boolean> {
+  const { rows } = await client.query<{ standard_conforming_strings: string }>('SHOW standard_conforming_strings');
+  let scs = rows[0].standard_conforming_strings === 'on';
+  // The server reports every change of the setting (ParameterStatus), which is what psql follows.
+  const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
+  const follow = (message: { parameterName: string; parameterValue: string }) => {
+    if (message.parameterName === 'standard_conforming_strings') scs = message.parameterValue === 'on';
+  };
+  connection.on('parameterStatus', follow);
   try {
-    const { rows } = await client.query<{ standard_conforming_strings: string }>('SHOW standard_conforming_strings');
-    return rows[0].standard_conforming_strings === 'on';
-  } catch {
-    return previous; // an aborted transaction answers no query
+    let at = 0;
+    while (at < sql.length) {
+      const end = nextStatementEnd(sql, at, scs);
+      const statement = sql.slice(at, end);
+      at = end;
+      if (/^(\s|--[^\n\r]*[\n\r]?)*;?\s*$/.test(statement)) continue;
+      try {
+        await client.query(statement);
+        run.statements.push({ sql: statement });
+      } catch (error) {
+        run.statements.push({ sql: statement, error: (error as Error).message });
+      }
+    }
+    // psql ends the session at the end of the file: an open transaction is rolled back.
+    await client.query('ROLLBACK').catch(() => undefined);
+  } finally {
+    connection.off('parameterStatus', follow);
   }
+  return run;
 }
