@@ -5,6 +5,7 @@ import path from 'node:path';
 import { DatabaseError, RlsctlError, UsageError } from '../errors.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../embedded/embedded-server.js';
 import { runScript } from './run-script.js';
+import { pinStandardStrings } from './standard-strings.js';
 
 /**
  * Where a command's database comes from: `--db`, then DATABASE_URL, then the
@@ -154,21 +155,8 @@ function describeLibpq(env: NodeJS.ProcessEnv): string {
   return `postgres://${env.PGUSER ?? ''}@${env.PGHOST ?? 'localhost'}:${env.PGPORT ?? '5432'}/${env.PGDATABASE ?? env.PGUSER ?? ''} (from PG* variables)`;
 }
 
-/**
- * Every session rlsctl opens reads string literals with
- * standard_conforming_strings on, whatever the server, database or role
- * default: the policy file's SQL is checked by a parser that reads it so
- * (libpg-query), and with it off a backslash in a literal that passed the
- * check could end the literal early and split the text into other
- * statements. A session-level SET, not a startup option: PgBouncer refuses
- * unknown startup options but tracks this parameter per client.
- */
-export async function pinSession(client: pg.ClientBase): Promise<void> {
-  await client.query('SET standard_conforming_strings = on');
-}
-
 function makeDatabase(config: pg.PoolConfig, label: string, url: string | undefined, poolSize = 4, embedded?: EmbeddedServer): Database {
-  const pool = new pg.Pool({ ...config, max: poolSize, application_name: 'rlsctl', onConnect: pinSession });
+  const pool = new pg.Pool({ ...config, max: poolSize, application_name: 'rlsctl', onConnect: pinStandardStrings });
   // An idle client that errors (the server restarted) must not crash the process.
   pool.on('error', () => undefined);
   return {
@@ -180,7 +168,7 @@ function makeDatabase(config: pg.PoolConfig, label: string, url: string | undefi
       const client = new pg.Client({ ...config, application_name: 'rlsctl' });
       try {
         await client.connect();
-        await pinSession(client);
+        await pinStandardStrings(client);
       } catch (error) {
         await client.end().catch(() => undefined);
         throw connectionError(error, label);

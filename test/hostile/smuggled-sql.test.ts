@@ -8,6 +8,11 @@ import { CANARY, createCanary, expectUntouched, snapshotDatabase, type DatabaseS
 import { runLikePsql } from '../helpers/psql-like.js';
 import { splitStatements } from '../../src/db/run-script.js';
 import { loadParser } from '../../src/policy/expression.js';
+import { parsePolicy } from '../../src/policy/load-policy.js';
+import { openDatabase } from '../../src/db/connection.js';
+import { buildPlan } from '../../src/plan/build-plan.js';
+import { runExplain } from '../../src/explain/run-explain.js';
+import { factsFromModel } from '../../src/facts/resolve-facts.js';
 
 /**
  * Smuggled SQL (issue 14): policy files whose text tries to end the SQL rlsctl
@@ -239,6 +244,50 @@ ${both ? `      docs2:\n        policies:\n          - { name: p, for: select, t
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('1 of 1 query planned');
     await expectOnlyPoliciesChanged(db, before);
+  });
+});
+
+describe.each(testServers().map((server) => [server.name, server] as const))('standard_conforming_strings off: the programmatic API [%s]', (_name, server) => {
+  let db: TestDatabase;
+  const app = uniqueName('h1_api');
+  beforeAll(async () => {
+    db = await createTestDatabase(server, 'scsapi');
+    await db.query(`CREATE ROLE ${app}`);
+    await db.runScript(SCHEMA);
+    await db.query(`ALTER DATABASE ${db.name} SET standard_conforming_strings = off`);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('every session openDatabase opens, pooled or dedicated, reads literals with it on', async () => {
+    const database = await openDatabase({ db: db.url });
+    try {
+      const pooled = [await database.pool.connect(), await database.pool.connect()];
+      const own = await database.connect();
+      const settings: string[] = [];
+      for (const c of [...pooled, own]) settings.push((await c.query('SHOW standard_conforming_strings')).rows[0].standard_conforming_strings);
+      pooled.forEach((c) => c.release());
+      await own.end();
+      expect(settings).toEqual(['on', 'on', 'on']);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('buildPlan and runExplain refuse a caller’s session that reads it off, before sending any of the file’s SQL', async () => {
+    const model = await parsePolicy([{ file: 'p.yaml', text: policyFile(app, `      docs:\n        policies:\n          - { name: p, for: select, to: [${app}], using: ${JSON.stringify(BACKSLASH)} }\n`) }]);
+    const client = await db.client();
+    try {
+      await expect(buildPlan(client, model)).rejects.toThrow(/standard_conforming_strings is off on this connection/);
+      const query = { name: 'Q', text: "SELECT 1 FROM app.docs WHERE note <> '\\'" };
+      await expect(runExplain(client, factsFromModel(model), [query], { tenant: 'a' })).rejects.toThrow(/standard_conforming_strings is off/);
+      // Set on by the caller, the same session plans.
+      await client.query('SET standard_conforming_strings = on');
+      expect((await buildPlan(client, model)).statements.length).toBeGreaterThan(0);
+    } finally {
+      await client.end();
+    }
   });
 });
 
