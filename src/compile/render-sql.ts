@@ -147,7 +147,7 @@ function partitionBlock(table: DesiredTable): string {
  * what follows would run as top-level statements (psql goes on after an
  * error unless ON_ERROR_STOP is set).
  */
-export function doBlock(body: string): string {
+function doBlock(body: string): string {
   let tag = '$rlsctl$';
   for (let n = 1; body.includes(tag); n++) tag = `$rlsctl_${n}$`;
   return `DO ${tag}\n${body}\n${tag};`;
