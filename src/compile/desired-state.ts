@@ -54,6 +54,23 @@ export interface IndexSpec {
 /** The prefix of every policy rlsctl generates; hand-written names may not use it. */
 export const GENERATED_PREFIX = 'rlsctl_';
 
+/**
+ * The one rule for a policy rlsctl generated that the file no longer produces
+ * (the table's commands narrowed, tenant turned shared): it carries the
+ * GENERATED_PREFIX (the validator refuses it for hand-written policies) and
+ * is not among the policies wanted on its relation. `plan` drops such a
+ * policy without --prune; `compile` writes the same rule as SQL.
+ */
+export function isStaleGeneratedPolicy(name: string, wanted: ReadonlySet<string>): boolean {
+  return name.startsWith(GENERATED_PREFIX) && !wanted.has(name);
+}
+
+/** isStaleGeneratedPolicy as a SQL condition on the policy name `column`, for the compiled script. */
+export function staleGeneratedPolicySql(column: string, wanted: string[]): string {
+  const names = wanted.length > 0 ? ` AND ${column}::text <> ALL (ARRAY[${wanted.map(quoteLiteral).join(', ')}]::text[])` : '';
+  return `pg_catalog.starts_with(${column}::text, ${quoteLiteral(GENERATED_PREFIX)})${names}`;
+}
+
 const CAST: Record<PolicyModel['tenant']['type'], string> = {
   uuid: '::uuid',
   bigint: '::bigint',

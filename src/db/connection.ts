@@ -5,6 +5,7 @@ import path from 'node:path';
 import { DatabaseError, RlsctlError, UsageError } from '../errors.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../embedded/embedded-server.js';
 import { runScript } from './run-script.js';
+import { pinStandardStrings } from './standard-strings.js';
 
 /**
  * Where a command's database comes from: `--db`, then DATABASE_URL, then the
@@ -234,7 +235,7 @@ function describeLibpq(env: NodeJS.ProcessEnv): string {
 }
 
 function makeDatabase(config: pg.PoolConfig, label: string, url: string | undefined, poolSize = 4, embedded?: EmbeddedServer): Database {
-  const pool = new pg.Pool({ ...config, max: poolSize, application_name: 'rlsctl' });
+  const pool = new pg.Pool({ ...config, max: poolSize, application_name: 'rlsctl', onConnect: pinStandardStrings });
   // An idle client that errors (the server restarted) must not crash the process.
   pool.on('error', () => undefined);
   return {
@@ -246,7 +247,9 @@ function makeDatabase(config: pg.PoolConfig, label: string, url: string | undefi
       const client = new pg.Client({ ...config, application_name: 'rlsctl' });
       try {
         await client.connect();
+        await pinStandardStrings(client);
       } catch (error) {
+        await client.end().catch(() => undefined);
         throw connectionError(error, label);
       }
       return client;

@@ -3,6 +3,7 @@ import { parseSync } from 'libpg-query';
 import { DatabaseError, UsageError } from '../errors.js';
 import { quoteIdent } from '../compile/quote.js';
 import { rootOf, type PlanNode } from './walk-plan.js';
+import { requireStandardStrings } from '../db/standard-strings.js';
 
 /**
  * Planning as the application runs: one connection, one READ ONLY
@@ -69,6 +70,8 @@ export class PlanSession {
 
   /** BEGIN READ ONLY, become the app role, set the tenant. Throws DatabaseError (exit 3) when the role cannot be assumed. */
   static async open(client: pg.ClientBase, context: PlanContext): Promise<PlanSession> {
+    // The batches hold the query file's text, checked by libpg-query as the setting on reads it.
+    await requireStandardStrings(client);
     const { rows } = await client.query<{ exists: boolean; user: string }>('SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1) AS exists, current_user AS user', [context.role]);
     if (!rows[0].exists) {
       throw new UsageError(`the app role ${context.role} does not exist in this database`, {

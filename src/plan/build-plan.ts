@@ -4,6 +4,7 @@ import { introspectCatalog } from '../catalog/introspect-catalog.js';
 import { hashCatalog } from '../catalog/hash-catalog.js';
 import { desiredTable, indexName, type DesiredTable } from '../compile/desired-state.js';
 import { loadParser } from '../policy/expression.js';
+import { requireStandardStrings } from '../db/standard-strings.js';
 import { tableKey, type PolicyModel, type TableDecl } from '../policy/model.js';
 import { createCanonicalizer } from './canonicalize-expressions.js';
 import { orderStatements, type PlannedStatement } from './order-statements.js';
@@ -68,6 +69,8 @@ export function plannedSchemas(model: PolicyModel): string[] {
 
 export async function planOnClient(client: pg.ClientBase, model: PolicyModel, options: PlanOnClientOptions): Promise<Plan> {
   await loadParser();
+  // The round trips send the file's expressions to the server (canonicalize-expressions.ts).
+  await requireStandardStrings(client);
   const catalog = options.catalog ?? (await introspectCatalog(client, { schemas: plannedSchemas(model) }));
   const tables = new Map<string, CatalogTable>();
   const children = new Map<string, CatalogTable[]>();

@@ -74,9 +74,10 @@ function attachable(index: CatalogIndex, want: IndexWant): boolean {
 export function freeName(name: string, taken: Set<string>): string {
   if (!taken.has(name)) return name;
   for (let n = 1; ; n++) {
-    let head = name;
-    while (identBytes(`${head}${n}`) > 63) head = head.slice(0, -1);
-    if (!taken.has(`${head}${n}`)) return `${head}${n}`;
+    // Cut whole code points: half a UTF-16 surrogate pair is not valid UTF-8.
+    const head = Array.from(name);
+    while (identBytes(`${head.join('')}${n}`) > 63) head.pop();
+    if (!taken.has(`${head.join('')}${n}`)) return `${head.join('')}${n}`;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { CatalogPolicy, CatalogTable } from '../catalog/catalog-model.js';
-import { GENERATED_PREFIX, type PolicySpec } from '../compile/desired-state.js';
+import { isStaleGeneratedPolicy, type PolicySpec } from '../compile/desired-state.js';
 import { qualify, quoteIdent } from '../compile/quote.js';
 import { createPolicySql, dropPolicySql, quoteRole } from '../compile/render-sql.js';
 import type { Hazard, Statement } from '../compile/statement.js';
@@ -166,7 +166,7 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
     // hand-written policies): one the file no longer produces (the table's
     // commands changed, say) is removed without --prune, or the old policy
     // would keep granting what the file took away.
-    if (actual.name.startsWith(GENERATED_PREFIX)) {
+    if (isStaleGeneratedPolicy(actual.name, wantedNames)) {
       drop('rlsctl made it and the policy file no longer asks for it');
       continue;
     }
