@@ -456,7 +456,8 @@ function roleList(roles: string[]): string {
   return roles.join(', ');
 }
 
-const isPublic = (role: string) => role.toLowerCase() === 'public';
+/** Exact, as in the policy file: `Public` is a role of that name, not PUBLIC. */
+const isPublic = (role: string) => role === 'public';
 
 /** `to: [public]` covers every role. */
 function rolesCover(outer: string[], inner: string[]): boolean {

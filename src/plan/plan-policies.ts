@@ -42,8 +42,13 @@ function request(item: RelationPolicies, expression: string | undefined): Canoni
   return expression === undefined ? undefined : { expression, relation: item.relation.name, columns: item.relation.columns };
 }
 
+/**
+ * Role lists compared as sets. Names are exact: `public` is the PUBLIC
+ * pseudo-role (oid 0 in polroles, read as `public`; PostgreSQL reserves that
+ * name), `Public` or `PUBLIC` a real role of that name.
+ */
 export function normalizeRoles(roles: string[]): string[] {
-  return [...new Set(roles.map((r) => (r.toLowerCase() === 'public' ? 'public' : r)))].sort();
+  return [...new Set(roles)].sort();
 }
 
 export interface PolicyPlanOutput {
