@@ -3,6 +3,7 @@ import { writeFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { FailOn } from '../report/finding.js';
+import { escapeTerminalOutput } from '../report/escape-terminal.js';
 
 export type Format = 'text' | 'json' | 'sarif' | 'markdown';
 
@@ -58,13 +59,14 @@ export function failOnOf(options: { failOn?: string }): FailOn {
   return (options.failOn ?? 'error') as FailOn;
 }
 
+/** A report on stdout; control characters that are not rlsctl's own line breaks and colours are escaped (src/report/escape-terminal.ts). */
 export function write(text: string): void {
-  process.stdout.write(text);
+  process.stdout.write(escapeTerminalOutput(text));
 }
 
-/** Notes and progress: stderr, and not with --quiet. */
+/** Notes and progress: stderr, and not with --quiet; escaped as `write` does. */
 export function note(options: { quiet?: boolean }, text: string): void {
-  if (!options.quiet) process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  if (!options.quiet) process.stderr.write(escapeTerminalOutput(text.endsWith('\n') ? text : `${text}\n`));
 }
 
 /** Write a file atomically: a temporary file in the same folder, then a rename; no half-written file on failure. */

@@ -1,5 +1,6 @@
 import type { Hazard, Statement } from '../compile/statement.js';
 import { makeChalk } from '../report/format-text.js';
+import { escapeTerminal, escapeTerminalBlock } from '../report/escape-terminal.js';
 import { plural, type Plan, type PlanDrift } from './plan.js';
 
 /** Plan → text (a commented SQL script for people), json (for machines), markdown (a pull-request comment). */
@@ -81,9 +82,9 @@ export function formatPlanText(plan: Pick<Plan, 'statements' | 'drift'>, options
         ),
       );
     }
-    lines.push(c.dim(`-- [${i + 1}] ${s.summary}`));
+    lines.push(c.dim(`-- [${i + 1}] ${escapeTerminal(s.summary)}`));
     if (s.hazards.length > 0) lines.push(`--     hazards: ${s.hazards.map(paint).join(', ')}`);
-    lines.push(s.sql, '');
+    lines.push(escapeTerminalBlock(s.sql), '');
   });
   if (plan.drift.length > 0) lines.push(...formatDriftText(plan.drift, c.bold), '');
   lines.push(describeSummary(summarizePlan(plan)));
@@ -91,7 +92,7 @@ export function formatPlanText(plan: Pick<Plan, 'statements' | 'drift'>, options
 }
 
 function formatDriftText(drift: PlanDrift[], bold: (s: string) => string): string[] {
-  return [bold('-- Drift:'), ...drift.map((d) => `--   ${d.message}`)];
+  return [bold('-- Drift:'), ...drift.map((d) => `--   ${escapeTerminal(d.message)}`)];
 }
 
 function cell(text: string): string {
