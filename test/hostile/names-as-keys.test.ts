@@ -80,3 +80,34 @@ describeEachServer('names that are special words in JavaScript or SQL', (ctx) =>
     expect(r.code).toBe(1);
   });
 });
+
+describeEachServer('a type named like an Object.prototype property', (ctx) => {
+  const app = uniqueName('nk_type');
+
+  beforeAll(async () => {
+    await ctx.db.query(`CREATE ROLE ${app} NOLOGIN`);
+    await ctx.db.runScript(`
+      CREATE SCHEMA odd;
+      CREATE DOMAIN odd."constructor" AS text;
+      GRANT USAGE ON SCHEMA odd TO ${app};
+      CREATE TABLE odd.items (id int PRIMARY KEY, tenant_id odd."constructor" NOT NULL, body text);
+      GRANT SELECT ON odd.items TO ${app};`);
+  });
+  afterAll(async () => {
+    await ctx.db.query(`DROP OWNED BY ${app} CASCADE`).catch(() => undefined);
+    await ctx.db.query(`DROP ROLE IF EXISTS ${app}`).catch(() => undefined);
+  });
+
+  it('explain: a tenant column of type "constructor" is a type rlsctl does not know (text), not Object\'s constructor', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rlsctl-names-type-'));
+    try {
+      writeFileSync(path.join(dir, 'q.sql'), 'SELECT body FROM odd.items WHERE id = 1;\n');
+      const r = await runCli(['explain', '--db', ctx.db.url, '--schema', 'odd', '--tenant-setting', 'app.tenant_id', '--app-role', app, path.join(dir, 'q.sql'), '--format', 'json', '--quiet']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).findings).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
