@@ -41,6 +41,25 @@ describe('escapeTerminal', () => {
   });
 });
 
+describe('hostile file names on the terminal, without a database', () => {
+  it('diff: the side labels are escaped in the text report', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rlsctl-terminal-escape-diff-'));
+    try {
+      const policy = (to: string) =>
+        `version: 1\nroles:\n  app: [app_user]\nschemas:\n  app:\n    tables:\n      docs:\n        policies:\n          - { name: p, to: [${to}], using: "true" }\n`;
+      writeFileSync(path.join(dir, `base${EVIL}.yaml`), policy('app_user'));
+      writeFileSync(path.join(dir, 'head.yaml'), policy('public'));
+      const r = await runCli(['diff', `base${EVIL}.yaml`, 'head.yaml'], { cwd: dir });
+      expectInert(r);
+      expect(r.stdout).toContain(`base${SHOWN}.yaml -> head.yaml`);
+      expect(r.stdout).toContain('widening');
+      expect(r.code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describeEachServer('hostile names on the terminal', (ctx) => {
   const plain = uniqueName('escplain');
   const role = `${plain}${EVIL}`;
