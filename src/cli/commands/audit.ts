@@ -183,7 +183,7 @@ function textHeader(result: AuditResult, db: Database, options: AuditCliOptions,
     for (const line of result.facts.inferred) lines.push(c.dim(`  ${escapeTerminal(line)}`));
   }
   if (hidden > 0) lines.push(c.dim(`${hidden} finding${hidden === 1 ? '' : 's'} hidden by the baseline`));
-  if (stale.length > 0) lines.push(c.dim(`${stale.length} baseline entr${stale.length === 1 ? 'y' : 'ies'} no longer found (fixed): ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', ...' : ''}`));
+  if (stale.length > 0) lines.push(c.dim(`${stale.length} baseline entr${stale.length === 1 ? 'y' : 'ies'} no longer found (fixed): ${escapeTerminal(stale.slice(0, 5).join(', '))}${stale.length > 5 ? ', ...' : ''}`));
   lines.push('');
   return lines;
 }

@@ -128,7 +128,7 @@ export function verifyCommand(): Command {
         const header = [
           c.bold(escapeTerminal(`rlsctl verify of ${db.label}`)),
           c.dim(
-            `as ${escapeTerminal(result.roles.join(', '))}; tenants ${result.tenants.map((t, i) => `${t} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
+            `as ${escapeTerminal(result.roles.join(', '))}; tenants ${result.tenants.map((t, i) => `${escapeTerminal(t)} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
           ),
           '',
         ];
