@@ -55,7 +55,8 @@ export async function readInputFile(file: string, options: InputFileOptions): Pr
 export function decodeInput(file: string, what: string, bytes: Uint8Array): string {
   if (bytes.length > MAX_INPUT_BYTES) throw tooLarge(file, what, bytes.length);
   if (!isUtf8(bytes)) {
-    const at = firstInvalidUtf8(bytes);
+    // Both follow RFC 3629; the bound only keeps a disagreement from reading past the end.
+    const at = Math.min(firstInvalidUtf8(bytes), bytes.length - 1);
     const { line, column } = lineColumnOfByte(bytes, at);
     throw new UsageError(`${file}:${line}:${column}: ${what} is not valid UTF-8 (byte 0x${bytes[at].toString(16).padStart(2, '0')} at offset ${at})`, {
       hint: 'save the file as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8); rlsctl reads no other encoding and never guesses',
