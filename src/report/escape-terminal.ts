@@ -20,10 +20,14 @@ const CONTROL_BUT_LINES_AND_STYLE = /\u001b\[[0-9;]*m|[\u0000-\u0008\u000b-\u001
 /** A double-quoted identifier, as quoteIdent writes it (`""` inside). */
 const QUOTED = /"(?:[^"]|"")*"/g;
 
-const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const NAMED = new Map([
+  ['\n', '\\n'],
+  ['\r', '\\r'],
+  ['\t', '\\t'],
+]);
 
 function escapeChar(ch: string): string {
-  const named = NAMED[ch];
+  const named = NAMED.get(ch);
   if (named) return named;
   const code = ch.charCodeAt(0);
   return code < 0x20 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
