@@ -4,6 +4,7 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { FailOn } from '../report/finding.js';
 import { redactSecrets } from '../db/connection.js';
+import { escapeTerminalOutput } from '../report/escape-terminal.js';
 
 export type Format = 'text' | 'json' | 'sarif' | 'markdown';
 
@@ -59,14 +60,17 @@ export function failOnOf(options: { failOn?: string }): FailOn {
   return (options.failOn ?? 'error') as FailOn;
 }
 
-/** stdout (text, JSON, SARIF): never a password (see redactSecrets). */
+/**
+ * A report on stdout: never a password (see redactSecrets), and control characters that are not
+ * rlsctl's own line breaks and colours escaped (src/report/escape-terminal.ts).
+ */
 export function write(text: string): void {
-  process.stdout.write(redactSecrets(text));
+  process.stdout.write(escapeTerminalOutput(redactSecrets(text)));
 }
 
-/** Notes and progress: stderr, and not with --quiet. */
+/** Notes and progress: stderr, and not with --quiet; escaped as `write` does. */
 export function note(options: { quiet?: boolean }, text: string): void {
-  if (!options.quiet) process.stderr.write(redactSecrets(text.endsWith('\n') ? text : `${text}\n`));
+  if (!options.quiet) process.stderr.write(escapeTerminalOutput(redactSecrets(text.endsWith('\n') ? text : `${text}\n`)));
 }
 
 /** Write a file atomically: a temporary file in the same folder, then a rename; no half-written file on failure. */

@@ -13,6 +13,7 @@ import { diffCommand } from './commands/diff.js';
 import { initCommand } from './commands/init.js';
 import { makeChalk } from '../report/format-text.js';
 import { useColor } from './common.js';
+import { escapeTerminal, escapeTerminalBlock } from '../report/escape-terminal.js';
 
 export function buildProgram(): Command {
   const program = new Command('rlsctl')
@@ -53,21 +54,22 @@ function reportError(error: unknown, verbose: boolean, color: boolean): number {
   }
   if (error instanceof PolicyInvalid) {
     for (const d of error.diagnostics) {
-      process.stderr.write(`${d.location.file}:${d.location.line}:${d.location.column}: ${c.red('error')} ${d.message}\n`);
-      if (d.hint) process.stderr.write(`  ${c.dim('hint:')} ${d.hint}\n`);
+      process.stderr.write(`${escapeTerminal(d.location.file)}:${d.location.line}:${d.location.column}: ${c.red('error')} ${escapeTerminal(d.message)}\n`);
+      if (d.hint) process.stderr.write(`  ${c.dim('hint:')} ${escapeTerminalBlock(d.hint)}\n`);
     }
     process.stderr.write(`${error.diagnostics.length} problem${error.diagnostics.length === 1 ? '' : 's'} in the policy file\n`);
     return 2;
   }
   if (error instanceof RlsctlError) {
-    process.stderr.write(`${c.red('rlsctl:')} ${redactSecrets(error.message)}\n`);
-    if (error.hint) process.stderr.write(`  ${c.dim('hint:')} ${redactSecrets(error.hint)}\n`);
-    if (verbose && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
+    // Names in messages come from the catalog and from files: escaped (src/report/escape-terminal.ts); never a password.
+    process.stderr.write(`${c.red('rlsctl:')} ${escapeTerminal(redactSecrets(error.message))}\n`);
+    if (error.hint) process.stderr.write(`  ${c.dim('hint:')} ${escapeTerminalBlock(redactSecrets(error.hint))}\n`);
+    if (verbose && error.stack) process.stderr.write(`${escapeTerminalBlock(redactSecrets(error.stack))}\n`);
     return error.exitCode;
   }
   const e = error as Error;
-  process.stderr.write(`${c.red('rlsctl: internal error:')} ${redactSecrets(e?.message ?? String(error))}\n`);
-  if (verbose && e?.stack) process.stderr.write(`${redactSecrets(e.stack)}\n`);
+  process.stderr.write(`${c.red('rlsctl: internal error:')} ${escapeTerminal(redactSecrets(e?.message ?? String(error)))}\n`);
+  if (verbose && e?.stack) process.stderr.write(`${escapeTerminalBlock(redactSecrets(e.stack))}\n`);
   else process.stderr.write('  run again with --verbose for the stack trace, and report it as a bug\n');
   return 3;
 }

@@ -1,3 +1,5 @@
+import { escapeTerminal, escapeTerminalOutput } from '../report/escape-terminal.js';
+
 /**
  * One line of progress on stderr, rewritten in place (`\r`), for long work:
  * index builds in `apply`, relations in `verify`. Only on a terminal and not
@@ -47,7 +49,7 @@ export function createProgress(options: ProgressOptions = {}): ProgressReporter 
   const stream: ProgressStream = { isTTY: target.isTTY, get columns() { return target.columns; }, write: (text: string) => target.write(redactSecrets(text)) };
   const quiet = Boolean(options.quiet);
   const note = (text: string) => {
-    if (!quiet) stream.write(text.endsWith('\n') ? text : `${text}\n`);
+    if (!quiet) stream.write(escapeTerminalOutput(text.endsWith('\n') ? text : `${text}\n`));
   };
   if (quiet || !stream.isTTY) {
     return { active: false, update: () => undefined, note, done: () => undefined };
@@ -63,7 +65,7 @@ export function createProgress(options: ProgressOptions = {}): ProgressReporter 
   const fit = (text: string) => {
     // One physical line: a wrapped line cannot be erased with \r. A terminal of unknown size (0 columns) gets 80.
     const width = Math.max(20, (stream.columns || 80) - 1);
-    const flat = text.replace(/\s*\n\s*/g, ' ');
+    const flat = escapeTerminal(text);
     return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
   };
   const draw = (text: string) => {

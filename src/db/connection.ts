@@ -1,11 +1,12 @@
 import pg from 'pg';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseError, RlsctlError, UsageError } from '../errors.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../embedded/embedded-server.js';
 import { runScript } from './run-script.js';
 import { pinStandardStrings } from './standard-strings.js';
+import { readInputFile } from '../input/read-input-file.js';
 
 /**
  * Where a command's database comes from: `--db`, then DATABASE_URL, then the
@@ -344,7 +345,7 @@ export async function loadSchema(database: Database, schemaPath: string): Promis
   const client = await database.connect();
   try {
     for (const file of files) {
-      const sql = await readFile(file, 'utf8');
+      const sql = await readInputFile(file, { what: 'the schema file', missingHint: '--schema takes a .sql file or a folder of them' });
       try {
         await runScript(client, sql);
       } catch (error) {

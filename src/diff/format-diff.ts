@@ -1,4 +1,5 @@
 import { makeChalk } from '../report/format-text.js';
+import { escapeTerminal } from '../report/escape-terminal.js';
 import { changeObjectLabel, CHANGE_CLASSES, sortChanges, summarizeChanges, type ChangeClass, type ChangeSummary, type PolicyChange } from './policy-change.js';
 
 /** What was compared, for the header lines: labels as the user named the sides. */
@@ -16,11 +17,11 @@ export function formatDiffJson(changes: PolicyChange[]): string {
 export function formatDiffText(changes: PolicyChange[], sides: DiffSides, options: { color: boolean }): string {
   const c = makeChalk(options.color);
   const paint: Record<ChangeClass, (s: string) => string> = { widening: c.red.bold, narrowing: c.yellow, neutral: c.dim };
-  const lines = [c.dim(`${sides.base} -> ${sides.head}`)];
+  const lines = [c.dim(escapeTerminal(`${sides.base} -> ${sides.head}`))];
   const width = Math.max(...CHANGE_CLASSES.map((k) => k.length));
   for (const change of sortChanges(changes)) {
-    lines.push(`${paint[change.class](change.class.padEnd(width))}  ${c.bold(`${change.object.kind} ${changeObjectLabel(change.object)}`)}: ${change.change}`);
-    lines.push(`${' '.repeat(width + 2)}${change.message}`);
+    lines.push(`${paint[change.class](change.class.padEnd(width))}  ${c.bold(escapeTerminal(`${change.object.kind} ${changeObjectLabel(change.object)}`))}: ${escapeTerminal(change.change)}`);
+    lines.push(`${' '.repeat(width + 2)}${escapeTerminal(change.message)}`);
   }
   if (changes.length === 0) lines.push('no change in meaning');
   lines.push('', summaryLine(summarizeChanges(changes), (k, s) => paint[k](s)));

@@ -5,6 +5,7 @@ import { RlsctlError, UsageError } from '../errors.js';
 import { parsePolicy, readPolicySources } from '../policy/load-policy.js';
 import type { PolicyModel } from '../policy/model.js';
 import type { PolicySource } from '../policy/validate-policy.js';
+import { decodeInput } from '../input/read-input-file.js';
 
 /**
  * One side of a diff: a policy file or folder in the working tree, or
@@ -103,7 +104,7 @@ async function readGitSide(ref: string, options: ReadSideOptions): Promise<DiffS
 
   let sources: PolicySource[];
   if (type === 'blob') {
-    sources = [{ file: display(repoPath), text: await git(['cat-file', 'blob', object], cwd) }];
+    sources = [await gitBlob(object, display(repoPath), cwd)];
   } else if (type === 'tree') {
     const entries = parseLsTree(await git(['ls-tree', '-z', object], cwd));
     // The same files, in the same order, as readPolicySources reads from a folder.
@@ -120,7 +121,7 @@ async function readGitSide(ref: string, options: ReadSideOptions): Promise<DiffS
       throw new UsageError(`the folder ${display(repoPath || '.')} holds no *.yaml or *.yml policy file`, { hint: 'name the policy path with --policies' });
     }
     sources = [];
-    for (const f of files) sources.push({ file: display(join(f.name)), text: await git(['cat-file', 'blob', f.oid], cwd) });
+    for (const f of files) sources.push(await gitBlob(f.oid, display(join(f.name)), cwd));
   } else {
     throw new UsageError(`${display(repoPath)} is a ${type}, not a policy file or folder`);
   }
@@ -175,18 +176,25 @@ function parseLsTree(output: string): TreeEntry[] {
 
 class GitExit extends Error {}
 
+/** A policy file at a revision, with the size limit and strict UTF-8 of every input file. */
+async function gitBlob(object: string, file: string, cwd: string): Promise<PolicySource> {
+  return { file, text: decodeInput(file, 'the policy file', await git(['cat-file', 'blob', object], cwd, 'buffer')) };
+}
+
 /**
  * Run git with an argument array, never through a shell. A non-zero exit is a
  * GitExit (the caller says what it means for the input); git missing is
  * GitFailed (exit 3).
  */
-function git(args: string[], cwd: string): Promise<string> {
+function git(args: string[], cwd: string): Promise<string>;
+function git(args: string[], cwd: string, encoding: 'buffer'): Promise<Buffer>;
+function git(args: string[], cwd: string, encoding: 'utf8' | 'buffer' = 'utf8'): Promise<string | Buffer> {
   return new Promise((resolve, reject) => {
     execFile(
       'git',
       args,
-      // Never prompt (a credential helper, a pager) in CI; read output as UTF-8.
-      { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', LC_ALL: 'C' } },
+      // Never prompt (a credential helper, a pager) in CI; output as UTF-8 text, or bytes for a blob (checked by decodeInput).
+      { cwd, encoding, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', LC_ALL: 'C' } },
       (error, stdout, stderr) => {
         if (!error) return resolve(stdout);
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {

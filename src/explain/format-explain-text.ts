@@ -1,4 +1,5 @@
 import { makeChalk } from '../report/format-text.js';
+import { escapeTerminal, escapeTerminalBlock } from '../report/escape-terminal.js';
 import { sortFindings, summarize, type Severity } from '../report/finding.js';
 import type { ExplainContext, ExplainFinding, QueryOutcome } from './run-explain.js';
 
@@ -25,19 +26,19 @@ export function formatExplainText(findings: ExplainFinding[], queries: QueryOutc
   }
   const ordered = [...groups].sort(([, a], [, b]) => a.order[0] - b.order[0] || a.order[1] - b.order[1] || a.order[2].localeCompare(b.order[2]));
   for (const [key, group] of ordered) {
-    lines.push(c.bold(key));
+    lines.push(c.bold(escapeTerminal(key)));
     for (const f of group.findings) {
       const headline = f.detail?.headline ? `${f.detail.table}: ${f.detail.headline}` : f.message;
-      lines.push(`  ${paint[f.severity](f.severity)} ${c.dim(`${f.rule} ${f.name}`)} ${headline}`);
-      if (f.detail?.fragment) f.detail.fragment.forEach((l, i) => lines.push(`    ${i === 0 ? c.dim('plan: ') : '      '}${l}`));
-      if (f.help) f.help.split('\n').forEach((l, i) => lines.push(`    ${i === 0 ? c.dim('fix:  ') : '      '}${l}`));
+      lines.push(`  ${paint[f.severity](f.severity)} ${c.dim(`${f.rule} ${f.name}`)} ${escapeTerminal(headline)}`);
+      if (f.detail?.fragment) f.detail.fragment.forEach((l, i) => lines.push(`    ${i === 0 ? c.dim('plan: ') : '      '}${escapeTerminal(l)}`));
+      if (f.help) escapeTerminalBlock(f.help).split('\n').forEach((l, i) => lines.push(`    ${i === 0 ? c.dim('fix:  ') : '      '}${l}`));
     }
     lines.push('');
   }
   const planned = queries.filter((q) => q.planned).length;
   const s = summarize(findings);
   lines.push(
-    `${planned} of ${queries.length} quer${queries.length === 1 ? 'y' : 'ies'} planned as ${context.role} with ${context.setting} = '${context.tenant}' on PostgreSQL ${context.serverVersion}, each as is and with sequential scans disabled (generic plans for parameters)`,
+    `${planned} of ${queries.length} quer${queries.length === 1 ? 'y' : 'ies'} planned as ${escapeTerminal(context.role)} with ${escapeTerminal(context.setting)} = '${escapeTerminal(context.tenant)}' on PostgreSQL ${context.serverVersion}, each as is and with sequential scans disabled (generic plans for parameters)`,
   );
   lines.push(
     context.hypopg.used

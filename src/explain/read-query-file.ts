@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSync, scanSync } from 'libpg-query';
 import { UsageError } from '../errors.js';
+import { readInputFile } from '../input/read-input-file.js';
 import { loadParser } from '../policy/expression.js';
 import { inspectQuery } from './inspect-query.js';
 import { CsvSyntaxError, readCsv } from './read-csv.js';
@@ -61,16 +61,7 @@ export function queryFileFormat(file: string): QueryFileFormat {
 
 /** Read one query file. Throws UsageError when it cannot be read or holds no query at all (exit 2). */
 export async function readQueryFile(file: string): Promise<QueryFileContents> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    throw new UsageError(`cannot read the query file ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (error as Error).message}`, {
-      hint: 'name SQL query files, or pg_stat_statements exports as .csv or .json',
-      cause: error,
-    });
-  }
+  const text = await readInputFile(file, { what: 'the query file', missingHint: 'name SQL query files, or pg_stat_statements exports as .csv or .json' });
   await loadParser();
   const format = queryFileFormat(file);
   const contents = format === 'csv' ? readStatStatementsCsv(file, text) : format === 'json' ? readStatStatementsJson(file, text) : readSqlQueries(file, text);

@@ -102,7 +102,14 @@ export function settingsRead(text: string): string[] {
   return out;
 }
 
-const TYPE_OF: Record<string, TenantType> = { uuid: 'uuid', int8: 'bigint', int4: 'integer', text: 'text', varchar: 'text' };
+/** By catalog type name: a Map, so that a type named `constructor` is just an unknown type. */
+const TYPE_OF = new Map<string, TenantType>([
+  ['uuid', 'uuid'],
+  ['int8', 'bigint'],
+  ['int4', 'integer'],
+  ['text', 'text'],
+  ['varchar', 'text'],
+]);
 
 export async function resolveFacts(options: FactOptions, client: pg.ClientBase | pg.Pool): Promise<TenantFacts> {
   if (hasPolicyFile(options)) return factsFromModel(await loadPolicy(options.policies ?? DEFAULT_POLICY_PATH));
@@ -181,7 +188,7 @@ export async function inferFacts(options: FactOptions, client: pg.ClientBase | p
   }
   const typeCounts = new Map<TenantType, number>();
   for (const t of tables) {
-    const type = TYPE_OF[t.type] ?? 'text';
+    const type = TYPE_OF.get(t.type) ?? 'text';
     typeCounts.set(type, (typeCounts.get(type) ?? 0) + 1);
   }
   const tenantType = [...typeCounts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'uuid';

@@ -95,7 +95,7 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
   const knownRoles = new Set(catalog.roles.map((r) => r.name));
   const desired = model.tables.filter((t) => tables.has(tableKey(t))).map((t) => desiredTable(model, t));
   const missingRoles = [
-    ...new Set(desired.flatMap((d) => d.policies.flatMap((p) => p.roles)).filter((r) => r.toLowerCase() !== 'public' && !knownRoles.has(r))),
+    ...new Set(desired.flatMap((d) => d.policies.flatMap((p) => p.roles)).filter((r) => r !== 'public' && !knownRoles.has(r))),
   ].sort();
   const missingColumns: string[] = [];
   const usable: DesiredTable[] = [];

@@ -1,5 +1,6 @@
 import type { Hazard, Statement } from '../compile/statement.js';
 import { makeChalk } from '../report/format-text.js';
+import { escapeTerminal, escapeTerminalBlock } from '../report/escape-terminal.js';
 import { plural, type Plan, type PlanDrift } from './plan.js';
 import { hazardReasons } from './hazard-reasons.js';
 
@@ -82,10 +83,10 @@ export function formatPlanText(plan: Pick<Plan, 'statements' | 'drift'>, options
         ),
       );
     }
-    lines.push(c.dim(`-- [${i + 1}] ${s.summary}`));
+    lines.push(c.dim(`-- [${i + 1}] ${escapeTerminal(s.summary)}`));
     if (s.hazards.length > 0) lines.push(`--     hazards: ${s.hazards.map(paint).join(', ')}`);
-    for (const r of hazardReasons(s)) if (r.code === 'AUTHZ_WIDENS' || r.code === 'AUTHZ_NARROWS') lines.push(`--       ${paint(r.code)}: ${r.message}`);
-    lines.push(s.sql, '');
+    for (const r of hazardReasons(s)) if (r.code === 'AUTHZ_WIDENS' || r.code === 'AUTHZ_NARROWS') lines.push(`--       ${paint(r.code)}: ${escapeTerminal(r.message)}`);
+    lines.push(escapeTerminalBlock(s.sql), '');
   });
   if (plan.drift.length > 0) lines.push(...formatDriftText(plan.drift, c.bold), '');
   lines.push(describeSummary(summarizePlan(plan)));
@@ -93,7 +94,7 @@ export function formatPlanText(plan: Pick<Plan, 'statements' | 'drift'>, options
 }
 
 function formatDriftText(drift: PlanDrift[], bold: (s: string) => string): string[] {
-  return [bold('-- Drift:'), ...drift.map((d) => `--   ${d.message}`)];
+  return [bold('-- Drift:'), ...drift.map((d) => `--   ${escapeTerminal(d.message)}`)];
 }
 
 function cell(text: string): string {

@@ -1,9 +1,10 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PolicyInvalid, UsageError } from '../errors.js';
 import type { PolicyModel } from './model.js';
 import { validatePolicy, type PolicySource } from './validate-policy.js';
 import { loadParser } from './expression.js';
+import { readInputFile } from '../input/read-input-file.js';
 
 export const DEFAULT_POLICY_PATH = 'policies';
 
@@ -48,5 +49,5 @@ export async function readPolicySources(policyPath: string): Promise<PolicySourc
       hint: 'add a policy file there (see policies/ in the rlsctl repository for an example) or write one with `rlsctl init`',
     });
   }
-  return Promise.all(files.map(async (file) => ({ file, text: await readFile(file, 'utf8') })));
+  return Promise.all(files.map(async (file) => ({ file, text: await readInputFile(file, { what: 'the policy file', missingHint: 'check the path given to --policies' }) })));
 }

@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { PolicyDiagnostic, SourceLocation } from '../errors.js';
 import { identBytes } from '../compile/quote.js';
 import { desiredTable } from '../compile/desired-state.js';
@@ -38,6 +38,13 @@ const POLICY_KEYS = ['name', 'to', 'for', 'as', 'using', 'check'] as const;
 const MODES = ['tenant', 'shared', 'exempt'] as const;
 /** Aliases expanded per file at most (yaml's toJS uses the same bound). */
 const MAX_ALIASES = 100;
+/**
+ * Values (scalars, mappings, lists) that the aliases of one file may add when
+ * expanded, in all. Each alias copies its anchor as already expanded, so a few
+ * aliases of aliases double the size per level: the alias count alone does
+ * not bound it (docs/policy-file.md, "Limits on input").
+ */
+export const MAX_ALIAS_EXPANSION = 100_000;
 /** Which table keys each mode admits, beside `mode` itself. */
 const MODE_KEYS: Record<(typeof MODES)[number], readonly string[]> = {
   tenant: ['column', 'indexes', 'commands', 'via', 'policies'],
@@ -299,6 +306,12 @@ class Validator {
    * toJS does, so a recursive or exponential alias cannot hang the validator.
    */
   private resolveAliases(doc: Document): boolean {
+    const bomb = aliasExpansionProblem(doc);
+    if (bomb) {
+      this.unreadableFile = true;
+      this.report(this.at(bomb.alias), bomb.message, bomb.hint);
+      return false;
+    }
     let count = 0;
     let failed: SourceLocation | undefined;
     visit(doc, {
@@ -805,4 +818,51 @@ function describe(node: Node | null | undefined): string {
 
 export function formatLocation(location: SourceLocation): string {
   return `${location.file}:${location.line}:${location.column}`;
+}
+
+/**
+ * Measure what expanding every alias would add, without expanding anything:
+ * the size of each mapping and list is computed once, an alias adds the size
+ * of the value it names. The first alias that takes the total past
+ * MAX_ALIAS_EXPANSION is the problem, as is an alias inside the value it
+ * names (it would expand forever).
+ */
+function aliasExpansionProblem(doc: Document): { alias: Node; message: string; hint: string } | undefined {
+  const sizes = new Map<unknown, number>();
+  const open = new Set<unknown>();
+  let added = 0;
+  let problem: { alias: Node; message: string; hint: string } | undefined;
+  const size = (node: unknown): number => {
+    if (problem || node === null || node === undefined) return 0;
+    if (isAlias(node)) {
+      const target = node.resolve(doc);
+      if (!target) return 0; // reported by resolveAliases
+      if (open.has(target)) {
+        problem = { alias: node, message: 'a YAML alias inside the value it names', hint: 'write the value out instead of the alias' };
+        return 0;
+      }
+      const n = size(target);
+      added += n;
+      if (!problem && added > MAX_ALIAS_EXPANSION) {
+        problem = {
+          alias: node,
+          message: `the YAML aliases of this file expand to more than ${MAX_ALIAS_EXPANSION} values`,
+          hint: 'each alias copies the whole value it names, and aliases of aliases multiply: write the values out, or use fewer levels of aliases',
+        };
+      }
+      return n;
+    }
+    if (isPair(node)) return size(node.key) + size(node.value);
+    if (!isMap(node) && !isSeq(node)) return 1;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    open.add(node);
+    let n = 1;
+    for (const item of node.items as unknown[]) n += size(item);
+    open.delete(node);
+    sizes.set(node, n);
+    return n;
+  };
+  size(doc.contents);
+  return problem;
 }

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
+import { readInputFile } from '../input/read-input-file.js';
 import type { Finding } from './finding.js';
 
 /**
@@ -23,12 +23,7 @@ export function formatBaseline(baseline: Baseline): string {
 }
 
 export async function readBaseline(file: string): Promise<Baseline> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw new UsageError(`cannot read the baseline ${file}: no such file`, { hint: 'write one with --write-baseline FILE' });
-  }
+  const text = await readInputFile(file, { what: 'the baseline', missingHint: 'write one with --write-baseline FILE' });
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -1,5 +1,6 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import { objectLabel, sortFindings, summarize, type Finding, type Severity } from './finding.js';
+import { escapeTerminal, escapeTerminalBlock } from './escape-terminal.js';
 
 export function makeChalk(color: boolean): ChalkInstance {
   return new Chalk({ level: color ? 1 : 0 });
@@ -16,7 +17,7 @@ export function formatFindingsText(findings: Finding[], options: { color: boolea
   const groups = new Map<string, Finding[]>();
   for (const f of sortFindings(findings)) {
     const where = f.location ? `${f.location.file}:${f.location.line}:${f.location.column}` : '';
-    const key = `${f.object.kind} ${objectLabel(f.object)}${where && f.object.kind !== 'policy_file' ? ` (${where})` : ''}`;
+    const key = escapeTerminal(`${f.object.kind} ${objectLabel(f.object)}${where && f.object.kind !== 'policy_file' ? ` (${where})` : ''}`);
     const group = groups.get(key) ?? [];
     group.push(f);
     groups.set(key, group);
@@ -28,8 +29,8 @@ export function formatFindingsText(findings: Finding[], options: { color: boolea
     lines.push(c.bold(key));
     for (const f of group) {
       const where = f.object.kind === 'policy_file' && f.location ? `${f.location.file}:${f.location.line}:${f.location.column} ` : '';
-      lines.push(`  ${paint[f.severity](MARK[f.severity])} ${c.dim(`${f.rule} ${f.name}`)} ${where}${f.message}`);
-      if (f.help) lines.push(...f.help.split('\n').map((l, i) => `    ${i === 0 ? c.dim('fix: ') : '     '}${l}`));
+      lines.push(`  ${paint[f.severity](MARK[f.severity])} ${c.dim(`${f.rule} ${f.name}`)} ${escapeTerminal(where + f.message)}`);
+      if (f.help) lines.push(...escapeTerminalBlock(f.help).split('\n').map((l, i) => `    ${i === 0 ? c.dim('fix: ') : '     '}${l}`));
     }
   }
   const s = summarize(findings);

@@ -163,7 +163,7 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
 
     const findings = book.findings(setting, facts);
     const unreachable = catalog.relations.flatMap((rel) =>
-      facts.appRoles.filter((role) => rel.privileges[role]?.noSchemaUsage).map((role) => ({ schema: rel.schema, name: rel.name, role })),
+      facts.appRoles.filter((role) => rel.privileges.get(role)?.noSchemaUsage).map((role) => ({ schema: rel.schema, name: rel.name, role })),
     );
     return {
       connectingRole,
@@ -263,7 +263,7 @@ async function triggersOf(client: pg.Client, targets: Target[]): Promise<VerifyR
 
 function targetsOf(catalog: VerifyCatalog, roles: string[]): Target[] {
   const reaches = (rel: VerifyRelation) => roles.some((r) => {
-    const p = rel.privileges[r];
+    const p = rel.privileges.get(r);
     return p && (p.select || p.insert || p.update || p.delete);
   });
   const rels = catalog.relations.filter(reaches).map((rel) => ({ kind: 'relation' as const, rel }));
@@ -490,7 +490,7 @@ class Prober {
 
   private rolesFor(target: Target, need: 'select' | 'any'): string[] {
     if (target.kind === 'function') return target.fn.executableBy;
-    return Object.entries(target.rel.privileges)
+    return [...target.rel.privileges]
       .filter(([, p]) => (need === 'select' ? p.select : p.select || p.insert || p.update || p.delete))
       .map(([role]) => role)
       .sort();
@@ -582,7 +582,7 @@ class Prober {
       }
     }
     for (const role of this.rolesFor(target, 'any')) {
-      const priv = rel.privileges[role];
+      const priv = rel.privileges.get(role)!;
       for (const [a, b] of this.pairs) {
         if (priv.select) await this.probeRead(target, role, a, owner);
         if (!writable) continue;
@@ -690,7 +690,7 @@ class Prober {
 
   private async probeUpdateOther(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
     const rel = target.rel;
-    const updatable = rel.privileges[role].updatable;
+    const updatable = rel.privileges.get(role)!.updatable;
     const insertable = new Set(insertableColumns(rel).map((c) => c.name));
     // Set a column to the value it already has: the row stays tenant b's.
     const preferred = [rel.tenantColumn, ...(rel.via?.columns ?? []), ...rel.columns.map((c) => c.name)].filter((c): c is string => Boolean(c));
@@ -705,7 +705,7 @@ class Prober {
 
   private async probeMove(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowA: FetchedRow, rowB: FetchedRow): Promise<void> {
     const rel = target.rel;
-    const updatable = rel.privileges[role].updatable;
+    const updatable = rel.privileges.get(role)!.updatable;
     const columns = rel.tenantColumn ? [rel.tenantColumn] : (rel.via?.columns ?? []);
     if (columns.length === 0 || !columns.every((c) => updatable.includes(c))) return; // the privileges already stop it
     const move = (reveal?: Reveal) => {

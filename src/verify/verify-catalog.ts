@@ -88,7 +88,8 @@ export interface VerifyRelation {
   foreignKeys: VerifyForeignKey[];
   /** Column lists of unique indexes; an index on an expression is left out. */
   uniqueKeys: string[][];
-  privileges: Record<string, RolePrivileges>;
+  /** By role name: a Map, so that a role named `__proto__` is a role like any other. */
+  privileges: Map<string, RolePrivileges>;
   /** Rows hold heap tuples here (ordinary tables and leaf partitions). */
   storage: boolean;
 }
@@ -307,10 +308,10 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
     const declared = declaredByOid.get(oid) ?? (child ? declaredByOid.get(child.root) : undefined);
     const isView = viewReads.has(oid) && !declared;
     const kind: RelationKind = isView ? KIND[r.relkind] : child && r.relispartition ? 'partition' : KIND[r.relkind] ?? 'table';
-    const privileges: Record<string, RolePrivileges> = {};
-    for (const role of roles) privileges[role] = { select: false, insert: false, update: false, delete: false, updatable: [] };
+    const privileges = new Map<string, RolePrivileges>();
+    for (const role of roles) privileges.set(role, { select: false, insert: false, update: false, delete: false, updatable: [] });
     for (const p of privsOf.get(oid) ?? []) {
-      privileges[p.role] = { select: p.sel, insert: p.ins, update: p.upd, delete: p.del, updatable: p.updatable, ...(p.nousage ? { noSchemaUsage: true } : {}) };
+      privileges.set(p.role, { select: p.sel, insert: p.ins, update: p.upd, delete: p.del, updatable: p.updatable, ...(p.nousage ? { noSchemaUsage: true } : {}) });
     }
     return {
       oid,

@@ -5,7 +5,12 @@ import { defineRule } from '../rule.js';
 import { anyClause, clauses, policyObject } from './policy-rule-helpers.js';
 
 /** Casts PostgreSQL inserts itself for a varchar column compared with text: binary-compatible, still indexable. */
-const RELABEL: Record<string, Set<string>> = { varchar: new Set(['::text']), bpchar: new Set(['::text', '::bpchar']), text: new Set(['::text']) };
+/** By catalog type name (a Map: a type may be named `constructor`). */
+const RELABEL = new Map<string, Set<string>>([
+  ['varchar', new Set(['::text'])],
+  ['bpchar', new Set(['::text', '::bpchar'])],
+  ['text', new Set(['::text'])],
+]);
 
 export const rls042 = defineRule({
   code: 'RLS042',
@@ -25,7 +30,7 @@ export const rls042 = defineRule({
         if (!anyClause(ctx, policy, 'wrappedColumns')) continue;
         const wrapped = clauses(ctx, policy)
           .flatMap((c) => c.facts.wrappedColumns)
-          .filter((w) => w.column === column && !RELABEL[type]?.has(w.wrapper));
+          .filter((w) => w.column === column && !RELABEL.get(type)?.has(w.wrapper));
         if (wrapped.length === 0) continue;
         const how = [...new Set(wrapped.map((w) => (w.wrapper.startsWith('::') ? `${column}${w.wrapper}` : w.wrapper.replace('()', `(${column})`))))].join(', ');
         findings.push(

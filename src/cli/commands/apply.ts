@@ -6,6 +6,7 @@ import { formatPlanJson, formatPlanText, statementJson, describeSummary, summari
 import { addCommonOptions, formatOf, note, useColor, write } from '../common.js';
 import { planFromOptions, type PlanCommandOptions } from './plan.js';
 import { makeChalk } from '../../report/format-text.js';
+import { escapeTerminal } from '../../report/escape-terminal.js';
 
 export function applyCommand(): Command {
   return addCommonOptions(new Command('apply'), ['text', 'json'])
@@ -68,11 +69,11 @@ export function applyCommand(): Command {
           lines.push(drift.length === 0 ? 'nothing to do: the database already matches the policy file' : 'nothing to change');
         } else {
           if (result.replanned) lines.push(c.dim('the database changed since the plan was made: planned again under the lock'));
-          for (const s of result.executed) lines.push(`${c.green('applied')} ${s.summary}${s.hazards.length ? c.dim(` [${s.hazards.join(', ')}]`) : ''}`);
+          for (const s of result.executed) lines.push(`${c.green('applied')} ${escapeTerminal(s.summary)}${s.hazards.length ? c.dim(` [${s.hazards.join(', ')}]`) : ''}`);
           lines.push('', `applied ${describeSummary(summarizePlan({ statements: result.executed, drift: [] }))}`);
         }
         // With --prune the drift was dropped, and the statements above say so.
-        if (!result.plan.source.prune) for (const d of drift) lines.push(`${c.yellow('drift')} ${d.message}`);
+        if (!result.plan.source.prune) for (const d of drift) lines.push(`${c.yellow('drift')} ${escapeTerminal(d.message)}`);
         write(lines.join('\n') + '\n');
         if (db.embedded) note(options, 'the embedded PostgreSQL is thrown away on exit: this apply checked that the policy file applies to the schema');
       } finally {

@@ -18,6 +18,7 @@ import { choosePolicyModel } from '../choose-policy.js';
 import { parseDuration } from '../duration.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, writeFileAtomic, type CommonOptions } from '../common.js';
+import { escapeTerminal } from '../../report/escape-terminal.js';
 
 interface AuditCliOptions extends CommonOptions {
   schema?: string[];
@@ -176,15 +177,15 @@ async function planOnSecondConnection(db: Database, model: PolicyModel, statemen
 
 function textHeader(result: AuditResult, db: Database, options: AuditCliOptions, hidden: number, stale: string[]): string[] {
   const c = makeChalk(useColor(options));
-  const lines = [c.bold(`rlsctl audit of ${db.label}, PostgreSQL ${result.server.version}`)];
+  const lines = [c.bold(escapeTerminal(`rlsctl audit of ${db.label}, PostgreSQL ${result.server.version}`))];
   if (result.facts.source === 'policy-file') {
-    lines.push(c.dim(`facts from the policy file ${result.facts.model?.files.join(', ')}`));
+    lines.push(c.dim(escapeTerminal(`facts from the policy file ${result.facts.model?.files.join(', ')}`)));
   } else {
     lines.push(c.dim('facts inferred from the catalog (say them with flags, or use a policy file, to be exact):'));
-    for (const line of result.facts.inferred) lines.push(c.dim(`  ${line}`));
+    for (const line of result.facts.inferred) lines.push(c.dim(`  ${escapeTerminal(line)}`));
   }
   if (hidden > 0) lines.push(c.dim(`${hidden} finding${hidden === 1 ? '' : 's'} hidden by the baseline`));
-  if (stale.length > 0) lines.push(c.dim(`${stale.length} baseline entr${stale.length === 1 ? 'y' : 'ies'} no longer found (fixed): ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', ...' : ''}`));
+  if (stale.length > 0) lines.push(c.dim(`${stale.length} baseline entr${stale.length === 1 ? 'y' : 'ies'} no longer found (fixed): ${escapeTerminal(stale.slice(0, 5).join(', '))}${stale.length > 5 ? ', ...' : ''}`));
   lines.push('');
   return lines;
 }
@@ -196,7 +197,7 @@ function startProgress(options: CommonOptions): { step: (s: string) => void; sto
   let shown = false;
   const draw = () => {
     shown = true;
-    process.stderr.write(`\r\x1b[2Kaudit: ${current}...`);
+    process.stderr.write(`\r\x1b[2Kaudit: ${escapeTerminal(current)}...`);
   };
   const timer = setTimeout(draw, 1000);
   return {

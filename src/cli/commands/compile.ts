@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { loadPolicy } from '../../policy/load-policy.js';
 import { compileScript } from '../../compile/render-sql.js';
-import { addCommonOptions, note, write, writeFileAtomic, type CommonOptions } from '../common.js';
+import { addCommonOptions, note, writeFileAtomic, type CommonOptions } from '../common.js';
 
 export function compileCommand(): Command {
   return addCommonOptions(new Command('compile'), ['text'])
@@ -14,6 +14,7 @@ export function compileCommand(): Command {
       if (options.output) {
         await writeFileAtomic(options.output, sql);
         note(options, `wrote ${options.output}`);
-      } else write(sql);
+        // The script itself, byte for byte, for psql: policy-file names hold no control characters (validate refuses them).
+      } else process.stdout.write(sql);
     });
 }

@@ -16,6 +16,7 @@ import { parseDuration } from '../duration.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { createProgress } from '../progress.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
+import { escapeTerminal } from '../../report/escape-terminal.js';
 
 interface VerifyCliOptions extends CommonOptions {
   schema?: string[];
@@ -136,9 +137,9 @@ export function verifyCommand(): Command {
       } else {
         const c = makeChalk(useColor(options));
         const header = [
-          c.bold(`rlsctl verify of ${db.label}`),
+          c.bold(escapeTerminal(`rlsctl verify of ${db.label}`)),
           c.dim(
-            `as ${result.roles.join(', ')}; tenants ${result.tenants.map((t, i) => `${t} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
+            `as ${escapeTerminal(result.roles.join(', '))}; tenants ${result.tenants.map((t, i) => `${escapeTerminal(t)} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
           ),
           ...triggerLines(result).map((l) => c.yellow(l)),
           '',
