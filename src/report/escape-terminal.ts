@@ -17,8 +17,12 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 /** A colour or style sequence as chalk writes it (SGR), and any other character to escape. */
 const CONTROL_BUT_LINES_AND_STYLE = /\u001b\[[0-9;]*m|[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
-/** A double-quoted identifier, as quoteIdent writes it (`""` inside). */
-const QUOTED = /"(?:[^"]|"")*"/g;
+/**
+ * A double-quoted identifier, as quoteIdent writes it (`""` inside), standing as a token of its own:
+ * not glued to a word on either side. A lone `"` inside a name printed unquoted (`ix.No"tes`) is not
+ * the start of one, so it cannot pair with a quote lines later and swallow the line breaks between.
+ */
+const QUOTED = /(?<![\p{L}\p{N}_$"])"(?:[^"]|"")*"(?![\p{L}\p{N}_$])/gu;
 
 const NAMED = new Map([
   ['\n', '\\n'],

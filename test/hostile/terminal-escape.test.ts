@@ -32,6 +32,9 @@ describe('escapeTerminal', () => {
 
   it('keeps the lines of a block but not a line break inside a quoted identifier', () => {
     expect(escapeTerminalBlock(`SELECT 1\nFROM "a\nb" \u001b[2J;`)).toBe('SELECT 1\nFROM "a\\nb" \\x1b[2J;');
+ 
+    // A lone quote inside a name printed unquoted does not pair with a quote lines later.
+    expect(escapeTerminalBlock('index ix.No"tes failed\n  run:\n    DROP INDEX ix."No""tes\nx";')).toBe('index ix.No"tes failed\n  run:\n    DROP INDEX ix."No""tes\\nx";');
   });
 
   it('the output pass keeps colours and stays valid JSON', () => {
