@@ -70,6 +70,8 @@ export interface CatalogIndex {
   method: string;
   /** The WHERE clause of a partial index. */
   predicate?: string;
+  /** A DEFERRABLE unique constraint's index (pg_index.indimmediate false): uniqueness is checked at commit, or later. */
+  deferrable?: true;
   /** The index of the parent partitioned table this index is attached to. */
   attachedTo?: { schema: string; name: string };
   /** pg_get_indexdef() text. */

@@ -103,7 +103,7 @@ const INDEXES_SQL = `
                  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k] AND i.indkey[k] <> 0
                 ORDER BY k) AS keys,
          i.indnkeyatts AS key_count, i.indisunique AS unique, i.indisprimary AS primary,
-         i.indisvalid AS valid, am.amname AS method,
+         i.indisvalid AS valid, NOT i.indimmediate AS deferrable, am.amname AS method,
          pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS predicate,
          pn.nspname AS parent_schema, pc.relname AS parent_name,
          pg_catalog.pg_get_indexdef(i.indexrelid) AS definition
@@ -245,6 +245,7 @@ export async function introspectCatalog(client: pg.ClientBase | pg.Pool, options
         valid: r.valid,
         method: r.method,
         ...(r.predicate !== null ? { predicate: r.predicate } : {}),
+        ...(r.deferrable ? { deferrable: true as const } : {}),
         ...(r.parent_name ? { attachedTo: { schema: r.parent_schema, name: r.parent_name } } : {}),
         definition: r.definition,
       };

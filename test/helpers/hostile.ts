@@ -23,7 +23,7 @@ export async function createCanary(db: TestDatabase): Promise<void> {
 }
 
 const CATALOG_SQL = `
-SELECT 'rel ' || c.oid::regclass::text || ' ' || c.relkind || ' rls=' || c.relrowsecurity || ' force=' || c.relforcerowsecurity
+SELECT 'rel ' || c.oid::regclass::text || ' ' || c.relkind::text || ' rls=' || c.relrowsecurity || ' force=' || c.relforcerowsecurity
        || ' acl=' || coalesce(c.relacl::text, '-') AS line
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
@@ -35,7 +35,7 @@ SELECT 'col ' || a.attrelid::regclass::text || '.' || a.attname || ' ' || format
  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
    AND a.attnum > 0 AND NOT a.attisdropped
 UNION ALL
-SELECT 'pol ' || p.polrelid::regclass::text || ' ' || p.polname || ' ' || p.polcmd || ' ' || p.polpermissive
+SELECT 'pol ' || p.polrelid::regclass::text || ' ' || p.polname || ' ' || p.polcmd::text || ' ' || p.polpermissive
        || ' roles=' || p.polroles::text || ' using=' || coalesce(pg_get_expr(p.polqual, p.polrelid), '-')
        || ' check=' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '-')
   FROM pg_policy p
@@ -58,7 +58,7 @@ UNION ALL
 SELECT 'set ' || s.setrole::text || ' ' || s.setconfig::text
   FROM pg_db_role_setting s WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
 UNION ALL
-SELECT 'defacl ' || d.defaclrole::regrole::text || ' ' || d.defaclobjtype || ' ' || d.defaclacl::text FROM pg_default_acl d
+SELECT 'defacl ' || d.defaclrole::regrole::text || ' ' || d.defaclobjtype::text || ' ' || d.defaclacl::text FROM pg_default_acl d
 ORDER BY 1`;
 
 /** Everything a smuggled statement could change, read as the superuser. */
