@@ -172,7 +172,8 @@ function describeTable(model: PolicyModel, table: PolicyModel['tables'][number])
   switch (table.mode) {
     case 'tenant':
       return table.via
-        ? `tenant, via ${table.via.parentSchema}.${table.via.parentName} (${table.via.columns.join(', ')})`
+        ? // compile reads no database: the key that keeps one parent row per child row is checked by plan and apply.
+          `tenant, via ${table.via.parentSchema}.${table.via.parentName} (${table.via.columns.join(', ')}) -> (${table.via.references.join(', ')}), which must be a unique key of ${table.via.parentSchema}.${table.via.parentName}: compile cannot check it, plan and apply do`
         : `tenant (${table.column ?? model.tenant.column}), ${table.commands.join(', ')}`;
     case 'shared':
       return 'shared: every tenant reads, no app role writes';

@@ -173,6 +173,10 @@ ALTER TABLE billing.projects FORCE ROW LEVEL SECURITY;`);
       'WHERE rls_parent.id = projects_2026.project_id AND rls_parent.tenant_id = projects_2026.tenant_id',
     );
     expect(desiredTable(model, model.tables[1])).toMatchObject({ tenantColumn: undefined, viaParent: { schema: 'app', name: 'projects', columns: ['id', 'tenant_id'] } });
+    // compile reads no database: the script says that the key is plan's and apply's to check.
+    expect(compileScript(model)).toContain(
+      '-- billing.projects: tenant, via app.projects (project_id, tenant_id) -> (id, tenant_id), which must be a unique key of app.projects: compile cannot check it, plan and apply do\n',
+    );
   });
 
   it('a via table named like the parent alias gets another alias, so its columns are not the parent’s', async () => {
