@@ -187,6 +187,6 @@ function describeTable(model: PolicyModel, table: PolicyModel['tables'][number])
  * ends a `--` comment at \n or \r) in an exempt reason or a file name would
  * otherwise turn the rest of that text into SQL that psql runs.
  */
-function commentText(text: string): string {
+export function commentText(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
 }

@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
+import { parseSync } from 'libpg-query';
+import { loadParser } from '../../src/policy/expression.js';
 import { runCli } from '../helpers/cli.js';
 import { describeEachServer, uniqueName, type TestDatabase } from '../helpers/db.js';
 import { createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
@@ -113,6 +115,68 @@ describeEachServer('hostile: via', (ctx) => {
     expect(audit.code, audit.stdout + audit.stderr).toBe(2);
     expect(audit.stderr).toContain('not a unique key of via_embedded.invoices');
     expect(audit.stderr).toContain('ALTER TABLE via_embedded.invoices ADD UNIQUE (id)');
+  });
+
+  it('audit RLS033 finds an existing via-style policy joined on a non-unique parent column; its printed fix, run, makes the finding go', async () => {
+    const t = "(SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)";
+    const exists = 'EXISTS (SELECT 1 FROM via_audit.invoices AS rls_parent WHERE rls_parent.id = lines.invoice_id)';
+    await setUp(
+      ctx.db,
+      'via_audit',
+      `CREATE TABLE via_audit.invoices (tenant_id uuid NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+       CREATE POLICY guard ON via_audit.invoices AS RESTRICTIVE FOR ALL TO ${app} USING (tenant_id = ${t}) WITH CHECK (tenant_id = ${t});
+       CREATE POLICY access ON via_audit.invoices FOR ALL TO ${app} USING (tenant_id = ${t}) WITH CHECK (tenant_id = ${t});
+       ALTER TABLE via_audit.invoices ENABLE ROW LEVEL SECURITY;
+       CREATE TABLE via_audit.lines (invoice_id int NOT NULL, note text NOT NULL);
+       CREATE POLICY guard ON via_audit.lines AS RESTRICTIVE FOR ALL TO ${app} USING (${exists}) WITH CHECK (${exists});
+       CREATE POLICY access ON via_audit.lines FOR ALL TO ${app} USING (${exists}) WITH CHECK (${exists});
+       ALTER TABLE via_audit.lines ENABLE ROW LEVEL SECURITY;
+       INSERT INTO via_audit.invoices VALUES ('${A}', 1), ('${B}', 1);
+       INSERT INTO via_audit.lines VALUES (1, 'line of invoice 1 of B');`,
+    );
+    // The shape is a real leak: A reads B's line.
+    expect(await readAs(A, 'SELECT note FROM via_audit.lines')).toEqual(['line of invoice 1 of B']);
+    const audit = async () => {
+      const r = await runCli(['audit', '--db', ctx.db.url, '--schema', 'via_audit', '--tenant-column', 'tenant_id', '--app-role', app, '--format', 'json', '--fail-on', 'never']);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { findings: Array<{ rule: string; message: string; help?: string }> }).findings.filter((f) => f.rule === 'RLS033');
+    };
+    const before = await audit();
+    expect(before).toHaveLength(1);
+    expect(before[0].message).toContain('policies access, guard on via_audit.lines join via_audit.invoices on (id), which is not a unique key of via_audit.invoices');
+    expect(before[0].help).toContain('ALTER TABLE via_audit.invoices ADD UNIQUE (id);');
+    // The fix needs ids that do not repeat: A's invoice 1 goes, then the printed fix runs as is.
+    await ctx.db.query(`DELETE FROM via_audit.invoices WHERE tenant_id = '${A}'`);
+    await ctx.db.runScript(before[0].help!);
+    expect(await audit()).toEqual([]);
+    expect(await readAs(A, 'SELECT note FROM via_audit.lines')).toEqual([]);
+  });
+
+  it('RLS033 with hostile names: the printed fix is one ALTER TABLE, the names quoted, a line break in a name kept out of the comment', async () => {
+    const parent = 'in"v; DROP TABLE public.hostile_canary; --';
+    const key = 'k\nDROP TABLE public.hostile_canary; --';
+    const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+    const exists = `EXISTS (SELECT 1 FROM via_names.${q(parent)} AS rls_parent WHERE rls_parent.${q(key)} = lines.invoice_id)`;
+    await setUp(
+      ctx.db,
+      'via_names',
+      `CREATE TABLE via_names.${q(parent)} (tenant_id uuid NOT NULL, ${q(key)} int NOT NULL, PRIMARY KEY (tenant_id, ${q(key)}));
+       CREATE TABLE via_names.lines (invoice_id int NOT NULL, note text NOT NULL);
+       CREATE POLICY guard ON via_names.lines AS RESTRICTIVE FOR ALL TO ${app} USING (${exists});
+       ALTER TABLE via_names.lines ENABLE ROW LEVEL SECURITY;`,
+    );
+    const audit = async () => {
+      const r = await runCli(['audit', '--db', ctx.db.url, '--schema', 'via_names', '--tenant-column', 'tenant_id', '--app-role', app, '--format', 'json', '--fail-on', 'never']);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { findings: Array<{ rule: string; help?: string }> }).findings.filter((f) => f.rule === 'RLS033');
+    };
+    const [finding] = await audit();
+    await loadParser();
+    const { stmts } = parseSync(finding.help!) as { stmts: Array<{ stmt: Record<string, unknown> }> };
+    expect(stmts.map((x) => Object.keys(x.stmt)[0])).toEqual(['AlterTableStmt']);
+    await ctx.db.runScript(finding.help!);
+    expect(await audit()).toEqual([]);
+    expect((await ctx.db.query('SELECT count(*)::int AS n FROM public.hostile_canary')).rows[0].n).toBe(3);
   });
 
   it('unique keys that do not make the parent row unique for the join are refused too: partial, deferrable, on an expression', async () => {
