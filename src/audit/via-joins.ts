@@ -47,8 +47,11 @@ export function viaJoins(text: string, self: { schema: string; name: string }, p
         const join = existsJoin(sublink.subselect, self, parentHas);
         if (join) out.push(join);
       }
-      // A nested sub-query joins to its own outer query, not to the policy's relation.
       visit(sublink.testexpr);
+      // A sub-query that reads a table joins to that table, not to the policy's
+      // relation; one without FROM (`(SELECT EXISTS (…))`) is still about the row.
+      const inner = (sublink.subselect as Node | undefined)?.SelectStmt as Node | undefined;
+      if (sublink.subLinkType !== 'EXISTS_SUBLINK' && inner && !inner.fromClause) visit([inner.targetList, inner.whereClause]);
       return;
     }
     for (const value of Object.values(node as Node)) visit(value);
