@@ -98,6 +98,14 @@ describeEachServer('hostile: via', (ctx) => {
     expect(apply.stderr).toContain('not a unique key of via_leak.invoices');
     // Nothing was applied: no policy that would show B's line to A.
     await expectUntouched(ctx.db, before);
+    // audit with the policy file says so too, before anything is applied.
+    const audit = await runCli(['audit', '--policies', file, '--db', ctx.db.url, '--format', 'json', '--fail-on', 'never']);
+    expect(audit.code, audit.stderr).toBe(0);
+    const findings = (JSON.parse(audit.stdout) as { findings: Array<{ rule: string; message: string; help?: string }> }).findings.filter((f) => f.rule === 'RLS033');
+    expect(findings.map((f) => f.message)).toEqual([
+      'the policy file takes the tenant of via_leak.lines via via_leak.invoices, joined on (id), which is not a unique key of via_leak.invoices: a row of via_leak.lines is visible to every tenant that has a row of via_leak.invoices with that key',
+    ]);
+    expect(findings[0].help).toContain('ALTER TABLE via_leak.invoices ADD UNIQUE (id);');
   });
 
   it('audit of an embedded database built from --schema refuses such a via too (exit 2), before auditing', async () => {

@@ -39,11 +39,25 @@ export const rls033 = defineRule({
         }
       }
     }
+    // A `via` of the policy file whose policies are not (yet) in the database:
+    // plan and apply refuse it, and the audit says why.
+    for (const table of ctx.tenantTables()) {
+      if (!table.via) continue;
+      const parent = ctx.relationsByKey.get(`${table.via.parentSchema}.${table.via.parentName}`);
+      const columns = [...new Set(table.via.references)].sort();
+      if (!parent || coversUniqueKey(ctx, parent, columns)) continue;
+      const key = JSON.stringify([table.rel.oid, parent.oid, columns]);
+      if (!holes.has(key)) holes.set(key, { rel: table.rel, parent, columns, policies: [] });
+    }
     return [...holes.values()].map(({ rel, parent, columns, policies }) =>
       findingOf(
         rls033,
         ctx.objectOf(rel),
-        `${policies.length === 1 ? 'policy' : 'policies'} ${policies.join(', ')} on ${ctx.label(rel)} ${policies.length === 1 ? 'joins' : 'join'} ${ctx.label(parent)} on (${columns.join(', ')}), which is not a unique key of ${ctx.label(parent)}: a row of ${ctx.label(rel)} is visible to every tenant that has a row of ${ctx.label(parent)} with that key`,
+        `${
+          policies.length === 0
+            ? `the policy file takes the tenant of ${ctx.label(rel)} via ${ctx.label(parent)}, joined on`
+            : `${policies.length === 1 ? 'policy' : 'policies'} ${policies.join(', ')} on ${ctx.label(rel)} ${policies.length === 1 ? 'joins' : 'join'} ${ctx.label(parent)} on`
+        } (${columns.join(', ')}), which is not a unique key of ${ctx.label(parent)}: a row of ${ctx.label(rel)} is visible to every tenant that has a row of ${ctx.label(parent)} with that key`,
         fixSql(ctx, parent, columns),
         `${parent.schema}.${parent.name}(${columns.join(',')})`,
       ),
