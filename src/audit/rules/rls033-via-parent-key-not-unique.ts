@@ -65,10 +65,15 @@ export const rls033 = defineRule({
   },
 });
 
-/** The parent as the expression names it; without a schema, the policy's own schema, then public, then the only relation of that name. */
+/**
+ * The parent as the expression names it. pg_get_expr leaves the schema out
+ * when the table is visible on the audit session's search_path (by default
+ * "$user", public): then public, the policy's own schema, or the only relation
+ * of that name.
+ */
 function resolveParent(ctx: AuditContext, parent: ViaJoin['parent'], rel: CatalogRelation): CatalogRelation | undefined {
   if (parent.schema) return ctx.relationsByKey.get(`${parent.schema}.${parent.name}`);
-  for (const schema of [rel.schema, 'public']) {
+  for (const schema of ['public', rel.schema]) {
     const found = ctx.relationsByKey.get(`${schema}.${parent.name}`);
     if (found) return found;
   }
