@@ -2,10 +2,11 @@ import { parseSync } from 'libpg-query';
 
 /**
  * The `via` shape of a policy expression: `EXISTS (SELECT … FROM parent [AS p]
- * WHERE p.a = self.x AND …)`, as pg_get_expr prints it, read with PostgreSQL's
- * parser (libpg-query). For each such EXISTS (not nested in another sub-query)
- * it returns the parent as written and the parent columns that the top-level
- * AND of its WHERE compares with `=` to a column of the policy's own relation:
+ * WHERE p.a = self.x AND …)`, or `self.x IN (SELECT p.a FROM parent p …)`, as
+ * pg_get_expr prints it, read with PostgreSQL's parser (libpg-query). For each
+ * such sub-query (not nested in another one) it returns the parent as written
+ * and the parent columns that the top-level AND of its WHERE compares with `=`
+ * to a column of the policy's own relation, or that the IN selects for one:
  * the join that decides which parent rows a row of the relation belongs to.
  * RLS033 asks whether those columns cover a unique key of the parent.
  *
@@ -43,8 +44,8 @@ export function viaJoins(text: string, self: { schema: string; name: string }, p
     if (!node || typeof node !== 'object') return;
     const sublink = (node as Node).SubLink as Node | undefined;
     if (sublink) {
-      if (sublink.subLinkType === 'EXISTS_SUBLINK') {
-        const join = existsJoin(sublink.subselect, self, parentHas);
+      if (sublink.subLinkType === 'EXISTS_SUBLINK' || sublink.subLinkType === 'ANY_SUBLINK') {
+        const join = subqueryJoin(sublink, self, parentHas);
         if (join) out.push(join);
       }
       visit(sublink.testexpr);
@@ -60,8 +61,8 @@ export function viaJoins(text: string, self: { schema: string; name: string }, p
   return out;
 }
 
-function existsJoin(subselect: unknown, self: { schema: string; name: string }, parentHas: (parent: ViaJoin['parent'], column: string) => boolean): ViaJoin | undefined {
-  const select = (subselect as Node | undefined)?.SelectStmt as Node | undefined;
+function subqueryJoin(sublink: Node, self: { schema: string; name: string }, parentHas: (parent: ViaJoin['parent'], column: string) => boolean): ViaJoin | undefined {
+  const select = (sublink.subselect as Node | undefined)?.SelectStmt as Node | undefined;
   const from = select?.fromClause as Node[] | undefined;
   // One relation in FROM: the parent. Joins of several tables are not judged.
   if (!select || !from || from.length !== 1 || !from[0].RangeVar) return undefined;
@@ -90,6 +91,23 @@ function existsJoin(subselect: unknown, self: { schema: string; name: string }, 
     const r = side(expr.rexpr);
     if (!l || !r || l.of === r.of) continue;
     parentColumns.push(l.of === 'parent' ? l.column : r.column);
+  }
+  // `row.col IN (SELECT p.id FROM parent p)`, `(a, b) IN (SELECT p.x, p.y …)`, `= ANY (SELECT …)`:
+  // the tested expression belongs to the policy's row, the selected columns to the parent.
+  const operator = sublink.operName as Array<{ String?: { sval: string } }> | undefined;
+  if (sublink.subLinkType === 'ANY_SUBLINK' && (!operator || (operator.length === 1 && operator[0].String?.sval === '='))) {
+    const test = sublink.testexpr as Node | undefined;
+    const outer = test?.RowExpr ? ((test.RowExpr as Node).args as unknown[]) : [test];
+    const inner = ((select.targetList as Node[] | undefined) ?? []).map((t) => (t.ResTarget as Node | undefined)?.val);
+    if (outer.length === inner.length) {
+      outer.forEach((o, i) => {
+        const ref = (o as Node | undefined)?.ColumnRef as { fields: Array<{ String?: { sval: string } }> } | undefined;
+        const names = ref?.fields.map((f) => f.String?.sval ?? '');
+        const ofRow = names !== undefined && (names.length === 1 || (names.length === 2 && names[0] === self.name) || (names.length === 3 && names[0] === self.schema && names[1] === self.name));
+        const p = side(inner[i]);
+        if (ofRow && p?.of === 'parent') parentColumns.push(p.column);
+      });
+    }
   }
   return parentColumns.length > 0 ? { parent, parentColumns } : undefined;
 }

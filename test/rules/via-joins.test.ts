@@ -31,6 +31,17 @@ describe('viaJoins', () => {
     ]);
   });
 
+  it('IN and = ANY over a sub-select of the parent: the selected parent columns, one per tested column of the row', () => {
+    expect(viaJoins('(lines.invoice_id IN ( SELECT invoices.id\n   FROM app.invoices))', self, has)).toEqual([{ parent: { schema: 'app', name: 'invoices' }, parentColumns: ['id'] }]);
+    expect(viaJoins('((lines.t, lines.invoice_id) IN (SELECT p.tenant_id, p.id FROM app.invoices p))', self, has)).toEqual([
+      { parent: { schema: 'app', name: 'invoices' }, parentColumns: ['tenant_id', 'id'] },
+    ]);
+    expect(viaJoins('(invoice_id = ANY (SELECT p.id FROM app.invoices p WHERE p.open))', self, has)).toEqual([{ parent: { schema: 'app', name: 'invoices' }, parentColumns: ['id'] }]);
+    // Not a join: another operator, or a constant tested.
+    expect(viaJoins('(invoice_id < ANY (SELECT p.id FROM app.invoices p))', self, has)).toEqual([]);
+    expect(viaJoins('(1 IN (SELECT p.id FROM app.invoices p))', self, has)).toEqual([]);
+  });
+
   it('a relation named like the alias: the alias is the parent, the qualified name of the relation is the row', () => {
     expect(viaJoins('EXISTS (SELECT 1 FROM app.invoices rls_parent_row WHERE rls_parent_row.id = rls_parent.invoice_id)', { schema: 'app', name: 'rls_parent' }, has)).toEqual([
       { parent: { schema: 'app', name: 'invoices' }, parentColumns: ['id'] },
