@@ -229,9 +229,11 @@ function missingColumnsOf(model: PolicyModel, d: DesiredTable, tables: Map<strin
  * references cover a unique key of the parent, one child row can match parent
  * rows of several tenants (parent key (tenant_id, id), join on id alone), and
  * every one of them sees it. A key counts when its index is unique, valid, not
- * partial, on plain columns only, and checked at once (a DEFERRABLE key admits
- * a duplicate parent row until commit, long enough to read the other tenant's
- * children). NULLS [NOT] DISTINCT does not matter: `=` never matches a NULL.
+ * partial, on plain columns only, checked at once (a DEFERRABLE key admits a
+ * duplicate parent row until commit, long enough to read the other tenant's
+ * children), and compares as `=` on the columns does (not under a collation of
+ * its own when a column's is nondeterministic). NULLS [NOT] DISTINCT does not
+ * matter: `=` never matches a NULL.
  */
 function viaWithoutKeyOf(d: DesiredTable, tables: Map<string, CatalogTable>): ViaWithoutKey | undefined {
   if (!d.viaParent) return undefined;
@@ -239,7 +241,9 @@ function viaWithoutKeyOf(d: DesiredTable, tables: Map<string, CatalogTable>): Vi
   // An undeclared or missing parent is reported as such (validate, missingTables).
   if (!parent) return undefined;
   const references = d.viaParent.columns;
-  const keys = parent.indexes.filter((i) => i.unique && i.valid && !i.predicate && !i.deferrable && i.keys.length > 0 && i.keys.every((k) => k.kind === 'column'));
+  const keys = parent.indexes.filter(
+    (i) => i.unique && i.valid && !i.predicate && !i.deferrable && !i.looseCollation && i.keys.length > 0 && i.keys.every((k) => k.kind === 'column'),
+  );
   const names = (i: CatalogIndex) => i.keys.map((k) => (k.kind === 'column' ? k.name : ''));
   if (keys.some((i) => names(i).every((c) => references.includes(c)))) return undefined;
   const sql = `ALTER TABLE ${qualify(parent.schema, parent.name)} ADD UNIQUE (${references.map(quoteIdent).join(', ')})`;

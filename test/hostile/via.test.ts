@@ -209,6 +209,34 @@ describeEachServer('hostile: via', (ctx) => {
     }
   });
 
+  it('a unique index under its own collation does not count when the column compares case-insensitively: refused, as the leak it would be', async () => {
+    await setUp(
+      ctx.db,
+      'via_ci',
+      `CREATE COLLATION via_ci.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+       CREATE TABLE via_ci.invoices (tenant_id uuid NOT NULL, code text COLLATE via_ci.ci NOT NULL, PRIMARY KEY (tenant_id, code));
+       CREATE UNIQUE INDEX invoices_code_c ON via_ci.invoices (code COLLATE "C");
+       CREATE TABLE via_ci.lines (invoice_code text COLLATE via_ci.ci NOT NULL, note text NOT NULL);
+       INSERT INTO via_ci.invoices VALUES ('${A}', 'x'), ('${B}', 'X');
+       INSERT INTO via_ci.lines VALUES ('X', 'line of invoice X of B');`,
+    );
+    // The index holds 'x' and 'X' apart; `=` on the column does not.
+    const { rows } = await ctx.db.query(`SELECT count(*)::int AS n FROM via_ci.invoices p JOIN via_ci.lines l ON p.code = l.invoice_code`);
+    expect(rows[0].n).toBe(2);
+    const file = policy('via_ci', '{ parent: invoices, columns: [invoice_code], references: [code] }');
+    const plan = await runCli(['plan', '--policies', file, '--db', ctx.db.url]);
+    expect(plan.code, plan.stderr).toBe(2);
+    expect(plan.stderr).toContain('not a unique key of via_ci.invoices');
+    // A unique key under the column's own collation counts.
+    await expect(ctx.db.query('ALTER TABLE via_ci.invoices ADD UNIQUE (code)')).rejects.toThrow('could not create unique index');
+    await ctx.db.query(`DELETE FROM via_ci.invoices WHERE tenant_id = '${A}'`);
+    await ctx.db.query('ALTER TABLE via_ci.invoices ADD UNIQUE (code)');
+    const again = await runCli(['apply', '--policies', file, '--db', ctx.db.url]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await readAs(A, 'SELECT note FROM via_ci.lines')).toEqual([]);
+    expect(await readAs(B, 'SELECT note FROM via_ci.lines')).toEqual(['line of invoice X of B']);
+  });
+
   it('with the unique key added (as the hint says), apply succeeds and a tenant sees only the lines of its own invoices', async () => {
     await setUp(
       ctx.db,
