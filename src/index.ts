@@ -38,7 +38,7 @@ export { VERIFY_RULES } from './verify/verify-rules.js';
 export { introspectCatalog, type IntrospectOptions } from './catalog/introspect-catalog.js';
 export type { CatalogModel, CatalogTable, CatalogColumn, CatalogPolicy, CatalogIndex, IndexKey, CatalogRole, CatalogGrant, CatalogForeignKey, Relkind } from './catalog/catalog-model.js';
 export { buildPlan, type BuildPlanOptions } from './plan/build-plan.js';
-export { isConverged, planProblems, type Plan, type PlanDrift } from './plan/plan.js';
+export { isConverged, planProblems, type Plan, type PlanDrift, type ViaWithoutKey } from './plan/plan.js';
 export { formatPlanText, formatPlanJson, formatPlanMarkdown, summarizePlan } from './plan/format-plan.js';
 export { applyPlan, type ApplyOptions, type ApplyResult, type ApplyProgress, type IndexBuildProgress } from './apply/apply-plan.js';
 export { convergeDatabase } from './apply/converge.js';

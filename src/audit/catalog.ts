@@ -54,6 +54,10 @@ export interface CatalogIndex {
   /** Key column numbers in order; 0 for an expression. */
   keys: number[];
   partial: boolean;
+  /** Key column names in order ('' for an expression); only the tenant columns are read for `columns`. */
+  keyNames?: string[];
+  /** A DEFERRABLE constraint's index (pg_index.indimmediate false): uniqueness checked at commit or later. */
+  deferrable?: boolean;
   /** The constraint the index backs (primary key, unique), if any. */
   constraint?: string;
 }

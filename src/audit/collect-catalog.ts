@@ -215,9 +215,13 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
 }
 
 async function readIndexes(client: pg.ClientBase): Promise<CatalogIndex[]> {
-  const { rows } = await client.query<{ rel: string; name: string; valid: boolean; unique: boolean; primary: boolean; keys: string; nkeys: number; partial: boolean; constraint: string | null }>(
+  const { rows } = await client.query<{ rel: string; name: string; valid: boolean; unique: boolean; primary: boolean; keys: string; nkeys: number; partial: boolean; deferrable: boolean; key_names: string[]; constraint: string | null }>(
     `SELECT x.indrelid::text AS rel, ic.relname AS name, x.indisvalid AS valid, x.indisunique AS unique, x.indisprimary AS primary,
-            x.indkey::text AS keys, x.indnkeyatts AS nkeys, x.indpred IS NOT NULL AS partial, con.conname AS constraint
+            x.indkey::text AS keys, x.indnkeyatts AS nkeys, x.indpred IS NOT NULL AS partial,
+            NOT x.indimmediate AS deferrable, con.conname AS constraint,
+            ARRAY(SELECT COALESCE(a.attname::pg_catalog.text, '') FROM pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k
+                    LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k] AND x.indkey[k] <> 0
+                   ORDER BY k) AS key_names
        FROM pg_catalog.pg_index x
        JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
        JOIN pg_catalog.pg_class c ON c.oid = x.indrelid
@@ -234,6 +238,8 @@ async function readIndexes(client: pg.ClientBase): Promise<CatalogIndex[]> {
     primary: r.primary,
     keys: r.keys.split(' ').slice(0, r.nkeys).map(Number),
     partial: r.partial,
+    deferrable: r.deferrable,
+    keyNames: r.key_names,
     constraint: r.constraint ?? undefined,
   }));
 }

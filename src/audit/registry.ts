@@ -16,6 +16,7 @@ import { rls023 } from './rules/rls023-persistent-tenant-default.js';
 import { rls030 } from './rules/rls030-permissive-always-true.js';
 import { rls031 } from './rules/rls031-multiple-permissive.js';
 import { rls032 } from './rules/rls032-write-not-tenant-checked.js';
+import { rls033 } from './rules/rls033-via-parent-key-not-unique.js';
 import { rls040 } from './rules/rls040-missing-tenant-index.js';
 import { rls041 } from './rules/rls041-per-row-setting-call.js';
 import { rls042 } from './rules/rls042-non-sargable-tenant-predicate.js';
@@ -36,7 +37,7 @@ export const AUDIT_RULES: readonly AuditRule[] = [
   rls001, rls002, rls003, rls004, rls005, rls006, rls007,
   rls010, rls011, rls012,
   rls020, rls021, rls022, rls023,
-  rls030, rls031, rls032,
+  rls030, rls031, rls032, rls033,
   rls040, rls041, rls042, rls043,
   rls050, rls051, rls052, rls053,
   rls060, rls061, rls062, rls063, rls064,

@@ -70,6 +70,14 @@ export interface CatalogIndex {
   method: string;
   /** The WHERE clause of a partial index. */
   predicate?: string;
+  /** A DEFERRABLE unique constraint's index (pg_index.indimmediate false): uniqueness is checked at commit, or later. */
+  deferrable?: true;
+  /**
+   * A key column has a nondeterministic collation (case-insensitive, say) that
+   * the index does not use: `=` on the column matches values the index holds
+   * apart, so the index does not make the column unique for `=`.
+   */
+  looseCollation?: true;
   /** The index of the parent partitioned table this index is attached to. */
   attachedTo?: { schema: string; name: string };
   /** pg_get_indexdef() text. */

@@ -103,7 +103,11 @@ const INDEXES_SQL = `
                  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k] AND i.indkey[k] <> 0
                 ORDER BY k) AS keys,
          i.indnkeyatts AS key_count, i.indisunique AS unique, i.indisprimary AS primary,
-         i.indisvalid AS valid, am.amname AS method,
+         i.indisvalid AS valid, NOT i.indimmediate AS deferrable, am.amname AS method,
+         EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) AS k
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k]
+                   JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+                  WHERE i.indcollation[k] <> a.attcollation AND NOT co.collisdeterministic) AS loose_collation,
          pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS predicate,
          pn.nspname AS parent_schema, pc.relname AS parent_name,
          pg_catalog.pg_get_indexdef(i.indexrelid) AS definition
@@ -243,6 +247,8 @@ export async function introspectCatalog(client: pg.ClientBase | pg.Pool, options
         valid: r.valid,
         method: r.method,
         ...(r.predicate !== null ? { predicate: r.predicate } : {}),
+        ...(r.deferrable ? { deferrable: true as const } : {}),
+        ...(r.loose_collation ? { looseCollation: true as const } : {}),
         ...(r.parent_name ? { attachedTo: { schema: r.parent_schema, name: r.parent_name } } : {}),
         definition: r.definition,
       };

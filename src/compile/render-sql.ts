@@ -1,6 +1,6 @@
 import type { PolicyModel } from '../policy/model.js';
 import { embedExpression } from '../policy/expression.js';
-import { desiredState, staleGeneratedPolicySql, type DesiredTable, type IndexSpec, type PolicySpec } from './desired-state.js';
+import { desiredState, staleGeneratedPolicySql, VIA_ALIAS, VIA_ALIAS_ALT, type DesiredTable, type IndexSpec, type PolicySpec } from './desired-state.js';
 import type { Statement } from './statement.js';
 import { qualify, quoteIdent, quoteLiteral } from './quote.js';
 
@@ -86,9 +86,11 @@ export function compileStatements(model: PolicyModel): Statement[] {
 }
 
 // format() placeholders used in partition templates: %1$s the partition as a
-// regclass (schema-qualified and quoted as needed), %2$I its bare name.
+// regclass (schema-qualified and quoted as needed), %2$I its bare name, %3$I
+// the alias of a `via` parent, which must differ from the partition's name.
 const SELF = '\u0001SELF\u0001';
 const NAME = '\u0001NAME\u0001';
+const ALIAS = '\u0001ALIAS\u0001';
 
 /**
  * Partitions of a partitioned table are protected like their parent, so a
@@ -108,15 +110,19 @@ function partitionBlock(table: DesiredTable): string {
     // The statements keep their line breaks: a hand-written expression may end
     // in a `--` comment, and joined onto one line that comment would swallow
     // the rest of the template; a string literal in it may hold a line break.
-    ...table.policies.map((p) => `${dropPolicySql(SELF, p.name, true)}\n${createPolicySql(SELF, p, p.forRelation(NAME))}`),
+    ...table.policies.map((p) => `${dropPolicySql(SELF, p.name, true)}\n${createPolicySql(SELF, p, p.forRelation(NAME, ALIAS))}`),
     `ALTER TABLE ${SELF} ENABLE ROW LEVEL SECURITY;\nALTER TABLE ${SELF} FORCE ROW LEVEL SECURITY;`,
   ]
     .join('\n')
     .replace(/%/g, '%%')
     .replaceAll(SELF, '%1$s')
-    .replaceAll(`${quoteIdent(NAME)}.`, '%2$I.');
+    .replaceAll(`${quoteIdent(NAME)}.`, '%2$I.')
+    .replaceAll(quoteIdent(ALIAS), '%3$I');
   const regclass = quoteLiteral(qualify(table.schema, table.name));
   const wanted = table.policies.map((p) => p.name);
+  const relname = '(SELECT relname FROM pg_catalog.pg_class WHERE oid = part)';
+  // The partition's name is known only when the script runs: viaAlias() in SQL.
+  const alias = template.includes('%3$I') ? `, CASE ${relname} WHEN ${quoteLiteral(VIA_ALIAS)} THEN ${quoteLiteral(VIA_ALIAS_ALT)} ELSE ${quoteLiteral(VIA_ALIAS)} END` : '';
   return doBlock([
     'DECLARE',
     '  part regclass;',
@@ -134,7 +140,7 @@ function partitionBlock(table: DesiredTable): string {
     `    SELECT relid FROM pg_catalog.pg_partition_tree(${regclass}::regclass)`,
     `    WHERE relid <> ${regclass}::regclass`,
     '  LOOP',
-    `    EXECUTE pg_catalog.format(${quoteLiteral(template)}, part, (SELECT relname FROM pg_catalog.pg_class WHERE oid = part));`,
+    `    EXECUTE pg_catalog.format(${quoteLiteral(template)}, part, ${relname}${alias});`,
     '  END LOOP;',
     'END',
   ].join('\n'));
@@ -198,7 +204,8 @@ function describeTable(model: PolicyModel, table: PolicyModel['tables'][number])
   switch (table.mode) {
     case 'tenant':
       return table.via
-        ? `tenant, via ${table.via.parentSchema}.${table.via.parentName} (${table.via.columns.join(', ')})`
+        ? // compile reads no database: the key that keeps one parent row per child row is checked by plan and apply.
+          `tenant, via ${table.via.parentSchema}.${table.via.parentName} (${table.via.columns.join(', ')}) -> (${table.via.references.join(', ')}), which must be a unique key of ${table.via.parentSchema}.${table.via.parentName}: compile cannot check it, plan and apply do`
         : `tenant (${table.column ?? model.tenant.column}), ${table.commands.join(', ')}`;
     case 'shared':
       return 'shared: every tenant reads, no app role writes';
@@ -212,6 +219,6 @@ function describeTable(model: PolicyModel, table: PolicyModel['tables'][number])
  * ends a `--` comment at \n or \r) in an exempt reason or a file name would
  * otherwise turn the rest of that text into SQL that psql runs.
  */
-function commentText(text: string): string {
+export function commentText(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
 }

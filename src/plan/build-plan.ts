@@ -1,8 +1,9 @@
 import type pg from 'pg';
-import type { CatalogModel, CatalogTable } from '../catalog/catalog-model.js';
+import type { CatalogIndex, CatalogModel, CatalogTable } from '../catalog/catalog-model.js';
 import { introspectCatalog } from '../catalog/introspect-catalog.js';
 import { hashCatalog } from '../catalog/hash-catalog.js';
 import { desiredTable, indexName, type DesiredTable } from '../compile/desired-state.js';
+import { qualify, quoteIdent } from '../compile/quote.js';
 import { loadParser } from '../policy/expression.js';
 import { requireStandardStrings } from '../db/standard-strings.js';
 import { tableKey, type PolicyModel, type TableDecl } from '../policy/model.js';
@@ -10,7 +11,7 @@ import { createCanonicalizer } from './canonicalize-expressions.js';
 import { orderStatements, type PlannedStatement } from './order-statements.js';
 import { planTableIndexes, type IndexWant } from './plan-indexes.js';
 import { canonicalRequests, planRelationPolicies, type RelationPolicies } from './plan-policies.js';
-import type { Plan, PlanDrift } from './plan.js';
+import type { Plan, PlanDrift, ViaWithoutKey } from './plan.js';
 
 /**
  * diff(policy file, live catalog) → Plan: only what differs.
@@ -98,11 +99,15 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
     ...new Set(desired.flatMap((d) => d.policies.flatMap((p) => p.roles)).filter((r) => r !== 'public' && !knownRoles.has(r))),
   ].sort();
   const missingColumns: string[] = [];
+  const viaWithoutKey: ViaWithoutKey[] = [];
   const usable: DesiredTable[] = [];
   for (const d of desired) {
     const missing = missingColumnsOf(model, d, tables);
     missingColumns.push(...missing);
-    if (missing.length === 0) usable.push(d);
+    if (missing.length > 0) continue;
+    const unkeyed = viaWithoutKeyOf(d, tables);
+    if (unkeyed) viaWithoutKey.push(unkeyed);
+    else usable.push(d);
   }
 
   // --- Policies and RLS flags, on each declared table and on each of its
@@ -189,6 +194,7 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
     missingTables,
     undeclaredTables,
     missingColumns: [...new Set(missingColumns)].sort(),
+    viaWithoutKey,
     missingRoles,
     catalogHash: hashCatalog(catalog),
     source: { model, prune: options.prune },
@@ -219,6 +225,38 @@ function missingColumnsOf(model: PolicyModel, d: DesiredTable, tables: Map<strin
     if (parent) for (const c of d.viaParent.columns) if (!has(parent, c)) out.push(`${d.viaParent.schema}.${d.viaParent.name}.${c}`);
   }
   return out;
+}
+
+/**
+ * The `via` predicate joins `parent.references = child.columns`. Unless the
+ * references cover a unique key of the parent, one child row can match parent
+ * rows of several tenants (parent key (tenant_id, id), join on id alone), and
+ * every one of them sees it. A key counts when its index is unique, valid, not
+ * partial, on plain columns only, checked at once (a DEFERRABLE key admits a
+ * duplicate parent row until commit, long enough to read the other tenant's
+ * children), and compares as `=` on the columns does (not under a collation of
+ * its own when a column's is nondeterministic). NULLS [NOT] DISTINCT does not
+ * matter: `=` never matches a NULL.
+ */
+function viaWithoutKeyOf(d: DesiredTable, tables: Map<string, CatalogTable>): ViaWithoutKey | undefined {
+  if (!d.viaParent) return undefined;
+  const parent = tables.get(`${d.viaParent.schema}.${d.viaParent.name}`);
+  // An undeclared or missing parent is reported as such (validate, missingTables).
+  if (!parent) return undefined;
+  const references = d.viaParent.columns;
+  const keys = parent.indexes.filter(
+    (i) => i.unique && i.valid && !i.predicate && !i.deferrable && !i.looseCollation && i.keys.length > 0 && i.keys.every((k) => k.kind === 'column'),
+  );
+  const names = (i: CatalogIndex) => i.keys.map((k) => (k.kind === 'column' ? k.name : ''));
+  if (keys.some((i) => names(i).every((c) => references.includes(c)))) return undefined;
+  const sql = `ALTER TABLE ${qualify(parent.schema, parent.name)} ADD UNIQUE (${references.map(quoteIdent).join(', ')})`;
+  const existing = keys.find((i) => i.primary) ?? keys[0];
+  return {
+    table: `${d.schema}.${d.name}`,
+    parent: `${parent.schema}.${parent.name}`,
+    references,
+    fix: existing ? `${sql}, or make via.references the key (${names(existing).join(', ')}) of ${parent.schema}.${parent.name} (with the matching via.columns)` : sql,
+  };
 }
 
 function isPool(client: pg.ClientBase | pg.Pool): client is pg.Pool {

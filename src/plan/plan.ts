@@ -16,12 +16,28 @@ export interface Plan {
   undeclaredTables: string[];
   /** Columns the file relies on that a table lacks (`schema.table.column`): tenant, via and index columns. */
   missingColumns: string[];
+  /**
+   * `via` tables whose `references` cover no unique key of the parent: a child
+   * row would match the parent rows of several tenants, and each would see it.
+   */
+  viaWithoutKey: ViaWithoutKey[];
   /** Roles the file names (app roles, `to` of extra policies) that the database lacks. */
   missingRoles: string[];
   /** A fingerprint of the catalog the plan was made from (see catalog/hash-catalog.ts). */
   catalogHash: string;
   /** The input the plan was made from: apply plans again from it if the catalog changed before it got its lock. */
   source: { model: PolicyModel; prune: boolean };
+}
+
+export interface ViaWithoutKey {
+  /** The `via` table, `schema.table`. */
+  table: string;
+  /** Its parent, `schema.table`. */
+  parent: string;
+  /** The parent columns the predicate joins on (`via.references`). */
+  references: string[];
+  /** SQL (or a change to the policy file) that makes the join match one parent row. */
+  fix: string;
 }
 
 export interface PlanDrift {
@@ -45,10 +61,15 @@ export function planProblems(plan: Plan): string[] {
   if (plan.missingColumns.length > 0) {
     out.push(`the policy file names ${plural(plan.missingColumns.length, 'column')} that the database lacks: ${plan.missingColumns.join(', ')}`);
   }
+  out.push(...plan.viaWithoutKey.map(viaWithoutKeyProblem));
   if (plan.missingRoles.length > 0) {
     out.push(`the policy file names ${plural(plan.missingRoles.length, 'role')} that the database lacks: ${plan.missingRoles.join(', ')}`);
   }
   return out;
+}
+
+export function viaWithoutKeyProblem(v: ViaWithoutKey): string {
+  return `the via of ${v.table} joins on (${v.references.join(', ')}), which is not a unique key of ${v.parent}: a row of ${v.table} would be visible to every tenant that has a row of ${v.parent} with that key`;
 }
 
 export function plural(n: number, word: string): string {

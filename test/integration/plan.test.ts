@@ -74,6 +74,7 @@ describeEachServer('plan', (ctx) => {
     expect(plan.missingTables).toEqual([]);
     expect(plan.undeclaredTables).toEqual([]);
     expect(plan.missingColumns).toEqual([]);
+    expect(plan.viaWithoutKey).toEqual([]);
     expect(plan.missingRoles).toEqual([]);
     expect(plan.drift).toEqual([]);
 

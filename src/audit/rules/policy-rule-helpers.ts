@@ -1,4 +1,5 @@
 import { qualify, quoteIdent } from '../../compile/quote.js';
+import { viaPredicate } from '../../compile/desired-state.js';
 import type { CatalogPolicy, CatalogRelation } from '../catalog.js';
 import type { AuditContext, PolicyClause, ProtectedTable } from '../audit-context.js';
 import type { FindingObject } from '../../report/finding.js';
@@ -64,7 +65,7 @@ export function guardSql(ctx: AuditContext, table: ProtectedTable): string {
   const predicate = table.columnName
     ? ctx.tenantPredicateSql(table.columnName)
     : via
-      ? `EXISTS (SELECT 1 FROM ${qualify(via.parentSchema, via.parentName)} AS rls_parent WHERE ${via.columns.map((c, i) => `rls_parent.${quoteIdent(via.references[i])} = ${quoteIdent(table.rel.name)}.${quoteIdent(c)}`).join(' AND ')})`
+      ? viaPredicate(via, table.rel.name)
       : ctx.tenantPredicateSql(ctx.facts.tenantColumn);
   return `CREATE POLICY rlsctl_tenant_guard ON ${ctx.sql(table.rel)} AS RESTRICTIVE FOR ALL TO ${ctx.appRolesSql()}\n  USING (${predicate})\n  WITH CHECK (${predicate});`;
 }

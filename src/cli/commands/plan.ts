@@ -59,6 +59,7 @@ function problemHint(plan: Plan): string {
   if (plan.missingTables.length > 0) hints.push('create the missing tables first (run your migrations), or remove them from the policy file');
   if (plan.undeclaredTables.length > 0) hints.push('declare every table of a managed schema: `tenant`, `shared`, or `{ mode: exempt, reason: ... }`');
   if (plan.missingColumns.length > 0) hints.push('check the tenant `column`, the `via` columns and the `indexes` of those tables');
+  for (const v of plan.viaWithoutKey) hints.push(v.fix);
   if (plan.missingRoles.length > 0) hints.push('rlsctl does not create roles: create them first (CREATE ROLE ...)');
   return hints.join('; ');
 }

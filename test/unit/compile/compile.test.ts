@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseSync } from 'libpg-query';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { desiredState, desiredTable, indexName } from '../../../src/compile/desired-state.js';
+import { desiredState, desiredTable, indexName, viaAlias } from '../../../src/compile/desired-state.js';
 import { identBytes } from '../../../src/compile/quote.js';
 import { compileScript, compileStatements } from '../../../src/compile/render-sql.js';
 import type { Statement } from '../../../src/compile/statement.js';
@@ -51,7 +51,8 @@ function partitionSql(model: PolicyModel, table: string, part: { qualified: stri
   expect(literal).not.toBeNull();
   let template = literal![2].replace(/''/g, "'");
   if (literal![1] === 'E') template = template.replace(/\\\\/g, '\\');
-  return template.replaceAll('%1$s', part.qualified).replaceAll('%2$I', part.name).replaceAll('%%', '%');
+  // %3$I: the via parent's alias, picked from the partition's name when the script runs.
+  return template.replaceAll('%1$s', part.qualified).replaceAll('%2$I', part.name).replaceAll('%3$I', viaAlias(part.name)).replaceAll('%%', '%');
 }
 
 /** The statements of a script as PostgreSQL's parser splits them: node type and, for DROP, what it drops. */
@@ -180,6 +181,10 @@ ALTER TABLE billing.projects FORCE ROW LEVEL SECURITY;`);
       'WHERE rls_parent.id = projects_2026.project_id AND rls_parent.tenant_id = projects_2026.tenant_id',
     );
     expect(desiredTable(model, model.tables[1])).toMatchObject({ tenantColumn: undefined, viaParent: { schema: 'app', name: 'projects', columns: ['id', 'tenant_id'] } });
+    // compile reads no database: the script says that the key is plan's and apply's to check.
+    expect(compileScript(model)).toContain(
+      '-- billing.projects: tenant, via app.projects (project_id, tenant_id) -> (id, tenant_id), which must be a unique key of app.projects: compile cannot check it, plan and apply do\n',
+    );
   });
 
   it('a via table named like the parent alias gets another alias, so its columns are not the parent’s', async () => {
