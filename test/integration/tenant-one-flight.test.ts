@@ -184,21 +184,23 @@ describeEachServer('withTenantQuery', (ctx) => {
     expect((await after(pool)).tenant).toBe('');
   });
 
-  it('a failing statement rolls back its writes, the tenant ends, the connection stays usable', async () => {
-    const pool = appPool();
-    const pid = await pidOf(pool);
-    const error = await rejection(
-      withTenantQuery(pool, A, "WITH w AS (INSERT INTO rt.trace VALUES ('rolled back') RETURNING 1), n AS (INSERT INTO rt.notes (tenant_id, id) VALUES ($1, 50) RETURNING 1) SELECT 1 / 0 FROM w, n", [A]),
-    );
-    expect((error as { code?: string }).code).toBe('22012');
-    expect(await traces()).toEqual([]);
-    expect((await ctx.db.query('SELECT count(*)::int AS n FROM rt.notes WHERE id = 50')).rows[0].n).toBe(0);
-    expect(await after(pool)).toEqual({ pid, tenant: '', notes: 0 });
-    // A syntax error (the statement never runs) leaves the connection usable too.
-    expect((await rejection(withTenantQuery(pool, A, 'SELEC 1')) as { code?: string }).code).toBe('42601');
-    expect((await withTenantQuery(pool, A, 'SELECT count(*)::int AS n FROM rt.notes WHERE id < 10')).rows).toEqual([{ n: 3 }]);
-    expect(await after(pool)).toEqual({ pid, tenant: '', notes: 0 });
-  });
+  for (const pipeline of [false, true]) {
+    it(`a failing statement rolls back its writes, the tenant ends, the connection stays usable${pipeline ? ' (pipeline pool)' : ''}`, async () => {
+      const pool = appPool({ pipeline });
+      const pid = await pidOf(pool);
+      const error = await rejection(
+        withTenantQuery(pool, A, "WITH w AS (INSERT INTO rt.trace VALUES ('rolled back') RETURNING 1), n AS (INSERT INTO rt.notes (tenant_id, id) VALUES ($1, 50) RETURNING 1) SELECT 1 / 0 FROM w, n", [A]),
+      );
+      expect((error as { code?: string }).code).toBe('22012');
+      expect(await traces()).toEqual([]);
+      expect((await ctx.db.query('SELECT count(*)::int AS n FROM rt.notes WHERE id = 50')).rows[0].n).toBe(0);
+      expect(await after(pool)).toEqual({ pid, tenant: '', notes: 0 });
+      // A syntax error (the statement never runs) leaves the connection usable too.
+      expect((await rejection(withTenantQuery(pool, A, 'SELEC 1')) as { code?: string }).code).toBe('42601');
+      expect((await withTenantQuery(pool, A, 'SELECT count(*)::int AS n FROM rt.notes WHERE id < 10')).rows).toEqual([{ n: 3 }]);
+      expect(await after(pool)).toEqual({ pid, tenant: '', notes: 0 });
+    });
+  }
 
   it('a statement that opens a transaction (BEGIN) is rejected and its connection destroyed, not pooled with the tenant', async () => {
     const pool = appPool();
