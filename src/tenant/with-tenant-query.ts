@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DatabaseError } from './rlsctl-error.js';
 import { TenantContextError } from './tenant-context-error.js';
 import { checkTenantScope, poolOf } from './with-tenant.js';
 import { resolveTenantOptions, type WithTenantOptions } from './tenant-options.js';
@@ -17,8 +18,8 @@ import { describeTenantValue, validateTenantId, type TenantId } from './validate
  *
  * The one way to leave a transaction open past the Sync is a statement that
  * opens one itself (BEGIN, START TRANSACTION): ReadyForQuery then reports a
- * transaction block, the call rejects and the connection is destroyed instead
- * of going back to the pool with the tenant set.
+ * transaction block, the call rejects (DatabaseError) and the connection is
+ * destroyed instead of going back to the pool with the tenant set.
  */
 
 const SET_TENANT = 'SELECT pg_catalog.set_config($1, $2, true)';
@@ -136,8 +137,7 @@ function oneFlightClass(Base: PgQueryClass): OneFlightClass {
       if (this.#status() !== 'I') {
         this.openTransaction = true;
         // pg's Query starts this at false, not undefined.
-        this._canceledDueToError ||= new TenantContextError(
-          'invalid-options',
+        this._canceledDueToError ||= new DatabaseError(
           'the statement given to withTenantQuery left a transaction open (BEGIN or START TRANSACTION); the connection is closed so that the tenant cannot outlive it',
           { hint: 'use withTenant for work that needs a transaction of its own' },
         );
