@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// What withTenant costs around a point lookup, against the same lookup run bare
-// on the pool, and which way of sending BEGIN + set_config is fastest.
+// What withTenant and withTenantQuery (one round trip) cost around a point
+// lookup, against the same lookup run bare on the pool, and which way of
+// sending BEGIN + set_config is fastest.
 //
 //   npm run build && node bench/with-tenant.mjs [--rounds 40] [--iterations 60]
 //
@@ -12,13 +13,16 @@
 // (its mean / the bare lookup's mean in the same round): short rounds and
 // same-round ratios keep a burst of load on a shared machine from deciding the
 // result. One connection per pool, calls one after another: this measures
-// latency, where the round trips show.
+// latency, where the round trips show. The figures of the pg path and of
+// withTenantQuery come from a second phase where the bare lookup and the call
+// measured alternate call by call on one pool (see `paired` below).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import pg from 'pg';
 import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
 import { withTenant } from '../dist/tenant/with-tenant.js';
+import { withTenantQuery } from '../dist/tenant/with-tenant-query.js';
 import { parsePolicy } from '../dist/policy/load-policy.js';
 import { compileScript } from '../dist/compile/render-sql.js';
 import { runScript } from '../dist/db/run-script.js';
@@ -113,7 +117,8 @@ async function main() {
     const session = pool({ options: `-c ${SETTING}=${A}` });
     const plain = pool();
     const piped = pool({ pipeline: true });
-    const kyselySession = new Kysely({ dialect: new PostgresDialect({ pool: pool({ options: `-c ${SETTING}=${A}` }) }) });
+    const kyselySessionPool = pool({ options: `-c ${SETTING}=${A}` });
+    const kyselySession = new Kysely({ dialect: new PostgresDialect({ pool: kyselySessionPool }) });
     const kyselyPlain = new Kysely({ dialect: new PostgresDialect({ pool: pool() }) });
 
     const check = (result) => {
@@ -173,6 +178,11 @@ async function main() {
         run: (i) => withTenant(plain, A, async (client) => check(await client.query(LOOKUP, [id(i)]))),
       },
       {
+        name: 'withTenantQuery(pg.Pool)',
+        note: 'set_config + lookup + Sync in one flight: 1 round trip',
+        run: async (i) => check(await withTenantQuery(plain, A, LOOKUP, [id(i)])),
+      },
+      {
         name: 'withTenant(pg.Pool), pipeline pool',
         note: 'the real thing on a pipeline-mode pool',
         run: (i) => withTenant(piped, A, async (client) => check(await client.query(LOOKUP, [id(i)]))),
@@ -186,6 +196,11 @@ async function main() {
         name: 'withTenant(Kysely)',
         note: 'Kysely sends BEGIN, then set_config: 4 round trips',
         run: (i) => withTenant(kyselyPlain, A, async (trx) => check(await trx.executeQuery(CompiledQuery.raw(LOOKUP, [id(i)])))),
+      },
+      {
+        name: 'withTenantQuery(pool, Kysely compiled)',
+        note: "the Kysely baseline's compiled query sent in one flight",
+        run: async (i) => check(await withTenantQuery(plain, A, CompiledQuery.raw(LOOKUP, [id(i)]))),
       },
     ];
 
@@ -204,7 +219,8 @@ async function main() {
     const median = (xs) => stats(xs).median;
     const BARE = variants[0].name;
     const KYSELY_BARE = 'Kysely bare lookup, tenant set per session';
-    const baseOf = (name) => (name === 'withTenant(Kysely)' ? KYSELY_BARE : BARE);
+    const KYSELY_VARIANTS = ['withTenant(Kysely)', 'withTenantQuery(pool, Kysely compiled)'];
+    const baseOf = (name) => (KYSELY_VARIANTS.includes(name) ? KYSELY_BARE : BARE);
     const figure = new Map(variants.map((v) => [v.name, median(perRound.get(v.name))]));
     /** Median over the rounds of variant / base measured in the same round. */
     const ratio = (name, base = baseOf(name)) => median(perRound.get(name).map((x, r) => x / perRound.get(base)[r]));
@@ -232,11 +248,49 @@ async function main() {
     console.log(`withTenant(pg.Pool) / bare lookup: ${ratio('withTenant(pg.Pool)').toFixed(2)}x`);
     console.log(`withTenant(pg.Pool) / hand-written one-query transaction: ${ratio('withTenant(pg.Pool)', candidates[2]).toFixed(2)}x`);
     console.log(`BEGIN then set_config($1,$2,true) / one-query transaction: ${ratio(candidates[0], candidates[2]).toFixed(2)}x`);
+    console.log(`withTenantQuery(pg.Pool) / bare lookup: ${ratio('withTenantQuery(pg.Pool)').toFixed(2)}x`);
     console.log(`withTenant(Kysely) / Kysely bare lookup: ${ratio('withTenant(Kysely)').toFixed(2)}x`);
+    console.log(`withTenantQuery(pool, Kysely compiled) / Kysely bare lookup: ${ratio('withTenantQuery(pool, Kysely compiled)').toFixed(2)}x`);
     const perRoundRatio = (name, base) => perRound.get(name).map((x, r) => x / perRound.get(base)[r]);
+
+    // The one-flight figures, call by call: the bare lookup and withTenantQuery
+    // alternate on the same pool (and so on the same connection; its session
+    // tenant changes nothing for withTenantQuery, which sets the tenant anyway),
+    // each timed alone, which order first alternating too; a round's ratio is
+    // the median call of one over the median call of the other. A burst of load
+    // then hits both, and a call stalled by the scheduler does not decide it.
+    const paired = async (bare, oneFlight) => {
+      const ratios = [];
+      for (let round = 0; round < ROUNDS + WARMUP_ROUNDS; round++) {
+        const times = [[], []];
+        for (let i = 0; i < ITERATIONS; i++) {
+          for (const which of i % 2 ? [1, 0] : [0, 1]) {
+            const start = process.hrtime.bigint();
+            await (which === 0 ? bare : oneFlight)(i);
+            times[which].push(Number(process.hrtime.bigint() - start));
+          }
+        }
+        if (round >= WARMUP_ROUNDS) ratios.push(median(times[1]) / median(times[0]));
+      }
+      return ratios;
+    };
+    const pgPaired = await paired(variants[0].run, async (i) => check(await withTenantQuery(session, A, LOOKUP, [id(i)])));
+    const fnPaired = await paired(variants[0].run, (i) => withTenant(session, A, async (client) => check(await client.query(LOOKUP, [id(i)]))));
+    const kyselyPaired = await paired(
+      async (i) => check(await kyselySession.executeQuery(CompiledQuery.raw(LOOKUP, [id(i)]))),
+      async (i) => check(await withTenantQuery(kyselySessionPool, A, CompiledQuery.raw(LOOKUP, [id(i)]))),
+    );
+    console.log(
+      `\nalternating call by call on one pool: withTenantQuery / bare lookup ${median(pgPaired).toFixed(2)}x; ` +
+        `withTenant / bare lookup ${median(fnPaired).toFixed(2)}x; withTenantQuery with a compiled Kysely query / Kysely bare lookup ${median(kyselyPaired).toFixed(2)}x`,
+    );
     emit([
-      report('with_tenant_overhead_ratio', perRoundRatio('withTenant(pg.Pool)', BARE), 'ratio', 'report (3 round trips vs 1)'),
-      report('with_tenant_kysely_overhead_ratio', perRoundRatio('withTenant(Kysely)', KYSELY_BARE), 'ratio', 'report'),
+      // The one-round-trip path for a single statement (withTenantQuery); the
+      // transaction around a function (withTenant) is with_tenant_fn_overhead_ratio.
+      report('with_tenant_overhead_ratio', pgPaired, 'ratio', '<= 1.25 (1 round trip vs 1)'),
+      report('with_tenant_fn_overhead_ratio', fnPaired, 'ratio', 'report (3 round trips vs 1)'),
+      report('with_tenant_kysely_overhead_ratio', perRoundRatio('withTenant(Kysely)', KYSELY_BARE), 'ratio', 'report (4 round trips vs 1)'),
+      report('with_tenant_kysely_one_flight_ratio', kyselyPaired, 'ratio', 'report (1 round trip vs 1)'),
     ]);
   } finally {
     await Promise.all(pools.map((p) => p.end().catch(() => undefined)));

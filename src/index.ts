@@ -20,6 +20,7 @@ export { readQueryFile, readQueryFiles, type QuerySource } from './explain/read-
 export {
   withTenant,
   withCurrentTenant,
+  withTenantQuery,
   tenantContext,
   TenantContextError,
   validateTenantId,
@@ -29,6 +30,7 @@ export {
   type TenantContext,
   type TenantContextErrorCode,
   type TenantId,
+  type TenantQuery,
   type WithTenantOptions,
 } from './runtime.js';
 export { diffModels } from './diff/diff-models.js';

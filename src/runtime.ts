@@ -5,6 +5,7 @@
  * test/unit/tenant/runtime-entry.test.ts checks on the built module graph.
  */
 export { withTenant, withCurrentTenant, type KyselyLike, type KyselyTransactionOf } from './tenant/with-tenant.js';
+export { withTenantQuery, type TenantQuery } from './tenant/with-tenant-query.js';
 export type { TenantClient } from './tenant/tenant-handle.js';
 export { tenantContext, type TenantContext } from './tenant/tenant-context.js';
 export { TenantContextError, type TenantContextErrorCode } from './tenant/tenant-context-error.js';

@@ -37,12 +37,12 @@ type Driver = { kind: 'pg'; pool: pg.Pool } | { kind: 'kysely'; db: Kysely<unkno
  * never loaded for a pg-only application, and so that two copies of either
  * package in node_modules (where `instanceof` fails) still work.
  */
-function driverOf(db: unknown): Driver {
+function driverOf(db: unknown, who = 'withTenant'): Driver {
   const d = db as Record<string, unknown> | null;
   if (d && typeof d === 'object') {
     if (typeof d.transaction === 'function' && typeof d.selectFrom === 'function') {
       if (d.isTransaction === true) {
-        throw new TenantContextError('nested-transaction', 'withTenant was given a Kysely transaction, not the Kysely instance', {
+        throw new TenantContextError('nested-transaction', `${who} was given a Kysely transaction, not the Kysely instance`, {
           hint: 'pass the Kysely instance; inside withTenant, use the transaction it hands to your function',
         });
       }
@@ -53,14 +53,55 @@ function driverOf(db: unknown): Driver {
       // can be checked out again, and a transaction on a shared client would
       // interleave with its owner's queries.
       if (typeof d.release === 'function' || 'processID' in d) {
-        throw new TenantContextError('invalid-options', 'withTenant was given a pg client, not a pg.Pool', {
+        throw new TenantContextError('invalid-options', `${who} was given a pg client, not a pg.Pool`, {
           hint: 'pass the pg.Pool; withTenant checks a connection out of it for the transaction and hands that client to your function',
         });
       }
       return { kind: 'pg', pool: db as pg.Pool };
     }
   }
-  throw new TenantContextError('invalid-options', `withTenant needs a pg.Pool or a Kysely instance, got ${describeTenantValue(db)}`);
+  throw new TenantContextError('invalid-options', `${who} needs a pg.Pool or a Kysely instance, got ${describeTenantValue(db)}`);
+}
+
+/** The pg.Pool of a call that takes only a pool (withTenantQuery), with the checks of driverOf. */
+export function poolOf(db: unknown, who: string): pg.Pool {
+  const driver = driverOf(db, who);
+  if (driver.kind === 'kysely') {
+    throw new TenantContextError('invalid-options', `${who} needs a pg.Pool, got a Kysely instance`, {
+      hint: 'compile the Kysely query (builder.compile()) and pass it with the pg.Pool behind the Kysely dialect',
+    });
+  }
+  return driver.pool;
+}
+
+/**
+ * Refuse a call inside an open withTenant transaction (a nested call would take
+ * a second connection and commit on its own) and a call for another tenant
+ * inside a request scoped to one (tenantContext.run).
+ */
+export function checkTenantScope(tenant: string, type: TenantSettings['type'], who: string): void {
+  const active = transactionScope.getStore();
+  if (active?.open) {
+    // Refused for the same tenant too: a nested call would take a second
+    // connection (a pool of N with N outer transactions waiting for inner ones
+    // deadlocks) and commit on its own, even when the outer transaction then
+    // rolls back. The caller's function already holds the tenant's client.
+    throw new TenantContextError(
+      'nested-transaction',
+      active.tenant === tenant
+        ? `${who} inside another withTenant (same tenant ${describeTenantValue(tenant)})`
+        : `${who} for tenant ${describeTenantValue(tenant)} inside a withTenant for tenant ${describeTenantValue(active.tenant)}`,
+      { hint: 'pass the client or transaction that the outer withTenant gave you down to this code instead of opening another transaction' },
+    );
+  }
+  const requestTenant = tenantContext.current();
+  if (requestTenant !== undefined && validateTenantId(requestTenant, type) !== tenant) {
+    throw new TenantContextError(
+      'tenant-mismatch',
+      `${who} for tenant ${describeTenantValue(tenant)} inside the request context of tenant ${describeTenantValue(requestTenant)}`,
+      { hint: 'a request scoped to one tenant cannot open a transaction for another; run cross-tenant work outside tenantContext.run' },
+    );
+  }
 }
 
 interface Prepared {
@@ -77,28 +118,7 @@ function prepare(db: unknown, tenantId: unknown, fn: unknown, options: WithTenan
   }
   const settings = resolveTenantOptions(options);
   const tenant = validateTenantId(tenantId, settings.type);
-  const active = transactionScope.getStore();
-  if (active?.open) {
-    // Refused for the same tenant too: a nested call would take a second
-    // connection (a pool of N with N outer transactions waiting for inner ones
-    // deadlocks) and commit on its own, even when the outer transaction then
-    // rolls back. The caller's function already holds the tenant's client.
-    throw new TenantContextError(
-      'nested-transaction',
-      active.tenant === tenant
-        ? `withTenant inside another withTenant (same tenant ${describeTenantValue(tenant)})`
-        : `withTenant for tenant ${describeTenantValue(tenant)} inside a withTenant for tenant ${describeTenantValue(active.tenant)}`,
-      { hint: 'pass the client or transaction that the outer withTenant gave you down to this code instead of opening another transaction' },
-    );
-  }
-  const requestTenant = tenantContext.current();
-  if (requestTenant !== undefined && validateTenantId(requestTenant, settings.type) !== tenant) {
-    throw new TenantContextError(
-      'tenant-mismatch',
-      `withTenant for tenant ${describeTenantValue(tenant)} inside the request context of tenant ${describeTenantValue(requestTenant)}`,
-      { hint: 'a request scoped to one tenant cannot open a transaction for another; run cross-tenant work outside tenantContext.run' },
-    );
-  }
+  checkTenantScope(tenant, settings.type, 'withTenant');
   return { driver, settings, tenant };
 }
 

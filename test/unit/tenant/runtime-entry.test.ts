@@ -60,7 +60,7 @@ const FORBIDDEN = /node_modules\/(libpg-query|yaml|chalk|commander|kysely|pg)\/|
 describe('rlsctl/runtime', () => {
   it('exports the runtime API and nothing else', async () => {
     const { keys } = await resolvedWhileImporting('rlsctl/runtime');
-    expect(keys).toEqual([['TenantContextError', 'tenantContext', 'validateTenantId', 'withCurrentTenant', 'withTenant']]);
+    expect(keys).toEqual([['TenantContextError', 'tenantContext', 'validateTenantId', 'withCurrentTenant', 'withTenant', 'withTenantQuery']]);
   });
 
   it('loads only dist/runtime.js and dist/tenant/ (no package at all: pg and kysely are types or loaded on use)', async () => {
