@@ -146,7 +146,7 @@ describe.each(testServers().flatMap((server, i) => (['on', 'off'] as const).map(
       const plan = await runCli(['plan', '--check', '--db', db.url, '--policies', file]);
       expect(plan.code, plan.stdout + plan.stderr).toBe(0);
       await expectCanary(db, before);
-    });
+    }, 300_000); // 1,000 hostile files on a loaded 2-core machine: minutes, not the default 60 s
   },
 );
 
