@@ -91,13 +91,13 @@ const SELF = '\u0001SELF\u0001';
 const NAME = '\u0001NAME\u0001';
 
 /**
- * Partitions of a partitioned table are protected like their parent, so a
- * query that reads a partition directly sees only its tenant's rows too. The
- * partitions are found when the script runs (pg_partition_tree, PostgreSQL
- * 12+), so partitions added since compile are covered by the next run.
+ * The statements that protect one partition like its declared table, as a
+ * pg_catalog.format() template: %1$s the partition as a regclass, %2$I its
+ * bare name. Shared by the compiled script and the partition event trigger
+ * (src/compile/partition-trigger.ts).
  */
-function partitionBlock(table: DesiredTable): string {
-  const template = [
+export function partitionTemplate(table: DesiredTable): string {
+  return [
     // The statements keep their line breaks: a hand-written expression may end
     // in a `--` comment, and joined onto one line that comment would swallow
     // the rest of the template; a string literal in it may hold a line break.
@@ -108,6 +108,16 @@ function partitionBlock(table: DesiredTable): string {
     .replace(/%/g, '%%')
     .replaceAll(SELF, '%1$s')
     .replaceAll(`${quoteIdent(NAME)}.`, '%2$I.');
+}
+
+/**
+ * Partitions of a partitioned table are protected like their parent, so a
+ * query that reads a partition directly sees only its tenant's rows too. The
+ * partitions are found when the script runs (pg_partition_tree, PostgreSQL
+ * 12+), so partitions added since compile are covered by the next run.
+ */
+function partitionBlock(table: DesiredTable): string {
+  const template = partitionTemplate(table);
   const regclass = quoteLiteral(qualify(table.schema, table.name));
   return [
     'DO $rlsctl$',

@@ -22,7 +22,9 @@ export const rls006 = defineRule({
           ? ctx.relationsByKey.get(`${t.schema}.${t.name}`)
             ? ctx.objectOf(ctx.relationsByKey.get(`${t.schema}.${t.name}`)!)
             : { kind: 'table', schema: t.schema, name: t.name }
-          : { kind: t.kind, schema: t.schema, table: t.table, name: t.name };
+          : t.kind === 'function'
+            ? { kind: 'function', schema: t.schema, name: t.name }
+            : { kind: t.kind, schema: t.schema, table: t.table, name: t.name };
       findings.push(findingOf(rls006, object, `differs from the policy file: apply would ${s.summary}`, s.sql, slug(s.summary)));
     }
     // Differences the plan does not repair without --prune (policies the file does not declare).
