@@ -8,6 +8,8 @@ import { applyPlan } from '../../src/apply/apply-plan.js';
 import { openDatabase, type Database } from '../../src/db/connection.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { CANARY, createCanary } from '../helpers/hostile.js';
+import { runAudit } from '../../src/audit/run-audit.js';
+import { factsFromModel } from '../../src/facts/resolve-facts.js';
 
 /**
  * partitions.protect_new: apply installs an event trigger; partitions created
@@ -17,6 +19,8 @@ import { CANARY, createCanary } from '../helpers/hostile.js';
  */
 
 const HOSTILE = `p'"$rlsctl_fn$\n%s; DROP TABLE public.${CANARY}; --`;
+/** A declared table whose name and hand-written policy hold the function's dollar-quote tag, a quote and a format() placeholder (the policy file admits no control character in a name). */
+const HOSTILE_TABLE = `t'$rlsctl_fn$ %I`;
 
 describeEachServer('partitions.protect_new', (ctx) => {
   const app = uniqueName('pt_app');
@@ -38,6 +42,10 @@ describeEachServer('partitions.protect_new', (ctx) => {
       '      accounts: tenant',
       '      notes: { mode: tenant, via: { parent: accounts, columns: [account_id], references: [id] } }',
       ...extra.map((t) => `      ${t}: tenant`),
+      `      ${JSON.stringify(HOSTILE_TABLE)}:`,
+      '        mode: tenant',
+      '        policies:',
+      `          - { name: "p$rlsctl_fn$", to: [${app}], for: select, using: "'$rlsctl_fn$' <> '%s' -- a comment" }`,
     ].join('\n');
     return parsePolicy([{ file: 'policy.yaml', text }]);
   }
@@ -87,6 +95,7 @@ describeEachServer('partitions.protect_new', (ctx) => {
       CREATE TABLE shop.accounts (tenant_id int NOT NULL, id int PRIMARY KEY);
       CREATE TABLE shop.notes (account_id int NOT NULL, body text) PARTITION BY RANGE (account_id);
       CREATE TABLE shop.notes_1 PARTITION OF shop.notes FOR VALUES FROM (0) TO (100);
+      CREATE TABLE shop.${quote(HOSTILE_TABLE)} (tenant_id int NOT NULL, day int NOT NULL) PARTITION BY RANGE (day);
     `);
     db = await openDatabase({ db: ctx.db.url });
   });
@@ -125,6 +134,7 @@ describeEachServer('partitions.protect_new', (ctx) => {
       CREATE TABLE shop.events_3 PARTITION OF shop.events FOR VALUES FROM (20) TO (40) PARTITION BY RANGE (day);
       CREATE TABLE shop.events_3a PARTITION OF shop.events_3 FOR VALUES FROM (20) TO (30);
       CREATE TABLE shop.notes_2 PARTITION OF shop.notes FOR VALUES FROM (100) TO (200);
+      CREATE TABLE shop.hostile_1 PARTITION OF shop.${quote(HOSTILE_TABLE)} FOR VALUES FROM (0) TO (10);
     `);
     // ATTACH PARTITION of a table made on its own (in one transaction: the plain table is undeclared meanwhile).
     await asMigration(`
@@ -139,8 +149,9 @@ describeEachServer('partitions.protect_new', (ctx) => {
       INSERT INTO shop.hashed SELECT t, i FROM generate_series(1, 2) t, generate_series(1, 20) i;
       INSERT INTO shop.accounts VALUES (1, 150), (2, 160);
       INSERT INTO shop.notes VALUES (150, 'one'), (160, 'two');
+      INSERT INTO shop.${quote(HOSTILE_TABLE)} VALUES (1, 1), (2, 1);
     `);
-    for (const relation of ['shop.events_2', hostile, 'shop.hashed_1', 'shop.events_3', 'shop.events_3a', 'shop.events_4']) {
+    for (const relation of ['shop.events_2', hostile, 'shop.hashed_1', 'shop.events_3', 'shop.events_3a', 'shop.events_4', 'shop.hostile_1']) {
       const own = await appReads(relation, 1);
       expect(own.length, relation).toBeGreaterThan(0);
       expect(new Set(own), relation).toEqual(new Set([1]));
@@ -160,6 +171,29 @@ describeEachServer('partitions.protect_new', (ctx) => {
     expect(rows.length).toBe(3);
     // What the trigger made is what apply makes: nothing to plan.
     expect((await buildPlan(db.pool, await policy(true))).statements).toEqual([]);
+  });
+
+  /** The messages of the RLS053 findings of an audit with the policy file's facts. */
+  async function rls053(model: PolicyModel): Promise<string[]> {
+    const client = await ctx.db.client();
+    try {
+      const result = await runAudit(client, factsFromModel(model));
+      return result.findings.filter((f) => f.rule === 'RLS053').map((f) => f.message);
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('re-protects a partition whose RLS is disabled by hand; audit says the trigger is installed', async () => {
+    await ctx.db.query('ALTER TABLE shop.events_2 DISABLE ROW LEVEL SECURITY');
+    expect((await ctx.db.query(`SELECT relrowsecurity FROM pg_class WHERE oid = 'shop.events_2'::regclass`)).rows).toEqual([{ relrowsecurity: true }]);
+    // Past the trigger (its own guard): the partition stays unprotected, and audit knows the trigger is there.
+    await ctx.db.query(`BEGIN; SELECT set_config('rlsctl.protecting_partitions', 'on', true); ALTER TABLE shop.events_2 DISABLE ROW LEVEL SECURITY; COMMIT`);
+    expect(await rls053(await policy(true))).toEqual([
+      'partition shop.events_2 of shop.events: row level security is disabled, so a query that names the partition is not isolated like its parent (the rlsctl_protect_new_partitions event trigger is installed: the partition predates it, or was changed since)',
+    ]);
+    await applyPlan(db, await buildPlan(db.pool, await policy(true)));
+    expect(await rls053(await policy(true))).toEqual([]);
   });
 
   it('apply repairs a declared table and adds a new one while the trigger is installed (the trigger stands aside)', async () => {
@@ -197,6 +231,8 @@ describeEachServer('partitions.protect_new', (ctx) => {
     } finally {
       await asMig.close();
     }
+    // The check says what the server would: CREATE EVENT TRIGGER is refused to a role that is not a superuser.
+    await expect(asMigration('CREATE EVENT TRIGGER x ON ddl_command_end EXECUTE FUNCTION rlsctl.protect_new_partitions()')).rejects.toMatchObject({ code: '42501' });
   });
 
   it('drops the trigger, its function and schema when the key goes; later partitions are then left alone', async () => {
@@ -212,6 +248,9 @@ describeEachServer('partitions.protect_new', (ctx) => {
     await asMigration('CREATE TABLE shop.events_5 PARTITION OF shop.events FOR VALUES FROM (50) TO (60)');
     const { rows } = await ctx.db.query(`SELECT relrowsecurity FROM pg_class WHERE oid = 'shop.events_5'::regclass`);
     expect(rows).toEqual([{ relrowsecurity: false }]);
+    expect(await rls053(await policy(undefined, ['logs']))).toEqual([
+      'partition shop.events_5 of shop.events: row level security is disabled; it lacks the parent\'s policies rlsctl_tenant_access, rlsctl_tenant_guard, so a query that names the partition is not isolated like its parent',
+    ]);
     expect((await buildPlan(db.pool, await policy(false, ['logs']))).statements.some((s) => s.target.kind === 'function')).toBe(false);
   });
 });
