@@ -1,4 +1,7 @@
 import pg from 'pg';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parsePolicy } from '../../src/policy/load-policy.js';
 import type { PolicyModel } from '../../src/policy/model.js';
@@ -10,6 +13,7 @@ import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { CANARY, createCanary } from '../helpers/hostile.js';
 import { runAudit } from '../../src/audit/run-audit.js';
 import { factsFromModel } from '../../src/facts/resolve-facts.js';
+import { runCli } from '../helpers/cli.js';
 
 /**
  * partitions.protect_new: apply installs an event trigger; partitions created
@@ -28,7 +32,18 @@ describeEachServer('partitions.protect_new', (ctx) => {
   let db: Database;
 
   function policy(protect: boolean | undefined, extra: string[] = []): Promise<PolicyModel> {
-    const text = [
+    return parsePolicy([{ file: 'policy.yaml', text: policyText(protect, extra) }]);
+  }
+
+  /** The policy file on disk, for the CLI. */
+  function policyFile(protect: boolean | undefined, extra: string[] = []): string {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-pt-')), 'policy.yaml');
+    writeFileSync(file, policyText(protect, extra));
+    return file;
+  }
+
+  function policyText(protect: boolean | undefined, extra: string[]): string {
+    return [
       'version: 1',
       'tenant: { setting: app.tenant, type: integer }',
       `roles: { app: [${app}] }`,
@@ -47,7 +62,6 @@ describeEachServer('partitions.protect_new', (ctx) => {
       '        policies:',
       `          - { name: "p$rlsctl_fn$", to: [${app}], for: select, using: "'$rlsctl_fn$' <> '%s' -- a comment" }`,
     ].join('\n');
-    return parsePolicy([{ file: 'policy.yaml', text }]);
   }
 
   /** A connection as the migration role, which owns the tables and creates the partitions. */
@@ -123,6 +137,7 @@ describeEachServer('partitions.protect_new', (ctx) => {
       { evtevent: 'ddl_command_end', evtenabled: 'O', evttags: ['ALTER TABLE', 'CREATE TABLE'], prosecdef: false, proconfig: ['search_path=pg_catalog, pg_temp'], rolsuper: true },
     ]);
     expect((await buildPlan(db.pool, await policy(true))).statements).toEqual([]);
+    expect(await runCli(['plan', '--check', '--policies', policyFile(true), '--db', ctx.db.url])).toMatchObject({ code: 0 });
   });
 
   it('protects range, list, hash, two-level, attached and via partitions created after apply, hostile names included', async () => {
@@ -170,7 +185,9 @@ describeEachServer('partitions.protect_new', (ctx) => {
     const { rows } = await ctx.db.query(`SELECT id, note FROM public.${CANARY} ORDER BY id`);
     expect(rows.length).toBe(3);
     // What the trigger made is what apply makes: nothing to plan.
-    expect((await buildPlan(db.pool, await policy(true))).statements).toEqual([]);
+    const again = await buildPlan(db.pool, await policy(true));
+    expect([again.statements, again.drift]).toEqual([[], []]);
+    expect(await runCli(['plan', '--check', '--policies', policyFile(true), '--db', ctx.db.url])).toMatchObject({ code: 0 });
   });
 
   /** The messages of the RLS053 findings of an audit with the policy file's facts. */
@@ -231,6 +248,9 @@ describeEachServer('partitions.protect_new', (ctx) => {
     } finally {
       await asMig.close();
     }
+    const cli = await runCli(['plan', '--policies', policyFile(false, ['logs']), '--db', ctx.db.urlAs(mig)]);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toContain('partitions.protect_new needs a superuser');
     // The check says what the server would: CREATE EVENT TRIGGER is refused to a role that is not a superuser.
     await expect(asMigration('CREATE EVENT TRIGGER x ON ddl_command_end EXECUTE FUNCTION rlsctl.protect_new_partitions()')).rejects.toMatchObject({ code: '42501' });
   });
