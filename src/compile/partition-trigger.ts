@@ -168,8 +168,11 @@ export function planPartitionTrigger(model: PolicyModel, state: PartitionTrigger
       out.push({
         sql: `DROP EVENT TRIGGER ${quoteIdent(EVENT_TRIGGER)};`,
         target: trgTarget,
-        hazards: ['DROP'],
-        reasons: { DROP: `partitions created later under a declared table are no longer protected at creation: the policy file no longer sets partitions.protect_new` },
+        hazards: ['AUTHZ_WIDENS', 'DROP'],
+        reasons: {
+          AUTHZ_WIDENS: 'a partition created or attached later under a declared table is readable in full by a query that names it, until the next apply',
+          DROP: `drops the event trigger ${EVENT_TRIGGER}: the policy file no longer sets partitions.protect_new`,
+        },
         phase: 'transaction',
         summary: `drop event trigger ${EVENT_TRIGGER}: the policy file no longer sets partitions.protect_new`,
       });

@@ -262,6 +262,8 @@ describeEachServer('partitions.protect_new', (ctx) => {
       'DROP FUNCTION rlsctl.protect_new_partitions();',
       'DROP SCHEMA rlsctl;',
     ]);
+    // Partitions created from now on are readable in full until the next apply: the plan says so.
+    expect(plan.statements[0].hazards).toEqual(['AUTHZ_WIDENS', 'DROP']);
     await applyPlan(db, plan);
     expect((await ctx.db.query(`SELECT 1 FROM pg_event_trigger WHERE evtname = 'rlsctl_protect_new_partitions'`)).rows).toEqual([]);
     expect((await ctx.db.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'rlsctl'`)).rows).toEqual([]);
