@@ -248,9 +248,11 @@ export function planPartitionTrigger(model: PolicyModel, state: PartitionTrigger
  * stands aside for the transaction, whose statements already cover every partition (a migration
  * file runs them without apply, which sets the same guard).
  */
+export const GUARD_SQL = `SELECT pg_catalog.set_config(${quoteLiteral(GUARD_SETTING)}, 'on', true);`;
+
 export function triggerGuardStatement(): Statement {
   return {
-    sql: `SELECT pg_catalog.set_config(${quoteLiteral(GUARD_SETTING)}, 'on', true);`,
+    sql: GUARD_SQL,
     target: { kind: 'function', schema: TRIGGER_SCHEMA, name: TRIGGER_FUNCTION },
     hazards: [],
     phase: 'transaction',

@@ -225,6 +225,15 @@ describeEachServer('partitions.protect_new', (ctx) => {
     const plan = await buildPlan(db.pool, await policy(true, ['logs']));
     // A migration file of the plan, run without apply, stands the trigger aside first too.
     expect(plan.statements[0].sql).toBe(`SELECT pg_catalog.set_config('rlsctl.protecting_partitions', 'on', true);`);
+    // audit's RLS006 lists what apply would change; the guard is how it runs, not a difference.
+    const client = await ctx.db.client();
+    try {
+      const audit = await runAudit(client, factsFromModel(await policy(true, ['logs'])), { plan, rules: ['RLS006'] });
+      expect(audit.findings.length).toBe(plan.statements.length - 1);
+      expect(audit.findings.some((f) => f.message.includes('stands aside'))).toBe(false);
+    } finally {
+      await client.end();
+    }
     // Run as a migration file would: the transaction's statements as they are, then apply the indexes.
     const transaction = plan.statements.filter((s) => s.phase === 'transaction').map((s) => s.sql);
     await ctx.db.runScript(['BEGIN;', ...transaction, 'COMMIT;'].join('\n'));
