@@ -10,6 +10,7 @@ import { planProblems, type Plan } from '../plan/plan.js';
 import { acquireApplyLock, releaseApplyLock } from './advisory-lock.js';
 import { checkPrivileges } from './check-privileges.js';
 import { qualify } from '../compile/quote.js';
+import { GUARD_SETTING } from '../compile/partition-trigger.js';
 
 /**
  * Run a plan.
@@ -131,6 +132,8 @@ async function runTransactionPhase(
   let replanned = false;
   try {
     await setTimeouts(client, lockMs, statementMs, true);
+    // The partition event trigger stands aside for this transaction: the plan covers every partition it knows.
+    await client.query(`SELECT pg_catalog.set_config($1, 'on', true)`, [GUARD_SETTING]);
     const catalog = await introspectCatalog(client, { schemas: plannedSchemas(plan.source.model) });
     if (hashCatalog(catalog) !== plan.catalogHash) {
       progress('the database changed since the plan was made: planning again under the lock', { kind: 'replanning' });
@@ -441,7 +444,7 @@ async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string
  */
 async function withLockHolders(client: pg.ClientBase, cause: unknown, statement: Statement, failure: DatabaseError): Promise<DatabaseError> {
   if ((cause as { code?: string }).code !== '55P03') return failure;
-  const table = statement.target.kind === 'table' ? statement.target.name : statement.target.table;
+  const table = !('table' in statement.target) ? statement.target.name : statement.target.table;
   let holders: Array<{ pid: number; usename: string | null; app: string | null; state: string | null; seconds: number | null; mode: string }> = [];
   try {
     ({ rows: holders } = await client.query(
@@ -508,7 +511,7 @@ async function withOldTransactions(client: pg.ClientBase, cause: unknown, failur
 export function statementError(error: unknown, statement: Statement, consequence: string): DatabaseError {
   const e = error as { code?: string; message?: string };
   const object =
-    statement.target.kind === 'table' ? `${statement.target.schema}.${statement.target.name}` : `${statement.target.kind} ${statement.target.name} on ${statement.target.schema}.${statement.target.table}`;
+    !('table' in statement.target) ? `${statement.target.schema}.${statement.target.name}` : `${statement.target.kind} ${statement.target.name} on ${statement.target.schema}.${statement.target.table}`;
   const hints: Record<string, string> = {
     '42501': 'apply needs to own the tables it changes (or be a superuser): run it as the tables\' owner, often the migration role',
     '55P03': 'another transaction holds a lock on the table longer than lock_timeout: find it in pg_stat_activity / pg_locks, or run apply again when it has finished',

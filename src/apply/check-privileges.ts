@@ -13,6 +13,8 @@ import { DatabaseError } from '../errors.js';
 export async function checkPrivileges(client: pg.ClientBase, statements: Statement[]): Promise<void> {
   const tables = new Map<string, { schema: string; name: string }>();
   for (const s of statements) {
+    // The partition event trigger's objects: plan requires a superuser for them (src/compile/partition-trigger.ts).
+    if (s.target.kind === 'function') continue;
     const name = s.target.kind === 'table' ? s.target.name : s.target.table;
     tables.set(`${s.target.schema}.${name}`, { schema: s.target.schema, name });
   }

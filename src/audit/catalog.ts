@@ -124,6 +124,11 @@ export interface CatalogServer {
   database: string;
   /** row_security as the server configuration sets it, and where from. */
   rowSecurity: { setting: string; source: string };
+  /**
+   * The partition event trigger of `partitions.protect_new` (src/compile/partition-trigger.ts):
+   * `enabled` when it fires, `disabled` when it exists but does not; undefined when absent.
+   */
+  partitionTrigger?: 'enabled' | 'disabled';
 }
 
 export interface AuditCatalog {

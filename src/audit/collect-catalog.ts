@@ -1,4 +1,5 @@
 import { decodePolcmd } from '../catalog/decode-catalog.js';
+import { EVENT_TRIGGER } from '../compile/partition-trigger.js';
 import type pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import type { TenantFacts } from '../facts/resolve-facts.js';
@@ -89,16 +90,25 @@ export async function collectCatalog(client: pg.ClientBase, facts: TenantFacts, 
 }
 
 async function readServer(client: pg.ClientBase): Promise<CatalogServer> {
-  const { rows } = await client.query<{ num: string; version: string; database: string; rs_setting: string; rs_source: string }>(
+  const { rows } = await client.query<{ num: string; version: string; database: string; rs_setting: string; rs_source: string; pt: string | null }>(
     `SELECT pg_catalog.current_setting('server_version_num') AS num,
             pg_catalog.current_setting('server_version') AS version,
             pg_catalog.current_database() AS database,
-            s.reset_val AS rs_setting, s.source AS rs_source
+            s.reset_val AS rs_setting, s.source AS rs_source,
+            (SELECT e.evtenabled::pg_catalog.text FROM pg_catalog.pg_event_trigger e WHERE e.evtname = $1) AS pt
        FROM pg_catalog.pg_settings s
       WHERE s.name = 'row_security'`,
+    [EVENT_TRIGGER],
   );
   const r = rows[0];
-  return { versionNum: Number(r.num), version: r.version, database: r.database, rowSecurity: { setting: r.rs_setting, source: r.rs_source } };
+  const partitionTrigger = r.pt === null ? undefined : r.pt === 'D' ? 'disabled' : 'enabled';
+  return {
+    versionNum: Number(r.num),
+    version: r.version,
+    database: r.database,
+    rowSecurity: { setting: r.rs_setting, source: r.rs_source },
+    ...(partitionTrigger ? { partitionTrigger } : {}),
+  };
 }
 
 async function readRoles(client: pg.ClientBase): Promise<{ roles: CatalogRole[]; names: Map<string, string> }> {

@@ -15,7 +15,9 @@ export type Hazard =
 export type StatementTarget =
   | { kind: 'table'; schema: string; name: string }
   | { kind: 'policy'; schema: string; table: string; name: string }
-  | { kind: 'index'; schema: string; table: string; name: string };
+  | { kind: 'index'; schema: string; table: string; name: string }
+  /** The partition event trigger, its function and schema (src/compile/partition-trigger.ts): `name` is the object's. */
+  | { kind: 'function'; schema: string; name: string };
 
 export interface Statement {
   sql: string;

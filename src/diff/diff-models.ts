@@ -46,6 +46,7 @@ class ModelDiff {
   run(): PolicyChange[] {
     this.diffTenantSettings();
     this.diffSchemas();
+    this.diffPartitions();
     this.diffRoles();
     for (const [key, baseTable] of this.baseTables) {
       const headTable = this.headTables.get(key);
@@ -128,6 +129,23 @@ class ModelDiff {
     for (const schema of this.base.schemas.filter((s) => !this.head.schemas.includes(s))) {
       this.add('managed-schema', { kind: 'policy_file', name: `schemas.${schema}` }, `managed schema ${schema} removed`, 'neutral', `audit no longer checks that every table in schema ${schema} is declared; its tables are listed as changes of their own`, []);
     }
+  }
+
+  /** `partitions.protect_new`: the event trigger that protects partitions created later (src/compile/partition-trigger.ts). */
+  private diffPartitions(): void {
+    const before = this.base.partitions?.protectNew ?? false;
+    const after = this.head.partitions?.protectNew ?? false;
+    if (before === after) return;
+    this.add(
+      'partitions-protect-new',
+      { kind: 'policy_file', name: 'partitions.protect_new' },
+      `partitions.protect_new ${before} -> ${after}`,
+      after ? 'narrowing' : 'widening',
+      after
+        ? 'apply installs an event trigger that protects each partition created or attached later under a declared table at once: a query that names it sees only its tenant\'s rows'
+        : 'apply drops the event trigger: a partition created or attached later is readable in full by a query that names it until the next apply',
+      ['-- the event trigger statements depend on the live database: see rlsctl plan'],
+    );
   }
 
   private diffRoles(): void {

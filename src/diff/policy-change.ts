@@ -16,6 +16,7 @@ export type ChangeKind =
   | 'tenant-type'
   | 'tenant-column-default'
   | 'managed-schema'
+  | 'partitions-protect-new'
   | 'app-role'
   | 'bypass-role'
   | 'table-added'

@@ -12,6 +12,7 @@ import { orderStatements, type PlannedStatement } from './order-statements.js';
 import { planTableIndexes, type IndexWant } from './plan-indexes.js';
 import { canonicalRequests, planRelationPolicies, type RelationPolicies } from './plan-policies.js';
 import type { Plan, PlanDrift, ViaWithoutKey } from './plan.js';
+import { partitionTriggerProblem, planPartitionTrigger, readPartitionTrigger, triggerGuardStatement } from '../compile/partition-trigger.js';
 
 /**
  * diff(policy file, live catalog) → Plan: only what differs.
@@ -188,8 +189,20 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
     }
   }
 
+  // The partition event trigger (partitions.protect_new) last in the transaction, after every table's
+  // statements: a migration file run without apply's guard then never meets it half-made.
+  const triggerState = await readPartitionTrigger(client);
+  const trigger = planPartitionTrigger(model, triggerState);
+  const ordered = orderStatements(planned);
+  const tableStatements = ordered.filter((s) => s.phase === 'transaction').length;
+  // An installed trigger would protect partitions in the middle of the transaction, before the plan's
+  // own CREATE POLICY on them: it stands aside first (apply sets the same guard itself).
+  if (triggerState.trigger && tableStatements > 0) ordered.unshift(triggerGuardStatement());
+  ordered.splice(ordered.filter((s) => s.phase === 'transaction').length, 0, ...trigger);
+
   return {
-    statements: orderStatements(planned),
+    statements: ordered,
+    partitionTriggerProblem: partitionTriggerProblem(trigger, triggerState),
     drift,
     missingTables,
     undeclaredTables,

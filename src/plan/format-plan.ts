@@ -113,7 +113,7 @@ export function formatPlanMarkdown(plan: Pick<Plan, 'statements' | 'drift'>, opt
   if (plan.statements.length > 0) {
     lines.push('| # | phase | object | change | hazards |', '| ---: | --- | --- | --- | --- |');
     plan.statements.forEach((s, i) => {
-      const object = s.target.kind === 'table' ? `${s.target.schema}.${s.target.name}` : `${s.target.schema}.${s.target.table} ${s.target.kind} ${s.target.name}`;
+      const object = !('table' in s.target) ? `${s.target.schema}.${s.target.name}` : `${s.target.schema}.${s.target.table} ${s.target.kind} ${s.target.name}`;
       const hazards = s.hazards.map((h) => (h === 'AUTHZ_WIDENS' ? `**\`${h}\`**` : `\`${h}\``)).join(' ');
       const why = hazardReasons(s)
         .filter((r) => r.code === 'AUTHZ_WIDENS' || r.code === 'AUTHZ_NARROWS')

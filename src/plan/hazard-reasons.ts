@@ -7,11 +7,11 @@ export interface HazardReason {
 }
 
 function objectName(target: StatementTarget): string {
-  return target.kind === 'table' ? `${target.schema}.${target.name}` : `${target.name} on ${target.schema}.${target.table}`;
+  return !('table' in target) ? `${target.schema}.${target.name}` : `${target.name} on ${target.schema}.${target.table}`;
 }
 
 function tableName(target: StatementTarget): string {
-  return target.kind === 'table' ? `${target.schema}.${target.name}` : `${target.schema}.${target.table}`;
+  return !('table' in target) ? `${target.schema}.${target.name}` : `${target.schema}.${target.table}`;
 }
 
 /** The reason of a hazard that a statement does not state itself. */

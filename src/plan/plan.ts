@@ -23,6 +23,8 @@ export interface Plan {
   viaWithoutKey: ViaWithoutKey[];
   /** Roles the file names (app roles, `to` of extra policies) that the database lacks. */
   missingRoles: string[];
+  /** Set when the plan changes the partition event trigger and the role is not a superuser (src/compile/partition-trigger.ts). */
+  partitionTriggerProblem?: string;
   /** A fingerprint of the catalog the plan was made from (see catalog/hash-catalog.ts). */
   catalogHash: string;
   /** The input the plan was made from: apply plans again from it if the catalog changed before it got its lock. */
@@ -65,6 +67,7 @@ export function planProblems(plan: Plan): string[] {
   if (plan.missingRoles.length > 0) {
     out.push(`the policy file names ${plural(plan.missingRoles.length, 'role')} that the database lacks: ${plan.missingRoles.join(', ')}`);
   }
+  if (plan.partitionTriggerProblem) out.push(plan.partitionTriggerProblem);
   return out;
 }
 

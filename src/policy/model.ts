@@ -17,6 +17,12 @@ export interface PolicyModel {
   /** Managed schemas, in file order: every table in them must be declared. */
   schemas: string[];
   tables: TableDecl[];
+  /**
+   * `partitions.protect_new`: apply installs an event trigger that protects each
+   * partition created or attached later under a declared table (src/compile/partition-trigger.ts).
+   * Absent means false.
+   */
+  partitions?: { protectNew: boolean };
   /** The YAML files the model was read from, sorted. */
   files: string[];
 }

@@ -27,7 +27,8 @@ export interface ValidationResult {
   diagnostics: PolicyDiagnostic[];
 }
 
-const TOP_KEYS = ['version', 'tenant', 'roles', 'schemas'] as const;
+const TOP_KEYS = ['version', 'tenant', 'roles', 'schemas', 'partitions'] as const;
+const PARTITIONS_KEYS = ['protect_new'] as const;
 const TENANT_KEYS = ['setting', 'type', 'column'] as const;
 const ROLE_KEYS = ['app', 'bypass'] as const;
 const SCHEMA_KEYS = ['tables'] as const;
@@ -72,6 +73,7 @@ class Validator {
 
   private tenant?: { value: PolicyModel['tenant'] } & Declared;
   private roles?: { value: PolicyModel['roles'] } & Declared;
+  private partitions?: { value: NonNullable<PolicyModel['partitions']> } & Declared;
   /** A `roles` key was found in some file, valid or not. */
   private rolesSeen = false;
   /** Some file could not be parsed as YAML, so what it declares is unknown. */
@@ -111,6 +113,7 @@ class Validator {
       roles: this.roles!.value,
       schemas: [...this.schemas.keys()],
       tables: this.tables,
+      ...(this.partitions ? { partitions: this.partitions.value } : {}),
       files: sources.map((s) => s.file),
     };
   }
@@ -274,6 +277,26 @@ class Validator {
     if (roles) this.readRoles(roles);
     const schemas = top.get('schemas');
     if (schemas) this.readSchemas(schemas);
+    const partitions = top.get('partitions');
+    if (partitions) this.readPartitions(partitions);
+  }
+
+  private readPartitions(pair: Pair): void {
+    const node = pair.value as Node | null;
+    if (!isMap(node)) {
+      this.report(this.valueLocation(pair), '`partitions` must be a mapping (protect_new)', describe(node));
+      return;
+    }
+    if (!this.firstDeclaration(this.partitions, pair, '`partitions`')) return;
+    const keys = this.entries(node, PARTITIONS_KEYS, '`partitions`');
+    let protectNew = false;
+    const protectPair = keys.get('protect_new');
+    if (protectPair) {
+      const v = protectPair.value as Node | null;
+      if (isScalar(v) && typeof v.value === 'boolean') protectNew = v.value;
+      else this.report(this.valueLocation(protectPair), '`partitions.protect_new` must be true or false', describe(v));
+    }
+    this.partitions = { value: { protectNew }, location: this.keyLocation(pair) };
   }
 
   /** Report every key that appears twice in one mapping, naming both places, and drop the later pairs. */

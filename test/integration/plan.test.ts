@@ -44,7 +44,7 @@ async function snapshot(db: TestDatabase): Promise<unknown[]> {
 }
 
 function targetTable(s: Statement): string {
-  return `${s.target.schema}.${s.target.kind === 'table' ? s.target.name : s.target.table}`;
+  return `${s.target.schema}.${!('table' in s.target) ? s.target.name : s.target.table}`;
 }
 
 describeEachServer('plan', (ctx) => {

@@ -1,4 +1,5 @@
 import type { Finding, FindingObject } from '../../report/finding.js';
+import { GUARD_SQL } from '../../compile/partition-trigger.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
 
@@ -16,13 +17,17 @@ export const rls006 = defineRule({
     const plan = ctx.plan;
     if (!plan) return findings;
     for (const s of plan.statements) {
+      // The partition trigger's guard is how the plan runs, not a difference.
+      if (s.sql === GUARD_SQL) continue;
       const t = s.target;
       const object: FindingObject =
         t.kind === 'table'
           ? ctx.relationsByKey.get(`${t.schema}.${t.name}`)
             ? ctx.objectOf(ctx.relationsByKey.get(`${t.schema}.${t.name}`)!)
             : { kind: 'table', schema: t.schema, name: t.name }
-          : { kind: t.kind, schema: t.schema, table: t.table, name: t.name };
+          : t.kind === 'function'
+            ? { kind: 'function', schema: t.schema, name: t.name }
+            : { kind: t.kind, schema: t.schema, table: t.table, name: t.name };
       findings.push(findingOf(rls006, object, `differs from the policy file: apply would ${s.summary}`, s.sql, slug(s.summary)));
     }
     // Differences the plan does not repair without --prune (policies the file does not declare).

@@ -2,6 +2,7 @@ import type { Finding } from '../../report/finding.js';
 import type { CatalogPolicy } from '../catalog.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { EVENT_TRIGGER } from '../../compile/partition-trigger.js';
 
 function signature(p: CatalogPolicy): string {
   return `${p.name}|${p.command}|${p.permissive}|${p.roles.join(',')}`;
@@ -14,7 +15,7 @@ export const rls053 = defineRule({
   title: 'A partition does not carry its protected parent\'s RLS flags or policies',
   description:
     'PostgreSQL applies the policies of the table a query names. A query through a partitioned table gets the parent\'s policies, but a query that names a partition directly gets the partition\'s own, and a partition created or attached later has none: without RLS on the partition, an app role with a grant on it reads every tenant\'s rows there.',
-  remediation: 'Enable and force row level security on the partition and give it the same policies as its parent (`rlsctl apply` protects every existing partition; run it after creating partitions), or revoke the app roles\' privileges on partitions.',
+  remediation: 'Enable and force row level security on the partition and give it the same policies as its parent (`rlsctl apply` protects every existing partition; run it after creating partitions, or set `partitions.protect_new` in the policy file and apply as a superuser to protect partitions at creation), or revoke the app roles\' privileges on partitions.',
   check(ctx) {
     const findings: Finding[] = [];
     for (const [oid] of ctx.protectedPartitions) {
@@ -30,11 +31,17 @@ export const rls053 = defineRule({
       if (missing.length > 0) problems.push(`it lacks the parent's polic${missing.length === 1 ? 'y' : 'ies'} ${missing.join(', ')}`);
       if (problems.length === 0) continue;
       const sql = ctx.sql(part);
+      const trigger = ctx.catalog.server.partitionTrigger;
       findings.push(
         findingOf(
           rls053,
           ctx.objectOf(part),
-          `partition ${ctx.label(part)} of ${ctx.label(parent)}: ${problems.join('; ')}, so a query that names the partition is not isolated like its parent`,
+          `partition ${ctx.label(part)} of ${ctx.label(parent)}: ${problems.join('; ')}, so a query that names the partition is not isolated like its parent` +
+            (trigger === 'enabled'
+              ? ` (the ${EVENT_TRIGGER} event trigger is installed: the partition predates it, or was changed since)`
+              : trigger === 'disabled'
+                ? ` (the ${EVENT_TRIGGER} event trigger is installed but disabled)`
+                : ''),
           `ALTER TABLE ${sql} ENABLE ROW LEVEL SECURITY;\nALTER TABLE ${sql} FORCE ROW LEVEL SECURITY;\n-- and create the parent's policies on it (rlsctl apply does both)`,
         ),
       );

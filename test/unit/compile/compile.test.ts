@@ -26,7 +26,7 @@ async function compileYaml(body: string, head = 'version: 1\nroles: { app: [app_
 }
 
 function targetTable(s: Statement): string {
-  return `${s.target.schema}.${s.target.kind === 'table' ? s.target.name : s.target.table}`;
+  return `${s.target.schema}.${!('table' in s.target) ? s.target.name : s.target.table}`;
 }
 
 /** The transaction-phase SQL of one table, without the partition block unless asked for. */

@@ -18,6 +18,7 @@ interface DocOptions {
   app?: string[];
   bypass?: string[];
   schemas?: Record<string, unknown>;
+  partitions?: Record<string, unknown>;
 }
 
 function doc(tables: Record<string, unknown>, options: DocOptions = {}): string {
@@ -26,6 +27,7 @@ function doc(tables: Record<string, unknown>, options: DocOptions = {}): string 
     tenant: { setting: 'app.tenant_id', type: 'uuid', column: 'tenant_id', ...options.tenant },
     roles: { app: options.app ?? ['app_user'], bypass: options.bypass ?? ['migrator'] },
     schemas: options.schemas ?? { app: { tables } },
+    ...(options.partitions ? { partitions: options.partitions } : {}),
   });
 }
 
@@ -180,6 +182,7 @@ const WIDENING: Case[] = [
 ];
 
 const NARROWING: Case[] = [
+  { name: 'partitions.protect_new turned on', base: doc({ events: 'tenant' }), head: doc({ events: 'tenant' }, { partitions: { protect_new: true } }), expect: ['narrowing partitions-protect-new'] },
   { name: 'exempt -> tenant', base: doc({ invoices: { mode: 'exempt', reason: 'archive' } }), head: doc({ invoices: 'tenant' }), expect: ['narrowing mode'] },
   {
     name: 'shared -> tenant: own rows only, but tenants may now write them',
@@ -257,6 +260,12 @@ const NEUTRAL: Case[] = [
     base: doc(withPolicy(pol({ using: 'a = 1 and b = 2' }))),
     head: doc(withPolicy(pol({ name: 'support_read_all', using: 'B = 2\n  AND (a=1)' }))),
     expect: ['neutral policy-renamed'],
+  },
+  {
+    name: 'partitions.protect_new: false is the default',
+    base: doc({ events: 'tenant' }),
+    head: doc({ events: 'tenant' }, { partitions: { protect_new: false } }),
+    expect: [],
   },
   { name: 'an exempt reason changes', base: doc({ log: { mode: 'exempt', reason: 'a' } }), head: doc({ log: { mode: 'exempt', reason: 'b' } }), expect: ['neutral exempt-reason'] },
   { name: 'an exempt table enters the file', base: doc({ users: 'tenant' }), head: doc({ users: 'tenant', log: { mode: 'exempt', reason: 'r' } }), expect: ['neutral table-added'] },

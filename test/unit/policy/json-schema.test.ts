@@ -25,6 +25,7 @@ const SCHEMA_EXPRESSIBLE = [
   'unknown-key.yaml',
   'wrong-type-list.yaml', // type
   'wrong-type-boolean.yaml',
+  'partitions-not-boolean.yaml', // type
   'missing-version.yaml', // required
   'version-2.yaml', // const
   'setting-without-dot.yaml', // pattern

@@ -32,9 +32,10 @@ const TOO_LONG_HINT = 'PostgreSQL would truncate it silently, so the name in the
 const INVALID_CASES: Record<string, Expected[]> = {
   'unknown-key-near-miss.yaml': [{ line: 8, column: 9, message: 'unknown key `colum` in the table `app.invoices`', hint: 'did you mean `column`?' }],
   'unknown-key.yaml': [
-    { line: 2, column: 1, message: 'unknown key `owner` in the top-level mapping', hint: 'allowed keys here: version, tenant, roles, schemas' },
+    { line: 2, column: 1, message: 'unknown key `owner` in the top-level mapping', hint: 'allowed keys here: version, tenant, roles, schemas, partitions' },
   ],
   'wrong-type-list.yaml': [{ line: 3, column: 8, message: '`roles.app` must be a list of names', hint: 'found string "app_user"' }],
+  'partitions-not-boolean.yaml': [{ line: 5, column: 16, message: '`partitions.protect_new` must be true or false', hint: 'found string "yes"' }],
   'wrong-type-boolean.yaml': [{ line: 9, column: 42, message: '`unique` must be true or false', hint: 'found string "yes"' }],
   'missing-version.yaml': [{ line: 2, column: 1, message: 'the policy file has no `version`', hint: 'add `version: 1` as the first line' }],
   'version-2.yaml': [{ line: 1, column: 10, message: 'unsupported version 2', hint: 'this rlsctl reads format version 1: write `version: 1`' }],
@@ -346,6 +347,11 @@ describe('valid policy files', () => {
     expect(model.tenant).toEqual({ setting: 'app.tenant_id', type: 'uuid', column: 'tenant_id' });
     expect(model.roles).toEqual({ app: ['app_user'], bypass: [] });
     expect(model.tables).toEqual([]);
+  });
+
+  it('reads partitions.protect_new; absent, it is off', async () => {
+    expect((await loadPolicy(path.join(VALID, 'partitions.yaml'))).partitions).toEqual({ protectNew: true });
+    expect((await loadPolicy(path.join(VALID, 'minimal.yaml'))).partitions).toBeUndefined();
   });
 
   it('reads every key of the long form', async () => {
