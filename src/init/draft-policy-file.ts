@@ -97,6 +97,26 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
     const c = candidates(t).find((col) => typeOf(col) === type);
     if (c) columnOf.set(keyOf(t), c.name);
   }
+  // Several names are several spellings of one tenant id (tenant_id, orgId). Names whose foreign keys reference
+  // different tables hold different ids (organizationId, projectId): the setting cannot equal both.
+  const referenced = new Map<string, Set<string>>();
+  for (const fk of catalog.foreignKeys) {
+    const name = columnOf.get(`${fk.schema}.${fk.table}`);
+    if (fk.columns.length !== 1 || name !== fk.columns[0]) continue;
+    if (!referenced.has(name)) referenced.set(name, new Set());
+    referenced.get(name)?.add(`${shown(fk.refSchema)}.${shown(fk.refTable)}`);
+  }
+  const named = wanted.filter((n) => referenced.has(n));
+  for (const [i, a] of named.entries()) {
+    for (const b of named.slice(i + 1)) {
+      const ra = [...(referenced.get(a) ?? [])];
+      const rb = referenced.get(b) ?? new Set<string>();
+      if (ra.some((k) => rb.has(k))) continue;
+      throw new UsageError(`${shown(a)} references ${ra.join(', ')} but ${shown(b)} references ${[...rb].join(', ')}: --tenant-column names must hold the same tenant id`, {
+        hint: `name only the column that holds the tenant id; tables with just ${shown(b)} can then be declared \`via\` the table it references`,
+      });
+    }
+  }
   // The tenant root: a table the tenant columns reference by a unique key of the tenant type (organizations.id).
   const uniqueKey = (t: CatalogTable | undefined, columns: string[]) =>
     !!t &&

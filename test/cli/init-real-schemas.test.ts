@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
@@ -103,6 +103,38 @@ describeEachServer('init on real schemas', (ctx) => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('no table has a column orgid_ (--tenant-column)');
     expect(result.stderr).toContain('did you mean orgId?');
+    expect(result.stdout).toBe('');
+  });
+
+  it('tenant column names that reference different tables exit 2: a project id is not the tenant id', async () => {
+    // As trigger.dev's schema: projects carry organizationId, most tables only projectId.
+    await ctx.db.runScript(`
+      CREATE SCHEMA ws;
+      CREATE TABLE ws.organizations (id uuid PRIMARY KEY);
+      CREATE TABLE ws.projects (id uuid PRIMARY KEY, organization_id uuid NOT NULL REFERENCES ws.organizations (id));
+      CREATE TABLE ws.members (organization_id uuid NOT NULL REFERENCES ws.organizations (id), name text);
+      CREATE TABLE ws.jobs (id uuid PRIMARY KEY, project_id uuid NOT NULL REFERENCES ws.projects (id));
+      CREATE TABLE ws.runs (id uuid PRIMARY KEY, project_id uuid NOT NULL REFERENCES ws.projects (id));`);
+    const file = path.join(work, 'ws.yaml');
+    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'ws', '--tenant-column', 'organization_id', '--tenant-column', 'project_id', '-o', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('organization_id references ws.organizations but project_id references ws.projects');
+    expect(result.stderr).toContain('hint: name only the column that holds the tenant id');
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('the names in that refusal are escaped: a table name cannot write to the terminal', async () => {
+    const hostile = 'pro\u001b[31mjects\nfake: line';
+    await ctx.db.runScript(`
+      CREATE SCHEMA ws2;
+      CREATE TABLE ws2.organizations (id uuid PRIMARY KEY);
+      CREATE TABLE ws2.members (organization_id uuid NOT NULL REFERENCES ws2.organizations (id));
+      CREATE TABLE ws2.${quoteIdent(hostile)} (id uuid PRIMARY KEY);
+      CREATE TABLE ws2.jobs (project_id uuid NOT NULL REFERENCES ws2.${quoteIdent(hostile)} (id));`);
+    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'ws2', '--tenant-column', 'organization_id', '--tenant-column', 'project_id', '-o', '-']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('but project_id references ws2."pro\\u001b[31mjects\\nfake: line"');
+    expect(result.stderr).not.toContain('\u001b');
     expect(result.stdout).toBe('');
   });
 
