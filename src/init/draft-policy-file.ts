@@ -215,7 +215,8 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
     const declared = inSchema.filter((t) => tenantKeys.has(keyOf(t)) || templateOf(t));
     const open = inSchema.filter((t) => !declared.includes(t));
     lines.push(`  ${yamlKey(schema)}:`);
-    lines.push(declared.length > 0 ? '    tables:' : '    tables: {}');
+    // `tables:` (null) when entries to uncomment follow: after `tables: {}` an uncommented line would be invalid YAML.
+    lines.push(declared.length > 0 || open.length > 0 ? '    tables:' : '    tables: {}');
     for (const t of declared) {
       lines.push(...existingComment(t, '      '));
       const own = columnOf.get(keyOf(t));

@@ -123,6 +123,27 @@ describeEachServer('init on real schemas', (ctx) => {
     expect(existsSync(file)).toBe(false);
   });
 
+  it('a schema whose tables are all to decide: uncommenting an offered line gives a valid file', async () => {
+    // As trigger.dev's triggerdotdev_events schema: `tables: {}` followed by a block entry is invalid YAML.
+    await ctx.db.runScript(`
+      CREATE SCHEMA ev1;
+      CREATE TABLE ev1.organizations (id uuid PRIMARY KEY);
+      CREATE TABLE ev1.members (org uuid NOT NULL REFERENCES ev1.organizations (id));
+      CREATE SCHEMA ev2;
+      CREATE TABLE ev2.executions (id bigint PRIMARY KEY, body text);`);
+    const file = path.join(work, 'ev.yaml');
+    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'ev1', '--schema', 'ev2', '--tenant-column', 'org', '-o', file]);
+    expect(result.code).toBe(0);
+    const text = readFileSync(file, 'utf8');
+    const line = '      # executions: { mode: exempt, reason: "..." }';
+    expect(text).toContain(line);
+    writeFileSync(file, text.replace(line, '      executions: { mode: exempt, reason: "an event log of the platform" }'));
+    const validated = await runCli(['validate', '--policies', file]);
+    expect(validated.stderr).toContain('valid (3 tables in 2 schemas)');
+    expect(validated.code).toBe(0);
+    expect(parseYaml(readFileSync(file, 'utf8')).schemas.ev2.tables).toEqual({ executions: { mode: 'exempt', reason: 'an event log of the platform' } });
+  });
+
   it('the names in that refusal are escaped: a table name cannot write to the terminal', async () => {
     const hostile = 'pro\u001b[31mjects\nfake: line';
     await ctx.db.runScript(`
