@@ -244,9 +244,11 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
         lines.push('      #');
         lines.push(...existingComment(t, '      # '));
         // A via parent: a tenant table this one references by a unique key of the parent (one parent row, one tenant).
-        const fk = catalog.foreignKeys.find(
+        // NOT NULL keys first: a row whose key is NULL has no parent, so via would hide it from every tenant.
+        const fits = catalog.foreignKeys.filter(
           (f) => f.schema === t.schema && f.table === t.name && tenantKeys.has(`${f.refSchema}.${f.refTable}`) && uniqueKey(byKey.get(`${f.refSchema}.${f.refTable}`), f.refColumns),
         );
+        const fk = fits.find((f) => f.columns.every((n) => t.columns.some((c) => c.name === n && c.notNull))) ?? fits[0];
         const sensitive = [t.name, ...t.columns.map((c) => c.name)].find((n) => SENSITIVE.test(n));
         const why = [
           ...(holdable(t.name) ? [] : ['its name has control characters, which a policy file cannot name: rename it']),

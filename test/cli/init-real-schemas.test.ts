@@ -144,6 +144,20 @@ describeEachServer('init on real schemas', (ctx) => {
     expect(parseYaml(readFileSync(file, 'utf8')).schemas.ev2.tables).toEqual({ executions: { mode: 'exempt', reason: 'an event log of the platform' } });
   });
 
+  it('via is offered through a NOT NULL foreign key first: a row whose nullable key is NULL would be invisible', async () => {
+    // As trigger.dev's Waitpoint: completedByTaskRunId (nullable) comes before projectId (NOT NULL).
+    await ctx.db.runScript(`
+      CREATE SCHEMA wp;
+      CREATE TABLE wp.organizations (id uuid PRIMARY KEY);
+      CREATE TABLE wp.runs (id uuid PRIMARY KEY, org uuid NOT NULL REFERENCES wp.organizations (id));
+      CREATE TABLE wp.projects (id uuid PRIMARY KEY, org uuid NOT NULL REFERENCES wp.organizations (id));
+      CREATE TABLE wp.waitpoints (id uuid PRIMARY KEY, completed_by_run uuid REFERENCES wp.runs (id), project_id uuid NOT NULL REFERENCES wp.projects (id));`);
+    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'wp', '--tenant-column', 'org', '-o', '-']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('      # waitpoints: { via: { parent: projects, columns: [project_id], references: [id] } }');
+    expect(result.stdout).not.toContain('parent: runs');
+  });
+
   it('the names in that refusal are escaped: a table name cannot write to the terminal', async () => {
     const hostile = 'pro\u001b[31mjects\nfake: line';
     await ctx.db.runScript(`
