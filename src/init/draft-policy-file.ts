@@ -254,6 +254,7 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
           ...(holdable(t.name) ? [] : ['its name has control characters, which a policy file cannot name: rename it']),
           other ? `its ${shown(other.name)} is ${commentText(other.type)}, not ${type}` : `no ${commentText(columnNames)} column`,
           fk ? 'it references a tenant table' : 'no foreign key to a unique key of a tenant table',
+          ...(fk ? fk.columns.filter((n) => !t.columns.some((c) => c.name === n && c.notNull)).map((n) => `its ${shown(n)} admits NULL: via hides the rows where it is NULL`) : []),
           ...(sensitive ? [`${sensitive === t.name ? 'its name' : `its column ${shown(sensitive)}`} suggests credentials or personal data: never shared`] : []),
         ];
         lines.push(`      # ${name}: to decide: ${why.join('; ')}`);

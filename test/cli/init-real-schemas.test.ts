@@ -156,6 +156,12 @@ describeEachServer('init on real schemas', (ctx) => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('      # waitpoints: { via: { parent: projects, columns: [project_id], references: [id] } }');
     expect(result.stdout).not.toContain('parent: runs');
+    // the only key is nullable: offered, with the reason to look twice
+    await ctx.db.runScript(`CREATE TABLE wp.alerts (id uuid PRIMARY KEY, run_id uuid REFERENCES wp.runs (id));`);
+    const again = await runCli(['init', '--db', ctx.db.url, '--schema', 'wp', '--tenant-column', 'org', '-o', '-']);
+    expect(again.stdout).toContain('      # alerts: to decide: no org column; it references a tenant table; its run_id admits NULL: via hides the rows where it is NULL\n');
+    expect(again.stdout).toContain('      # alerts: { via: { parent: runs, columns: [run_id], references: [id] } }');
+    expect(again.stdout).toContain('      # waitpoints: to decide: no org column; it references a tenant table\n');
   });
 
   it('the names in that refusal are escaped: a table name cannot write to the terminal', async () => {
