@@ -97,6 +97,26 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
     const c = candidates(t).find((col) => typeOf(col) === type);
     if (c) columnOf.set(keyOf(t), c.name);
   }
+  // Several names are several spellings of one tenant id (tenant_id, orgId). Names whose foreign keys reference
+  // different tables hold different ids (organizationId, projectId): the setting cannot equal both.
+  const referenced = new Map<string, Set<string>>();
+  for (const fk of catalog.foreignKeys) {
+    const name = columnOf.get(`${fk.schema}.${fk.table}`);
+    if (fk.columns.length !== 1 || name !== fk.columns[0]) continue;
+    if (!referenced.has(name)) referenced.set(name, new Set());
+    referenced.get(name)?.add(`${shown(fk.refSchema)}.${shown(fk.refTable)}`);
+  }
+  const named = wanted.filter((n) => referenced.has(n));
+  for (const [i, a] of named.entries()) {
+    for (const b of named.slice(i + 1)) {
+      const ra = [...(referenced.get(a) ?? [])];
+      const rb = referenced.get(b) ?? new Set<string>();
+      if (ra.some((k) => rb.has(k))) continue;
+      throw new UsageError(`${shown(a)} references ${ra.join(', ')} but ${shown(b)} references ${[...rb].join(', ')}: --tenant-column names must hold the same tenant id`, {
+        hint: `name only the column that holds the tenant id; tables with just ${shown(b)} can then be declared \`via\` the table it references`,
+      });
+    }
+  }
   // The tenant root: a table the tenant columns reference by a unique key of the tenant type (organizations.id).
   const uniqueKey = (t: CatalogTable | undefined, columns: string[]) =>
     !!t &&
@@ -195,7 +215,8 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
     const declared = inSchema.filter((t) => tenantKeys.has(keyOf(t)) || templateOf(t));
     const open = inSchema.filter((t) => !declared.includes(t));
     lines.push(`  ${yamlKey(schema)}:`);
-    lines.push(declared.length > 0 ? '    tables:' : '    tables: {}');
+    // `tables:` (null) when entries to uncomment follow: after `tables: {}` an uncommented line would be invalid YAML.
+    lines.push(declared.length > 0 || open.length > 0 ? '    tables:' : '    tables: {}');
     for (const t of declared) {
       lines.push(...existingComment(t, '      '));
       const own = columnOf.get(keyOf(t));
@@ -223,14 +244,17 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
         lines.push('      #');
         lines.push(...existingComment(t, '      # '));
         // A via parent: a tenant table this one references by a unique key of the parent (one parent row, one tenant).
-        const fk = catalog.foreignKeys.find(
+        // NOT NULL keys first: a row whose key is NULL has no parent, so via would hide it from every tenant.
+        const fits = catalog.foreignKeys.filter(
           (f) => f.schema === t.schema && f.table === t.name && tenantKeys.has(`${f.refSchema}.${f.refTable}`) && uniqueKey(byKey.get(`${f.refSchema}.${f.refTable}`), f.refColumns),
         );
+        const fk = fits.find((f) => f.columns.every((n) => t.columns.some((c) => c.name === n && c.notNull))) ?? fits[0];
         const sensitive = [t.name, ...t.columns.map((c) => c.name)].find((n) => SENSITIVE.test(n));
         const why = [
           ...(holdable(t.name) ? [] : ['its name has control characters, which a policy file cannot name: rename it']),
           other ? `its ${shown(other.name)} is ${commentText(other.type)}, not ${type}` : `no ${commentText(columnNames)} column`,
           fk ? 'it references a tenant table' : 'no foreign key to a unique key of a tenant table',
+          ...(fk ? fk.columns.filter((n) => !t.columns.some((c) => c.name === n && c.notNull)).map((n) => `its ${shown(n)} admits NULL: via hides the rows where it is NULL`) : []),
           ...(sensitive ? [`${sensitive === t.name ? 'its name' : `its column ${shown(sensitive)}`} suggests credentials or personal data: never shared`] : []),
         ];
         lines.push(`      # ${name}: to decide: ${why.join('; ')}`);

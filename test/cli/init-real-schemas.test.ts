@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
@@ -103,6 +103,79 @@ describeEachServer('init on real schemas', (ctx) => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('no table has a column orgid_ (--tenant-column)');
     expect(result.stderr).toContain('did you mean orgId?');
+    expect(result.stdout).toBe('');
+  });
+
+  it('tenant column names that reference different tables exit 2: a project id is not the tenant id', async () => {
+    // As trigger.dev's schema: projects carry organizationId, most tables only projectId.
+    await ctx.db.runScript(`
+      CREATE SCHEMA ws;
+      CREATE TABLE ws.organizations (id uuid PRIMARY KEY);
+      CREATE TABLE ws.projects (id uuid PRIMARY KEY, organization_id uuid NOT NULL REFERENCES ws.organizations (id));
+      CREATE TABLE ws.members (organization_id uuid NOT NULL REFERENCES ws.organizations (id), name text);
+      CREATE TABLE ws.jobs (id uuid PRIMARY KEY, project_id uuid NOT NULL REFERENCES ws.projects (id));
+      CREATE TABLE ws.runs (id uuid PRIMARY KEY, project_id uuid NOT NULL REFERENCES ws.projects (id));`);
+    const file = path.join(work, 'ws.yaml');
+    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'ws', '--tenant-column', 'organization_id', '--tenant-column', 'project_id', '-o', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('organization_id references ws.organizations but project_id references ws.projects');
+    expect(result.stderr).toContain('hint: name only the column that holds the tenant id');
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('a schema whose tables are all to decide: uncommenting an offered line gives a valid file', async () => {
+    // As trigger.dev's triggerdotdev_events schema: `tables: {}` followed by a block entry is invalid YAML.
+    await ctx.db.runScript(`
+      CREATE SCHEMA ev1;
+      CREATE TABLE ev1.organizations (id uuid PRIMARY KEY);
+      CREATE TABLE ev1.members (org uuid NOT NULL REFERENCES ev1.organizations (id));
+      CREATE SCHEMA ev2;
+      CREATE TABLE ev2.executions (id bigint PRIMARY KEY, body text);`);
+    const file = path.join(work, 'ev.yaml');
+    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'ev1', '--schema', 'ev2', '--tenant-column', 'org', '-o', file]);
+    expect(result.code).toBe(0);
+    const text = readFileSync(file, 'utf8');
+    const line = '      # executions: { mode: exempt, reason: "..." }';
+    expect(text).toContain(line);
+    writeFileSync(file, text.replace(line, '      executions: { mode: exempt, reason: "an event log of the platform" }'));
+    const validated = await runCli(['validate', '--policies', file]);
+    expect(validated.stderr).toContain('valid (3 tables in 2 schemas)');
+    expect(validated.code).toBe(0);
+    expect(parseYaml(readFileSync(file, 'utf8')).schemas.ev2.tables).toEqual({ executions: { mode: 'exempt', reason: 'an event log of the platform' } });
+  });
+
+  it('via is offered through a NOT NULL foreign key first: a row whose nullable key is NULL would be invisible', async () => {
+    // As trigger.dev's Waitpoint: completedByTaskRunId (nullable) comes before projectId (NOT NULL).
+    await ctx.db.runScript(`
+      CREATE SCHEMA wp;
+      CREATE TABLE wp.organizations (id uuid PRIMARY KEY);
+      CREATE TABLE wp.runs (id uuid PRIMARY KEY, org uuid NOT NULL REFERENCES wp.organizations (id));
+      CREATE TABLE wp.projects (id uuid PRIMARY KEY, org uuid NOT NULL REFERENCES wp.organizations (id));
+      CREATE TABLE wp.waitpoints (id uuid PRIMARY KEY, completed_by_run uuid REFERENCES wp.runs (id), project_id uuid NOT NULL REFERENCES wp.projects (id));`);
+    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'wp', '--tenant-column', 'org', '-o', '-']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('      # waitpoints: { via: { parent: projects, columns: [project_id], references: [id] } }');
+    expect(result.stdout).not.toContain('parent: runs');
+    // the only key is nullable: offered, with the reason to look twice
+    await ctx.db.runScript(`CREATE TABLE wp.alerts (id uuid PRIMARY KEY, run_id uuid REFERENCES wp.runs (id));`);
+    const again = await runCli(['init', '--db', ctx.db.url, '--schema', 'wp', '--tenant-column', 'org', '-o', '-']);
+    expect(again.stdout).toContain('      # alerts: to decide: no org column; it references a tenant table; its run_id admits NULL: via hides the rows where it is NULL\n');
+    expect(again.stdout).toContain('      # alerts: { via: { parent: runs, columns: [run_id], references: [id] } }');
+    expect(again.stdout).toContain('      # waitpoints: to decide: no org column; it references a tenant table\n');
+  });
+
+  it('the names in that refusal are escaped: a table name cannot write to the terminal', async () => {
+    const hostile = 'pro\u001b[31mjects\nfake: line';
+    await ctx.db.runScript(`
+      CREATE SCHEMA ws2;
+      CREATE TABLE ws2.organizations (id uuid PRIMARY KEY);
+      CREATE TABLE ws2.members (organization_id uuid NOT NULL REFERENCES ws2.organizations (id));
+      CREATE TABLE ws2.${quoteIdent(hostile)} (id uuid PRIMARY KEY);
+      CREATE TABLE ws2.jobs (project_id uuid NOT NULL REFERENCES ws2.${quoteIdent(hostile)} (id));`);
+    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'ws2', '--tenant-column', 'organization_id', '--tenant-column', 'project_id', '-o', '-']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('but project_id references ws2."pro\\u001b[31mjects\\nfake: line"');
+    expect(result.stderr).not.toContain('\u001b');
     expect(result.stdout).toBe('');
   });
 
