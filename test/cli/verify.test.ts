@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, ROOT } from '../helpers/cli.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
+import { CANARY, createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
 
 /** The real binary: exit codes, the summary line, and the JSON and SARIF documents. */
 
@@ -91,6 +92,40 @@ describeEachServer('rlsctl verify on a named database', (ctx) => {
     expect(r.stderr).toContain(`cannot SET ROLE to ${roles.app}`);
     expect(r.stderr).toContain(`GRANT ${roles.app} TO ${prober};`);
     expect(r.stderr + r.stdout).not.toContain('secret');
+  });
+
+  it('--app-role with --policies: a login role that is a member of a declared app role is probed as itself; another role is exit 2', async () => {
+    const member = uniqueName('vcmember');
+    const stranger = uniqueName('vcstranger');
+    // A member through another role (transitive), with INHERIT: the file's policies TO app apply to it.
+    const middle = uniqueName('vcmiddle');
+    await ctx.db.query(`CREATE ROLE ${middle} IN ROLE ${roles.app}`);
+    await ctx.db.query(`CREATE ROLE ${member} LOGIN IN ROLE ${middle}`);
+    await ctx.db.query(`CREATE ROLE ${stranger} LOGIN`);
+    try {
+      const r = await runCli(['verify', '--db', ctx.db.url, '--policies', policy, '--app-role', member, '--format', 'json']);
+      expect(r.code, r.stderr).toBe(1);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.stats.roles).toEqual([member]);
+      expect(doc.stats.appRoles).toEqual([{ role: member, appRole: roles.app, membership: 'inherit' }]);
+      expect(doc.findings.some((f: { fingerprint: string }) => f.fingerprint === `VER006:vt.delete_leak:${member}`)).toBe(true);
+      const text = await runCli(['verify', '--db', ctx.db.url, '--policies', policy, '--app-role', member, '--fail-on', 'never']);
+      expect(text.stdout).toContain(`as ${member} (a member of ${roles.app}, an app role of the policy file)`);
+      const other = await runCli(['verify', '--db', ctx.db.url, '--policies', policy, '--app-role', stranger]);
+      expect(other.code).toBe(2);
+      expect(other.stderr).toContain(`${stranger} is neither an app role of the policy file (${roles.app}, ${roles.app2}) nor a member of one`);
+      // A hostile role name is a value of a query, never SQL: exit 2, nothing ran.
+      await createCanary(ctx.db);
+      const before = await snapshotDatabase(ctx.db);
+      for (const name of [`x'; DROP TABLE public.${CANARY}; --`, `${roles.app}"; CREATE ROLE pwned_h9; --`]) {
+        const hostile = await runCli(['verify', '--db', ctx.db.url, '--policies', policy, '--app-role', name]);
+        expect(hostile.code, hostile.stderr).toBe(2);
+        expect(hostile.stderr).toContain('does not exist in this database');
+      }
+      await expectUntouched(ctx.db, before);
+    } finally {
+      for (const role of [member, middle, stranger]) await ctx.db.query(`DROP ROLE ${role}`);
+    }
   });
 
   it('exits 2 for SQL to load while a database is named, and for a tenant of the wrong type', async () => {

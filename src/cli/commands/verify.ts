@@ -12,6 +12,7 @@ import { VERIFY_RULES } from '../../verify/verify-rules.js';
 import { VERSION } from '../../version.js';
 import { quoteIdent } from '../../compile/quote.js';
 import { choosePolicyModel } from '../choose-policy.js';
+import { chooseAppRoles, describeAppRole, type AppRoleChoice } from '../app-role-member.js';
 import { parseDuration } from '../duration.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { createProgress } from '../progress.js';
@@ -77,7 +78,7 @@ export function verifyCommand(): Command {
         appRole: options.appRole,
         bypassRole: options.bypassRole,
       };
-      const model = await choosePolicyModel(options, command, names, 'verify');
+      const model = await choosePolicyModel(options, command, names, 'verify', true);
 
       let facts: TenantFacts | undefined = model ? factsFromModel(model) : undefined;
       let seededTenants: string[] | undefined;
@@ -93,6 +94,7 @@ export function verifyCommand(): Command {
         },
       });
       let result: VerifyResult;
+      let chosen: AppRoleChoice[] | undefined;
       // The start line (roles, tenants) is a note everywhere; the relations done of total only on a terminal.
       const progress = createProgress({ quiet: options.quiet });
       try {
@@ -100,6 +102,11 @@ export function verifyCommand(): Command {
           note(options, `no database named: verifying ${db.label}${sqlPath ? ` built from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''} and two synthetic tenants seeded`);
         }
         facts ??= await inferFacts(factOptions, db.pool);
+        if (model && options.appRole) {
+          // --app-role beside --policies: a declared app role or a member of one, checked against the file as it.
+          chosen = await chooseAppRoles(db.pool, facts.appRoles, options.appRole);
+          facts = { ...facts, appRoles: [...new Set(chosen.map((c) => c.actAs))] };
+        }
         result = await runVerify(db, facts, {
           tenants: options.tenant ?? seededTenants,
           tenantsAreSynthetic: !options.tenant && seededTenants !== undefined,
@@ -128,6 +135,7 @@ export function verifyCommand(): Command {
               seeded: result.seeded,
               connectingRole: result.connectingRole,
               triggers: result.triggers,
+              ...(chosen ? { appRoles: chosen.map((c) => ({ role: c.role, appRole: c.appRole, membership: c.membership })) } : {}),
             },
           }),
         );
@@ -138,7 +146,7 @@ export function verifyCommand(): Command {
         const header = [
           c.bold(`rlsctl verify of ${db.label}`),
           c.dim(
-            `as ${result.roles.join(', ')}; tenants ${result.tenants.map((t, i) => `${t} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
+            `as ${chosen ? chosen.map(describeAppRole).join(', ') : result.roles.join(', ')}; tenants ${result.tenants.map((t, i) => `${t} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
           ),
           ...triggerLines(result).map((l) => c.yellow(l)),
           '',
