@@ -11,11 +11,12 @@ import { CANARY, createCanary, expectUntouched, snapshotDatabase } from '../help
 // runCli removes DATABASE_URL; with no --db either, verify uses the embedded default (as in CI without PG* variables).
 describe('rlsctl verify, pre-merge mode (embedded PostgreSQL, no database named)', () => {
   it('builds a throwaway database from the schema, applies the policies, seeds two tenants, probes everything: exit 0', async () => {
-    const r = await runCli(['verify', '--schema', 'fixtures/demo/schema.sql', '--policies', 'policies/']);
+    // --strict: nothing was skipped either (every table got rows of both tenants), so exit 0 still.
+    const r = await runCli(['verify', '--schema', 'fixtures/demo/schema.sql', '--policies', 'policies/', '--strict']);
     expect(r.stderr).toContain('no database named');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('no findings');
-    expect(r.stdout).toMatch(/^9 relations, \d+ probes, 0 leaks$/m);
+    expect(r.stdout).toMatch(/^9 relations, \d+ probes, 0 leaks, 0 skipped$/m);
     expect(r.stdout).toContain('(synthetic)');
   });
 
@@ -63,9 +64,27 @@ describeEachServer('rlsctl verify on a named database', (ctx) => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('vt.insert_leak');
     expect(r.stdout).toMatch(/error VER004 cross-tenant-insert .* acting as tenant 00000000-0000-4000-8000-00000000000a inserted a row for tenant 00000000-0000-4000-8000-00000000000b into vt\.insert_leak: INSERT INTO/);
-    const summary = /^(\d+) relations, (\d+) probes, (\d+) leaks$/m.exec(r.stdout);
+    const summary = /^(\d+) relations, (\d+) probes, (\d+) leaks, (\d+) skipped$/m.exec(r.stdout);
     expect(summary).not.toBeNull();
     expect(Number(summary![3])).toBeGreaterThan(10);
+    // vt.unmakeable (no row can be made) and vt.trigger_boom (the insert cannot decide): skipped, and counted.
+    expect(Number(summary![4])).toBeGreaterThan(0);
+  });
+
+  it('counts what it did not prove: stats.skipped and the skipped probes with reasons; --strict exits 1 on any skip', async () => {
+    const json = await runCli(['verify', '--db', ctx.db.url, '--policies', policy, '--format', 'json', '--fail-on', 'never']);
+    expect(json.code, json.stderr).toBe(0);
+    const stats = JSON.parse(json.stdout).stats;
+    expect(stats.skipped).toBe(stats.skippedProbes.length);
+    expect(stats.skippedProbes).toContainEqual(
+      expect.objectContaining({ schema: 'vt', name: 'unmakeable', kind: 'table', role: roles.app, probe: 'insert', reason: expect.stringContaining('required column spot (point)') }),
+    );
+    expect(stats.skippedProbes).toContainEqual(expect.objectContaining({ name: 'trigger_boom', probe: 'insert', reason: expect.stringContaining('could not decide') }));
+    expect(stats.unprobedViews).toEqual([]);
+    const strict = await runCli(['verify', '--db', ctx.db.url, '--policies', policy, '--fail-on', 'never', '--strict', '--quiet']);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain(`verify --strict: ${stats.skipped} probes were skipped, so isolation is not proven everywhere`);
+    expect(strict.stdout).toMatch(new RegExp(`, ${stats.skipped} skipped$`, 'm'));
   });
 
   it('--fail-on never reports the same leaks and exits 0', async () => {
