@@ -5,7 +5,7 @@ import { DatabaseError, UsageError } from '../errors.js';
 import type { TenantFacts } from '../facts/resolve-facts.js';
 import { fingerprintOf, type Finding, type FindingObject } from '../report/finding.js';
 import { quoteIdent, quoteLiteral } from '../compile/quote.js';
-import { columnLiteral, freshenUniques, insertSql, insertableColumns, rowFromResult, selectRowSql, ValueCounter, type FetchedRow, type Row } from './make-row.js';
+import { avoidCollisions, columnLiteral, freshenUniques, insertSql, insertableColumns, rowFromResult, selectRowSql, ValueCounter, type FetchedRow, type Row } from './make-row.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
 import { pickTenants } from './pick-tenants.js';
 import { PROBE_SAVEPOINT, ProbeSession, type PgError, type ProbeOutcome } from './probe-session.js';
@@ -721,8 +721,8 @@ class Prober {
     this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads ${whose} in ${labelOf(target, this.catalog)}`, sql);
   }
 
-  /** The row a probe writes for tenant `b`: a copy of b's row, with fresh unique values. */
-  private probeRow(rel: VerifyRelation, rowB: FetchedRow): Row {
+  /** The row a probe writes for tenant `b`: a copy of b's row, with fresh unique values (none a row already holds). */
+  private async probeRow(rel: VerifyRelation, rowB: FetchedRow): Promise<Row> {
     const row: Row = new Map(rowB.values);
     const pinned = new Set<string>([
       ...(rel.tenantColumn ? [rel.tenantColumn] : []),
@@ -731,6 +731,8 @@ class Prober {
       ...this.partitionKeys(rel),
     ]);
     freshenUniques(rel, row, pinned, this.counter);
+    // Best effort: a row that still collides is decided all the same (the policies run before the unique index).
+    await avoidCollisions(async (sql) => (await this.session.connecting(sql)).rows, rel, row, pinned, this.counter);
     return row;
   }
 
@@ -747,7 +749,7 @@ class Prober {
   }
 
   private async probeInsert(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
-    const row = this.probeRow(target.rel, rowB);
+    const row = await this.probeRow(target.rel, rowB);
     const sql = insertSql(target.rel, row);
     const shown = insertSql(target.rel, row, this.reveal(target.rel));
     const outcome = classifyWrite(await this.session.as(role, a, sql, [], shown), this.showValues, row);

@@ -20,6 +20,13 @@ export interface VerifyColumn {
   type: string;
   notNull: boolean;
   hasDefault: boolean;
+  /**
+   * Its default gives every row a new value: an identity column, or a
+   * default that draws from a sequence (serial, nextval). Another default
+   * (now(), current_date, 0) repeats within a transaction: a unique column
+   * with one gets a made-up value instead (make-row.ts).
+   */
+  freshDefault: boolean;
   /** pg_attribute.attidentity: '' | 'a' (ALWAYS) | 'd' (BY DEFAULT). */
   identity: string;
   /** pg_attribute.attgenerated: '' | 's' (stored). */
@@ -227,11 +234,17 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
     basetype: string;
     category: string;
     enumfirst: string | null;
+    freshdef: boolean;
     maxlen: number | null;
     intdigits: number | null;
   }>(
     `SELECT a.attrelid::text AS oid, a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
             a.attnotnull AS notnull, a.atthasdef AS hasdef, a.attidentity::text AS identity, a.attgenerated::text AS generated,
+            a.attidentity <> '' OR EXISTS (
+              SELECT 1 FROM pg_catalog.pg_attrdef ad
+                JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = ad.oid
+                JOIN pg_catalog.pg_class sq ON dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND sq.oid = dep.refobjid AND sq.relkind = 'S'
+               WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) AS freshdef,
             bt.typname AS basetype, bt.typcategory::text AS category,
             (SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder LIMIT 1) AS enumfirst,
             CASE WHEN bt.typname IN ('varchar', 'bpchar') AND COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) > 4
@@ -330,6 +343,7 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
         type: c.type,
         notNull: c.notnull,
         hasDefault: c.hasdef,
+        freshDefault: c.freshdef,
         identity: c.identity,
         generated: c.generated,
         baseType: c.basetype,

@@ -213,6 +213,48 @@ describeEachServer('verify', (ctx) => {
     await ctx.db.query('DROP SCHEMA vs CASCADE');
   });
 
+  it('writes rows that keep every unique key unique: timestamp and numeric values that do not repeat, an unused enum label, a composite key', async () => {
+    await ctx.db.runScript(`
+      CREATE SCHEMA vu;
+      GRANT USAGE ON SCHEMA vu TO ${roles.app};
+      CREATE TYPE vu.kind AS ENUM ('alpha', 'beta', 'gamma');
+      -- at: unique, and its default (now()) is the same for every row of the transaction.
+      CREATE TABLE vu.stamps (org_id uuid NOT NULL, at timestamptz NOT NULL DEFAULT now() UNIQUE, note text NOT NULL);
+      -- code: two digits, 0 to 98 taken; kind: unique alone, its first label taken.
+      CREATE TABLE vu.codes (org_id uuid NOT NULL, code numeric(2, 0) NOT NULL UNIQUE, note text NOT NULL);
+      CREATE TABLE vu.kinds (org_id uuid NOT NULL, kind vu.kind NOT NULL UNIQUE);
+      -- A composite key without the tenant column: (day, seq), day defaulting to current_date.
+      CREATE TABLE vu.slots (org_id uuid NOT NULL, day date NOT NULL DEFAULT current_date, seq smallint NOT NULL DEFAULT 1, PRIMARY KEY (day, seq));
+      INSERT INTO vu.stamps VALUES ('${A}', '2026-01-01 00:00:00+00', 'a');
+      INSERT INTO vu.codes SELECT '${A}', n, 'a' FROM generate_series(0, 98) AS n;
+      INSERT INTO vu.kinds VALUES ('${A}', 'alpha');
+      INSERT INTO vu.slots VALUES ('${A}', current_date, 1);
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA vu TO ${roles.app};`);
+    const tables = ['stamps', 'codes', 'kinds', 'slots'];
+    for (const t of tables) {
+      await ctx.db.query(`ALTER TABLE vu.${t} ENABLE ROW LEVEL SECURITY`);
+      await ctx.db.query(
+        `CREATE POLICY tenant ON vu.${t} TO ${roles.app} USING (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid) WITH CHECK (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)`,
+      );
+    }
+    const vuFacts = factsFromModel(
+      await parsePolicy([
+        {
+          file: 'vu.yaml',
+          text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid, column: org_id }\nroles: { app: [${roles.app}] }\nschemas:\n  vu:\n    tables:\n${tables.map((t) => `      ${t}: tenant\n`).join('')}`,
+        },
+      ]),
+    );
+    const beforeVu = await counts('vu');
+    // Three tenants: B and C both need a copy of A's row, so the two copies must not collide with each other either.
+    const result = await runVerify(db, vuFacts, { tenants: [A, B, C] });
+    expect(result.findings.filter((f) => f.rule === 'VER010').map((f) => f.message)).toEqual([]);
+    expect(result.seeded).toBe(8);
+    expect(result.skipped).toBe(0);
+    expect(await counts('vu')).toEqual(beforeVu);
+    await ctx.db.query('DROP SCHEMA vu CASCADE');
+  });
+
   it('leaves every row where it was: seeded rows, writes that crossed and a probe that failed after writing are all rolled back', async () => {
     expect(leaky.seeded).toBeGreaterThan(0);
     const after = await counts('vt');
