@@ -3,6 +3,7 @@ import { quoteIdent, quoteLiteral } from '../compile/quote.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
 import { parsePartitionBound } from './partition-bound.js';
 import { placeholder, type Reveal } from './hide-values.js';
+import { integerRange } from './check-values.js';
 import type { VerifyCatalog, VerifyColumn, VerifyRelation } from './verify-catalog.js';
 
 /**
@@ -37,6 +38,19 @@ export function insertableColumns(rel: VerifyRelation): VerifyColumn[] {
  * fresh: a unique column gets a value no existing row is likely to have.
  */
 export function syntheticValue(column: VerifyColumn, n: number): string | undefined {
+  const check = column.check;
+  // The table's CHECK constraints (check-values.ts): a listed value, a number inside the range, text within the length.
+  if (check?.allowed) return check.allowed.length > 0 ? check.allowed[n % check.allowed.length] : undefined;
+  const made = madeUpValue(check?.maxLength !== undefined ? { ...column, maxLength: Math.min(column.maxLength ?? check.maxLength, check.maxLength) } : column, n);
+  const { lo, hi } = integerRange(check);
+  if (made === undefined || (lo === undefined && hi === undefined) || !Number.isFinite(Number(made))) return made;
+  const value = Number(made);
+  if ((lo === undefined || value >= lo) && (hi === undefined || value <= hi)) return made;
+  if (lo !== undefined && hi !== undefined) return hi < lo ? undefined : String(lo + (n % (hi - lo + 1)));
+  return lo !== undefined ? String(lo + n) : String(hi! - n);
+}
+
+function madeUpValue(column: VerifyColumn, n: number): string | undefined {
   const t = column.baseType;
   if (column.category === 'E') return column.enumFirst ?? undefined;
   if (column.category === 'A') return '{}';
@@ -58,7 +72,7 @@ export function syntheticValue(column: VerifyColumn, n: number): string | undefi
   if (t === 'tsvector' || t === 'xml') return '';
   if (column.category === 'S' || ['citext', 'text', 'varchar', 'bpchar', 'name'].includes(t)) {
     const base = /mail/i.test(column.name) ? `rlsctl-${n}@example.invalid` : `rlsctl-${n}`;
-    if (column.maxLength === null || base.length <= column.maxLength) return base;
+    if (column.maxLength === null || column.maxLength === undefined || base.length <= column.maxLength) return base;
     return n.toString(36).slice(-column.maxLength);
   }
   return undefined;
@@ -249,20 +263,28 @@ async function unusedValue(query: RowQuery, rel: VerifyRelation, column: VerifyC
     const rows = await query(`SELECT v::text AS v FROM ${candidates} WHERE NOT EXISTS (SELECT 1 FROM ${rel.sql} AS r WHERE ${c} = x.v) ORDER BY 1 LIMIT 1`);
     return rows[0]?.v ?? undefined;
   };
+  if (column.check?.allowed) {
+    if (column.check.allowed.length === 0) return undefined;
+    return unused(`(VALUES ${column.check.allowed.map((v) => `(${quoteLiteral(v)}::${column.type})`).join(', ')}) AS x(v)`);
+  }
   if (column.category === 'E') return unused(`unnest(pg_catalog.enum_range(NULL::${column.type})) AS x(v)`);
   if (t === 'bool') return unused(`(VALUES (false), (true)) AS x(v)`);
   if (['int2', 'int4', 'int8', 'numeric'].includes(t)) {
     const rows = await query(`SELECT pg_catalog.max(${c})::text AS hi, pg_catalog.min(${c})::text AS lo FROM ${rel.sql} AS r`);
     const limit = t === 'int2' ? 32767n : t === 'int4' ? 2147483647n : t === 'int8' ? 9223372036854775807n : column.integerDigits !== null ? 10n ** BigInt(Math.max(column.integerDigits, 0)) - 1n : undefined;
+    // The type's range, narrowed by the column's CHECK constraints.
+    const range = integerRange(column.check);
+    const top = range.hi !== undefined ? (limit === undefined || BigInt(range.hi) < limit ? BigInt(range.hi) : limit) : limit;
+    const bottom = range.lo !== undefined ? (limit === undefined || BigInt(range.lo) > -limit ? BigInt(range.lo) : -limit) : limit === undefined ? undefined : -limit;
     const whole = (text: string | null | undefined) => (text == null ? undefined : BigInt(text.split('.')[0]));
     const hi = whole(rows[0]?.hi);
     const lo = whole(rows[0]?.lo);
     if (hi === undefined) return syntheticValue(column, counter.next());
-    if (limit === undefined || hi + 1n <= limit) return String(hi + 1n);
-    if (lo !== undefined && lo - 1n >= -limit) return String(lo - 1n);
-    // Every value at both ends is taken: the first gap, if any (a small type only: numeric(2, 0), not bigint).
-    if (limit > 100_000n) return undefined;
-    return unused(`pg_catalog.generate_series(${-limit}::numeric, ${limit}::numeric) AS x(v)`);
+    if (top === undefined || hi + 1n <= top) return String(hi + 1n);
+    if (lo !== undefined && (bottom === undefined || lo - 1n >= bottom)) return String(lo - 1n);
+    // Every value at both ends is taken: the first gap, if any (a small range only: numeric(2, 0), not bigint).
+    if (bottom === undefined || top - bottom > 200_000n) return undefined;
+    return unused(`pg_catalog.generate_series(${bottom}::numeric, ${top}::numeric) AS x(v)`);
   }
   if (t === 'date' || t === 'timestamp' || t === 'timestamptz') {
     const rows = await query(`SELECT (pg_catalog.max(${c}) + interval '1 day')::${column.type}::text AS v FROM ${rel.sql} AS r`);

@@ -2,6 +2,8 @@ import type pg from 'pg';
 import { UsageError } from '../errors.js';
 import type { FactsTable, TenantFacts } from '../facts/resolve-facts.js';
 import { qualify } from '../compile/quote.js';
+import { loadParser } from '../policy/expression.js';
+import { checksByColumn, type ColumnCheck } from './check-values.js';
 
 /**
  * What verify needs to know about the database, read set-based: one query
@@ -40,6 +42,8 @@ export interface VerifyColumn {
   maxLength: number | null;
   /** Digits before the decimal point that numeric(p, s) allows (p - s), else null. */
   integerDigits: number | null;
+  /** What the table's CHECK constraints allow in this column, in the shapes check-values.ts reads. */
+  check?: ColumnCheck;
 }
 
 export interface VerifyForeignKey {
@@ -312,6 +316,17 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
   const columnsOf = group(colRows, (r) => Number(r.oid));
   const fksOf = group(fkRows, (r) => Number(r.oid));
   const uniquesOf = group(uniqueRows, (r) => Number(r.oid));
+
+  // 7b. CHECK constraints of the tenant relations (inherited ones included), parsed with libpg-query.
+  const { rows: checkRows } = await client.query<{ oid: string; defs: string[] }>(
+    `SELECT k.conrelid::text AS oid, array_agg(pg_catalog.pg_get_constraintdef(k.oid) ORDER BY k.conname) AS defs
+       FROM pg_catalog.pg_constraint k
+      WHERE k.contype = 'c' AND k.conrelid = ANY ($1::oid[])
+      GROUP BY k.conrelid`,
+    [tenantOids],
+  );
+  await loadParser();
+  const checksOf = new Map(checkRows.map((r) => [Number(r.oid), checksByColumn(r.defs)]));
   const privsOf = group(privRows, (r) => Number(r.oid));
 
   const relations: VerifyRelation[] = relRows.map((r) => {
@@ -351,6 +366,7 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
         enumFirst: c.enumfirst,
         maxLength: c.maxlen,
         integerDigits: c.intdigits,
+        ...(checksOf.get(oid)?.has(c.name) ? { check: checksOf.get(oid)!.get(c.name) } : {}),
       })),
       foreignKeys: (fksOf.get(oid) ?? []).map((k) => ({ name: k.name, columns: k.columns, refOid: Number(k.refoid), refSql: qualify(k.refschema, k.refname), refColumns: k.refcolumns })),
       uniqueKeys: (uniquesOf.get(oid) ?? []).flatMap((u) => (u.columns ? [u.columns] : [])),

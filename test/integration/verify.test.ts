@@ -9,6 +9,7 @@ import { runVerify, type VerifyResult } from '../../src/verify/run-verify.js';
 import type { Finding } from '../../src/report/finding.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { ROOT } from '../helpers/cli.js';
+import { CANARY, createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
 
 /**
  * fixtures/verify/schema.sql plants every kind of leak verify looks for, next
@@ -253,6 +254,58 @@ describeEachServer('verify', (ctx) => {
     expect(result.skipped).toBe(0);
     expect(await counts('vu')).toEqual(beforeVu);
     await ctx.db.query('DROP SCHEMA vu CASCADE');
+  });
+
+  it('writes rows that pass CHECK constraints: values from IN lists, ranges and length limits, also for fresh unique values', async () => {
+    await ctx.db.runScript(`
+      CREATE SCHEMA vc;
+      GRANT USAGE ON SCHEMA vc TO ${roles.app};
+      -- Empty: every value is made up, and each must pass its CHECK.
+      CREATE TABLE vc.tickets (
+        org_id uuid NOT NULL,
+        status text NOT NULL CHECK (status IN ('open', 'closed')),
+        kind varchar(10) NOT NULL CHECK (kind = ANY (ARRAY['bug', 'task'])),
+        score integer NOT NULL CHECK (score BETWEEN 1 AND 5),
+        debt numeric NOT NULL CHECK (debt < 0),
+        code text NOT NULL CHECK (char_length(code) <= 3),
+        -- A hostile value in a CHECK list: quoted as a literal, never run.
+        label text NOT NULL CHECK (label IN ('it''s''); DROP TABLE public.${CANARY}; --')),
+        CONSTRAINT both_ok CHECK (score > 0 AND status <> 'rlsctl')
+      );
+      -- Unique and bounded: tenant A holds rank 1, the copies for B and C need 2 and 3.
+      CREATE TABLE vc.ranks (org_id uuid NOT NULL, rank smallint NOT NULL UNIQUE CHECK (rank >= 1 AND rank <= 3), note text NOT NULL);
+      INSERT INTO vc.ranks VALUES ('${A}', 1, 'a');
+      -- A CHECK verify cannot read (a remainder) on an empty table: skipped, with the reason.
+      CREATE TABLE vc.odd (org_id uuid NOT NULL, a integer NOT NULL, CHECK (a % 7 = 3));
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA vc TO ${roles.app};`);
+    const tables = ['tickets', 'ranks', 'odd'];
+    for (const t of tables) {
+      await ctx.db.query(`ALTER TABLE vc.${t} ENABLE ROW LEVEL SECURITY`);
+      await ctx.db.query(
+        `CREATE POLICY tenant ON vc.${t} TO ${roles.app} USING (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid) WITH CHECK (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)`,
+      );
+    }
+    const vcFacts = factsFromModel(
+      await parsePolicy([
+        {
+          file: 'vc.yaml',
+          text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid, column: org_id }\nroles: { app: [${roles.app}] }\nschemas:\n  vc:\n    tables:\n${tables.map((t) => `      ${t}: tenant\n`).join('')}`,
+        },
+      ]),
+    );
+    const beforeVc = await counts('vc');
+    await createCanary(ctx.db);
+    const snapshot = await snapshotDatabase(ctx.db);
+    const result = await runVerify(db, vcFacts, { tenants: [A, B, C] });
+    await expectUntouched(ctx.db, snapshot);
+    expect(result.findings.filter((f) => f.rule === 'VER010' && f.object.name !== 'odd').map((f) => f.message)).toEqual([]);
+    // tickets: 3 tenants; ranks: B and C.
+    expect(result.seeded).toBe(5);
+    expect(find(result, 'VER010:vc.odd:rows')!.message).toContain('violates check constraint');
+    expect(result.skips.filter((s) => s.name !== 'odd')).toEqual([]);
+    expect(result.skips.filter((s) => s.name === 'odd').length).toBeGreaterThan(0);
+    expect(await counts('vc')).toEqual(beforeVc);
+    await ctx.db.query('DROP SCHEMA vc CASCADE');
   });
 
   it('leaves every row where it was: seeded rows, writes that crossed and a probe that failed after writing are all rolled back', async () => {
