@@ -147,6 +147,29 @@ describeEachServer('rlsctl verify on a named database', (ctx) => {
     }
   });
 
+  it('--app-role with --policies: a member with SET only (PostgreSQL 16+) is checked as the app role it would SET ROLE to', async () => {
+    const setOnly = uniqueName('vcsetonly');
+    const major = Number((await ctx.db.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0].v) / 10000;
+    await ctx.db.query(`CREATE ROLE ${setOnly} LOGIN`);
+    // Before 16 every membership inherits: the role is then probed as itself, as above.
+    await ctx.db.query(major >= 16 ? `GRANT ${roles.app} TO ${setOnly} WITH INHERIT FALSE, SET TRUE` : `GRANT ${roles.app} TO ${setOnly}`);
+    try {
+      const r = await runCli(['verify', '--db', ctx.db.url, '--policies', policy, '--app-role', setOnly, '--format', 'json', '--fail-on', 'never']);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      if (major >= 16) {
+        expect(doc.stats.appRoles).toEqual([{ role: setOnly, appRole: roles.app, membership: 'set' }]);
+        expect(doc.stats.roles).toEqual([roles.app]);
+      } else {
+        expect(doc.stats.appRoles).toEqual([{ role: setOnly, appRole: roles.app, membership: 'inherit' }]);
+        expect(doc.stats.roles).toEqual([setOnly]);
+      }
+      expect(doc.findings.some((f: { rule: string }) => f.rule === 'VER006')).toBe(true);
+    } finally {
+      await ctx.db.query(`DROP ROLE ${setOnly}`);
+    }
+  });
+
   it('exits 2 for SQL to load while a database is named, and for a tenant of the wrong type', async () => {
     const sql = await runCli(['verify', '--db', ctx.db.url, '--policies', policy, '--schema', 'fixtures/verify/schema.sql']);
     expect(sql.code).toBe(2);
