@@ -625,10 +625,11 @@ class Prober {
     for (const role of this.rolesFor(target, 'any')) {
       const priv = rel.privileges[role];
       for (const [a, b] of this.pairs) {
-        if (priv.select) await this.probeRead(target, role, a, owner);
-        if (!writable) continue;
         const rowA = rows.get(a);
         const rowB = rows.get(b);
+        // Reading across proves something only when the other tenant has a row there to be read.
+        if (priv.select && (await this.probeRead(target, role, a, owner)) === 'clean' && writable && !rowB) this.missingRow(target, role, 'read', b);
+        if (!writable) continue;
         if (priv.insert) {
           if (rowB) await this.probeInsert(target, role, a, b, rowB);
           else this.missingRow(target, role, 'insert', b);
@@ -676,7 +677,7 @@ class Prober {
     const noPartition = !target.rel.storage && !this.catalog.relations.some((r) => r.parentOid === target.rel.oid);
     const reason = noPartition
       ? `no partition to hold a row, so the ${probe} probe was skipped`
-      : `no row of tenant ${tenant} to ${probe === 'insert' ? 'copy' : 'target'}, so the ${probe} probe was skipped`;
+      : `no row of tenant ${tenant} to ${probe === 'insert' ? 'copy' : probe === 'read' ? 'read across to' : 'target'}, so the ${probe} probe was skipped`;
     this.skipped(target, role, probe, tenant, reason);
   }
 
@@ -695,16 +696,16 @@ class Prober {
     return false;
   }
 
-  private async probeRead(target: Target & { kind: 'relation' }, role: string, a: string, owner: { sql: string; type: string }): Promise<void> {
+  private async probeRead(target: Target & { kind: 'relation' }, role: string, a: string, owner: { sql: string; type: string }): Promise<'leak' | 'clean' | 'failed'> {
     const rel = target.rel;
     const sql = `SELECT (${owner.sql})::text AS rlsctl_owner, r.tableoid::pg_catalog.regclass::text AS rlsctl_rel, r.ctid::text AS rlsctl_ctid FROM ${rel.sql} AS r WHERE (${owner.sql}) IS DISTINCT FROM ${tenantLiteral(a, owner.type)} LIMIT 5`;
     const outcome = await this.session.as(role, a, sql);
     if (!outcome.ok) {
       this.skipped(target, role, 'read', a, `the read probe as tenant ${a} failed: ${this.errorText(outcome.error)}`, sql);
-      return;
+      return 'failed';
     }
     const found = outcome.result.rows as Array<{ rlsctl_owner: string | null; rlsctl_rel: string; rlsctl_ctid: string }>;
-    if (found.length === 0) return;
+    if (found.length === 0) return 'clean';
     let owners = found.map((r) => r.rlsctl_owner);
     if (rel.via) {
       // As the app role a hidden parent reads as NULL: ask the connecting role who really owns these rows.
@@ -715,10 +716,11 @@ class Prober {
       );
       const wanted = new Set(found.map((r) => `${r.rlsctl_rel}@${r.rlsctl_ctid}`));
       owners = real.filter((r) => wanted.has(`${r.rel}@${r.ctid}`)).map((r) => r.owner as string | null).filter((o) => o !== a);
-      if (owners.length === 0) return;
+      if (owners.length === 0) return 'clean';
     }
     const whose = owners[0] === null ? 'a row that belongs to no tenant' : `a row of ${this.tenantName(owners[0])}`;
     this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads ${whose} in ${labelOf(target, this.catalog)}`, sql);
+    return 'leak';
   }
 
   /** The row a probe writes for tenant `b`: a copy of b's row, with fresh unique values (none a row already holds). */
