@@ -173,3 +173,26 @@ export function integerRange(check: ColumnCheck | undefined): { lo?: number; hi?
   const hi = check.max ? (check.max.inclusive ? Math.floor(check.max.value) : Math.ceil(check.max.value) - 1) : undefined;
   return { lo, hi };
 }
+
+/** The names of the functions an expression calls (a column default, from pg_get_expr), parsed with libpg-query. */
+export function functionNames(expression: string): string[] {
+  let tree: unknown;
+  try {
+    tree = parseSync(`SELECT (\n${expression}\n)`);
+  } catch {
+    return [];
+  }
+  const names: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (!node || typeof node !== 'object') return;
+    const call = (node as Node).FuncCall as Node | undefined;
+    if (call) {
+      const parts = (call.funcname as Node[]).map((x) => (x.String as Node).sval as string);
+      names.push(parts[parts.length - 1]);
+    }
+    Object.values(node as Node).forEach(walk);
+  };
+  walk(tree);
+  return names;
+}

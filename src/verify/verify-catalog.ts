@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import type { FactsTable, TenantFacts } from '../facts/resolve-facts.js';
 import { qualify } from '../compile/quote.js';
 import { loadParser } from '../policy/expression.js';
-import { checksByColumn, type ColumnCheck } from './check-values.js';
+import { checksByColumn, functionNames, type ColumnCheck } from './check-values.js';
 
 /**
  * What verify needs to know about the database, read set-based: one query
@@ -24,7 +24,8 @@ export interface VerifyColumn {
   hasDefault: boolean;
   /**
    * Its default gives every row a new value: an identity column, or a
-   * default that draws from a sequence (serial, nextval). Another default
+   * default that draws from a sequence (serial, nextval) or calls a
+   * volatile function (gen_random_uuid()). Another default
    * (now(), current_date, 0) repeats within a transaction: a unique column
    * with one gets a made-up value instead (make-row.ts).
    */
@@ -239,6 +240,7 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
     category: string;
     enumfirst: string | null;
     freshdef: boolean;
+    defexpr: string | null;
     maxlen: number | null;
     intdigits: number | null;
   }>(
@@ -249,6 +251,7 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
                 JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = ad.oid
                 JOIN pg_catalog.pg_class sq ON dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND sq.oid = dep.refobjid AND sq.relkind = 'S'
                WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) AS freshdef,
+            (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) AS defexpr,
             bt.typname AS basetype, bt.typcategory::text AS category,
             (SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder LIMIT 1) AS enumfirst,
             CASE WHEN bt.typname IN ('varchar', 'bpchar') AND COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) > 4
@@ -314,6 +317,16 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
   );
 
   const columnsOf = group(colRows, (r) => Number(r.oid));
+  // A default that calls a volatile function (gen_random_uuid(), clock_timestamp()) gives each row its own
+  // value, like a sequence; now() or current_date are the same for the whole transaction (make-row.ts).
+  await loadParser();
+  const defaultCalls = new Map(colRows.filter((c) => c.defexpr !== null).map((c) => [c, functionNames(c.defexpr!)]));
+  const { rows: volatileRows } = await client.query<{ name: string }>(
+    `SELECT DISTINCT p.proname::text AS name FROM pg_catalog.pg_proc p WHERE p.provolatile = 'v' AND p.proname = ANY ($1::text[])`,
+    [[...new Set([...defaultCalls.values()].flat())]],
+  );
+  const volatile = new Set(volatileRows.map((r) => r.name));
+  for (const [column, names] of defaultCalls) if (names.some((n) => volatile.has(n))) column.freshdef = true;
   const fksOf = group(fkRows, (r) => Number(r.oid));
   const uniquesOf = group(uniqueRows, (r) => Number(r.oid));
 
