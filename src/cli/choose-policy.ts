@@ -26,6 +26,8 @@ export async function choosePolicyModel(
   command: Command,
   schemaNames: string[] | undefined,
   verb: string,
+  /** explain and verify: `--app-role` beside `--policies` names the role to check as (app-role-member.ts). */
+  appRoleWithPolicies = false,
 ): Promise<PolicyModel | undefined> {
   const explicit = command.getOptionValueSource('policies') === 'cli';
   const flags = [
@@ -35,11 +37,13 @@ export async function choosePolicyModel(
     options.appRole ? '--app-role' : '',
     options.bypassRole ? '--bypass-role' : '',
   ].filter(Boolean);
-  if (explicit && flags.length > 0) {
-    throw new UsageError(`--policies and ${flags.join(', ')} both say the facts`, {
+  const contradicting = appRoleWithPolicies ? flags.filter((f) => f !== '--app-role') : flags;
+  if (explicit && contradicting.length > 0) {
+    throw new UsageError(`--policies and ${contradicting.join(', ')} both say the facts`, {
       hint: `with a policy file the tenant tables, roles and setting are the file's: leave out the flags, or leave out --policies to ${verb} from the flags`,
     });
   }
+  if (explicit && flags.length > 0) return loadPolicy(options.policies);
   if (flags.length > 0) {
     if (hasPolicyFile({ policies: options.policies })) note(options, `facts from ${flags.join(', ')}: the ${options.policies}/ folder is not read`);
     return undefined;

@@ -38,6 +38,12 @@ export interface ExplainProblem {
 export interface ExplainOptions {
   /** The role to plan as; default the first app role of the facts. */
   role?: string;
+  /**
+   * The app role whose policies apply to `role` (the policy file's, when
+   * `role` is a login role that is a member of it: cli/app-role-member.ts);
+   * default `role`.
+   */
+  policyRole?: string;
   /** The tenant to set; default a well-formed value of the tenant type. */
   tenant?: string;
   /** Try each suggested index as a hypothetical index where hypopg is installed (default true). */
@@ -73,6 +79,8 @@ export interface QueryOutcome {
 
 export interface ExplainContext {
   role: string;
+  /** The app role whose policies were matched (role itself, or the declared app role it is a member of). */
+  policyRole: string;
   tenant: string;
   setting: string;
   serverVersion: string;
@@ -155,6 +163,7 @@ export async function runExplain(target: Database | pg.ClientBase, facts: Tenant
     const useHypopg = catalog.hypopg.installed && options.hypopg !== false;
     const context: ExplainContext = {
       role,
+      policyRole: options.policyRole ?? role,
       tenant,
       setting: facts.setting,
       serverVersion: catalog.serverVersion,
@@ -167,7 +176,7 @@ export async function runExplain(target: Database | pg.ClientBase, facts: Tenant
     try {
       let done = 0;
       for (const query of queries) {
-        const outcome = await explainOne(session, catalog, facts, query, role, useHypopg, findings);
+        const outcome = await explainOne(session, catalog, facts, query, context.policyRole, useHypopg, findings);
         outcomes.push(outcome);
         options.onProgress?.(++done, queries.length);
       }

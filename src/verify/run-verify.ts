@@ -5,7 +5,7 @@ import { DatabaseError, UsageError } from '../errors.js';
 import type { TenantFacts } from '../facts/resolve-facts.js';
 import { fingerprintOf, type Finding, type FindingObject } from '../report/finding.js';
 import { quoteIdent, quoteLiteral } from '../compile/quote.js';
-import { columnLiteral, freshenUniques, insertSql, insertableColumns, rowFromResult, selectRowSql, ValueCounter, type FetchedRow, type Row } from './make-row.js';
+import { avoidCollisions, columnLiteral, freshenUniques, insertSql, insertableColumns, rowFromResult, selectRowSql, ValueCounter, type FetchedRow, type Row } from './make-row.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
 import { pickTenants } from './pick-tenants.js';
 import { PROBE_SAVEPOINT, ProbeSession, type PgError, type ProbeOutcome } from './probe-session.js';
@@ -72,6 +72,16 @@ export interface VerifyResult {
   roles: string[];
   /** Rows written (and rolled back) so that both tenants own rows everywhere. */
   seeded: number;
+  /** Probes that did not run or could not decide (each is in `skips`, with its reason). */
+  skipped: number;
+  /** What verify did not prove: one entry per probe skipped, as each role and tenant. */
+  skips: VerifySkip[];
+  /**
+   * Views and materialized views whose probes as each tenant proved nothing:
+   * a relation they read has no row of a tenant and verify could not write
+   * one (and no leak was found anyway). Their skipped probes are in `skips`.
+   */
+  unprobedViews: Array<{ schema: string; name: string; tables: string[] }>;
   durationMs: number;
   /**
    * Relations an app role holds privileges on but cannot reach, for want of
@@ -87,6 +97,19 @@ export interface VerifyResult {
    * `connectingRole`, so these triggers run with its rights.
    */
   triggers: Array<{ schema: string; name: string; triggers: string[] }>;
+}
+
+/** A probe that did not run or could not decide. */
+export interface VerifySkip {
+  schema: string;
+  name: string;
+  kind: FindingObject['kind'];
+  role?: string;
+  /** read, insert, update, move, delete, no-context, rows. */
+  probe: string;
+  /** The tenant it would have acted as (or written a row for). */
+  tenant?: string;
+  reason: string;
 }
 
 type Target =
@@ -177,6 +200,9 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
       tenantOrigin: picked.origin,
       roles: facts.appRoles,
       seeded: seed.written,
+      skipped: book.skips.length,
+      skips: book.skips,
+      unprobedViews: probe.unprobedViews,
       durationMs: Math.round(performance.now() - started),
     };
   } finally {
@@ -316,6 +342,19 @@ function labelOf(target: Target, catalog?: VerifyCatalog): string {
 
 class FindingBook {
   private hits = new Map<string, Hit>();
+  readonly skips: VerifySkip[] = [];
+
+  /** A probe that did not run or could not decide: counted in the summary (and `--strict` fails on it). */
+  skip(target: Target, role: string | undefined, probe: string, tenant: string | undefined, reason: string): void {
+    const { kind, schema, name } = objectOf(target);
+    this.skips.push({ schema: schema ?? '', name, kind, ...(role ? { role } : {}), probe, ...(tenant ? { tenant } : {}), reason });
+  }
+
+  /** A leak (VER001, VER002, VER004-VER006) was found on the target. */
+  hasLeak(target: Target): boolean {
+    const object = objectOf(target);
+    return [...this.hits.values()].some((h) => LEAK_RULES.has(h.rule) && h.object.kind === object.kind && h.object.schema === object.schema && h.object.name === object.name);
+  }
 
   constructor(private readonly catalog: VerifyCatalog) {}
   private seedFailures = new Map<number, SeedFailure[]>();
@@ -459,6 +498,7 @@ interface Result {
 
 class Prober {
   private readonly pairs: Array<[string, string]>;
+  readonly unprobedViews: VerifyResult['unprobedViews'] = [];
 
   constructor(
     private readonly session: ProbeSession,
@@ -506,7 +546,7 @@ class Prober {
         const outcome = await this.session.as(role, null, sql);
         if (!outcome.ok) {
           if (notAboutContext(outcome.error)) {
-            this.book.add('VER010', target, role, 'no-context', 'no-context', `the query with no tenant set failed for a reason that is not the tenant context: ${this.errorText(outcome.error)}`, sql);
+            this.skipped(target, role, 'no-context', undefined, `the query with no tenant set failed for a reason that is not the tenant context: ${this.errorText(outcome.error)}`, sql);
           } else {
             this.book.noContext('VER003', target, role, state, sql, this.errorText(outcome.error));
           }
@@ -562,6 +602,7 @@ class Prober {
       else if (target.rel.kind === 'view' || target.rel.kind === 'materialized_view') {
         if (target.rel.viewTenantColumn) await this.probeViewWithTenantColumn(target);
         else await this.probeResults(target, noTenant);
+        this.unseededView(target);
       } else await this.probeTable(target);
     }
     step(targets.length);
@@ -584,10 +625,11 @@ class Prober {
     for (const role of this.rolesFor(target, 'any')) {
       const priv = rel.privileges.get(role)!;
       for (const [a, b] of this.pairs) {
-        if (priv.select) await this.probeRead(target, role, a, owner);
-        if (!writable) continue;
         const rowA = rows.get(a);
         const rowB = rows.get(b);
+        // Reading across proves something only when the other tenant has a row there to be read.
+        if (priv.select && (await this.probeRead(target, role, a, owner)) === 'clean' && writable && !rowB) this.missingRow(target, role, 'read', b);
+        if (!writable) continue;
         if (priv.insert) {
           if (rowB) await this.probeInsert(target, role, a, b, rowB);
           else this.missingRow(target, role, 'insert', b);
@@ -606,10 +648,43 @@ class Prober {
     }
   }
 
+  /**
+   * A view that reads a relation in which verify could not write a row of a
+   * tenant: a clean result as each tenant proves nothing (that tenant's rows
+   * are missing from it), so unless a leak was found its tenant probes count
+   * as skipped and the view is listed.
+   */
+  private unseededView(target: Target & { kind: 'relation' }): void {
+    const reads = target.rel.reads.map((oid) => this.catalog.byOid.get(oid)).filter((r): r is VerifyRelation => r !== undefined);
+    const failures = this.seedFailures.filter((f) => reads.some((r) => f.relation.oid === r.oid || this.descendsFrom(f.relation, r)));
+    if (failures.length === 0 || this.book.hasLeak(target)) return;
+    const tables = [...new Set(failures.map((f) => `${f.relation.schema}.${f.relation.name}`))].sort();
+    this.unprobedViews.push({ schema: target.rel.schema, name: target.rel.name, tables });
+    for (const role of this.rolesFor(target, 'select')) {
+      for (const f of failures) {
+        this.skipped(target, role, 'read', f.tenant, `it reads ${f.relation.schema}.${f.relation.name}, which has no row of tenant ${f.tenant} (verify could not write one), so reading it as each tenant proves nothing`);
+      }
+    }
+  }
+
   private missingRow(target: Target & { kind: 'relation' }, role: string, probe: string, tenant: string): void {
-    // A row verify tried to write and could not is reported once, by the seeding.
-    if (this.seedFailures.some((f) => f.tenant === tenant && (f.relation.oid === target.rel.oid || this.descendsFrom(f.relation, target.rel)))) return;
-    this.book.add('VER010', target, role, probe, probe, `no row of tenant ${tenant} to ${probe === 'insert' ? 'copy' : 'target'}, so the ${probe} probe was skipped`);
+    // A row verify tried to write and could not is reported once, by the seeding; the probe still counts as skipped.
+    const failure = this.seedFailures.find((f) => f.tenant === tenant && (f.relation.oid === target.rel.oid || this.descendsFrom(f.relation, target.rel)));
+    if (failure) {
+      this.skipped(target, role, probe, tenant, `no row of tenant ${tenant}: verify could not write one into ${failure.relation.schema}.${failure.relation.name} (${failure.reason})`, undefined, false);
+      return;
+    }
+    const noPartition = !target.rel.storage && !this.catalog.relations.some((r) => r.parentOid === target.rel.oid);
+    const reason = noPartition
+      ? `no partition to hold a row, so the ${probe} probe was skipped`
+      : `no row of tenant ${tenant} to ${probe === 'insert' ? 'copy' : probe === 'read' ? 'read across to' : 'target'}, so the ${probe} probe was skipped`;
+    this.skipped(target, role, probe, tenant, reason);
+  }
+
+  /** A probe that did not run or could not decide: a VER010 finding (unless another one already says why) and a counted skip. */
+  private skipped(target: Target, role: string, probe: string, tenant: string | undefined, reason: string, statement?: string, finding = true): void {
+    if (finding) this.book.add('VER010', target, role, probe, probe, reason, statement);
+    this.book.skip(target, role, probe, tenant, reason);
   }
 
   private descendsFrom(rel: VerifyRelation, ancestor: VerifyRelation): boolean {
@@ -621,16 +696,16 @@ class Prober {
     return false;
   }
 
-  private async probeRead(target: Target & { kind: 'relation' }, role: string, a: string, owner: { sql: string; type: string }): Promise<void> {
+  private async probeRead(target: Target & { kind: 'relation' }, role: string, a: string, owner: { sql: string; type: string }): Promise<'leak' | 'clean' | 'failed'> {
     const rel = target.rel;
     const sql = `SELECT (${owner.sql})::text AS rlsctl_owner, r.tableoid::pg_catalog.regclass::text AS rlsctl_rel, r.ctid::text AS rlsctl_ctid FROM ${rel.sql} AS r WHERE (${owner.sql}) IS DISTINCT FROM ${tenantLiteral(a, owner.type)} LIMIT 5`;
     const outcome = await this.session.as(role, a, sql);
     if (!outcome.ok) {
-      this.book.add('VER010', target, role, 'read', 'read', `the read probe as tenant ${a} failed: ${this.errorText(outcome.error)}`, sql);
-      return;
+      this.skipped(target, role, 'read', a, `the read probe as tenant ${a} failed: ${this.errorText(outcome.error)}`, sql);
+      return 'failed';
     }
     const found = outcome.result.rows as Array<{ rlsctl_owner: string | null; rlsctl_rel: string; rlsctl_ctid: string }>;
-    if (found.length === 0) return;
+    if (found.length === 0) return 'clean';
     let owners = found.map((r) => r.rlsctl_owner);
     if (rel.via) {
       // As the app role a hidden parent reads as NULL: ask the connecting role who really owns these rows.
@@ -641,14 +716,15 @@ class Prober {
       );
       const wanted = new Set(found.map((r) => `${r.rlsctl_rel}@${r.rlsctl_ctid}`));
       owners = real.filter((r) => wanted.has(`${r.rel}@${r.ctid}`)).map((r) => r.owner as string | null).filter((o) => o !== a);
-      if (owners.length === 0) return;
+      if (owners.length === 0) return 'clean';
     }
     const whose = owners[0] === null ? 'a row that belongs to no tenant' : `a row of ${this.tenantName(owners[0])}`;
     this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads ${whose} in ${labelOf(target, this.catalog)}`, sql);
+    return 'leak';
   }
 
-  /** The row a probe writes for tenant `b`: a copy of b's row, with fresh unique values. */
-  private probeRow(rel: VerifyRelation, rowB: FetchedRow): Row {
+  /** The row a probe writes for tenant `b`: a copy of b's row, with fresh unique values (none a row already holds). */
+  private async probeRow(rel: VerifyRelation, rowB: FetchedRow): Promise<Row> {
     const row: Row = new Map(rowB.values);
     const pinned = new Set<string>([
       ...(rel.tenantColumn ? [rel.tenantColumn] : []),
@@ -657,6 +733,8 @@ class Prober {
       ...this.partitionKeys(rel),
     ]);
     freshenUniques(rel, row, pinned, this.counter);
+    // Best effort: a row that still collides is decided all the same (the policies run before the unique index).
+    await avoidCollisions(async (sql) => (await this.session.connecting(sql)).rows, rel, row, pinned, this.counter);
     return row;
   }
 
@@ -673,11 +751,11 @@ class Prober {
   }
 
   private async probeInsert(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
-    const row = this.probeRow(target.rel, rowB);
+    const row = await this.probeRow(target.rel, rowB);
     const sql = insertSql(target.rel, row);
     const shown = insertSql(target.rel, row, this.reveal(target.rel));
     const outcome = classifyWrite(await this.session.as(role, a, sql, [], shown), this.showValues, row);
-    this.recordWrite('VER004', 'insert', target, role, outcome, `${role} acting as tenant ${a} inserted a row for tenant ${b} into ${labelOf(target, this.catalog)}`, shown, row);
+    this.recordWrite('VER004', 'insert', target, role, a, outcome, `${role} acting as tenant ${a} inserted a row for tenant ${b} into ${labelOf(target, this.catalog)}`, shown, row);
   }
 
   /** A cursor opened by the connecting role stands on the target row, so only the UPDATE or DELETE policies decide (a WHERE on a column would bring in the SELECT policies too). */
@@ -700,7 +778,7 @@ class Prober {
     const update = (reveal?: Reveal) => `UPDATE ${rel.sql} SET ${quoteIdent(column)} = ${columnLiteral(rel, column, cell.kind === 'literal' ? cell.text : null, reveal)} WHERE CURRENT OF rlsctl_row`;
     const [sql, shown] = [update(), update(this.reveal(rel))];
     const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB), shown), this.showValues, rowB.values);
-    this.recordWrite('VER005', 'update', target, role, outcome, `${role} acting as tenant ${a} updated a row of tenant ${b} in ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, shown, rowB.values);
+    this.recordWrite('VER005', 'update', target, role, a, outcome, `${role} acting as tenant ${a} updated a row of tenant ${b} in ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, shown, rowB.values);
   }
 
   private async probeMove(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowA: FetchedRow, rowB: FetchedRow): Promise<void> {
@@ -717,20 +795,20 @@ class Prober {
     };
     const [sql, shown] = [move(), move(this.reveal(rel))];
     const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowA), shown), this.showValues, rowB.values);
-    this.recordWrite('VER005', 'move', target, role, outcome, `${role} acting as tenant ${a} moved its own row ${rowA.ctid} of ${rowA.storedIn} to tenant ${b} in ${labelOf(target, this.catalog)}`, shown, rowB.values);
+    this.recordWrite('VER005', 'move', target, role, a, outcome, `${role} acting as tenant ${a} moved its own row ${rowA.ctid} of ${rowA.storedIn} to tenant ${b} in ${labelOf(target, this.catalog)}`, shown, rowB.values);
   }
 
   private async probeDelete(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
     const rel = target.rel;
     const sql = `DELETE FROM ${rel.sql} WHERE CURRENT OF rlsctl_row`;
     const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB)), this.showValues, rowB.values);
-    this.recordWrite('VER006', 'delete', target, role, outcome, `${role} acting as tenant ${a} deleted a row of tenant ${b} from ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, sql);
+    this.recordWrite('VER006', 'delete', target, role, a, outcome, `${role} acting as tenant ${a} deleted a row of tenant ${b} from ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, sql);
   }
 
   /** `sql`: the statement as a finding shows it (values hidden unless --show-values); `row`: the values the probe used. */
-  private recordWrite(rule: VerifyRuleCode, probe: string, target: Target, role: string, outcome: WriteOutcome, detail: string, sql: string, row?: Row): void {
+  private recordWrite(rule: VerifyRuleCode, probe: string, target: Target, role: string, tenant: string, outcome: WriteOutcome, detail: string, sql: string, row?: Row): void {
     if (outcome.kind === 'crossed') this.book.add(rule, target, role, undefined, probe, `${detail}${outcome.note}`, sql);
-    else if (outcome.kind === 'undecided') this.book.add('VER010', target, role, probe, probe, `the ${probe} probe could not decide: ${this.errorText(outcome.error, row)}`, sql);
+    else if (outcome.kind === 'undecided') this.skipped(target, role, probe, tenant, `the ${probe} probe could not decide: ${this.errorText(outcome.error, row)}`, sql);
   }
 
   // -- views, materialized views, functions -----------------------------------
@@ -744,7 +822,7 @@ class Prober {
         const sql = `SELECT v.${c}::text AS rlsctl_owner FROM ${rel.sql} AS v WHERE v.${c} IS NOT NULL AND v.${c} <> ${tenantLiteral(a, type)} LIMIT 1`;
         const outcome = await this.session.as(role, a, sql);
         if (!outcome.ok) {
-          this.book.add('VER010', target, role, 'read', 'read', `the read probe as tenant ${a} failed: ${this.errorText(outcome.error)}`, sql);
+          this.skipped(target, role, 'read', a, `the read probe as tenant ${a} failed: ${this.errorText(outcome.error)}`, sql);
           continue;
         }
         const found = outcome.result.rows[0] as { rlsctl_owner: string } | undefined;
@@ -769,7 +847,7 @@ class Prober {
       for (const tenant of this.tenants) {
         const outcome = await this.session.as(role, tenant, sql);
         if (!outcome.ok) {
-          this.book.add('VER010', target, role, 'read', 'read', `the probe as tenant ${tenant} failed: ${this.errorText(outcome.error)}`, sql);
+          this.skipped(target, role, 'read', tenant, `the probe as tenant ${tenant} failed: ${this.errorText(outcome.error)}`, sql);
           continue;
         }
         const rows = (outcome.result.rows as Array<{ j: string | null }>).map((r) => r.j ?? 'null');

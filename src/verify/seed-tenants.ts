@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent } from '../compile/quote.js';
-import { freshenUniques, insertSql, partitionValues, rowFromResult, selectRowSql, syntheticValue, insertableColumns, type Row, type ValueCounter } from './make-row.js';
+import { avoidCollisions, freshenUniques, insertSql, partitionValues, rowFromResult, selectRowSql, syntheticValue, insertableColumns, type Row, type ValueCounter } from './make-row.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
 import type { VerifyCatalog, VerifyRelation } from './verify-catalog.js';
 import { errorText, revealer } from './hide-values.js';
@@ -214,5 +214,7 @@ export async function makeRow(
     }
   }
   freshenUniques(rel, row, pinned, counter);
+  const collision = await avoidCollisions(async (sql) => (await client.query(sql)).rows, rel, row, pinned, counter);
+  if (collision) return { reason: collision };
   return { row };
 }

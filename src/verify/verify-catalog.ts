@@ -2,6 +2,8 @@ import type pg from 'pg';
 import { UsageError } from '../errors.js';
 import type { FactsTable, TenantFacts } from '../facts/resolve-facts.js';
 import { qualify } from '../compile/quote.js';
+import { loadParser } from '../policy/expression.js';
+import { checksByColumn, functionNames, type ColumnCheck } from './check-values.js';
 
 /**
  * What verify needs to know about the database, read set-based: one query
@@ -20,6 +22,14 @@ export interface VerifyColumn {
   type: string;
   notNull: boolean;
   hasDefault: boolean;
+  /**
+   * Its default gives every row a new value: an identity column, or a
+   * default that draws from a sequence (serial, nextval) or calls a
+   * volatile function (gen_random_uuid()). Another default
+   * (now(), current_date, 0) repeats within a transaction: a unique column
+   * with one gets a made-up value instead (make-row.ts).
+   */
+  freshDefault: boolean;
   /** pg_attribute.attidentity: '' | 'a' (ALWAYS) | 'd' (BY DEFAULT). */
   identity: string;
   /** pg_attribute.attgenerated: '' | 's' (stored). */
@@ -33,6 +43,8 @@ export interface VerifyColumn {
   maxLength: number | null;
   /** Digits before the decimal point that numeric(p, s) allows (p - s), else null. */
   integerDigits: number | null;
+  /** What the table's CHECK constraints allow in this column, in the shapes check-values.ts reads. */
+  check?: ColumnCheck;
 }
 
 export interface VerifyForeignKey {
@@ -228,11 +240,19 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
     basetype: string;
     category: string;
     enumfirst: string | null;
+    freshdef: boolean;
+    defexpr: string | null;
     maxlen: number | null;
     intdigits: number | null;
   }>(
     `SELECT a.attrelid::text AS oid, a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
             a.attnotnull AS notnull, a.atthasdef AS hasdef, a.attidentity::text AS identity, a.attgenerated::text AS generated,
+            a.attidentity <> '' OR EXISTS (
+              SELECT 1 FROM pg_catalog.pg_attrdef ad
+                JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = ad.oid
+                JOIN pg_catalog.pg_class sq ON dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND sq.oid = dep.refobjid AND sq.relkind = 'S'
+               WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) AS freshdef,
+            (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) AS defexpr,
             bt.typname AS basetype, bt.typcategory::text AS category,
             (SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder LIMIT 1) AS enumfirst,
             CASE WHEN bt.typname IN ('varchar', 'bpchar') AND COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) > 4
@@ -298,8 +318,29 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
   );
 
   const columnsOf = group(colRows, (r) => Number(r.oid));
+  // A default that calls a volatile function (gen_random_uuid(), clock_timestamp()) gives each row its own
+  // value, like a sequence; now() or current_date are the same for the whole transaction (make-row.ts).
+  await loadParser();
+  const defaultCalls = new Map(colRows.filter((c) => c.defexpr !== null).map((c) => [c, functionNames(c.defexpr!)]));
+  const { rows: volatileRows } = await client.query<{ name: string }>(
+    `SELECT DISTINCT p.proname::text AS name FROM pg_catalog.pg_proc p WHERE p.provolatile = 'v' AND p.proname = ANY ($1::text[])`,
+    [[...new Set([...defaultCalls.values()].flat())]],
+  );
+  const volatile = new Set(volatileRows.map((r) => r.name));
+  for (const [column, names] of defaultCalls) if (names.some((n) => volatile.has(n))) column.freshdef = true;
   const fksOf = group(fkRows, (r) => Number(r.oid));
   const uniquesOf = group(uniqueRows, (r) => Number(r.oid));
+
+  // 7b. CHECK constraints of the tenant relations (inherited ones included), parsed with libpg-query.
+  const { rows: checkRows } = await client.query<{ oid: string; defs: string[] }>(
+    `SELECT k.conrelid::text AS oid, array_agg(pg_catalog.pg_get_constraintdef(k.oid) ORDER BY k.conname) AS defs
+       FROM pg_catalog.pg_constraint k
+      WHERE k.contype = 'c' AND k.conrelid = ANY ($1::oid[])
+      GROUP BY k.conrelid`,
+    [tenantOids],
+  );
+  await loadParser();
+  const checksOf = new Map(checkRows.map((r) => [Number(r.oid), checksByColumn(r.defs)]));
   const privsOf = group(privRows, (r) => Number(r.oid));
 
   const relations: VerifyRelation[] = relRows.map((r) => {
@@ -331,6 +372,7 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
         type: c.type,
         notNull: c.notnull,
         hasDefault: c.hasdef,
+        freshDefault: c.freshdef,
         identity: c.identity,
         generated: c.generated,
         baseType: c.basetype,
@@ -338,6 +380,7 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
         enumFirst: c.enumfirst,
         maxLength: c.maxlen,
         integerDigits: c.intdigits,
+        ...(checksOf.get(oid)?.has(c.name) ? { check: checksOf.get(oid)!.get(c.name) } : {}),
       })),
       foreignKeys: (fksOf.get(oid) ?? []).map((k) => ({ name: k.name, columns: k.columns, refOid: Number(k.refoid), refSql: qualify(k.refschema, k.refname), refColumns: k.refcolumns })),
       uniqueKeys: (uniquesOf.get(oid) ?? []).flatMap((u) => (u.columns ? [u.columns] : [])),

@@ -102,6 +102,33 @@ describeEachServer('rlsctl explain', (ctx) => {
     expect(tenant.stderr).toContain('--tenant acme is not a value of the tenant type uuid');
   });
 
+  it.concurrent('--app-role with --policies: a login role that is a member of the declared app role is checked as it; another role is exit 2', async () => {
+    const member = uniqueName('expcli_member');
+    const stranger = uniqueName('expcli_stranger');
+    await ctx.db.query(`CREATE ROLE ${member} LOGIN IN ROLE ${roles.app}`);
+    await ctx.db.query(`CREATE ROLE ${stranger} LOGIN`);
+    try {
+      const r = await runCli(['explain', '--db', ctx.db.url, '--policies', policy, '--app-role', member, '--format', 'json', fixture('flagged.sql')]);
+      expect(r.code, r.stderr).toBe(1);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.context).toMatchObject({ role: member, appRole: roles.app });
+      // The policies TO the declared role apply to its member: the same findings as for the app role itself.
+      expect(doc.findings.map((f: { fingerprint: string }) => f.fingerprint)).toEqual(['EXP001:ListBareOfProject:app.bare', 'EXP002:ListVolatile:app.volatile']);
+      const text = await runCli(['explain', '--db', ctx.db.url, '--policies', policy, '--app-role', member, '--fail-on', 'never', fixture('clean.sql')]);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stdout).toContain(`planned as ${member} (a member of ${roles.app}, an app role of the policy file)`);
+      const declared = await runCli(['explain', '--db', ctx.db.url, '--policies', policy, '--app-role', roles.app, '--format', 'json', fixture('clean.sql')]);
+      expect(declared.code, declared.stderr).toBe(0);
+      expect(JSON.parse(declared.stdout).context.role).toBe(roles.app);
+      const other = await runCli(['explain', '--db', ctx.db.url, '--policies', policy, '--app-role', stranger, fixture('clean.sql')]);
+      expect(other.code).toBe(2);
+      expect(other.stderr).toContain(`${stranger} is neither an app role of the policy file (${roles.app}) nor a member of one`);
+    } finally {
+      await ctx.db.query(`DROP ROLE ${member}`);
+      await ctx.db.query(`DROP ROLE ${stranger}`);
+    }
+  });
+
   it.concurrent('exits 3 and names the GRANT when the connecting role cannot become the app role; never prints the password', async () => {
     const r = await runCli(['explain', '--db', ctx.db.urlAs(roles.login), '--policies', policy, fixture('clean.sql')]);
     expect(r.code).toBe(3);

@@ -90,7 +90,7 @@ describeEachServer('progress on a terminal, JSON on stdout', (ctx) => {
     expect(run.terminal).toMatch(/\r\x1b\[2Kverify: pass 1\/3 \(no tenant, fresh session\): 0 of 2 relations done, probing /);
     // The start line and the summary are notes: whole lines, the summary after the progress line is erased.
     expect(run.terminal).toMatch(/^verify: 2 relations, app role /m);
-    expect(run.terminal).toMatch(/\r\x1b\[2Kverify: 2 relations, \d+ probes, 0 leaks in [^\r]*\r?\n$/);
+    expect(run.terminal).toMatch(/\r\x1b\[2Kverify: 2 relations, \d+ probes, 0 leaks, 0 skipped in [^\r]*\r?\n$/);
     expect(run.terminal).not.toContain('"command"');
   });
 

@@ -9,6 +9,7 @@ import { runVerify, type VerifyResult } from '../../src/verify/run-verify.js';
 import type { Finding } from '../../src/report/finding.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { ROOT } from '../helpers/cli.js';
+import { CANARY, createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
 
 /**
  * fixtures/verify/schema.sql plants every kind of leak verify looks for, next
@@ -171,6 +172,144 @@ describeEachServer('verify', (ctx) => {
     expect(boom.message).toContain('trigger_boom refuses every row after logging it');
   });
 
+  it('counts every probe it skipped, with its reason, also where the seeding already said why', () => {
+    expect(leaky.skipped).toBe(leaky.skips.length);
+    const unmakeable = leaky.skips.filter((s) => s.name === 'unmakeable');
+    // app may read, insert, update (and move) and delete, as each of the two tenants: none of them could run
+    // (a read finds nothing of the other tenant when it has no row there); app2 may only read.
+    expect(unmakeable.filter((s) => s.role === roles.app).map((s) => s.probe).sort()).toEqual(['delete', 'delete', 'insert', 'insert', 'move', 'move', 'read', 'read', 'update', 'update']);
+    expect(unmakeable.filter((s) => s.role === roles.app2).map((s) => s.probe)).toEqual(['read', 'read']);
+    expect(unmakeable.every((s) => s.reason.includes('required column spot (point)'))).toBe(true);
+    expect(leaky.skips).toContainEqual(expect.objectContaining({ schema: 'vt', name: 'trigger_boom', kind: 'table', role: roles.app, probe: 'insert', tenant: A }));
+    expect(leaky.unprobedViews).toEqual([]);
+  });
+
+  it('lists views over tables it could not write rows into, and says a partitioned table without a partition has nowhere to hold a row', async () => {
+    await ctx.db.runScript(`
+      CREATE SCHEMA vs;
+      GRANT USAGE ON SCHEMA vs TO ${roles.app};
+      CREATE TABLE vs.spots (org_id uuid NOT NULL, spot point NOT NULL);
+      CREATE TABLE vs.logs (org_id uuid NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);
+      CREATE VIEW vs.spot_list AS SELECT spot FROM vs.spots;
+      GRANT SELECT, INSERT, UPDATE, DELETE ON vs.spots, vs.logs TO ${roles.app};
+      GRANT SELECT ON vs.spot_list TO ${roles.app};
+      ALTER TABLE vs.spots ENABLE ROW LEVEL SECURITY;
+      ALTER TABLE vs.logs ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY tenant ON vs.spots TO ${roles.app} USING (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid) WITH CHECK (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid);
+      CREATE POLICY tenant ON vs.logs TO ${roles.app} USING (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid) WITH CHECK (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid);`);
+    const vsFacts = factsFromModel(
+      await parsePolicy([
+        {
+          file: 'vs.yaml',
+          text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid, column: org_id }\nroles: { app: [${roles.app}] }\nschemas:\n  vs:\n    tables:\n      spots: tenant\n      logs: tenant\n`,
+        },
+      ]),
+    );
+    const result = await runVerify(db, vsFacts, { tenants: [A, B] });
+    expect(result.unprobedViews).toEqual([{ schema: 'vs', name: 'spot_list', tables: ['vs.spots'] }]);
+    expect(result.skips).toContainEqual(expect.objectContaining({ name: 'spot_list', kind: 'view', role: roles.app, probe: 'read', reason: expect.stringContaining('it reads vs.spots, which has no row of tenant') }));
+    expect(find(result, `VER010:vs.spot_list:${roles.app}:read`)).toBeDefined();
+    const logs = result.skips.filter((s) => s.name === 'logs');
+    expect(logs.map((s) => s.probe).sort()).toEqual(['delete', 'delete', 'insert', 'insert', 'move', 'move', 'read', 'read', 'update', 'update']);
+    expect(logs.every((s) => s.reason.startsWith('no partition to hold a row'))).toBe(true);
+    expect(result.skipped).toBe(result.skips.length);
+    await ctx.db.query('DROP SCHEMA vs CASCADE');
+  });
+
+  it('writes rows that keep every unique key unique: timestamp and numeric values that do not repeat, an unused enum label, a composite key', async () => {
+    await ctx.db.runScript(`
+      CREATE SCHEMA vu;
+      GRANT USAGE ON SCHEMA vu TO ${roles.app};
+      CREATE TYPE vu.kind AS ENUM ('alpha', 'beta', 'gamma');
+      -- at: unique, and its default (now()) is the same for every row of the transaction.
+      CREATE TABLE vu.stamps (org_id uuid NOT NULL, at timestamptz NOT NULL DEFAULT now() UNIQUE, note text NOT NULL);
+      -- code: two digits, 0 to 98 taken; kind: unique alone, its first label taken.
+      CREATE TABLE vu.codes (org_id uuid NOT NULL, code numeric(2, 0) NOT NULL UNIQUE, note text NOT NULL);
+      CREATE TABLE vu.kinds (org_id uuid NOT NULL, kind vu.kind NOT NULL UNIQUE);
+      -- A composite key without the tenant column: (day, seq), day defaulting to current_date.
+      CREATE TABLE vu.slots (org_id uuid NOT NULL, day date NOT NULL DEFAULT current_date, seq smallint NOT NULL DEFAULT 1, PRIMARY KEY (day, seq));
+      INSERT INTO vu.stamps VALUES ('${A}', '2026-01-01 00:00:00+00', 'a');
+      INSERT INTO vu.codes SELECT '${A}', n, 'a' FROM generate_series(0, 98) AS n;
+      INSERT INTO vu.kinds VALUES ('${A}', 'alpha');
+      INSERT INTO vu.slots VALUES ('${A}', current_date, 1);
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA vu TO ${roles.app};`);
+    const tables = ['stamps', 'codes', 'kinds', 'slots'];
+    for (const t of tables) {
+      await ctx.db.query(`ALTER TABLE vu.${t} ENABLE ROW LEVEL SECURITY`);
+      await ctx.db.query(
+        `CREATE POLICY tenant ON vu.${t} TO ${roles.app} USING (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid) WITH CHECK (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)`,
+      );
+    }
+    const vuFacts = factsFromModel(
+      await parsePolicy([
+        {
+          file: 'vu.yaml',
+          text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid, column: org_id }\nroles: { app: [${roles.app}] }\nschemas:\n  vu:\n    tables:\n${tables.map((t) => `      ${t}: tenant\n`).join('')}`,
+        },
+      ]),
+    );
+    const beforeVu = await counts('vu');
+    // Three tenants: B and C both need a copy of A's row, so the two copies must not collide with each other either.
+    const result = await runVerify(db, vuFacts, { tenants: [A, B, C] });
+    expect(result.findings.filter((f) => f.rule === 'VER010').map((f) => f.message)).toEqual([]);
+    expect(result.seeded).toBe(8);
+    expect(result.skipped).toBe(0);
+    expect(await counts('vu')).toEqual(beforeVu);
+    await ctx.db.query('DROP SCHEMA vu CASCADE');
+  });
+
+  it('writes rows that pass CHECK constraints: values from IN lists, ranges and length limits, also for fresh unique values', async () => {
+    await ctx.db.runScript(`
+      CREATE SCHEMA vc;
+      GRANT USAGE ON SCHEMA vc TO ${roles.app};
+      -- Empty: every value is made up, and each must pass its CHECK.
+      CREATE TABLE vc.tickets (
+        org_id uuid NOT NULL,
+        status text NOT NULL CHECK (status IN ('open', 'closed')),
+        kind varchar(10) NOT NULL CHECK (kind = ANY (ARRAY['bug', 'task'])),
+        score integer NOT NULL CHECK (score BETWEEN 1 AND 5),
+        debt numeric NOT NULL CHECK (debt < 0),
+        code text NOT NULL CHECK (char_length(code) <= 3),
+        -- A hostile value in a CHECK list: quoted as a literal, never run.
+        label text NOT NULL CHECK (label IN ('it''s''); DROP TABLE public.${CANARY}; --')),
+        CONSTRAINT both_ok CHECK (score > 0 AND status <> 'rlsctl')
+      );
+      -- Unique and bounded: tenant A holds rank 1, the copies for B and C need 2 and 3.
+      CREATE TABLE vc.ranks (org_id uuid NOT NULL, rank smallint NOT NULL UNIQUE CHECK (rank >= 1 AND rank <= 3), note text NOT NULL);
+      INSERT INTO vc.ranks VALUES ('${A}', 1, 'a');
+      -- A CHECK verify cannot read (a remainder) on an empty table: skipped, with the reason.
+      CREATE TABLE vc.odd (org_id uuid NOT NULL, a integer NOT NULL, CHECK (a % 7 = 3));
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA vc TO ${roles.app};`);
+    const tables = ['tickets', 'ranks', 'odd'];
+    for (const t of tables) {
+      await ctx.db.query(`ALTER TABLE vc.${t} ENABLE ROW LEVEL SECURITY`);
+      await ctx.db.query(
+        `CREATE POLICY tenant ON vc.${t} TO ${roles.app} USING (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid) WITH CHECK (org_id = NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)`,
+      );
+    }
+    const vcFacts = factsFromModel(
+      await parsePolicy([
+        {
+          file: 'vc.yaml',
+          text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid, column: org_id }\nroles: { app: [${roles.app}] }\nschemas:\n  vc:\n    tables:\n${tables.map((t) => `      ${t}: tenant\n`).join('')}`,
+        },
+      ]),
+    );
+    const beforeVc = await counts('vc');
+    await createCanary(ctx.db);
+    const snapshot = await snapshotDatabase(ctx.db);
+    const result = await runVerify(db, vcFacts, { tenants: [A, B, C] });
+    await expectUntouched(ctx.db, snapshot);
+    expect(result.findings.filter((f) => f.rule === 'VER010' && f.object.name !== 'odd').map((f) => f.message)).toEqual([]);
+    // tickets: 3 tenants; ranks: B and C.
+    expect(result.seeded).toBe(5);
+    expect(find(result, 'VER010:vc.odd:rows')!.message).toContain('violates check constraint');
+    expect(result.skips.filter((s) => s.name !== 'odd')).toEqual([]);
+    expect(result.skips.filter((s) => s.name === 'odd').length).toBeGreaterThan(0);
+    expect(await counts('vc')).toEqual(beforeVc);
+    await ctx.db.query('DROP SCHEMA vc CASCADE');
+  });
+
   it('leaves every row where it was: seeded rows, writes that crossed and a probe that failed after writing are all rolled back', async () => {
     expect(leaky.seeded).toBeGreaterThan(0);
     const after = await counts('vt');
@@ -251,6 +390,8 @@ describeEachServer('verify', (ctx) => {
     expect(fixed.leaks).toBe(0);
     expect(fixed.findings.filter((f) => f.severity !== 'info')).toEqual([]);
     expect(fixed.findings.map((f) => f.fingerprint)).toEqual(['VER010:vt.unmakeable:rows']);
+    // What it did not prove is still counted: the probes of vt.unmakeable.
+    expect(fixed.skips.map((s) => s.name)).toEqual(Array(12).fill('unmakeable'));
     expect(await counts('vt')).toEqual(before);
   });
 });

@@ -12,6 +12,7 @@ import { runExplain } from '../../explain/run-explain.js';
 import { EXPLAIN_RULES } from '../../explain/explain-rules.js';
 import { formatExplainText } from '../../explain/format-explain-text.js';
 import { choosePolicyModel } from '../choose-policy.js';
+import { chooseAppRoles, describeAppRole } from '../app-role-member.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, type CommonOptions } from '../common.js';
 
@@ -53,7 +54,7 @@ export function explainCommand(): Command {
       const embedded = resolveConnection(options.db).kind === 'embedded';
       // --schema is schema names on a named database, SQL to load without one (shared with audit and verify).
       const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
-      const model: PolicyModel | undefined = await choosePolicyModel(options, command, names, 'explain');
+      const model: PolicyModel | undefined = await choosePolicyModel(options, command, names, 'explain', true);
       if (read.skipped > 0) note(options, `skipped ${read.skipped} statement${read.skipped === 1 ? '' : 's'} of the pg_stat_statements export that are not queries`);
       const tenants = options.tenant ?? [];
       if (tenants.length > 1) note(options, `explain plans as the first --tenant (${tenants[0]}): generic plans do not depend on the tenant value`);
@@ -69,9 +70,13 @@ export function explainCommand(): Command {
           ? factsFromModel(model)
           : await inferFacts({ schema: names, tenantColumn: options.tenantColumn, tenantSetting: options.tenantSetting, appRole: options.appRole, bypassRole: options.bypassRole }, db.pool);
         for (const line of facts.inferred) note(options, `inferred ${line}`);
+        // With a policy file, --app-role still chooses whom to plan as (the facts keep the file's roles):
+        // a declared app role, or a member of one, checked against the file as that app role.
+        const chosen = model && options.appRole ? (await chooseAppRoles(db.pool, facts.appRoles, options.appRole.slice(0, 1)))[0] : undefined;
+        if (chosen?.membership === 'set') note(options, `planning as ${describeAppRole(chosen)}`);
         const result = await runExplain(db, facts, read.queries, {
-          // With a policy file, --app-role still chooses whom to plan as (the facts keep the file's roles).
-          role: options.appRole?.[0],
+          role: chosen ? chosen.actAs : options.appRole?.[0],
+          policyRole: chosen?.appRole,
           tenant: tenants[0],
           problems: read.problems,
         });
@@ -81,6 +86,7 @@ export function explainCommand(): Command {
             formatFindingsJson('explain', result.findings, {
               context: {
                 role: result.context.role,
+                ...(result.context.policyRole !== result.context.role ? { appRole: result.context.policyRole } : {}),
                 tenant: result.context.tenant,
                 setting: result.context.setting,
                 serverVersion: result.context.serverVersion,

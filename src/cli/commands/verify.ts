@@ -12,6 +12,7 @@ import { VERIFY_RULES } from '../../verify/verify-rules.js';
 import { VERSION } from '../../version.js';
 import { quoteIdent } from '../../compile/quote.js';
 import { choosePolicyModel } from '../choose-policy.js';
+import { chooseAppRoles, describeAppRole, type AppRoleChoice } from '../app-role-member.js';
 import { parseDuration } from '../duration.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { createProgress } from '../progress.js';
@@ -28,6 +29,7 @@ interface VerifyCliOptions extends CommonOptions {
   tenant?: string[];
   statementTimeout: number;
   showValues?: boolean;
+  strict?: boolean;
 }
 
 export function verifyCommand(): Command {
@@ -37,6 +39,7 @@ export function verifyCommand(): Command {
     .option('--tenant <value>', 'a tenant to act as (repeatable; default: two tenants that own rows)', collect)
     .option('--statement-timeout <duration>', 'time limit of each probe statement (30s, 500ms, 2min; a bare number is seconds)', parseDuration, 10_000)
     .option('--show-values', 'findings quote the values of the rows verify used (text and JSON; never SARIF)')
+    .option('--strict', 'exit 1 when any probe was skipped (verify could not make a row, or a probe could not decide)')
     .addHelpText(
       'after',
       [
@@ -45,7 +48,8 @@ export function verifyCommand(): Command {
         'delete rows across the tenant boundary in every tenant table, partition, view, materialized view and',
         'SECURITY DEFINER function the role can reach. Everything runs in one transaction that is rolled back:',
         'nothing is ever left behind. It connects as a role that bypasses RLS (a superuser, the migration role)',
-        'and can SET ROLE to the app roles. Exit 1 on any leak (see docs/verify.md).',
+        'and can SET ROLE to the app roles. Exit 1 on any leak (see docs/verify.md); with --strict, also when a',
+        'probe was skipped (the summary line counts them: N relations, M probes, K leaks, S skipped).',
         '',
         'Findings name tables, columns and types, never the values of rows (real tenants\' data): a statement',
         'shows a value as $1::type. --show-values quotes them in text and JSON, never in SARIF.',
@@ -78,7 +82,7 @@ export function verifyCommand(): Command {
         appRole: options.appRole,
         bypassRole: options.bypassRole,
       };
-      const model = await choosePolicyModel(options, command, names, 'verify');
+      const model = await choosePolicyModel(options, command, names, 'verify', true);
 
       let facts: TenantFacts | undefined = model ? factsFromModel(model) : undefined;
       let seededTenants: string[] | undefined;
@@ -94,6 +98,7 @@ export function verifyCommand(): Command {
         },
       });
       let result: VerifyResult;
+      let chosen: AppRoleChoice[] | undefined;
       // The start line (roles, tenants) is a note everywhere; the relations done of total only on a terminal.
       const progress = createProgress({ quiet: options.quiet });
       try {
@@ -101,6 +106,11 @@ export function verifyCommand(): Command {
           note(options, `no database named: verifying ${db.label}${sqlPath ? ` built from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''} and two synthetic tenants seeded`);
         }
         facts ??= await inferFacts(factOptions, db.pool);
+        if (model && options.appRole) {
+          // --app-role beside --policies: a declared app role or a member of one, checked against the file as it.
+          chosen = await chooseAppRoles(db.pool, facts.appRoles, options.appRole);
+          facts = { ...facts, appRoles: [...new Set(chosen.map((c) => c.actAs))] };
+        }
         result = await runVerify(db, facts, {
           tenants: options.tenant ?? seededTenants,
           tenantsAreSynthetic: !options.tenant && seededTenants !== undefined,
@@ -114,7 +124,7 @@ export function verifyCommand(): Command {
       }
 
       for (const line of unreachableNotes(result)) note(options, line);
-      const summary = `${result.relations} relation${result.relations === 1 ? '' : 's'}, ${result.probes} probe${result.probes === 1 ? '' : 's'}, ${result.leaks} leak${result.leaks === 1 ? '' : 's'}`;
+      const summary = `${result.relations} relation${result.relations === 1 ? '' : 's'}, ${result.probes} probe${result.probes === 1 ? '' : 's'}, ${result.leaks} leak${result.leaks === 1 ? '' : 's'}, ${result.skipped} skipped`;
       const rate = result.durationMs > 0 ? Math.round((result.probes * 1000) / result.durationMs) : result.probes;
       note(options, `verify: ${summary} in ${(result.durationMs / 1000).toFixed(1)} s (${rate} probes/s)`);
       if (format === 'json') {
@@ -127,8 +137,12 @@ export function verifyCommand(): Command {
               tenants: result.tenants,
               roles: result.roles,
               seeded: result.seeded,
+              skipped: result.skipped,
+              skippedProbes: result.skips,
+              unprobedViews: result.unprobedViews,
               connectingRole: result.connectingRole,
               triggers: result.triggers,
+              ...(chosen ? { appRoles: chosen.map((c) => ({ role: c.role, appRole: c.appRole, membership: c.membership })) } : {}),
             },
           }),
         );
@@ -139,16 +153,31 @@ export function verifyCommand(): Command {
         const header = [
           c.bold(escapeTerminal(`rlsctl verify of ${db.label}`)),
           c.dim(
-            `as ${escapeTerminal(result.roles.join(', '))}; tenants ${result.tenants.map((t, i) => `${escapeTerminal(t)} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
+            `as ${escapeTerminal(chosen ? chosen.map(describeAppRole).join(', ') : result.roles.join(', '))}; tenants ${result.tenants.map((t, i) => `${escapeTerminal(t)} (${result.tenantOrigin[i] === 'data' ? 'owns rows' : result.tenantOrigin[i]})`).join(' and ')}`,
           ),
           ...triggerLines(result).map((l) => c.yellow(l)),
+          ...unprobedViewLines(result).map((l) => c.yellow(l)),
           '',
         ];
         write(formatFindingsText(result.findings, { color: useColor(options), header }));
         write(`${result.leaks > 0 ? c.red.bold(summary) : c.green(summary)}\n`);
       }
       if (failsAt(result.findings, failOnOf(options))) process.exitCode = 1;
+      if (options.strict && result.skipped > 0) {
+        // Said even with --quiet: it is why the run failed.
+        process.stderr.write(`rlsctl: verify --strict: ${result.skipped} probe${result.skipped === 1 ? ' was' : 's were'} skipped, so isolation is not proven everywhere (the VER010 findings say why; JSON stats.skippedProbes lists them)\n`);
+        process.exitCode = 1;
+      }
     });
+}
+
+/** Views whose probes as each tenant proved nothing: a relation they read has no row of a tenant verify could write. */
+function unprobedViewLines(result: VerifyResult): string[] {
+  if (result.unprobedViews.length === 0) return [];
+  return [
+    `views not probed as each tenant: ${result.unprobedViews.map((v) => escapeTerminal(`${v.schema}.${v.name} (reads ${v.tables.join(', ')})`)).join(', ')}`,
+    '  verify could not write rows of both tenants into the tables they read, so a clean result proves nothing there',
+  ];
 }
 
 /**
@@ -158,10 +187,10 @@ export function verifyCommand(): Command {
  */
 function triggerLines(result: VerifyResult): string[] {
   if (result.triggers.length === 0) return [];
-  const shown = result.triggers.map((t) => `${t.schema}.${t.name} (${t.triggers.join(', ')})`);
+  const shown = result.triggers.map((t) => escapeTerminal(`${t.schema}.${t.name} (${t.triggers.join(', ')})`));
   return [
     `triggers: ${shown.join(', ')}`,
-    `  verify inserts the tenants' rows into these tables as ${result.connectingRole}, a role that bypasses row level security, so their triggers run with its rights (the probes' writes fire them as the app role); everything is rolled back, effects outside the database are not`,
+    `  verify inserts the tenants' rows into these tables as ${escapeTerminal(result.connectingRole)}, a role that bypasses row level security, so their triggers run with its rights (the probes' writes fire them as the app role); everything is rolled back, effects outside the database are not`,
   ];
 }
 
