@@ -169,15 +169,51 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   // polroles as oids, named here from pg_roles (read once): a sub-select per
   // policy would run twenty thousand times on a database of ten thousand tables.
   // Oid 0 is PUBLIC. pg_get_expr deparses each expression as the catalog holds it.
+  //
+  // pg_get_expr costs: it opens the relation it is given (to name the
+  // columns), and it reads and prints the stored tree. On a database of
+  // 100,000 partitions, one call per policy is one relcache entry built and
+  // one lock held per partition (more than the server's lock table holds)
+  // and seconds of deparsing the same few trees again and again. So:
+  // - `ctx`: a partition whose columns have the same names at the same
+  //   numbers as its parent's prints the same text in its parent's context,
+  //   which the server opens once;
+  // - `texts`: each distinct stored tree is printed once per context
+  //   relation (the partitions' copies of a policy store the same tree), and
+  //   the same tree in the same context always prints the same text. Trees
+  //   are grouped by a 64-bit hash, not sorted (they are kilobytes each);
+  //   a row takes the printed text only when its tree equals the one printed.
   const { rows } = await client.query<{ rel: string; name: string; cmd: string; permissive: boolean; roles: string; using: string | null; check: string | null }>(
-    `SELECT p.polrelid::text AS rel, p.polname AS name, p.polcmd::text AS cmd, p.polpermissive AS permissive, p.polroles::text AS roles,
-            pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS using,
-            pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check
-       FROM pg_catalog.pg_policy p
-       JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE ${USER_SCHEMA}
-      ORDER BY p.polrelid, p.polname`,
+    `WITH pol AS MATERIALIZED (
+       SELECT p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles,
+              pg_catalog.hashtextextended(p.polqual::text, 0) AS qh, pg_catalog.hashtextextended(p.polwithcheck::text, 0) AS wh,
+              CASE WHEN i.inhparent IS NOT NULL AND NOT EXISTS (
+                     SELECT 1 FROM pg_catalog.pg_attribute ca
+                       LEFT JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attnum = ca.attnum
+                      WHERE ca.attrelid = c.oid AND ca.attnum > 0 AND pa.attname IS DISTINCT FROM ca.attname)
+                   THEN i.inhparent ELSE p.polrelid END AS ctx
+         FROM pg_catalog.pg_policy p
+         JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
+        WHERE ${USER_SCHEMA}
+     ), texts AS MATERIALIZED (
+       SELECT k.clause, k.h, k.ctx, x.tree::text AS tree, pg_catalog.pg_get_expr(x.tree, k.ctx) AS text
+         FROM (SELECT 'q' AS clause, qh AS h, ctx, pg_catalog.min(oid) AS example FROM pol WHERE qh IS NOT NULL GROUP BY qh, ctx
+               UNION ALL
+               SELECT 'c', wh, ctx, pg_catalog.min(oid) FROM pol WHERE wh IS NOT NULL GROUP BY wh, ctx) k
+         JOIN pg_catalog.pg_policy p ON p.oid = k.example
+        CROSS JOIN LATERAL (SELECT CASE k.clause WHEN 'q' THEN p.polqual ELSE p.polwithcheck END AS tree) x
+     )
+     -- The hash only finds the printed text; it is used when the trees are equal, else the tree is printed.
+     SELECT pol.polrelid::text AS rel, pol.polname AS name, pol.polcmd::text AS cmd, pol.polpermissive AS permissive, pol.polroles::text AS roles,
+            CASE WHEN q.tree = p.polqual::text THEN q.text ELSE pg_catalog.pg_get_expr(p.polqual, pol.ctx) END AS using,
+            CASE WHEN w.tree = p.polwithcheck::text THEN w.text ELSE pg_catalog.pg_get_expr(p.polwithcheck, pol.ctx) END AS check
+       FROM pol
+       JOIN pg_catalog.pg_policy p ON p.oid = pol.oid
+       LEFT JOIN texts q ON q.clause = 'q' AND q.h = pol.qh AND q.ctx = pol.ctx
+       LEFT JOIN texts w ON w.clause = 'c' AND w.h = pol.wh AND w.ctx = pol.ctx
+      ORDER BY pol.polrelid, pol.polname`,
   );
   const rolesCache = new Map<string, string[]>();
   const rolesOf = (text: string) => {

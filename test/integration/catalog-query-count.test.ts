@@ -7,7 +7,8 @@ import { readExplainCatalog } from '../../src/explain/read-explain-catalog.js';
 import { readVerifyCatalog } from '../../src/verify/verify-catalog.js';
 import { buildPlan } from '../../src/plan/build-plan.js';
 import { parsePolicy } from '../../src/policy/load-policy.js';
-import { createTestDatabase, testServers, uniqueName, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, describeEachServer, testServers, uniqueName, type TestDatabase } from '../helpers/db.js';
+import { collectCatalog } from '../../src/audit/collect-catalog.js';
 
 /**
  * "Each command's number of catalog queries stays independent of the number
@@ -118,3 +119,50 @@ for (const server of testServers()) {
     });
   });
 }
+
+/**
+ * The audit prints each distinct policy tree once, in the parent's context
+ * when a partition's columns match its parent's (collect-catalog.ts,
+ * readPolicies). Every text must still be what pg_get_expr prints in the
+ * policy's own table: partitions attached with their columns in another
+ * order, or after a column of the parent was dropped, name other columns at
+ * the same numbers.
+ */
+describeEachServer('audit policy texts on partitions', (ctx) => {
+  it('are the texts pg_get_expr prints for the policy on its own relation', async () => {
+    const lookup = "(SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)";
+    await ctx.db.runScript(`
+      CREATE SCHEMA app;
+      CREATE TABLE app.events (tenant_id uuid NOT NULL, id bigint NOT NULL, day int NOT NULL) PARTITION BY RANGE (day);
+      CREATE TABLE app.events_0 PARTITION OF app.events FOR VALUES FROM (0) TO (1);
+      CREATE TABLE app.events_1 (day int NOT NULL, id bigint NOT NULL, tenant_id uuid NOT NULL);
+      ALTER TABLE app.events ATTACH PARTITION app.events_1 FOR VALUES FROM (1) TO (2);
+      CREATE TABLE app.events_2 (tenant_id uuid NOT NULL, id bigint NOT NULL, day int NOT NULL);
+      ALTER TABLE app.events ATTACH PARTITION app.events_2 FOR VALUES FROM (2) TO (3);
+      CREATE TABLE app.swapped (a int, b int, tenant_id uuid, day int) PARTITION BY LIST (day);
+      ALTER TABLE app.swapped DROP COLUMN a;
+      CREATE TABLE app.swapped_0 PARTITION OF app.swapped FOR VALUES IN (0);
+      DO $$
+      DECLARE r text;
+      BEGIN
+        FOREACH r IN ARRAY ARRAY['events', 'events_0', 'events_1', 'events_2', 'swapped', 'swapped_0'] LOOP
+          EXECUTE format('CREATE POLICY guard ON app.%I AS RESTRICTIVE USING (tenant_id = ${lookup.replaceAll("'", "''")}) WITH CHECK (tenant_id IS NOT NULL)', r);
+          EXECUTE format('CREATE POLICY access ON app.%I USING (day >= 0)', r);
+        END LOOP;
+      END $$;`);
+    const facts = await inferFacts({ schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: [], bypassRole: [] }, ctx.db.pool);
+    const client = await ctx.db.client();
+    let catalog;
+    try {
+      catalog = await collectCatalog(client, facts);
+    } finally {
+      await client.end();
+    }
+    const { rows } = await ctx.db.query<{ rel: string; name: string; using: string | null; check: string | null }>(
+      `SELECT polrelid::text AS rel, polname AS name, pg_get_expr(polqual, polrelid) AS using, pg_get_expr(polwithcheck, polrelid) AS check
+         FROM pg_policy ORDER BY polrelid, polname`,
+    );
+    expect(rows).toHaveLength(12);
+    expect(catalog.policies.map((p) => ({ rel: p.relOid, name: p.name, using: p.using ?? null, check: p.check ?? null }))).toEqual(rows);
+  });
+});
