@@ -181,12 +181,14 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   // - `texts`: each distinct stored tree is printed once per context
   //   relation (the partitions' copies of a policy store the same tree), and
   //   the same tree in the same context always prints the same text. Trees
-  //   are grouped by a 64-bit hash, not sorted (they are kilobytes each);
-  //   a row takes the printed text only when its tree equals the one printed.
+  //   are kilobytes each and, on disk, TOASTed: each is read once, and
+  //   grouped by its length and two 64-bit hashes (seeds 0 and 1), never
+  //   sorted nor compared again.
   const { rows } = await client.query<{ rel: string; name: string; cmd: string; permissive: boolean; roles: string; using: string | null; check: string | null }>(
     `WITH pol AS MATERIALIZED (
        SELECT p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles,
-              pg_catalog.hashtextextended(p.polqual::text, 0) AS qh, pg_catalog.hashtextextended(p.polwithcheck::text, 0) AS wh,
+              pg_catalog.hashtextextended(t.q, 0) AS q0, pg_catalog.hashtextextended(t.q, 1) AS q1, pg_catalog.octet_length(t.q) AS ql,
+              pg_catalog.hashtextextended(t.w, 0) AS w0, pg_catalog.hashtextextended(t.w, 1) AS w1, pg_catalog.octet_length(t.w) AS wl,
               CASE WHEN i.inhparent IS NOT NULL AND NOT EXISTS (
                      SELECT 1 FROM pg_catalog.pg_attribute ca
                        LEFT JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attnum = ca.attnum
@@ -196,23 +198,21 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
          JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
+        CROSS JOIN LATERAL (SELECT p.polqual::text AS q, p.polwithcheck::text AS w OFFSET 0) t
         WHERE ${USER_SCHEMA}
      ), texts AS MATERIALIZED (
-       SELECT k.clause, k.h, k.ctx, x.tree::text AS tree, pg_catalog.pg_get_expr(x.tree, k.ctx) AS text
-         FROM (SELECT 'q' AS clause, qh AS h, ctx, pg_catalog.min(oid) AS example FROM pol WHERE qh IS NOT NULL GROUP BY qh, ctx
+       SELECT k.clause, k.h0, k.h1, k.len, k.ctx,
+              pg_catalog.pg_get_expr(CASE k.clause WHEN 'q' THEN p.polqual ELSE p.polwithcheck END, k.ctx) AS text
+         FROM (SELECT 'q' AS clause, q0 AS h0, q1 AS h1, ql AS len, ctx, pg_catalog.min(oid) AS example FROM pol WHERE ql IS NOT NULL GROUP BY 2, 3, 4, 5
                UNION ALL
-               SELECT 'c', wh, ctx, pg_catalog.min(oid) FROM pol WHERE wh IS NOT NULL GROUP BY wh, ctx) k
+               SELECT 'w', w0, w1, wl, ctx, pg_catalog.min(oid) FROM pol WHERE wl IS NOT NULL GROUP BY 2, 3, 4, 5) k
          JOIN pg_catalog.pg_policy p ON p.oid = k.example
-        CROSS JOIN LATERAL (SELECT CASE k.clause WHEN 'q' THEN p.polqual ELSE p.polwithcheck END AS tree) x
      )
-     -- The hash only finds the printed text; it is used when the trees are equal, else the tree is printed.
      SELECT pol.polrelid::text AS rel, pol.polname AS name, pol.polcmd::text AS cmd, pol.polpermissive AS permissive, pol.polroles::text AS roles,
-            CASE WHEN q.tree = p.polqual::text THEN q.text ELSE pg_catalog.pg_get_expr(p.polqual, pol.ctx) END AS using,
-            CASE WHEN w.tree = p.polwithcheck::text THEN w.text ELSE pg_catalog.pg_get_expr(p.polwithcheck, pol.ctx) END AS check
+            q.text AS using, w.text AS check
        FROM pol
-       JOIN pg_catalog.pg_policy p ON p.oid = pol.oid
-       LEFT JOIN texts q ON q.clause = 'q' AND q.h = pol.qh AND q.ctx = pol.ctx
-       LEFT JOIN texts w ON w.clause = 'c' AND w.h = pol.wh AND w.ctx = pol.ctx
+       LEFT JOIN texts q ON q.clause = 'q' AND q.h0 = pol.q0 AND q.h1 = pol.q1 AND q.len = pol.ql AND q.ctx = pol.ctx
+       LEFT JOIN texts w ON w.clause = 'w' AND w.h0 = pol.w0 AND w.h1 = pol.w1 AND w.len = pol.wl AND w.ctx = pol.ctx
       ORDER BY pol.polrelid, pol.polname`,
   );
   const rolesCache = new Map<string, string[]>();
