@@ -172,9 +172,8 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   //
   // pg_get_expr costs: it opens the relation it is given (to name the
   // columns), and it reads and prints the stored tree. On a database of
-  // 100,000 partitions, one call per policy is one relcache entry built and
-  // one lock held per partition (more than the server's lock table holds)
-  // and seconds of deparsing the same few trees again and again. So:
+  // 100,000 partitions, one call per policy is one relcache entry built per
+  // partition and seconds of deparsing the same few trees again and again. So:
   // - `ctx`: a partition whose columns have the same names at the same
   //   numbers as its parent's prints the same text in its parent's context,
   //   which the server opens once;
@@ -183,23 +182,28 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   //   the same tree in the same context always prints the same text. Trees
   //   are kilobytes each and, on disk, TOASTed: each is read once, and
   //   grouped by its length and two 64-bit hashes (seeds 0 and 1), never
-  //   sorted nor compared again.
+  //   sorted nor compared again: trees that agree in all three are taken to
+  //   be the same tree. `rel` decides the context once per relation.
   const { rows } = await client.query<{ rel: string; name: string; cmd: string; permissive: boolean; roles: string; using: string | null; check: string | null }>(
-    `WITH pol AS MATERIALIZED (
-       SELECT p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles,
-              pg_catalog.hashtextextended(t.q, 0) AS q0, pg_catalog.hashtextextended(t.q, 1) AS q1, pg_catalog.octet_length(t.q) AS ql,
-              pg_catalog.hashtextextended(t.w, 0) AS w0, pg_catalog.hashtextextended(t.w, 1) AS w1, pg_catalog.octet_length(t.w) AS wl,
+    `WITH rel AS MATERIALIZED (
+       SELECT c.oid,
               CASE WHEN i.inhparent IS NOT NULL AND NOT EXISTS (
                      SELECT 1 FROM pg_catalog.pg_attribute ca
                        LEFT JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attnum = ca.attnum
                       WHERE ca.attrelid = c.oid AND ca.attnum > 0 AND pa.attname IS DISTINCT FROM ca.attname)
-                   THEN i.inhparent ELSE p.polrelid END AS ctx
-         FROM pg_catalog.pg_policy p
-         JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+                   THEN i.inhparent ELSE c.oid END AS ctx
+         FROM pg_catalog.pg_class c
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
+        WHERE c.oid IN (SELECT polrelid FROM pg_catalog.pg_policy) AND ${USER_SCHEMA}
+     ), pol AS MATERIALIZED (
+       SELECT p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles,
+              pg_catalog.hashtextextended(t.q, 0) AS q0, pg_catalog.hashtextextended(t.q, 1) AS q1, pg_catalog.octet_length(t.q) AS ql,
+              pg_catalog.hashtextextended(t.w, 0) AS w0, pg_catalog.hashtextextended(t.w, 1) AS w1, pg_catalog.octet_length(t.w) AS wl,
+              rel.ctx
+         FROM pg_catalog.pg_policy p
+         JOIN rel ON rel.oid = p.polrelid
         CROSS JOIN LATERAL (SELECT p.polqual::text AS q, p.polwithcheck::text AS w OFFSET 0) t
-        WHERE ${USER_SCHEMA}
      ), texts AS MATERIALIZED (
        SELECT k.clause, k.h0, k.h1, k.len, k.ctx,
               pg_catalog.pg_get_expr(CASE k.clause WHEN 'q' THEN p.polqual ELSE p.polwithcheck END, k.ctx) AS text
