@@ -8,7 +8,8 @@
 //
 // The databases take minutes to build, so they are kept between runs on DATABASE_URL's server
 // (`rlsctl_bench_audit_parts_<n>`, marked by a comment that names their shape); `--rebuild`
-// drops and builds them again; `--build-only` builds them and measures nothing. Without DATABASE_URL they are built on a throwaway embedded
+// drops and builds them again (an interrupted build resumes where it stopped);
+// `--build-only` builds them and measures nothing. Without DATABASE_URL they are built on a throwaway embedded
 // server each run. Each partition carries its parent's two policies, RLS flags and grant, as
 // `rlsctl apply` gives them, except a sprinkling of defects (a partition without RLS, one
 // without its policies, a parent not forced).
@@ -75,8 +76,13 @@ async function database(server, tables) {
     );
     if (!REBUILD && rows[0]?.comment === shape) return { url: server.urlFor(name), builtS: null };
     const started = performance.now();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
+    // An interrupted build (no comment yet) resumes: each table is built in a
+    // transaction of its own, so the tables that exist are complete.
+    const resume = !REBUILD && rows.length > 0;
+    if (!resume) {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${name}`);
+    }
     const client = new pg.Client({ connectionString: server.urlFor(name) });
     await client.connect();
     try {
@@ -84,8 +90,9 @@ async function database(server, tables) {
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_app') THEN CREATE ROLE bench_app LOGIN; END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_owner') THEN CREATE ROLE bench_owner NOLOGIN; END IF;
       END $$`);
-      await client.query('CREATE SCHEMA app AUTHORIZATION bench_owner; GRANT USAGE ON SCHEMA app TO bench_app');
+      await client.query('CREATE SCHEMA IF NOT EXISTS app AUTHORIZATION bench_owner; GRANT USAGE ON SCHEMA app TO bench_app');
       for (let i = 0; i < tables; i++) {
+        if (resume && (await client.query(`SELECT pg_catalog.to_regclass('app.t${i}') IS NOT NULL AS built`)).rows[0].built) continue;
         await client.query(parentSql(i));
         if ((i + 1) % 10 === 0) process.stdout.write(`  built ${i + 1}/${tables} tables (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
       }
@@ -153,7 +160,8 @@ async function measure(dbs) {
   }
   for (let i = 0; i < SAMPLES; i++) for (const db of dbs) db.samples.push((await auditOnce(db.url)).wall);
   const [small, large] = dbs;
-  const k = (n) => `${Math.round(n / 1000)}k`;
+  /** 100100 -> 100k, for the figure names of bench/results.json (the quick run's small sizes as they are). */
+  const k = (n) => (n >= 1000 ? `${Math.round(n / 1000)}k` : String(n));
   const a = report(`audit_${k(large.relations)}_tables_s`, large.samples, 's', QUICK ? undefined : '<= 10');
   const b = report(`audit_${k(small.relations)}_partitions_s`, small.samples, 's');
   const growth = a.median / b.median;
