@@ -184,7 +184,18 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   //   grouped by its length and two 64-bit hashes (seeds 0 and 1), never
   //   sorted nor compared again: trees that agree in all three are taken to
   //   be the same tree. `rel` decides the context once per relation.
-  const { rows } = await client.query<{ rel: string; name: string; cmd: string; permissive: boolean; roles: string; using: string | null; check: string | null }>(
+  // Each text travels once, on its example's row; the other rows carry its id.
+  const { rows } = await client.query<{
+    rel: string;
+    name: string;
+    cmd: string;
+    permissive: boolean;
+    roles: string;
+    using_id: number | null;
+    using_text: string | null;
+    check_id: number | null;
+    check_text: string | null;
+  }>(
     `WITH rel AS MATERIALIZED (
        SELECT c.oid,
               CASE WHEN i.inhparent IS NOT NULL AND NOT EXISTS (
@@ -205,7 +216,7 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
          JOIN rel ON rel.oid = p.polrelid
         CROSS JOIN LATERAL (SELECT p.polqual::text AS q, p.polwithcheck::text AS w OFFSET 0) t
      ), texts AS MATERIALIZED (
-       SELECT k.clause, k.h0, k.h1, k.len, k.ctx,
+       SELECT k.clause, k.h0, k.h1, k.len, k.ctx, k.example, (pg_catalog.row_number() OVER ())::int AS id,
               pg_catalog.pg_get_expr(CASE k.clause WHEN 'q' THEN p.polqual ELSE p.polwithcheck END, k.ctx) AS text
          FROM (SELECT 'q' AS clause, q0 AS h0, q1 AS h1, ql AS len, ctx, pg_catalog.min(oid) AS example FROM pol WHERE ql IS NOT NULL GROUP BY 2, 3, 4, 5
                UNION ALL
@@ -213,7 +224,8 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
          JOIN pg_catalog.pg_policy p ON p.oid = k.example
      )
      SELECT pol.polrelid::text AS rel, pol.polname AS name, pol.polcmd::text AS cmd, pol.polpermissive AS permissive, pol.polroles::text AS roles,
-            q.text AS using, w.text AS check
+            q.id AS using_id, CASE WHEN q.example = pol.oid THEN q.text END AS using_text,
+            w.id AS check_id, CASE WHEN w.example = pol.oid THEN w.text END AS check_text
        FROM pol
        LEFT JOIN texts q ON q.clause = 'q' AND q.h0 = pol.q0 AND q.h1 = pol.q1 AND q.len = pol.ql AND q.ctx = pol.ctx
        LEFT JOIN texts w ON w.clause = 'w' AND w.h0 = pol.w0 AND w.h1 = pol.w1 AND w.len = pol.wl AND w.ctx = pol.ctx
@@ -236,21 +248,26 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   // One string instance per distinct text: the rules look texts up in maps many
   // times, and a string caches its hash; ten thousand copies would each hash anew.
   const texts = new Map<string, string>();
-  const intern = (t: string | null) => {
-    if (t === null) return undefined;
+  const intern = (t: string) => {
     const known = texts.get(t);
     if (known !== undefined) return known;
     texts.set(t, t);
     return t;
   };
+  const byId = new Map<number, string>();
+  for (const r of rows) {
+    if (r.using_id !== null && r.using_text !== null) byId.set(r.using_id, intern(r.using_text));
+    if (r.check_id !== null && r.check_text !== null) byId.set(r.check_id, intern(r.check_text));
+  }
+  const textOf = (id: number | null) => (id === null ? undefined : byId.get(id));
   return rows.map((r) => ({
     relOid: r.rel,
     name: r.name,
     command: decodePolcmd(r.cmd),
     permissive: r.permissive,
     roles: rolesOf(r.roles),
-    using: intern(r.using),
-    check: intern(r.check),
+    using: textOf(r.using_id),
+    check: textOf(r.check_id),
   }));
 }
 
