@@ -117,6 +117,16 @@ for (const server of testServers()) {
       expect(small.counts.audit).toBeGreaterThan(5);
       expect(large.counts).toEqual(small.counts);
     });
+
+    it('infers without reading the policies when --app-role and --tenant-setting are both given', async () => {
+      const { appRole: _unused, ...withoutRole } = FACT_OPTIONS(app);
+      let inferred: TenantFacts | undefined;
+      const given = await countQueries(dbs[1], (c) => inferFacts(FACT_OPTIONS(app), c));
+      const unsaid = await countQueries(dbs[1], async (c) => (inferred = await inferFacts(withoutRole, c)));
+      // Without --app-role the policies are read, and name the role.
+      expect(inferred!.appRoles).toEqual([app]);
+      expect(given).toBe(unsaid - 1);
+    });
   });
 }
 
