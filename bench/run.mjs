@@ -11,7 +11,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 
-const BENCHES = ['policy-overhead', 'audit', 'plan-apply', 'explain', 'verify', 'with-tenant', 'runtime-import'];
+const BENCHES = ['policy-overhead', 'audit', 'audit-100k', 'plan-apply', 'explain', 'verify', 'with-tenant', 'runtime-import'];
 
 function runBench(name) {
   return new Promise((resolve) => {

@@ -137,16 +137,23 @@ export class AuditContext {
     return this.indexes.get(relOid) ?? [];
   }
 
-  private readonly clauseCache = new Map<CatalogPolicy, PolicyClause[]>();
+  /** using text → check text → clauses: the copies of a policy on many partitions share one array. */
+  private readonly clauseCache = new Map<string | undefined, Map<string | undefined, PolicyClause[]>>();
 
-  /** Both clauses of a policy, analysed; computed once per policy (several rules ask). */
+  /**
+   * Both clauses of a policy, analysed; computed once per distinct pair of
+   * texts (several rules ask, and the partitions' copies of a policy share
+   * their texts). The array is shared: callers read it, never change it.
+   */
   policyClauses(policy: CatalogPolicy): PolicyClause[] {
-    let out = this.clauseCache.get(policy);
+    let byCheck = this.clauseCache.get(policy.using);
+    if (!byCheck) this.clauseCache.set(policy.using, (byCheck = new Map()));
+    let out = byCheck.get(policy.check);
     if (!out) {
       out = [];
       if (policy.using !== undefined) out.push({ clause: 'USING', text: policy.using, facts: this.expressions.analyze(policy.using) });
       if (policy.check !== undefined) out.push({ clause: 'WITH CHECK', text: policy.check, facts: this.expressions.analyze(policy.check) });
-      this.clauseCache.set(policy, out);
+      byCheck.set(policy.check, out);
     }
     return out;
   }

@@ -179,15 +179,67 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   // polroles as oids, named here from pg_roles (read once): a sub-select per
   // policy would run twenty thousand times on a database of ten thousand tables.
   // Oid 0 is PUBLIC. pg_get_expr deparses each expression as the catalog holds it.
-  const { rows } = await client.query<{ rel: string; name: string; cmd: string; permissive: boolean; roles: string; using: string | null; check: string | null }>(
-    `SELECT p.polrelid::text AS rel, p.polname AS name, p.polcmd::text AS cmd, p.polpermissive AS permissive, p.polroles::text AS roles,
-            pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS using,
-            pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check
-       FROM pg_catalog.pg_policy p
-       JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE ${USER_SCHEMA}
-      ORDER BY p.polrelid, p.polname`,
+  //
+  // pg_get_expr costs: it opens the relation it is given (to name the
+  // columns), and it reads and prints the stored tree. On a database of
+  // 100,000 partitions, one call per policy is one relcache entry built per
+  // partition and seconds of deparsing the same few trees again and again. So:
+  // - `ctx`: a partition whose columns have the same names at the same
+  //   numbers as its parent's prints the same text in its parent's context,
+  //   which the server opens once;
+  // - `texts`: each distinct stored tree is printed once per context
+  //   relation (the partitions' copies of a policy store the same tree), and
+  //   the same tree in the same context always prints the same text. Trees
+  //   are kilobytes each and, on disk, TOASTed: each is read once, and
+  //   grouped by its length and two 64-bit hashes (seeds 0 and 1), never
+  //   sorted nor compared again: trees that agree in all three are taken to
+  //   be the same tree. `rel` decides the context once per relation.
+  // Each text travels once, on its example's row; the other rows carry its id.
+  const { rows } = await client.query<{
+    rel: string;
+    name: string;
+    cmd: string;
+    permissive: boolean;
+    roles: string;
+    using_id: number | null;
+    using_text: string | null;
+    check_id: number | null;
+    check_text: string | null;
+  }>(
+    `WITH rel AS MATERIALIZED (
+       SELECT c.oid,
+              CASE WHEN i.inhparent IS NOT NULL AND NOT EXISTS (
+                     SELECT 1 FROM pg_catalog.pg_attribute ca
+                       LEFT JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attnum = ca.attnum
+                      WHERE ca.attrelid = c.oid AND ca.attnum > 0 AND pa.attname IS DISTINCT FROM ca.attname)
+                   THEN i.inhparent ELSE c.oid END AS ctx
+         FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
+        WHERE c.oid IN (SELECT polrelid FROM pg_catalog.pg_policy) AND ${USER_SCHEMA}
+     ), pol AS MATERIALIZED (
+       SELECT p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles,
+              pg_catalog.hashtextextended(t.q, 0) AS q0, pg_catalog.hashtextextended(t.q, 1) AS q1, pg_catalog.octet_length(t.q) AS ql,
+              pg_catalog.hashtextextended(t.w, 0) AS w0, pg_catalog.hashtextextended(t.w, 1) AS w1, pg_catalog.octet_length(t.w) AS wl,
+              rel.ctx
+         FROM pg_catalog.pg_policy p
+         JOIN rel ON rel.oid = p.polrelid
+        CROSS JOIN LATERAL (SELECT p.polqual::text AS q, p.polwithcheck::text AS w OFFSET 0) t
+     ), texts AS MATERIALIZED (
+       SELECT k.clause, k.h0, k.h1, k.len, k.ctx, k.example, (pg_catalog.row_number() OVER ())::int AS id,
+              pg_catalog.pg_get_expr(CASE k.clause WHEN 'q' THEN p.polqual ELSE p.polwithcheck END, k.ctx) AS text
+         FROM (SELECT 'q' AS clause, q0 AS h0, q1 AS h1, ql AS len, ctx, pg_catalog.min(oid) AS example FROM pol WHERE ql IS NOT NULL GROUP BY 2, 3, 4, 5
+               UNION ALL
+               SELECT 'w', w0, w1, wl, ctx, pg_catalog.min(oid) FROM pol WHERE wl IS NOT NULL GROUP BY 2, 3, 4, 5) k
+         JOIN pg_catalog.pg_policy p ON p.oid = k.example
+     )
+     SELECT pol.polrelid::text AS rel, pol.polname AS name, pol.polcmd::text AS cmd, pol.polpermissive AS permissive, pol.polroles::text AS roles,
+            q.id AS using_id, CASE WHEN q.example = pol.oid THEN q.text END AS using_text,
+            w.id AS check_id, CASE WHEN w.example = pol.oid THEN w.text END AS check_text
+       FROM pol
+       LEFT JOIN texts q ON q.clause = 'q' AND q.h0 = pol.q0 AND q.h1 = pol.q1 AND q.len = pol.ql AND q.ctx = pol.ctx
+       LEFT JOIN texts w ON w.clause = 'w' AND w.h0 = pol.w0 AND w.h1 = pol.w1 AND w.len = pol.wl AND w.ctx = pol.ctx
+      ORDER BY pol.polrelid, pol.polname`,
   );
   const rolesCache = new Map<string, string[]>();
   const rolesOf = (text: string) => {
@@ -206,21 +258,26 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   // One string instance per distinct text: the rules look texts up in maps many
   // times, and a string caches its hash; ten thousand copies would each hash anew.
   const texts = new Map<string, string>();
-  const intern = (t: string | null) => {
-    if (t === null) return undefined;
+  const intern = (t: string) => {
     const known = texts.get(t);
     if (known !== undefined) return known;
     texts.set(t, t);
     return t;
   };
+  const byId = new Map<number, string>();
+  for (const r of rows) {
+    if (r.using_id !== null && r.using_text !== null) byId.set(r.using_id, intern(r.using_text));
+    if (r.check_id !== null && r.check_text !== null) byId.set(r.check_id, intern(r.check_text));
+  }
+  const textOf = (id: number | null) => (id === null ? undefined : byId.get(id));
   return rows.map((r) => ({
     relOid: r.rel,
     name: r.name,
     command: decodePolcmd(r.cmd),
     permissive: r.permissive,
     roles: rolesOf(r.roles),
-    using: intern(r.using),
-    check: intern(r.check),
+    using: textOf(r.using_id),
+    check: textOf(r.check_id),
   }));
 }
 

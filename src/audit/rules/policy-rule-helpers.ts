@@ -9,13 +9,22 @@ import type { FindingObject } from '../../report/finding.js';
  * schemas in scope (tenant or not: a fail-open or erroring expression is a
  * hole wherever it is), partitions included, exempt tables excluded.
  */
-export function* policiesInScope(ctx: AuditContext): Generator<{ rel: CatalogRelation; policy: CatalogPolicy }> {
-  for (const policy of ctx.catalog.policies) {
-    const rel = ctx.relations.get(policy.relOid);
-    if (!rel || !ctx.scopeSchemas.has(rel.schema) || ctx.exempt.has(rel.oid)) continue;
-    yield { rel, policy };
+export function policiesInScope(ctx: AuditContext): ReadonlyArray<{ rel: CatalogRelation; policy: CatalogPolicy }> {
+  let list = inScope.get(ctx);
+  if (!list) {
+    list = [];
+    for (const policy of ctx.catalog.policies) {
+      const rel = ctx.relations.get(policy.relOid);
+      if (!rel || !ctx.scopeSchemas.has(rel.schema) || ctx.exempt.has(rel.oid)) continue;
+      list.push({ rel, policy });
+    }
+    inScope.set(ctx, list);
   }
+  return list;
 }
+
+/** The list of policiesInScope, built once per audit (five rules walk it). */
+const inScope = new WeakMap<AuditContext, Array<{ rel: CatalogRelation; policy: CatalogPolicy }>>();
 
 export function policyObject(rel: CatalogRelation, policy: CatalogPolicy): FindingObject {
   return { kind: 'policy', schema: rel.schema, table: rel.name, name: policy.name };

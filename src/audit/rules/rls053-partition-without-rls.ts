@@ -4,8 +4,15 @@ import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
 import { EVENT_TRIGGER } from '../../compile/partition-trigger.js';
 
-function signature(p: CatalogPolicy): string {
-  return `${p.name}|${p.command}|${p.permissive}|${p.roles.join(',')}`;
+/**
+ * The partition's policy is the parent's: same name, command, kind and roles
+ * (not the text, which names the partition's columns). Compared field by
+ * field, no string built: this runs for every policy of every partition.
+ * Equal role lists are usually one array (collect-catalog.ts names each
+ * distinct polroles once).
+ */
+function samePolicy(a: CatalogPolicy, b: CatalogPolicy): boolean {
+  return a.name === b.name && a.command === b.command && a.permissive === b.permissive && (a.roles === b.roles || a.roles.join(',') === b.roles.join(','));
 }
 
 export const rls053 = defineRule({
@@ -25,9 +32,8 @@ export const rls053 = defineRule({
       const problems: string[] = [];
       if (!part.rls) problems.push('row level security is disabled');
       else if (parent.force && !part.force) problems.push('row level security is not forced');
-      const mine = new Set(ctx.policiesOf(oid).map(signature));
-      const theirs = ctx.policiesOf(parent.oid);
-      const missing = theirs.filter((p) => !mine.has(signature(p))).map((p) => p.name);
+      const mine = ctx.policiesOf(oid);
+      const missing = ctx.policiesOf(parent.oid).filter((p) => !mine.some((m) => samePolicy(m, p))).map((p) => p.name);
       if (missing.length > 0) problems.push(`it lacks the parent's polic${missing.length === 1 ? 'y' : 'ies'} ${missing.join(', ')}`);
       if (problems.length === 0) continue;
       const sql = ctx.sql(part);

@@ -1,0 +1,178 @@
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it, describe } from 'vitest';
+import { runAudit } from '../../src/audit/run-audit.js';
+import { inferFacts, type TenantFacts } from '../../src/facts/resolve-facts.js';
+import { readInitFacts } from '../../src/init/read-init-facts.js';
+import { readExplainCatalog } from '../../src/explain/read-explain-catalog.js';
+import { readVerifyCatalog } from '../../src/verify/verify-catalog.js';
+import { buildPlan } from '../../src/plan/build-plan.js';
+import { parsePolicy } from '../../src/policy/load-policy.js';
+import { createTestDatabase, describeEachServer, testServers, uniqueName, type TestDatabase } from '../helpers/db.js';
+import { collectCatalog } from '../../src/audit/collect-catalog.js';
+
+/**
+ * "Each command's number of catalog queries stays independent of the number
+ * of tables" (issue 13): the same commands on a database of 2 tenant tables
+ * and on one of 200 (plus a partitioned table with 1 and 100 partitions) send
+ * the same number of queries. A query per table would show as a difference
+ * of hundreds. The queries are counted by wrapping `client.query` of the
+ * pg client the code under test is given.
+ */
+
+const SMALL = 2;
+const LARGE = 200;
+
+/** n tenant tables app.t0..t{n-1} with the generated policies, and app.events partitioned n/2 ways. */
+function schemaSql(n: number, app: string): string {
+  const lookup = "(SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)";
+  return `
+    CREATE SCHEMA app;
+    GRANT USAGE ON SCHEMA app TO ${app};
+    DO $$
+    BEGIN
+      FOR i IN 0..${n - 1} LOOP
+        EXECUTE format('CREATE TABLE app.%I (tenant_id uuid NOT NULL, id bigint NOT NULL, name text, PRIMARY KEY (tenant_id, id))', 't' || i);
+        EXECUTE format('CREATE POLICY tenant_guard ON app.%I AS RESTRICTIVE TO ${app} USING (tenant_id = ${lookup.replaceAll("'", "''")}) WITH CHECK (tenant_id = ${lookup.replaceAll("'", "''")})', 't' || i);
+        EXECUTE format('CREATE POLICY tenant_access ON app.%I TO ${app} USING (tenant_id = ${lookup.replaceAll("'", "''")})', 't' || i);
+        EXECUTE format('ALTER TABLE app.%I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', 't' || i);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON app.%I TO ${app}', 't' || i);
+      END LOOP;
+    END $$;
+    CREATE TABLE app.events (tenant_id uuid NOT NULL, day int NOT NULL, PRIMARY KEY (tenant_id, day)) PARTITION BY RANGE (day);
+    DO $$
+    BEGIN
+      FOR d IN 0..${n / 2 - 1} LOOP
+        EXECUTE format('CREATE TABLE app.%I PARTITION OF app.events FOR VALUES FROM (%s) TO (%s)', 'events_' || d, d, d + 1);
+      END LOOP;
+    END $$;`;
+}
+
+function policyYaml(n: number, app: string): string {
+  const tables = Array.from({ length: n }, (_, i) => `      t${i}: tenant`).join('\n');
+  return `version: 1\ntenant:\n  setting: app.tenant_id\n  type: uuid\n  column: tenant_id\nroles:\n  app: [${app}]\nschemas:\n  app:\n    tables:\n${tables}\n      events: tenant\n`;
+}
+
+/** Run `fn` with a client whose queries are counted; returns the count. */
+async function countQueries(db: TestDatabase, fn: (client: pg.Client) => Promise<unknown>): Promise<number> {
+  const client = await db.client();
+  let count = 0;
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    count++;
+    return query(...args);
+  };
+  try {
+    await fn(client);
+  } finally {
+    await client.end();
+  }
+  return count;
+}
+
+const FACT_OPTIONS = (app: string) => ({ schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: [app], bypassRole: [] });
+
+/** What each command sends on one database, by command. */
+async function queriesOf(db: TestDatabase, app: string, n: number): Promise<{ counts: Record<string, number>; relations: number }> {
+  let facts: TenantFacts | undefined;
+  let relations = 0;
+  const counts: Record<string, number> = {};
+  counts.infer = await countQueries(db, async (c) => (facts = await inferFacts(FACT_OPTIONS(app), c)));
+  counts.audit = await countQueries(db, async (c) => (relations = (await runAudit(c, facts!)).stats.relations));
+  counts.init = await countQueries(db, (c) => readInitFacts(c, ['app']));
+  counts.explain = await countQueries(db, (c) => readExplainCatalog(c, facts!.tenantTables));
+  counts.verify = await countQueries(db, (c) => readVerifyCatalog(c, facts!, 'app.tenant_id'));
+  const model = await parsePolicy([{ file: 'policy.yaml', text: policyYaml(n, app) }]);
+  counts.plan = await countQueries(db, (c) => buildPlan(c, model));
+  return { counts, relations };
+}
+
+for (const server of testServers()) {
+  describe(`catalog queries per command [${server.name}]`, () => {
+    const app = uniqueName('app');
+    const dbs: TestDatabase[] = [];
+    beforeAll(async () => {
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      await admin.query(`CREATE ROLE ${app} LOGIN`);
+      await admin.end();
+      for (const n of [SMALL, LARGE]) {
+        const db = await createTestDatabase(server);
+        dbs.push(db);
+        await db.runScript(schemaSql(n, app));
+      }
+    });
+    afterAll(async () => {
+      for (const db of dbs) await db.drop();
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      await admin.query(`DROP ROLE IF EXISTS ${app}`).catch(() => undefined);
+      await admin.end();
+    });
+
+    it(`audit, init, explain, verify and plan send as many queries for ${LARGE} tables as for ${SMALL}`, async () => {
+      const small = await queriesOf(dbs[0], app, SMALL);
+      const large = await queriesOf(dbs[1], app, LARGE);
+      // Each audit really scanned its database: n tables, the partitioned one and its n/2 partitions.
+      expect([small.relations, large.relations]).toEqual([SMALL + 1 + SMALL / 2, LARGE + 1 + LARGE / 2]);
+      expect(small.counts.audit).toBeGreaterThan(5);
+      expect(large.counts).toEqual(small.counts);
+    });
+
+    it('infers without reading the policies when --app-role and --tenant-setting are both given', async () => {
+      const { appRole: _unused, ...withoutRole } = FACT_OPTIONS(app);
+      let inferred: TenantFacts | undefined;
+      const given = await countQueries(dbs[1], (c) => inferFacts(FACT_OPTIONS(app), c));
+      const unsaid = await countQueries(dbs[1], async (c) => (inferred = await inferFacts(withoutRole, c)));
+      // Without --app-role the policies are read, and name the role.
+      expect(inferred!.appRoles).toEqual([app]);
+      expect(given).toBe(unsaid - 1);
+    });
+  });
+}
+
+/**
+ * The audit prints each distinct policy tree once, in the parent's context
+ * when a partition's columns match its parent's (collect-catalog.ts,
+ * readPolicies). Every text must still be what pg_get_expr prints in the
+ * policy's own table: partitions attached with their columns in another
+ * order, or after a column of the parent was dropped, name other columns at
+ * the same numbers.
+ */
+describeEachServer('audit policy texts on partitions', (ctx) => {
+  it('are the texts pg_get_expr prints for the policy on its own relation', async () => {
+    const lookup = "(SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)";
+    await ctx.db.runScript(`
+      CREATE SCHEMA app;
+      CREATE TABLE app.events (tenant_id uuid NOT NULL, id bigint NOT NULL, day int NOT NULL) PARTITION BY RANGE (day);
+      CREATE TABLE app.events_0 PARTITION OF app.events FOR VALUES FROM (0) TO (1);
+      CREATE TABLE app.events_1 (day int NOT NULL, id bigint NOT NULL, tenant_id uuid NOT NULL);
+      ALTER TABLE app.events ATTACH PARTITION app.events_1 FOR VALUES FROM (1) TO (2);
+      CREATE TABLE app.events_2 (tenant_id uuid NOT NULL, id bigint NOT NULL, day int NOT NULL);
+      ALTER TABLE app.events ATTACH PARTITION app.events_2 FOR VALUES FROM (2) TO (3);
+      CREATE TABLE app.swapped (a int, b int, tenant_id uuid, day int) PARTITION BY LIST (day);
+      ALTER TABLE app.swapped DROP COLUMN a;
+      CREATE TABLE app.swapped_0 PARTITION OF app.swapped FOR VALUES IN (0);
+      DO $$
+      DECLARE r text;
+      BEGIN
+        FOREACH r IN ARRAY ARRAY['events', 'events_0', 'events_1', 'events_2', 'swapped', 'swapped_0'] LOOP
+          EXECUTE format('CREATE POLICY guard ON app.%I AS RESTRICTIVE USING (tenant_id = ${lookup.replaceAll("'", "''")}) WITH CHECK (tenant_id IS NOT NULL)', r);
+          EXECUTE format('CREATE POLICY access ON app.%I USING (day >= 0)', r);
+        END LOOP;
+      END $$;`);
+    const facts = await inferFacts({ schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: [], bypassRole: [] }, ctx.db.pool);
+    const client = await ctx.db.client();
+    let catalog;
+    try {
+      catalog = await collectCatalog(client, facts);
+    } finally {
+      await client.end();
+    }
+    const { rows } = await ctx.db.query<{ rel: string; name: string; using: string | null; check: string | null }>(
+      `SELECT polrelid::text AS rel, polname AS name, pg_get_expr(polqual, polrelid) AS using, pg_get_expr(polwithcheck, polrelid) AS check
+         FROM pg_policy ORDER BY polrelid, polname`,
+    );
+    expect(rows).toHaveLength(12);
+    expect(catalog.policies.map((p) => ({ rel: p.relOid, name: p.name, using: p.using ?? null, check: p.check ?? null }))).toEqual(rows);
+  });
+});
