@@ -59,6 +59,7 @@ try {
     (t) => `SELECT * FROM app.t${t} WHERE id = ANY ($1::bigint[]) AND amount > $2`,
   ];
   const queries = Array.from({ length: QUERIES }, (_, i) => ({ name: `q${i}`, text: shapes[i % shapes.length](i % TABLES), file: 'bench.sql', line: i + 1, column: 1 }));
+  /** @type {import('../dist/facts/resolve-facts.js').TenantFacts} */
   const facts = {
     source: 'inferred',
     schemas: ['app'],

@@ -26,7 +26,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf('--rounds');
 const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : QUICK ? 7 : 21;
-const MIB = 2 ** 20;
 
 // Imported by package name from the repository root, as an application would (the exports map applies).
 const VARIANTS = {

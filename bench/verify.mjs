@@ -59,6 +59,7 @@ try {
     process.stdout.write(`rlsctl verify: ${TABLES} tenant tables x ${ROWS} rows (${TENANTS} tenants), 1 app role, on ${server.label}\n`);
     const seconds = [];
     const rates = [];
+    /** @type {Awaited<ReturnType<typeof runVerify>>} */
     let last;
     for (let s = 0; s < SAMPLES; s++) {
       seconds.push(

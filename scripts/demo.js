@@ -15,6 +15,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin/rlsctl.js');
 
 /** [title, args, exit codes that are a success for this step] */
+/** @type {Array<[string, string[], number[]]>} */
 const steps = [
   ['Validate the policy file', ['validate'], [0]],
   ['What apply would change (a fresh database: everything)', ['plan'], [0]],

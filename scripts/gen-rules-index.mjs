@@ -66,7 +66,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   try {
     rules = await loadBuiltRules(root);
   } catch (error) {
-    process.stderr.write(`gen-rules-index: cannot load the rule registries from dist/ (${error.message})\n  hint: run npm run build first\n`);
+    process.stderr.write(`gen-rules-index: cannot load the rule registries from dist/ (${/** @type {Error} */ (error).message})\n  hint: run npm run build first\n`);
     process.exit(2);
   }
   const text = renderRulesIndex(rules);

@@ -445,7 +445,7 @@ async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string
 async function withLockHolders(client: pg.ClientBase, cause: unknown, statement: Statement, failure: DatabaseError): Promise<DatabaseError> {
   if ((cause as { code?: string }).code !== '55P03') return failure;
   const table = !('table' in statement.target) ? statement.target.name : statement.target.table;
-  let holders: Array<{ pid: number; usename: string | null; app: string | null; state: string | null; seconds: number | null; mode: string }> = [];
+  let holders: Array<{ pid: number; usename: string | null; app: string | null; state: string | null; seconds: number | null; mode: string }>;
   try {
     ({ rows: holders } = await client.query(
       `SELECT a.pid, a.usename::pg_catalog.text AS usename, a.application_name AS app, a.state,
@@ -482,7 +482,7 @@ async function withLockHolders(client: pg.ClientBase, cause: unknown, statement:
  * a pg_dump or a long report anywhere stops the build. Name the oldest.
  */
 async function withOldTransactions(client: pg.ClientBase, cause: unknown, failure: DatabaseError): Promise<DatabaseError> {
-  let old: Array<{ pid: number; usename: string | null; app: string | null; state: string | null; seconds: number }> = [];
+  let old: Array<{ pid: number; usename: string | null; app: string | null; state: string | null; seconds: number }>;
   try {
     ({ rows: old } = await client.query(
       `SELECT a.pid, a.usename::pg_catalog.text AS usename, a.application_name AS app, a.state,

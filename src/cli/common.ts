@@ -1,6 +1,4 @@
 import { Command, Option } from 'commander';
-import { writeFile, rename, unlink } from 'node:fs/promises';
-import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { FailOn } from '../report/finding.js';
 import { redactSecrets } from '../db/connection.js';
@@ -73,17 +71,7 @@ export function note(options: { quiet?: boolean }, text: string): void {
   if (!options.quiet) process.stderr.write(escapeTerminalOutput(redactSecrets(text.endsWith('\n') ? text : `${text}\n`)));
 }
 
-/** Write a file atomically: a temporary file in the same folder, then a rename; no half-written file on failure. */
-export async function writeFileAtomic(file: string, content: string): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    await writeFile(temp, content, 'utf8');
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw new UsageError(`cannot write ${file}: ${(error as Error).message}`, { hint: 'check that the folder exists and is writable', cause: error });
-  }
-}
+export { writeFileAtomic } from '../report/write-file-atomic.js';
 
 /** For commands a later release fills in: say so plainly, exit 2. */
 export function notYet(name: string): never {

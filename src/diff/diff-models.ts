@@ -1,5 +1,5 @@
 import { desiredTable, GENERATED_PREFIX, type DesiredTable } from '../compile/desired-state.js';
-import { COMMANDS, tableKey, type Command, type ExtraPolicy, type PolicyCommand, type PolicyModel, type TableDecl, type TenantTable } from '../policy/model.js';
+import { tableKey, type Command, type ExtraPolicy, type PolicyCommand, type PolicyModel, type TableDecl, type TenantTable } from '../policy/model.js';
 import { allStatements, generatedPolicyStatements, noStatement, tableSqlDelta, type TableSqlDelta } from './change-sql.js';
 import { judgePolicyChange } from '../rls/judge-policy-change.js';
 import { comparePolicySets, type SetComparison } from '../rls/compare-policy-sets.js';

@@ -56,7 +56,6 @@ export function stamp(now: Date, offset = 0): string {
 
 /** A comment's text on one line: no control character can end the comment and start SQL. */
 export function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
 }
 

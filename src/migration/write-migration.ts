@@ -5,7 +5,7 @@ import type { Plan } from '../plan/plan.js';
 import { UsageError } from '../errors.js';
 import { migrationTool } from './registry.js';
 import { checkMigrationName } from './render.js';
-import { writeFileAtomic } from '../cli/common.js';
+import { writeFileAtomic } from '../report/write-file-atomic.js';
 
 export interface WriteMigrationOptions {
   /** A name of MIGRATION_TOOLS (registry.ts). */

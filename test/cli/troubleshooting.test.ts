@@ -213,9 +213,8 @@ describeEachServer('troubleshooting', (ctx) => {
   });
 
   async function lockTimeouts(db: TestDatabase, holder: pg.Client): Promise<void> {
-    let pid = 0;
+    const pid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
     try {
-      pid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
       await holder.query('BEGIN');
       await holder.query('SELECT count(*) FROM app.projects');
       const r = await runCli(['apply', '--db', db.url, '--policies', policy, '--lock-timeout', '0.2']);

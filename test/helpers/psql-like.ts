@@ -24,9 +24,13 @@ export function nextStatementEnd(sql: string, from: number, standardConformingSt
       let nest = 1;
       i += 2;
       while (i < sql.length && nest > 0) {
-        if (sql[i] === '/' && sql[i + 1] === '*') (nest++, (i += 2));
-        else if (sql[i] === '*' && sql[i + 1] === '/') (nest--, (i += 2));
-        else i++;
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          nest++;
+          i += 2;
+        } else if (sql[i] === '*' && sql[i + 1] === '/') {
+          nest--;
+          i += 2;
+        } else i++;
       }
     } else if (c === "'") {
       const prefix = sql[i - 1];
@@ -53,8 +57,13 @@ export function nextStatementEnd(sql: string, from: number, standardConformingSt
         const close = sql.indexOf(tag[0], i + tag[0].length);
         i = close < 0 ? sql.length : close + tag[0].length;
       } else i++;
-    } else if (c === '(') (depth++, i++);
-    else if (c === ')') (depth = Math.max(0, depth - 1), i++);
+    } else if (c === '(') {
+      depth++;
+      i++;
+    } else if (c === ')') {
+      depth = Math.max(0, depth - 1);
+      i++;
+    }
     else if (c === ';' && depth === 0) return i + 1;
     else i++;
   }

@@ -1,4 +1,4 @@
-import { qualify, quoteIdent } from '../../compile/quote.js';
+import { quoteIdent } from '../../compile/quote.js';
 import { viaPredicate } from '../../compile/desired-state.js';
 import type { CatalogPolicy, CatalogRelation } from '../catalog.js';
 import type { AuditContext, PolicyClause, ProtectedTable } from '../audit-context.js';
