@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, describeEachServer, uniqueName, type TestDatabase } from '../helpers/db.js';
+import { runPsql as psql } from '../helpers/psql.js';
 
 /**
  * The compiled script where users run it (issue 16 item 4): real psql, with
@@ -23,6 +23,8 @@ CREATE TABLE app.ranged_2026 PARTITION OF app.ranged FOR VALUES FROM ('2026-01-0
 CREATE TABLE app.listed (id int, tenant_id text NOT NULL) PARTITION BY LIST (tenant_id);
 CREATE TABLE app.listed_a PARTITION OF app.listed FOR VALUES IN ('a');
 CREATE TABLE app.listed_rest PARTITION OF app.listed DEFAULT;
+-- An index of the right shape a partition already has is attached, not built beside (as apply does).
+CREATE INDEX listed_a_mine ON app.listed_a (tenant_id);
 CREATE TABLE app.hashed (id int, tenant_id text NOT NULL) PARTITION BY HASH (id);
 CREATE TABLE app.hashed_0 PARTITION OF app.hashed FOR VALUES WITH (MODULUS 2, REMAINDER 0);
 CREATE TABLE app.hashed_1 PARTITION OF app.hashed FOR VALUES WITH (MODULUS 2, REMAINDER 1);
@@ -47,19 +49,6 @@ SELECT c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'app' AND c.relkind IN ('r', 'p')
  ORDER BY c.relname`;
-
-function psql(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // -X: no ~/.psqlrc; the connection string names the database and the user.
-    const child = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', ...args, '-d', url], { env: { ...process.env, PGCONNECT_TIMEOUT: '30' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (e) => reject(new Error(`psql could not be started (it must be installed for these tests): ${e.message}`)));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describeEachServer('compile, run by real psql -v ON_ERROR_STOP=1 on partitioned tenant tables', (ctx) => {
   const app = uniqueName('psql_app');
@@ -96,6 +85,31 @@ describeEachServer('compile, run by real psql -v ON_ERROR_STOP=1 on partitioned 
   async function catalog(db: TestDatabase): Promise<unknown[]> {
     return (await db.query(CATALOG)).rows;
   }
+
+  it('compile: psql -v ON_ERROR_STOP=1 -f runs it twice, the same catalog, every index valid, and plan --check finds nothing to do', async () => {
+    const out = path.join(tmp, 'concurrent.sql');
+    const compiled = await runCli(['compile', '--policies', policy, '-o', out]);
+    expect(compiled.code, compiled.stderr).toBe(0);
+    const script = readFileSync(out, 'utf8');
+    expect(script.split('\n')[1]).toMatch(/^-- Concurrent index builds: run it with psql/);
+    // -e: psql prints every statement it sends, those \gexec runs included.
+    const first = await psql(ctx.db.url, ['-e', '-f', out]);
+    expect(first.code, first.stderr).toBe(0);
+    const after1 = await catalog(ctx.db);
+    expectProtected(after1);
+    // Every leaf partition's index was built concurrently, on its own; the one listed_a had is attached, not built again.
+    const built = first.stdout.split('\n').filter((l) => l.startsWith('CREATE INDEX CONCURRENTLY'));
+    expect(built.sort()).toEqual(
+      [
+        'plain', 'ranged_2025', 'ranged_2026', 'listed_rest', 'hashed_0', 'hashed_1', 'nested_2026_a', 'nested_2026_rest', 'nested_2027', `"o'd""d$x$_a"`,
+      ].map((t) => `CREATE INDEX CONCURRENTLY ${t === 'plain' ? 'IF NOT EXISTS plain_tenant_id_idx ' : ''}ON app.${t} (tenant_id);`).concat(`CREATE INDEX CONCURRENTLY IF NOT EXISTS "$$q'$_tenant_id_idx" ON app."$$q'$" (tenant_id);`).sort(),
+    );
+    const second = await psql(ctx.db.url, ['-f', out]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(await catalog(ctx.db)).toEqual(after1);
+    const plan = await runCli(['plan', '--check', '--db', ctx.db.url, '--policies', policy]);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+  });
 
   it('compile --transactional: no CONCURRENTLY, no BEGIN/COMMIT; psql -1 runs it twice, the same catalog, and plan --check finds nothing to do', async () => {
     const out = path.join(tmp, 'tx.sql');
