@@ -111,6 +111,45 @@ describeEachServer('compile, run by real psql -v ON_ERROR_STOP=1 on partitioned 
     expect(plan.code, plan.stdout + plan.stderr).toBe(0);
   });
 
+  it('hostile names in the index section: a tenant column with %, quotes and dollars on a two-level partitioned table', async () => {
+    const db = await createTestDatabase(ctx.server, 'psqlhostile');
+    try {
+      const column = `te%s'"n$$x$%1$I`;
+      const col = `"${column.replace(/"/g, '""')}"`;
+      await db.runScript(`
+        CREATE SCHEMA "s$$'";
+        CREATE TABLE "s$$'"."p%I" (id int, ${col} text NOT NULL, at int NOT NULL) PARTITION BY RANGE (at);
+        CREATE TABLE "s$$'"."p%I_1" PARTITION OF "s$$'"."p%I" FOR VALUES FROM (0) TO (10) PARTITION BY LIST (${col});
+        CREATE TABLE "s$$'"."p%I_1a" PARTITION OF "s$$'"."p%I_1" DEFAULT;
+        CREATE TABLE "s$$'"."p%I_2" PARTITION OF "s$$'"."p%I" FOR VALUES FROM (10) TO (20);
+      `);
+      const file = path.join(tmp, 'hostile.yaml');
+      writeFileSync(file, `version: 1\ntenant: { setting: app.tenant_id, type: text }\nroles: { app: [${app}] }\nschemas:\n  "s$$'":\n    tables:\n      "p%I": { column: ${JSON.stringify(column)} }\n`);
+      const out = path.join(tmp, 'hostile.sql');
+      const compiled = await runCli(['compile', '--policies', file, '-o', out]);
+      expect(compiled.code, compiled.stderr).toBe(0);
+      for (let run = 0; run < 2; run++) {
+        const r = await psql(db.url, ['-f', out]);
+        expect(r.code, r.stderr).toBe(0);
+      }
+      const { rows } = await db.query<{ rel: string; valid: boolean; def: string; parent: string | null }>(
+        `SELECT i.indrelid::regclass::text AS rel, i.indisvalid AS valid, pg_get_indexdef(i.indexrelid) AS def,
+                (SELECT h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) AS parent
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 ORDER BY 1`,
+        ["s$$'"],
+      );
+      expect(rows.map((r) => [r.rel, r.valid, r.def.endsWith(`(${col})`)])).toEqual(
+        [`"s$$'"."p%I"`, `"s$$'"."p%I_1"`, `"s$$'"."p%I_1a"`, `"s$$'"."p%I_2"`].map((rel) => [rel, true, true]),
+      );
+      expect(rows.filter((r) => r.parent !== null)).toHaveLength(3);
+      const plan = await runCli(['plan', '--check', '--db', db.url, '--policies', file]);
+      expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('compile --transactional: no CONCURRENTLY, no BEGIN/COMMIT; psql -1 runs it twice, the same catalog, and plan --check finds nothing to do', async () => {
     const out = path.join(tmp, 'tx.sql');
     const compiled = await runCli(['compile', '--transactional', '--policies', policy, '-o', out]);
