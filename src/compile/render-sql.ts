@@ -43,7 +43,10 @@ function indexStatement(index: Pick<IndexSpec, 'columns' | 'unique'>, options: {
  * exists and created again, RLS enabled and forced, all in one transaction;
  * partitions found at run time get the same; then the tenant indexes,
  * CONCURRENTLY and IF NOT EXISTS, outside the transaction because CREATE
- * INDEX CONCURRENTLY cannot run inside a transaction block.
+ * INDEX CONCURRENTLY cannot run inside a transaction block (compileScript
+ * writes them for psql, partitioned tables included: psqlIndexSql). With
+ * `transactional`, the indexes are plain CREATE INDEX IF NOT EXISTS in the
+ * transaction.
  */
 export interface CompileOptions {
   /**
