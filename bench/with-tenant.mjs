@@ -99,7 +99,7 @@ async function main() {
       const model = await parsePolicy([
         { file: 'bench.yaml', text: `version: 1\ntenant:\n  setting: ${SETTING}\n  type: uuid\nroles:\n  app: [${role}]\nschemas:\n  rt:\n    tables:\n      notes: tenant\n` },
       ]);
-      await runScript(setup, compileScript(model));
+      await runScript(setup, compileScript(model, { transactional: true }));
     } finally {
       await setup.end();
     }

@@ -49,9 +49,10 @@ export { MIGRATION_TOOLS } from './migration/registry.js';
 export { draftPolicyFile, type Draft, type DraftOptions } from './init/draft-policy-file.js';
 export { readInitFacts, type InitFacts } from './init/read-init-facts.js';
 
-import { compileScript } from './compile/render-sql.js';
+import { compileScript, type CompileOptions } from './compile/render-sql.js';
 import type { PolicyModel } from './policy/model.js';
-/** The compiled, idempotent SQL script for a policy model (what `rlsctl compile` prints). */
-export function compilePolicy(model: PolicyModel): string {
-  return compileScript(model);
+export type { CompileOptions } from './compile/render-sql.js';
+/** The compiled, idempotent SQL script for a policy model (what `rlsctl compile` prints; `{ transactional: true }` for `--transactional`). */
+export function compilePolicy(model: PolicyModel, options: CompileOptions = {}): string {
+  return compileScript(model, options);
 }

@@ -27,9 +27,14 @@ export function quoteRole(role: string): string {
 }
 
 export function createIndexSql(index: IndexSpec, options: { concurrently: boolean; ifNotExists: boolean }): string {
+  return indexStatement(index, { ...options, on: qualify(index.schema, index.table), name: index.name });
+}
+
+/** CREATE [UNIQUE] INDEX on `on` (SQL text of the relation); without a name, PostgreSQL picks a free one. */
+function indexStatement(index: Pick<IndexSpec, 'columns' | 'unique'>, options: { concurrently?: boolean; ifNotExists?: boolean; only?: boolean; name?: string; on: string }): string {
   return (
     `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${options.concurrently ? 'CONCURRENTLY ' : ''}${options.ifNotExists ? 'IF NOT EXISTS ' : ''}` +
-    `${quoteIdent(index.name)} ON ${qualify(index.schema, index.table)} (${index.columns.map(quoteIdent).join(', ')});`
+    `${options.name === undefined ? '' : `${quoteIdent(options.name)} `}ON ${options.only ? 'ONLY ' : ''}${options.on} (${index.columns.map(quoteIdent).join(', ')});`
   );
 }
 
@@ -38,9 +43,22 @@ export function createIndexSql(index: IndexSpec, options: { concurrently: boolea
  * exists and created again, RLS enabled and forced, all in one transaction;
  * partitions found at run time get the same; then the tenant indexes,
  * CONCURRENTLY and IF NOT EXISTS, outside the transaction because CREATE
- * INDEX CONCURRENTLY cannot run inside a transaction block.
+ * INDEX CONCURRENTLY cannot run inside a transaction block (compileScript
+ * writes them for psql, partitioned tables included: psqlIndexSql). With
+ * `transactional`, the indexes are plain CREATE INDEX IF NOT EXISTS in the
+ * transaction.
  */
-export function compileStatements(model: PolicyModel): Statement[] {
+export interface CompileOptions {
+  /**
+   * For migration tools that run each file in one transaction: no
+   * CONCURRENTLY anywhere (a plain CREATE INDEX IF NOT EXISTS, which on a
+   * partitioned table builds the index of every partition too) and no
+   * BEGIN/COMMIT of its own (the tool, or `psql -1`, wraps it).
+   */
+  transactional?: boolean;
+}
+
+export function compileStatements(model: PolicyModel, options: CompileOptions = {}): Statement[] {
   const statements: Statement[] = [];
   for (const table of desiredState(model).tables) {
     if (!table.rls) continue;
@@ -74,10 +92,10 @@ export function compileStatements(model: PolicyModel): Statement[] {
   for (const table of desiredState(model).tables) {
     for (const index of table.indexes) {
       statements.push({
-        sql: createIndexSql(index, { concurrently: true, ifNotExists: true }),
+        sql: createIndexSql(index, { concurrently: !options.transactional, ifNotExists: true }),
         target: { kind: 'index', schema: index.schema, table: index.table, name: index.name },
-        hazards: ['INDEX_BUILD'],
-        phase: 'concurrent',
+        hazards: options.transactional ? ['INDEX_BUILD', 'TABLE_LOCK'] : ['INDEX_BUILD'],
+        phase: options.transactional ? 'transaction' : 'concurrent',
         summary: `index ${index.name} on ${index.schema}.${index.table} (${index.columns.join(', ')})`,
       });
     }
@@ -180,11 +198,128 @@ function doBlock(body: string): string {
   return `DO ${tag}\n${body}\n${tag};`;
 }
 
-export function compileScript(model: PolicyModel): string {
-  const statements = compileStatements(model);
+/**
+ * The index shape ALTER INDEX ... ATTACH PARTITION accepts (attachable() in
+ * src/plan/plan-indexes.ts): btree, key columns exactly these, no predicate,
+ * expression or INCLUDE column, unique as wanted. `i` is a pg_index row.
+ */
+function indexShapeSql(i: string, index: IndexSpec): string {
+  const n = index.columns.length;
+  return [
+    `${i}.indisunique = ${index.unique}`,
+    `${i}.indpred IS NULL AND ${i}.indexprs IS NULL AND ${i}.indnatts = ${n} AND ${i}.indnkeyatts = ${n}`,
+    `(SELECT am.amname FROM pg_catalog.pg_class ic JOIN pg_catalog.pg_am am ON am.oid = ic.relam WHERE ic.oid = ${i}.indexrelid) = 'btree'`,
+    `ARRAY(SELECT pg_catalog.pg_get_indexdef(${i}.indexrelid, k, true) FROM pg_catalog.generate_series(1, ${n}) AS k ORDER BY k)` +
+      ` = ARRAY[${index.columns.map((c) => `pg_catalog.quote_ident(${quoteLiteral(c)})`).join(', ')}]::text[]`,
+  ].join('\n     AND ');
+}
+
+/** A format() template of `sql` where the relation is `%s`. */
+function formatTemplate(build: (on: string) => string): string {
+  return quoteLiteral(build(SELF).replace(/%/g, '%%').replaceAll(SELF, '%s'));
+}
+
+/**
+ * The index of `rlsctl compile` for psql, which decides at run time what
+ * `compile` cannot know offline: whether the table is partitioned.
+ *
+ * A table that is not: CREATE INDEX CONCURRENTLY IF NOT EXISTS, as ever. A
+ * partitioned table cannot be indexed CONCURRENTLY (PostgreSQL 11 to 18), so
+ * the rule of `rlsctl apply` (src/plan/plan-indexes.ts): each leaf partition
+ * that has no index of the shape gets one built CONCURRENTLY, then the parent
+ * gets CREATE INDEX ... ON ONLY (instant), each sub-partitioned partition the
+ * same, and every partition's index is attached (ALTER INDEX ... ATTACH
+ * PARTITION), after which PostgreSQL marks the parent's index valid by itself.
+ *
+ * The partitions are known only when the script runs, and CREATE INDEX
+ * CONCURRENTLY cannot run inside a DO block (a transaction): a query lists the
+ * concurrent builds and psql's \gexec runs each as a statement of its own
+ * (with ON_ERROR_STOP, the first error stops the script). The ON ONLY indexes
+ * and attachments need no concurrency: a DO block, which also builds, with a
+ * plain CREATE INDEX, the index of a partition added after the query ran.
+ */
+function psqlIndexSql(index: IndexSpec): string {
+  const table = quoteLiteral(qualify(index.schema, index.table));
+  const suitable = (rel: string) =>
+    [
+      'EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid',
+      `   WHERE i.indrelid = ${rel} AND i.indisvalid AND i.indisready`,
+      `     AND ${indexShapeSql('i', index)}`,
+      '     AND (NOT ic.relispartition OR EXISTS (SELECT FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_index pi ON pi.indexrelid = h.inhparent',
+      `                                           WHERE h.inhrelid = i.indexrelid AND ${indexShapeSql('pi', index).replaceAll('\n', ' ')})))`,
+    ].join('\n');
+  const query = [
+    'SELECT statement FROM (',
+    `  SELECT 0 AS k, ${quoteLiteral(createIndexSql(index, { concurrently: true, ifNotExists: true }))} AS statement`,
+    `   WHERE (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = ${table}::regclass) <> 'p'`,
+    '  UNION ALL',
+    `  SELECT 1, pg_catalog.format(${formatTemplate((on) => indexStatement(index, { concurrently: true, on }))}, p.relid)`,
+    `    FROM pg_catalog.pg_partition_tree(${table}::regclass) p JOIN pg_catalog.pg_class c ON c.oid = p.relid`,
+    `   WHERE p.level > 0 AND p.isleaf AND c.relkind = 'r' AND NOT ${suitable('p.relid')}`,
+    ') AS s ORDER BY k, statement',
+    '\\gexec',
+  ].join('\n');
+  const attachable = (leafOnly: boolean) =>
+    [
+      '      SELECT i.indexrelid::regclass INTO child_index FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid',
+      `       WHERE i.indrelid = rel.relid AND NOT ic.relispartition${leafOnly ? ' AND (NOT rel.isleaf OR (i.indisvalid AND i.indisready))' : ''}`,
+      `         AND ${indexShapeSql('i', index)}`,
+      '       ORDER BY ic.relname LIMIT 1;',
+    ].join('\n');
+  const block = doBlock([
+    'DECLARE',
+    `  t regclass := ${table}::regclass;`,
+    '  rel record;',
+    '  parent_index regclass;',
+    '  child_index regclass;',
+    '  rels regclass[];',
+    '  targets regclass[];',
+    'BEGIN',
+    "  IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t) <> 'p' THEN RETURN; END IF;",
+    `  ${indexStatement(index, { ifNotExists: true, only: true, name: index.name, on: qualify(index.schema, index.table) })}`,
+    '  SELECT i.indexrelid::regclass INTO parent_index FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid',
+    `   WHERE i.indrelid = t AND ic.relname = ${quoteLiteral(index.name)} AND ${indexShapeSql('i', index)};`,
+    '  IF parent_index IS NULL THEN',
+    `    RAISE EXCEPTION 'rlsctl: the name % is taken by another relation or another index shape; rlsctl apply replaces it', ${quoteLiteral(qualify(index.schema, index.name))};`,
+    '  END IF;',
+    '  rels := ARRAY[t];',
+    '  targets := ARRAY[parent_index];',
+    '  FOR rel IN',
+    '    SELECT p.relid, p.parentrelid, p.isleaf FROM pg_catalog.pg_partition_tree(t) p JOIN pg_catalog.pg_class c ON c.oid = p.relid',
+    "     WHERE p.level > 0 AND c.relkind IN ('r', 'p') ORDER BY p.level, p.relid::text",
+    '  LOOP',
+    '    parent_index := targets[pg_catalog.array_position(rels, rel.parentrelid)];',
+    '    SELECT i.indexrelid::regclass INTO child_index FROM pg_catalog.pg_index i JOIN pg_catalog.pg_inherits h ON h.inhrelid = i.indexrelid',
+    '     WHERE i.indrelid = rel.relid AND h.inhparent = parent_index;',
+    '    IF child_index IS NULL THEN',
+    attachable(true),
+    '      IF child_index IS NULL THEN',
+    '        IF rel.isleaf THEN',
+    `          EXECUTE pg_catalog.format(${formatTemplate((on) => indexStatement(index, { on }))}, rel.relid);`,
+    '        ELSE',
+    `          EXECUTE pg_catalog.format(${formatTemplate((on) => indexStatement(index, { only: true, on }))}, rel.relid);`,
+    '        END IF;',
+    attachable(false),
+    '      END IF;',
+    "      EXECUTE pg_catalog.format('ALTER INDEX %s ATTACH PARTITION %s', parent_index, child_index);",
+    '    END IF;',
+    '    rels := rels || rel.relid;',
+    '    targets := targets || child_index;',
+    '  END LOOP;',
+    'END',
+  ].join('\n'));
+  return `${query}\n${block}`;
+}
+
+export function compileScript(model: PolicyModel, options: CompileOptions = {}): string {
+  const statements = compileStatements(model, options);
+  const transactional = options.transactional === true;
   const lines: string[] = [
     `-- Generated by rlsctl compile from ${commentText(model.files.join(', '))}.`,
-    '-- Idempotent: run it any number of times (psql -v ON_ERROR_STOP=1 -f FILE); each run leaves the same catalog.',
+    transactional
+      ? '-- Transactional (compile --transactional): no BEGIN/COMMIT of its own, every index built inside the transaction; run it in one transaction, as migration tools do (psql -1 -v ON_ERROR_STOP=1 -f FILE).'
+      : '-- Concurrent index builds: run it with psql (psql -v ON_ERROR_STOP=1 -f FILE), not inside a transaction (compile --transactional writes a script for that).',
+    '-- Idempotent: run it any number of times; each run leaves the same catalog.',
     `-- Tenant setting ${model.tenant.setting} (${model.tenant.type}); app roles: ${model.roles.app.join(', ')}.`,
     ...(model.partitions?.protectNew ? ['-- partitions.protect_new: its event trigger is installed by rlsctl apply (as a superuser), not by this script.'] : []),
     // rlsctl's checks read the policy file's SQL as PostgreSQL does with
@@ -192,13 +327,16 @@ export function compileScript(model: PolicyModel): string {
     // literal would read differently (and could end the literal early).
     'SET standard_conforming_strings = on;',
     '',
-    'BEGIN;',
-    '',
+    ...(transactional ? [] : ['BEGIN;', '']),
   ];
   let current = '';
   for (const statement of statements.filter((s) => s.phase === 'transaction')) {
     const key = `${statement.target.schema}.${'table' in statement.target ? statement.target.table : statement.target.name}`;
-    if (key !== current) {
+    if (statement.target.kind === 'index') {
+      // --transactional: the index builds come last, after every table's policies, as in the other kind.
+      if (current !== '-- indexes') lines.push('-- Tenant indexes, built in this transaction (CREATE INDEX blocks writes to the table while it builds).');
+      current = '-- indexes';
+    } else if (key !== current) {
       const table = model.tables.find((t) => `${t.schema}.${t.name}` === key);
       lines.push(`-- ${commentText(`${key}: ${table ? describeTable(model, table) : ''}`)}`);
       current = key;
@@ -208,15 +346,15 @@ export function compileScript(model: PolicyModel): string {
   for (const table of model.tables.filter((t) => t.mode === 'exempt')) {
     lines.push(`-- ${commentText(`${table.schema}.${table.name}: exempt (${table.mode === 'exempt' ? table.reason : ''}); left as it is.`)}`);
   }
-  lines.push('COMMIT;', '');
-  const indexes = statements.filter((s) => s.phase === 'concurrent');
+  if (!transactional) lines.push('COMMIT;', '');
+  const indexes = transactional ? [] : desiredState(model).tables.flatMap((t) => t.indexes);
   if (indexes.length > 0) {
     lines.push(
       '-- Tenant indexes, built without blocking writes. CREATE INDEX CONCURRENTLY cannot run inside a',
-      '-- transaction block, so each runs on its own. PostgreSQL cannot build an index on a partitioned',
-      '-- table concurrently: for those, `rlsctl apply` builds the index partition by partition.',
-      ...indexes.map((s) => s.sql),
-      '',
+      '-- transaction block, so each runs on its own, listed by a query that psql runs with \\gexec. A',
+      '-- partitioned table cannot be indexed concurrently: its partitions are, then attached to an index',
+      '-- created ON ONLY the parent (as `rlsctl apply` does).',
+      ...indexes.map((index) => `-- ${commentText(`index ${index.name} on ${index.schema}.${index.table} (${index.columns.join(', ')})`)}\n${psqlIndexSql(index)}\n`),
     );
   }
   return lines.join('\n');

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, describeEachServer, uniqueName, type TestDatabase } from '../helpers/db.js';
 import { runCli as runCliIn } from '../helpers/cli.js';
+import { runPsql } from '../helpers/psql.js';
 
 /**
  * docs/troubleshooting.md, for real: every error the page describes is
@@ -157,47 +158,49 @@ describeEachServer('troubleshooting', (ctx) => {
     expect(audit.stdout).toContain("error RLS021 empty-setting-cast policy tenant_isolation on legacy.invoices casts app.tenant_id::uuid without NULLIF(..., ''): queries fail once a transaction-local tenant has ended");
   });
 
-  it("the compiled script in one transaction: PostgreSQL's error, and what ran before it", async () => {
+  it('the compiled script sent as one query string: a syntax error at psql\'s \\gexec, and nothing ran; --transactional runs in one transaction', async () => {
     const db = await exampleDatabase();
     const compiled = await runCli(['compile', '--policies', policy]);
     expect(compiled.code).toBe(0);
-    // What a migration tool does that sends a file as one query string (an implicit transaction).
+    // What a migration tool does that sends a file as one query string: PostgreSQL parses all of it first.
     const client = await db.client();
     try {
-      await expect(client.query(compiled.stdout)).rejects.toMatchObject({ code: '25001', message: 'CREATE INDEX CONCURRENTLY cannot run inside a transaction block' });
-      // The script's own BEGIN ... COMMIT had committed the policies; the indexes were not built.
-      const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_policy WHERE polrelid = 'app.projects'::regclass`);
-      expect(rows[0].n).toBe(2);
-      const { rows: idx } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = 'app.projects'::regclass`);
-      expect(idx[0].n).toBe(1); // the primary key only
-      // A tool that wraps the file in BEGIN ... COMMIT itself, with the script's own BEGIN/COMMIT taken out.
-      const body = compiled.stdout.replace(/^BEGIN;$/m, '').replace(/^COMMIT;$/m, '');
+      await expect(client.query(compiled.stdout)).rejects.toMatchObject({ code: '42601', message: 'syntax error at or near "\\"' });
+      const policies = `SELECT count(*)::int AS n FROM pg_policy WHERE polrelid = 'app.projects'::regclass`;
+      expect((await client.query<{ n: number }>(policies)).rows[0].n).toBe(0);
+      // The transactional kind, in the tool's own transaction.
+      const transactional = await runCli(['compile', '--transactional', '--policies', policy]);
+      expect(transactional.code).toBe(0);
       await client.query('BEGIN');
-      await expect(client.query(body)).rejects.toMatchObject({ code: '25001', message: 'CREATE INDEX CONCURRENTLY cannot run inside a transaction block' });
-      await client.query('ROLLBACK');
+      await client.query(transactional.stdout);
+      await client.query('COMMIT');
+      expect((await client.query<{ n: number }>(policies)).rows[0].n).toBe(2);
+      const { rows } = await client.query<{ valid: boolean }>(`SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 'app.events_org_id_idx'::regclass`);
+      expect(rows).toEqual([{ valid: true }]);
     } finally {
       await client.end();
     }
-    // rlsctl apply, or the script as psql runs it (statement by statement), does not hit this.
-    const apply = await runCli(['apply', '--db', db.url, '--policies', policy, '--quiet']);
-    expect(apply.code, apply.stderr).toBe(0);
+    const plan = await runCli(['plan', '--check', '--db', db.url, '--policies', policy]);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
   });
 
-  it("a partitioned table's index in compile output: PostgreSQL refuses it concurrently; plan shows the ON ONLY route", async () => {
+  it("a partitioned table's index in compile output: psql builds each partition's concurrently and attaches it, as apply does", async () => {
     const db = await exampleDatabase();
-    const compiled = await runCli(['compile', '--policies', policy]);
-    expect(compiled.stdout).toContain('CREATE INDEX CONCURRENTLY IF NOT EXISTS events_org_id_idx ON app.events (org_id);');
-    // psql -v ON_ERROR_STOP=1 -f: statement by statement.
-    await expect(db.runScript(compiled.stdout)).rejects.toMatchObject({ code: '0A000', message: 'cannot create index on partitioned table "events" concurrently' });
-    const plan = await runCli(['plan', '--db', db.url, '--policies', policy]);
-    expect(plan.code).toBe(0);
-    expect(plan.stdout).toContain('CREATE INDEX events_org_id_idx ON ONLY app.events (org_id);');
-    expect(plan.stdout).toContain('CREATE INDEX CONCURRENTLY events_2025_org_id_idx ON app.events_2025 (org_id);');
-    expect(plan.stdout).toContain('ALTER INDEX app.events_org_id_idx ATTACH PARTITION app.events_2025_org_id_idx;');
-    const apply = await runCli(['apply', '--db', db.url, '--policies', policy, '--quiet']);
-    expect(apply.code, apply.stderr).toBe(0);
+    const dir = mkdtempSync(path.join(tmpdir(), 'rlsctl-trouble-'));
+    try {
+      const file = path.join(dir, 'rls.sql');
+      const compiled = await runCli(['compile', '--policies', policy, '-o', file]);
+      expect(compiled.code, compiled.stderr).toBe(0);
+      const r = await runPsql(db.url, ['-e', '-f', file]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('CREATE INDEX CONCURRENTLY ON app.events_2025 (org_id);');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const { rows } = await db.query<{ valid: boolean }>(`SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 'app.events_org_id_idx'::regclass`);
-    expect(rows[0].valid).toBe(true);
+    expect(rows).toEqual([{ valid: true }]);
+    const plan = await runCli(['plan', '--check', '--db', db.url, '--policies', policy]);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
   });
 
   it('lock timeout during apply: the session holding the table is named; nothing was changed', async () => {

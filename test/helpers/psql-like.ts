@@ -65,14 +65,20 @@ export function nextStatementEnd(sql: string, from: number, standardConformingSt
       i++;
     }
     else if (c === ';' && depth === 0) return i + 1;
+    // Outside quotes and comments a backslash starts a psql meta-command (such as \gexec): the query before it ends here.
+    else if (c === '\\') return i;
     else i++;
   }
   return sql.length;
 }
 
 export interface PsqlRun {
-  /** Each statement sent, in order, and the error it raised if any. */
-  statements: Array<{ sql: string; error?: string }>;
+  /**
+   * Each statement sent, in order, and the error it raised if any. A query
+   * ended by `\gexec` is one entry: `gexec` lists what its result ran, and
+   * `error` is the first error of the query or of those statements.
+   */
+  statements: Array<{ sql: string; error?: string; gexec?: string[] }>;
 }
 
 /** Run `sql` on `client` as `psql -f` would without ON_ERROR_STOP: errors are noted and the script goes on. */
@@ -92,6 +98,15 @@ export async function runLikePsql(client: pg.Client, sql: string): Promise<PsqlR
       const end = nextStatementEnd(sql, at, scs);
       const statement = sql.slice(at, end);
       at = end;
+      if (sql[at] === '\\') {
+        // A meta-command runs to the end of its line; only \gexec is understood here.
+        const eol = sql.slice(at).search(/[\n\r]|$/);
+        const meta = sql.slice(at, at + eol).trim();
+        at += eol;
+        if (meta !== '\\gexec') throw new Error(`psql-like: the meta-command ${meta} is not understood`);
+        run.statements.push(await gexec(client, statement));
+        continue;
+      }
       if (/^(\s|--[^\n\r]*[\n\r]?)*;?\s*$/.test(statement)) continue;
       try {
         await client.query(statement);
@@ -106,4 +121,26 @@ export async function runLikePsql(client: pg.Client, sql: string): Promise<PsqlR
     connection.off('parameterStatus', follow);
   }
   return run;
+}
+
+/** psql's \gexec: the query, then each value of its result (row by row, column by column) as a statement of its own. */
+async function gexec(client: pg.Client, query: string): Promise<PsqlRun['statements'][number]> {
+  let rows: unknown[][];
+  try {
+    rows = (await client.query({ text: query, rowMode: 'array' })).rows as unknown[][];
+  } catch (error) {
+    return { sql: query, error: (error as Error).message, gexec: [] };
+  }
+  const ran: string[] = [];
+  let first: string | undefined;
+  for (const value of rows.flat()) {
+    if (value === null) continue;
+    ran.push(String(value));
+    try {
+      await client.query(String(value));
+    } catch (error) {
+      first ??= (error as Error).message;
+    }
+  }
+  return first === undefined ? { sql: query, gexec: ran } : { sql: query, error: first, gexec: ran };
 }

@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { compileScript } from '../../src/compile/render-sql.js';
-import { splitStatements } from '../../src/db/run-script.js';
 import { loadParser } from '../../src/policy/expression.js';
 import { parsePolicy } from '../../src/policy/load-policy.js';
 import { runCli } from '../helpers/cli.js';
@@ -53,10 +52,9 @@ describeEachServer('compile converges as apply does', (ctx) => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  /** The transaction part of the compiled script (PostgreSQL builds no index CONCURRENTLY on a partitioned table). */
+  /** The compiled script, statement by statement (the transactional kind: this runner is not psql, see compile-psql.test.ts). */
   async function runCompiled(db: TestDatabase, text: string): Promise<void> {
-    const script = compileScript(await parsePolicy([{ file: 'p.yaml', text }]));
-    await db.runScript(splitStatements(script).filter((s) => !s.startsWith('CREATE INDEX CONCURRENTLY')).join(';\n'));
+    await db.runScript(compileScript(await parsePolicy([{ file: 'p.yaml', text }]), { transactional: true }));
   }
 
   async function policies(db: TestDatabase): Promise<string[]> {

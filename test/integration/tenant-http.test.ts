@@ -132,7 +132,7 @@ describeEachServer('tenant middleware over HTTP', (ctx) => {
     const model = await parsePolicy([
       { file: 'policy.yaml', text: `version: 1\nroles:\n  app: [${app}]\nschemas:\n  rt:\n    tables:\n      notes: tenant\n` },
     ]);
-    await ctx.db.runScript(compileScript(model));
+    await ctx.db.runScript(compileScript(model, { transactional: true }));
     pool = new pg.Pool({ connectionString: ctx.db.urlAs(app), max: 5 });
     pool.on('acquire', () => (checkouts += 1));
   });

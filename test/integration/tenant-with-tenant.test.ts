@@ -132,7 +132,7 @@ describeEachServer('withTenant', (ctx) => {
     models.uuid = await parsePolicy([{ file: 'uuid.yaml', text: policyYaml(app, 'app.tenant_id', 'uuid', 'rt', 'notes', 'tenant_id') }]);
     models.bigint = await parsePolicy([{ file: 'org.yaml', text: policyYaml(app, 'rt.org_id', 'bigint', 'rt_org', 'accounts', 'org_id') }]);
     models.text = await parsePolicy([{ file: 'txt.yaml', text: policyYaml(app, 'rt.tenant_key', 'text', 'rt_txt', 'labels', 'tenant_key') }]);
-    for (const model of Object.values(models)) await ctx.db.runScript(compileScript(model));
+    for (const model of Object.values(models)) await ctx.db.runScript(compileScript(model, { transactional: true }));
   });
 
   afterAll(async () => {
