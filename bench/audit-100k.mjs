@@ -112,7 +112,22 @@ async function database(server, tables) {
 function auditOnce(url) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const args = [path.join(here, '..', 'bin', 'rlsctl.js'), 'audit', '--db', url, '--schema', 'app', '--tenant-column', 'tenant_id', '--tenant-setting', 'app.tenant_id', '--app-role', 'bench_app', '--format', 'json'];
+    const args = [
+      path.join(here, '..', 'bin', 'rlsctl.js'),
+      'audit',
+      '--db',
+      url,
+      '--schema',
+      'app',
+      '--tenant-column',
+      'tenant_id',
+      '--tenant-setting',
+      'app.tenant_id',
+      '--app-role',
+      'bench_app',
+      '--format',
+      'json',
+    ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DATABASE_URL: '' } });
     let out = '';
     let err = '';
@@ -131,7 +146,9 @@ function summary(out) {
   const findings = JSON.parse(out).findings ?? [];
   const counts = {};
   for (const f of findings) counts[f.rule] = (counts[f.rule] ?? 0) + 1;
-  return Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ');
+  return Object.entries(counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 }
 
 const server = await benchServer();
@@ -142,7 +159,9 @@ try {
   for (const tables of SIZES) {
     const { url, builtS } = await database(server, tables);
     const relations = tables * (PARTITIONS + 1);
-    process.stdout.write(`${tables} tables x ${PARTITIONS} partitions = ${relations} relations: ${builtS === null ? 'kept from an earlier run' : `built in ${builtS.toFixed(0)} s`}\n`);
+    process.stdout.write(
+      `${tables} tables x ${PARTITIONS} partitions = ${relations} relations: ${builtS === null ? 'kept from an earlier run' : `built in ${builtS.toFixed(0)} s`}\n`,
+    );
     dbs.push({ tables, relations, url });
   }
   if (!BUILD_ONLY) figures.push(...(await measure(dbs)));
@@ -166,5 +185,9 @@ async function measure(dbs) {
   const b = report(`audit_${k(small.relations)}_partitions_s`, small.samples, 's');
   const growth = a.median / b.median;
   process.stdout.write(`growth ${small.relations} -> ${large.relations} relations: ${growth.toFixed(2)}x (aim <= 11x)\n`);
-  return [a, b, { name: `audit_growth_${k(small.relations)}_to_${k(large.relations)}`, unit: 'ratio', aim: '<= 11', median: growth, min: growth, max: growth, samples: 1 }];
+  return [
+    a,
+    b,
+    { name: `audit_growth_${k(small.relations)}_to_${k(large.relations)}`, unit: 'ratio', aim: '<= 11', median: growth, min: growth, max: growth, samples: 1 },
+  ];
 }

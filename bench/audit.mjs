@@ -19,7 +19,8 @@ const T = "(SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')
 /** The DDL of table i: clean, or with one of a few defects (about 3% of tables). */
 function tableSql(i) {
   const t = `app.t${i}`;
-  const defect = i % 97 === 1 ? 'not-forced' : i % 89 === 2 ? 'no-index' : i % 83 === 3 ? 'bad-cast' : i % 79 === 4 ? 'no-rls' : i % 73 === 5 ? 'global-unique' : 'none';
+  const defect =
+    i % 97 === 1 ? 'not-forced' : i % 89 === 2 ? 'no-index' : i % 83 === 3 ? 'bad-cast' : i % 79 === 4 ? 'no-rls' : i % 73 === 5 ? 'global-unique' : 'none';
   const key = defect === 'no-index' ? 'PRIMARY KEY (id)' : 'PRIMARY KEY (tenant_id, id)';
   const lookup = defect === 'bad-cast' ? "(current_setting('app.tenant_id')::uuid)" : T;
   const out = [
@@ -84,7 +85,10 @@ try {
     const built = Date.now();
     const { client } = await buildDatabase(server, n);
     process.stdout.write(`\n${n} tenant tables (built in ${((Date.now() - built) / 1000).toFixed(1)} s)\n`);
-    const facts = await inferFacts({ schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: ['bench_app'], bypassRole: [] }, client);
+    const facts = await inferFacts(
+      { schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: ['bench_app'], bypassRole: [] },
+      client,
+    );
     // One warm-up of each, then alternate the two measurements so that both see the same machine.
     let result = await runAudit(client, facts);
     await plainRead(client);
@@ -96,7 +100,11 @@ try {
     }
     const counts = {};
     for (const f of result.findings) counts[f.rule] = (counts[f.rule] ?? 0) + 1;
-    process.stdout.write(`findings: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}; catalog ${result.stats.catalogMs} ms, rules ${result.stats.rulesMs} ms, ${result.stats.expressionsParsed} distinct expressions parsed\n`);
+    process.stdout.write(
+      `findings: ${Object.entries(counts)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}; catalog ${result.stats.catalogMs} ms, rules ${result.stats.rulesMs} ms, ${result.stats.expressionsParsed} distinct expressions parsed\n`,
+    );
     const large = n === SIZES[1];
     const a = report(`audit_${k(n)}_tables_s`, auditSamples, 's', large ? '<= 3' : undefined);
     const p = report(`catalog_read_${k(n)}_tables_s`, plainSamples, 's');

@@ -58,7 +58,13 @@ try {
     (t) => `INSERT INTO app.t${t} (tenant_id, id, status) VALUES ($1, $2, $3)`,
     (t) => `SELECT * FROM app.t${t} WHERE id = ANY ($1::bigint[]) AND amount > $2`,
   ];
-  const queries = Array.from({ length: QUERIES }, (_, i) => ({ name: `q${i}`, text: shapes[i % shapes.length](i % TABLES), file: 'bench.sql', line: i + 1, column: 1 }));
+  const queries = Array.from({ length: QUERIES }, (_, i) => ({
+    name: `q${i}`,
+    text: shapes[i % shapes.length](i % TABLES),
+    file: 'bench.sql',
+    line: i + 1,
+    column: 1,
+  }));
   /** @type {import('../dist/facts/resolve-facts.js').TenantFacts} */
   const facts = {
     source: 'inferred',
@@ -85,12 +91,19 @@ try {
       if (planned !== QUERIES) throw new Error(`only ${planned} of ${QUERIES} queries planned`);
       const byRule = {};
       for (const f of result.findings) byRule[f.rule] = (byRule[f.rule] ?? 0) + 1;
-      console.log(`PostgreSQL ${result.context.serverVersion}: ${planned} of ${QUERIES} queries over ${TABLES} tables planned twice each in ${seconds.toFixed(2)} s`);
-      console.log(`${(QUERIES / seconds).toFixed(0)} queries per second (${((seconds * 1000) / QUERIES).toFixed(2)} ms per query); findings: ${JSON.stringify(byRule)}`);
+      console.log(
+        `PostgreSQL ${result.context.serverVersion}: ${planned} of ${QUERIES} queries over ${TABLES} tables planned twice each in ${seconds.toFixed(2)} s`,
+      );
+      console.log(
+        `${(QUERIES / seconds).toFixed(0)} queries per second (${((seconds * 1000) / QUERIES).toFixed(2)} ms per query); findings: ${JSON.stringify(byRule)}`,
+      );
       times.push(seconds);
       rates.push(QUERIES / seconds);
     }
-    emit([report(`explain_${QUERIES}_queries_s`, times, 's', QUERIES === 1000 ? '< 10 s' : undefined), report('explain_queries_per_s', rates, 'queries/s', '>= 100')]);
+    emit([
+      report(`explain_${QUERIES}_queries_s`, times, 's', QUERIES === 1000 ? '< 10 s' : undefined),
+      report('explain_queries_per_s', rates, 'queries/s', '>= 100'),
+    ]);
   } finally {
     await db.close();
   }

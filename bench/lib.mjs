@@ -51,7 +51,9 @@ export function stats(samples) {
 export function report(name, samples, unit, aim) {
   const s = stats(samples);
   const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(3));
-  process.stdout.write(`${name.padEnd(30)} median ${fmt(s.median).padStart(9)} ${unit.padEnd(8)} min ${fmt(s.min).padStart(9)}  max ${fmt(s.max).padStart(9)}  (n=${s.samples})${aim ? `  aim ${aim}` : ''}\n`);
+  process.stdout.write(
+    `${name.padEnd(30)} median ${fmt(s.median).padStart(9)} ${unit.padEnd(8)} min ${fmt(s.min).padStart(9)}  max ${fmt(s.max).padStart(9)}  (n=${s.samples})${aim ? `  aim ${aim}` : ''}\n`,
+  );
   return { name, unit, aim: aim ?? null, ...s };
 }
 

@@ -128,9 +128,24 @@ try {
   if (large.convergedStatements !== 0) console.log(`WARNING: the converged plan is not empty (${large.convergedStatements} statements)`);
   const k = TABLES === 1000 ? '1k' : String(TABLES);
   emit([
-    report(`plan_converged_${k}_tables_s`, larges.flatMap((r) => r.convergedSamples.map((ms) => ms / 1000)), 's', '<= 2'),
-    report(`apply_first_${k}_tables_s`, larges.map((r) => r.firstApplyMs / 1000), 's', '<= 30'),
-    report(`plan_growth_${Math.max(1, Math.round(TABLES / 10))}_to_${TABLES}`, larges.map((r) => r.convergedPlanMs / small.convergedPlanMs), 'ratio', 'report'),
+    report(
+      `plan_converged_${k}_tables_s`,
+      larges.flatMap((r) => r.convergedSamples.map((ms) => ms / 1000)),
+      's',
+      '<= 2',
+    ),
+    report(
+      `apply_first_${k}_tables_s`,
+      larges.map((r) => r.firstApplyMs / 1000),
+      's',
+      '<= 30',
+    ),
+    report(
+      `plan_growth_${Math.max(1, Math.round(TABLES / 10))}_to_${TABLES}`,
+      larges.map((r) => r.convergedPlanMs / small.convergedPlanMs),
+      'ratio',
+      'report',
+    ),
   ]);
 } finally {
   await withClient(adminUrl, (c) => c.query(`DROP ROLE IF EXISTS ${app}`)).catch(() => undefined);

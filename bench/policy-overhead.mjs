@@ -23,11 +23,15 @@ const uuidOf = (k) => `00000000-0000-4000-8000-${k.toString(16).padStart(12, '0'
 
 const QUERIES = {
   point: { policy: 'SELECT * FROM %s.tasks WHERE id = $1', explicit: 'SELECT * FROM %s.tasks WHERE tenant_id = $2 AND id = $1' },
-  newest50: { policy: 'SELECT * FROM %s.tasks ORDER BY created_at DESC LIMIT 50', explicit: 'SELECT * FROM %s.tasks WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT 50' },
+  newest50: {
+    policy: 'SELECT * FROM %s.tasks ORDER BY created_at DESC LIMIT 50',
+    explicit: 'SELECT * FROM %s.tasks WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT 50',
+  },
   count: { policy: 'SELECT count(*) FROM %s.tasks', explicit: 'SELECT count(*) FROM %s.tasks WHERE tenant_id = $1' },
   join: {
     policy: 'SELECT p.name, count(*) FROM %s.projects p JOIN %s.tasks t ON t.project_id = p.id GROUP BY p.name ORDER BY 2 DESC, 1 LIMIT 10',
-    explicit: 'SELECT p.name, count(*) FROM %s.projects p JOIN %s.tasks t ON t.project_id = p.id AND t.tenant_id = p.tenant_id WHERE p.tenant_id = $1 GROUP BY p.name ORDER BY 2 DESC, 1 LIMIT 10',
+    explicit:
+      'SELECT p.name, count(*) FROM %s.projects p JOIN %s.tasks t ON t.project_id = p.id AND t.tenant_id = p.tenant_id WHERE p.tenant_id = $1 GROUP BY p.name ORDER BY 2 DESC, 1 LIMIT 10',
   },
 };
 
@@ -45,7 +49,9 @@ async function setup(url) {
   for (const schema of ['gen', 'naive']) {
     await c.query(`CREATE SCHEMA ${schema}`);
     await c.query(`CREATE TABLE ${schema}.projects (tenant_id uuid NOT NULL, id bigint PRIMARY KEY, name text NOT NULL)`);
-    await c.query(`CREATE TABLE ${schema}.tasks (tenant_id uuid NOT NULL, id bigint PRIMARY KEY, project_id bigint NOT NULL, title text NOT NULL, created_at timestamptz NOT NULL)`);
+    await c.query(
+      `CREATE TABLE ${schema}.tasks (tenant_id uuid NOT NULL, id bigint PRIMARY KEY, project_id bigint NOT NULL, title text NOT NULL, created_at timestamptz NOT NULL)`,
+    );
     await c.query(`GRANT USAGE ON SCHEMA ${schema} TO bench_app, bench_bypass`);
     await c.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO bench_app, bench_bypass`);
   }
@@ -114,14 +120,16 @@ export async function run() {
     const url = await freshDatabase(server, 'bench_policy');
     const loadStart = performance.now();
     await setup(url);
-    process.stdout.write(`loaded ${TENANTS * TASKS_PER_TENANT} tasks, ${TENANTS * PROJECTS_PER_TENANT} projects of ${TENANTS} tenants on ${server.label} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(
+      `loaded ${TENANTS * TASKS_PER_TENANT} tasks, ${TENANTS * PROJECTS_PER_TENANT} projects of ${TENANTS} tenants on ${server.label} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s\n`,
+    );
     const app = await session(url, 'bench_app');
     const bypass = await session(url, 'bench_bypass');
     const ratios = [];
     const slowdowns = [];
     const perQuery = {};
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     for (let round = 0; round < ROUNDS; round++) {
       let policyMs = 0;
       let explicitMs = 0;
@@ -168,7 +176,9 @@ export async function run() {
     await app.end();
     await bypass.end();
     for (const [q, t] of Object.entries(perQuery)) {
-      process.stdout.write(`  ${q.padEnd(9)} policy ${(t.policy / (ROUNDS * SAMPLES_PER_ROUND)).toFixed(3)} ms, explicit ${(t.explicit / (ROUNDS * SAMPLES_PER_ROUND)).toFixed(3)} ms per query\n`);
+      process.stdout.write(
+        `  ${q.padEnd(9)} policy ${(t.policy / (ROUNDS * SAMPLES_PER_ROUND)).toFixed(3)} ms, explicit ${(t.explicit / (ROUNDS * SAMPLES_PER_ROUND)).toFixed(3)} ms per query\n`,
+      );
     }
     figures.push(report('policy_overhead_ratio', ratios, 'ratio', '<= 1.10'));
     figures.push(report('naive_policy_slowdown', slowdowns, 'ratio', 'report (expect >= 10)'));

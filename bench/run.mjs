@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 
 const BENCHES = ['policy-overhead', 'audit', 'audit-100k', 'plan-apply', 'explain', 'verify', 'with-tenant', 'runtime-import'];
 
@@ -46,14 +49,24 @@ for (const name of BENCHES.filter((b) => !only || only.includes(b))) {
 const fmt = (v) => (v === null || v === undefined ? '' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(3));
 process.stdout.write(`\n${'figure'.padEnd(30)} ${'median'.padStart(10)} ${'min'.padStart(10)} ${'max'.padStart(10)}  unit      aim\n`);
 for (const f of figures) {
-  process.stdout.write(`${f.name.padEnd(30)} ${fmt(f.median).padStart(10)} ${fmt(f.min).padStart(10)} ${fmt(f.max).padStart(10)}  ${String(f.unit).padEnd(8)}  ${f.aim ?? ''}\n`);
+  process.stdout.write(
+    `${f.name.padEnd(30)} ${fmt(f.median).padStart(10)} ${fmt(f.min).padStart(10)} ${fmt(f.max).padStart(10)}  ${String(f.unit).padEnd(8)}  ${f.aim ?? ''}\n`,
+  );
 }
 const results = {
   generated: new Date().toISOString(),
   quick,
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}` },
+  machine: {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+  },
   seconds: Math.round((Date.now() - started) / 1000),
-  figures: Object.fromEntries(figures.map((f) => [f.name, { median: f.median, min: f.min, max: f.max, unit: f.unit, aim: f.aim, samples: f.samples, bench: f.bench }])),
+  figures: Object.fromEntries(
+    figures.map((f) => [f.name, { median: f.median, min: f.min, max: f.max, unit: f.unit, aim: f.aim, samples: f.samples, bench: f.bench }]),
+  ),
   failures,
 };
 const out = quick ? 'results.quick.json' : 'results.json';

@@ -97,7 +97,10 @@ async function main() {
         GRANT SELECT ON rt.notes TO ${role};
         ANALYZE rt.notes;`);
       const model = await parsePolicy([
-        { file: 'bench.yaml', text: `version: 1\ntenant:\n  setting: ${SETTING}\n  type: uuid\nroles:\n  app: [${role}]\nschemas:\n  rt:\n    tables:\n      notes: tenant\n` },
+        {
+          file: 'bench.yaml',
+          text: `version: 1\ntenant:\n  setting: ${SETTING}\n  type: uuid\nroles:\n  app: [${role}]\nschemas:\n  rt:\n    tables:\n      notes: tenant\n`,
+        },
       ]);
       await runScript(setup, compileScript(model, { transactional: true }));
     } finally {

@@ -22,7 +22,7 @@ const steps = [
   ['Apply it', ['apply'], [0]],
   ['Plan again: nothing left, the database matches the file', ['plan', '--check'], [0]],
   ['Audit the catalog (read-only)', ['audit'], [0, 1]],
-  ['Check the application\'s queries are index seeks', ['explain', 'fixtures/demo/queries.sql'], [0, 1]],
+  ["Check the application's queries are index seeks", ['explain', 'fixtures/demo/queries.sql'], [0, 1]],
   ['Try to cross tenant boundaries for real (rolled back)', ['verify'], [0]],
 ];
 

@@ -8,13 +8,40 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The groups of the index, in order: which command reports the rules, and where they are described. */
 export const GROUPS = [
-  { key: 'audit', title: 'audit', command: 'rlsctl audit', about: '../audit.md', text: 'read-only scan of the catalog for isolation holes and missing tenant indexes.' },
-  { key: 'explain', title: 'explain', command: 'rlsctl explain', about: '../explain.md', text: "plans your queries as an app role with a tenant set; flags tenant filters that no index serves." },
-  { key: 'verify', title: 'verify', command: 'rlsctl verify', about: '../verify.md', text: 'probes isolation for real, as each app role, inside transactions that are rolled back.' },
-  { key: 'policy', title: 'policy file', command: 'rlsctl validate', about: '../policy-file.md', text: 'problems in the policy file itself (every command that reads the file reports them).' },
+  {
+    key: 'audit',
+    title: 'audit',
+    command: 'rlsctl audit',
+    about: '../audit.md',
+    text: 'read-only scan of the catalog for isolation holes and missing tenant indexes.',
+  },
+  {
+    key: 'explain',
+    title: 'explain',
+    command: 'rlsctl explain',
+    about: '../explain.md',
+    text: 'plans your queries as an app role with a tenant set; flags tenant filters that no index serves.',
+  },
+  {
+    key: 'verify',
+    title: 'verify',
+    command: 'rlsctl verify',
+    about: '../verify.md',
+    text: 'probes isolation for real, as each app role, inside transactions that are rolled back.',
+  },
+  {
+    key: 'policy',
+    title: 'policy file',
+    command: 'rlsctl validate',
+    about: '../policy-file.md',
+    text: 'problems in the policy file itself (every command that reads the file reports them).',
+  },
 ];
 
-const cell = (text) => String(text).replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+const cell = (text) =>
+  String(text)
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ');
 
 /**
  * The index as Markdown. `rules` holds the registries: { audit, explain, verify, policy }, each a
@@ -66,7 +93,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   try {
     rules = await loadBuiltRules(root);
   } catch (error) {
-    process.stderr.write(`gen-rules-index: cannot load the rule registries from dist/ (${/** @type {Error} */ (error).message})\n  hint: run npm run build first\n`);
+    process.stderr.write(
+      `gen-rules-index: cannot load the rule registries from dist/ (${/** @type {Error} */ (error).message})\n  hint: run npm run build first\n`,
+    );
     process.exit(2);
   }
   const text = renderRulesIndex(rules);

@@ -26,11 +26,7 @@ export class PolicyInvalid extends RlsctlError {
   readonly exitCode = 2 as const;
   readonly diagnostics: PolicyDiagnostic[];
   constructor(diagnostics: PolicyDiagnostic[]) {
-    super(
-      diagnostics.length === 1
-        ? `the policy file is invalid: ${diagnostics[0].message}`
-        : `the policy file is invalid: ${diagnostics.length} problems`,
-    );
+    super(diagnostics.length === 1 ? `the policy file is invalid: ${diagnostics[0].message}` : `the policy file is invalid: ${diagnostics.length} problems`);
     this.diagnostics = diagnostics;
   }
 }

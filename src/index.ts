@@ -38,7 +38,18 @@ export type { PolicyChange, ChangeClass, ChangeKind, ChangeObject, ChangeSummary
 export { runVerify, type VerifyOptions, type VerifyResult, type VerifyProgress } from './verify/run-verify.js';
 export { VERIFY_RULES } from './verify/verify-rules.js';
 export { introspectCatalog, type IntrospectOptions } from './catalog/introspect-catalog.js';
-export type { CatalogModel, CatalogTable, CatalogColumn, CatalogPolicy, CatalogIndex, IndexKey, CatalogRole, CatalogGrant, CatalogForeignKey, Relkind } from './catalog/catalog-model.js';
+export type {
+  CatalogModel,
+  CatalogTable,
+  CatalogColumn,
+  CatalogPolicy,
+  CatalogIndex,
+  IndexKey,
+  CatalogRole,
+  CatalogGrant,
+  CatalogForeignKey,
+  Relkind,
+} from './catalog/catalog-model.js';
 export { buildPlan, type BuildPlanOptions } from './plan/build-plan.js';
 export { isConverged, planProblems, type Plan, type PlanDrift, type ViaWithoutKey } from './plan/plan.js';
 export { formatPlanText, formatPlanJson, formatPlanMarkdown, summarizePlan } from './plan/format-plan.js';

@@ -20,10 +20,7 @@ import { DatabaseError } from '../errors.js';
  */
 export const APPLY_LOCK_KEY = '125810117932140';
 
-export async function acquireApplyLock(
-  client: pg.ClientBase,
-  options: { waitMs: number; pollMs?: number; onWait?: () => void },
-): Promise<void> {
+export async function acquireApplyLock(client: pg.ClientBase, options: { waitMs: number; pollMs?: number; onWait?: () => void }): Promise<void> {
   const deadline = Date.now() + options.waitMs;
   let told = false;
   for (;;) {

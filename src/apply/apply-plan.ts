@@ -310,7 +310,8 @@ export function describeIndexBuild(build: IndexBuildProgress): string {
     return build.lockersTotal > 0 ? `${phase}, ${of(build.lockersDone, build.lockersTotal, build.lockersTotal === 1 ? 'transaction' : 'transactions')}` : phase;
   }
   if (phase.includes('scanning') && build.blocksTotal > 0) return `${phase}, ${of(build.blocksDone, build.blocksTotal, 'blocks')}`;
-  if ((phase.includes('sorting') || phase.includes('loading')) && build.tuplesTotal > 0) return `${phase}, ${of(build.tuplesDone, build.tuplesTotal, 'tuples')}`;
+  if ((phase.includes('sorting') || phase.includes('loading')) && build.tuplesTotal > 0)
+    return `${phase}, ${of(build.tuplesDone, build.tuplesTotal, 'tuples')}`;
   return phase;
 }
 
@@ -496,7 +497,10 @@ async function withOldTransactions(client: pg.ClientBase, cause: unknown, failur
   } catch {
     return failure;
   }
-  const who = old.map((h) => `pid ${h.pid} (user ${h.usename ?? '?'}${h.app ? `, application ${h.app}` : ''}${h.state ? `, ${h.state}` : ''}, in a transaction for ${h.seconds} s)`);
+  const who = old.map(
+    (h) =>
+      `pid ${h.pid} (user ${h.usename ?? '?'}${h.app ? `, application ${h.app}` : ''}${h.state ? `, ${h.state}` : ''}, in a transaction for ${h.seconds} s)`,
+  );
   return new DatabaseError(failure.message, {
     hint: [
       'CREATE INDEX CONCURRENTLY waits for the transactions of this database that were open when it started, whatever they read, and lock_timeout ended the wait' +
@@ -510,11 +514,13 @@ async function withOldTransactions(client: pg.ClientBase, cause: unknown, failur
 /** A failed statement as exit 3, naming the statement, the object and PostgreSQL's reason. */
 export function statementError(error: unknown, statement: Statement, consequence: string): DatabaseError {
   const e = error as { code?: string; message?: string };
-  const object =
-    !('table' in statement.target) ? `${statement.target.schema}.${statement.target.name}` : `${statement.target.kind} ${statement.target.name} on ${statement.target.schema}.${statement.target.table}`;
+  const object = !('table' in statement.target)
+    ? `${statement.target.schema}.${statement.target.name}`
+    : `${statement.target.kind} ${statement.target.name} on ${statement.target.schema}.${statement.target.table}`;
   const hints: Record<string, string> = {
-    '42501': 'apply needs to own the tables it changes (or be a superuser): run it as the tables\' owner, often the migration role',
-    '55P03': 'another transaction holds a lock on the table longer than lock_timeout: find it in pg_stat_activity / pg_locks, or run apply again when it has finished',
+    '42501': "apply needs to own the tables it changes (or be a superuser): run it as the tables' owner, often the migration role",
+    '55P03':
+      'another transaction holds a lock on the table longer than lock_timeout: find it in pg_stat_activity / pg_locks, or run apply again when it has finished',
     '57014': 'the statement ran longer than statement_timeout',
     '23505': 'the table holds duplicate values for a unique index the policy file declares: remove the duplicates first',
     '42704': 'a role or object the statement names does not exist',

@@ -35,6 +35,6 @@ export async function checkPrivileges(client: pg.ClientBase, statements: Stateme
   if (rows.length > 10) shown.push(`and ${rows.length - 10} more`);
   throw new DatabaseError(
     `permission denied: role ${rows[0].me} must own the tables it changes (ALTER TABLE, CREATE POLICY and CREATE INDEX require ownership) and does not own ${shown.join(', ')}; nothing was changed`,
-    { hint: 'run apply as the tables\' owner (often the migration role) or a member of it, or as a superuser' },
+    { hint: "run apply as the tables' owner (often the migration role) or a member of it, or as a superuser" },
   );
 }

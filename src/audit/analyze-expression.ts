@@ -61,7 +61,10 @@ function lastName(list: unknown): string {
 
 function typeName(typeNameNode: unknown): string {
   const names = ((typeNameNode as Node | undefined)?.names as Array<{ String?: { sval: string } }> | undefined) ?? [];
-  return names.map((n) => n.String?.sval ?? '').filter((n) => n !== 'pg_catalog').join('.');
+  return names
+    .map((n) => n.String?.sval ?? '')
+    .filter((n) => n !== 'pg_catalog')
+    .join('.');
 }
 
 function children(node: unknown): unknown[] {
@@ -170,7 +173,12 @@ function unsetTest(node: unknown): string | undefined {
       };
       const isLength = (n: unknown) => {
         const c = kindOf(n);
-        return !!c && c[0] === 'FuncCall' && ['length', 'char_length', 'character_length', 'octet_length'].includes(lastName(c[1].funcname)) && readsSetting(c[1].args);
+        return (
+          !!c &&
+          c[0] === 'FuncCall' &&
+          ['length', 'char_length', 'character_length', 'octet_length'].includes(lastName(c[1].funcname)) &&
+          readsSetting(c[1].args)
+        );
       };
       if ((isLength(l) && isZero(r)) || (isLength(r) && isZero(l))) return 'length(the setting) = 0';
     }

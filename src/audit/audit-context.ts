@@ -105,7 +105,13 @@ export class AuditContext {
     for (const t of facts.tenantTables) {
       const rel = this.relationsByKey.get(`${t.schema}.${t.name}`);
       if (!rel || rel.isPartition) continue;
-      this.protectedTables.set(rel.oid, { rel, mode: 'tenant', column: t.column ? this.column(rel.oid, t.column) : undefined, columnName: t.column, via: t.via });
+      this.protectedTables.set(rel.oid, {
+        rel,
+        mode: 'tenant',
+        column: t.column ? this.column(rel.oid, t.column) : undefined,
+        columnName: t.column,
+        via: t.via,
+      });
     }
     for (const t of facts.sharedTables) {
       const rel = this.relationsByKey.get(`${t.schema}.${t.name}`);

@@ -38,7 +38,6 @@ import type {
 const USER_SCHEMA = `n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'`;
 const NOT_EXTENSION_CLASS = `c.oid NOT IN (SELECT d.objid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'e')`;
 
-
 export type Progress = (step: string) => void;
 
 export async function collectCatalog(client: pg.ClientBase, facts: TenantFacts, progress: Progress = () => undefined): Promise<AuditCatalog> {
@@ -282,7 +281,19 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
 }
 
 async function readIndexes(client: pg.ClientBase): Promise<CatalogIndex[]> {
-  const { rows } = await client.query<{ rel: string; name: string; valid: boolean; unique: boolean; primary: boolean; keys: string; nkeys: number; partial: boolean; deferrable: boolean; key_names: string[]; constraint: string | null }>(
+  const { rows } = await client.query<{
+    rel: string;
+    name: string;
+    valid: boolean;
+    unique: boolean;
+    primary: boolean;
+    keys: string;
+    nkeys: number;
+    partial: boolean;
+    deferrable: boolean;
+    key_names: string[];
+    constraint: string | null;
+  }>(
     `SELECT x.indrelid::text AS rel, ic.relname AS name, x.indisvalid AS valid, x.indisunique AS unique, x.indisprimary AS primary,
             x.indkey::text AS keys, x.indnkeyatts AS nkeys, x.indpred IS NOT NULL AS partial,
             NOT x.indimmediate AS deferrable, con.conname AS constraint,
@@ -492,7 +503,8 @@ function grantTargets(relations: CatalogRelation[], facts: TenantFacts): { grant
   const reach: string[] = [];
   for (const r of relations) {
     if (r.kind === 'm' || r.kind === 'f') reach.push(r.oid);
-    else if ((r.kind === 'r' || r.kind === 'p') && !r.isPartition && !r.rls && managed.has(r.schema) && !declared.has(`${r.schema}.${r.name}`)) reach.push(r.oid);
+    else if ((r.kind === 'r' || r.kind === 'p') && !r.isPartition && !r.rls && managed.has(r.schema) && !declared.has(`${r.schema}.${r.name}`))
+      reach.push(r.oid);
   }
   return { grants: [...grants].sort(), reach: reach.sort() };
 }

@@ -123,9 +123,12 @@ function checkDeclaredTablesExist(facts: TenantFacts, existing: Set<string>): vo
   const declared = [...facts.tenantTables, ...facts.sharedTables, ...facts.exemptTables].map((t) => `${t.schema}.${t.name}`);
   const missing = declared.filter((k) => !existing.has(k));
   if (missing.length === 0) return;
-  throw new UsageError(`the policy file declares ${missing.length === 1 ? 'a table' : `${missing.length} tables`} that the database lacks: ${missing.join(', ')}`, {
-    hint: 'check that --db names the right database, or remove the table from the policy file',
-  });
+  throw new UsageError(
+    `the policy file declares ${missing.length === 1 ? 'a table' : `${missing.length} tables`} that the database lacks: ${missing.join(', ')}`,
+    {
+      hint: 'check that --db names the right database, or remove the table from the policy file',
+    },
+  );
 }
 
 /** Two rules never report the same fingerprint; one rule may reach the same one twice by two paths. */

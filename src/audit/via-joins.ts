@@ -61,7 +61,11 @@ export function viaJoins(text: string, self: { schema: string; name: string }, p
   return out;
 }
 
-function subqueryJoin(sublink: Node, self: { schema: string; name: string }, parentHas: (parent: ViaJoin['parent'], column: string) => boolean): ViaJoin | undefined {
+function subqueryJoin(
+  sublink: Node,
+  self: { schema: string; name: string },
+  parentHas: (parent: ViaJoin['parent'], column: string) => boolean,
+): ViaJoin | undefined {
   const select = (sublink.subselect as Node | undefined)?.SelectStmt as Node | undefined;
   const from = select?.fromClause as Node[] | undefined;
   // One relation in FROM: the parent. Joins of several tables are not judged.
@@ -103,7 +107,9 @@ function subqueryJoin(sublink: Node, self: { schema: string; name: string }, par
       outer.forEach((o, i) => {
         const ref = (o as Node | undefined)?.ColumnRef as { fields: Array<{ String?: { sval: string } }> } | undefined;
         const names = ref?.fields.map((f) => f.String?.sval ?? '');
-        const ofRow = names !== undefined && (names.length === 1 || (names.length === 2 && names[0] === self.name) || (names.length === 3 && names[0] === self.schema && names[1] === self.name));
+        const ofRow =
+          names !== undefined &&
+          (names.length === 1 || (names.length === 2 && names[0] === self.name) || (names.length === 3 && names[0] === self.schema && names[1] === self.name));
         const p = side(inner[i]);
         if (ofRow && p?.of === 'parent') parentColumns.push(p.column);
       });

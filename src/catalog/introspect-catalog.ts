@@ -190,30 +190,24 @@ export async function introspectCatalog(client: pg.ClientBase | pg.Pool, options
         byKey.set(key(r.schema, r.name), table);
         return table;
       }),
-      roles: roles.rows.map(
-        (r): CatalogRole => ({
-          name: r.name,
-          superuser: r.superuser,
-          bypassRls: r.bypass_rls,
-          canLogin: r.can_login,
-          inherit: r.inherit,
-          memberOf: r.member_of,
-        }),
-      ),
-      grants: grants.rows.map(
-        (r): CatalogGrant => ({ schema: r.schema, table: r.table, grantee: r.grantee, privilege: r.privilege, grantable: r.grantable }),
-      ),
-      foreignKeys: foreignKeys.rows.map(
-        (r): CatalogForeignKey => ({
-          name: r.name,
-          schema: r.schema,
-          table: r.table,
-          columns: r.columns,
-          refSchema: r.ref_schema,
-          refTable: r.ref_table,
-          refColumns: r.ref_columns,
-        }),
-      ),
+      roles: roles.rows.map((r): CatalogRole => ({
+        name: r.name,
+        superuser: r.superuser,
+        bypassRls: r.bypass_rls,
+        canLogin: r.can_login,
+        inherit: r.inherit,
+        memberOf: r.member_of,
+      })),
+      grants: grants.rows.map((r): CatalogGrant => ({ schema: r.schema, table: r.table, grantee: r.grantee, privilege: r.privilege, grantable: r.grantable })),
+      foreignKeys: foreignKeys.rows.map((r): CatalogForeignKey => ({
+        name: r.name,
+        schema: r.schema,
+        table: r.table,
+        columns: r.columns,
+        refSchema: r.ref_schema,
+        refTable: r.ref_table,
+        refColumns: r.ref_columns,
+      })),
     };
     for (const r of columns.rows) {
       byKey.get(key(r.schema, r.table))?.columns.push({

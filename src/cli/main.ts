@@ -24,11 +24,24 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  rlsctl validate\n  rlsctl plan --db "$DATABASE_URL"\n  rlsctl apply --db "$DATABASE_URL"\n  rlsctl audit --db "$DATABASE_URL" --format sarif > rlsctl.sarif\n\nExit codes: 0 done, 1 check failed, 2 bad input, 3 database or environment failed.\n',
     );
-  for (const command of [validateCommand(), compileCommand(), planCommand(), applyCommand(), auditCommand(), explainCommand(), verifyCommand(), diffCommand(), initCommand()]) {
+  for (const command of [
+    validateCommand(),
+    compileCommand(),
+    planCommand(),
+    applyCommand(),
+    auditCommand(),
+    explainCommand(),
+    verifyCommand(),
+    diffCommand(),
+    initCommand(),
+  ]) {
     program.addCommand(command);
   }
   // commander's own messages (help, a usage error that echoes an argument) pass the same redaction as ours.
-  const output = { writeOut: (text: string) => process.stdout.write(redactSecrets(text)), writeErr: (text: string) => process.stderr.write(redactSecrets(text)) };
+  const output = {
+    writeOut: (text: string) => process.stdout.write(redactSecrets(text)),
+    writeErr: (text: string) => process.stderr.write(redactSecrets(text)),
+  };
   for (const command of [program, ...program.commands]) command.exitOverride().configureOutput(output);
   return program;
 }

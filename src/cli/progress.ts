@@ -46,7 +46,13 @@ const CLEAR = '\r\x1b[2K';
 export function createProgress(options: ProgressOptions = {}): ProgressReporter {
   const target = options.stream ?? process.stderr;
   // Every line drawn or noted: never a password (see redactSecrets).
-  const stream: ProgressStream = { isTTY: target.isTTY, get columns() { return target.columns; }, write: (text: string) => target.write(redactSecrets(text)) };
+  const stream: ProgressStream = {
+    isTTY: target.isTTY,
+    get columns() {
+      return target.columns;
+    },
+    write: (text: string) => target.write(redactSecrets(text)),
+  };
   const quiet = Boolean(options.quiet);
   const note = (text: string) => {
     if (!quiet) stream.write(escapeTerminalOutput(text.endsWith('\n') ? text : `${text}\n`));

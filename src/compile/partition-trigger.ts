@@ -152,9 +152,7 @@ export async function readPartitionTrigger(client: pg.ClientBase): Promise<Parti
     fn: r.has_function
       ? { source: r.source, config: r.config ?? [], securityDefiner: r.security_definer, ownerSuper: r.function_owner_super === true }
       : undefined,
-    trigger: r.has_trigger
-      ? { event: r.event, enabled: r.enabled, tags: [...(r.tags ?? [])].sort(), callsFunction: r.calls_function === true }
-      : undefined,
+    trigger: r.has_trigger ? { event: r.event, enabled: r.enabled, tags: [...(r.tags ?? [])].sort(), callsFunction: r.calls_function === true } : undefined,
   };
 }
 
@@ -224,7 +222,8 @@ export function planPartitionTrigger(model: PolicyModel, state: PartitionTrigger
       target: fnTarget,
       hazards: ['AUTHZ_NARROWS'],
       reasons: {
-        AUTHZ_NARROWS: 'each partition created or attached later under a declared table gets its RLS flags and policies at once: a query that names it sees only its tenant\'s rows',
+        AUTHZ_NARROWS:
+          "each partition created or attached later under a declared table gets its RLS flags and policies at once: a query that names it sees only its tenant's rows",
       },
       phase: 'transaction',
       summary: `${fn ? 'replace' : 'create'} function ${TRIGGER_SCHEMA}.${TRIGGER_FUNCTION}(): protects new partitions of the declared tables${fn ? ' (the declared tables or policies changed)' : ''}`,

@@ -31,7 +31,10 @@ export function createIndexSql(index: IndexSpec, options: { concurrently: boolea
 }
 
 /** CREATE [UNIQUE] INDEX on `on` (SQL text of the relation); without a name, PostgreSQL picks a free one. */
-function indexStatement(index: Pick<IndexSpec, 'columns' | 'unique'>, options: { concurrently?: boolean; ifNotExists?: boolean; only?: boolean; name?: string; on: string }): string {
+function indexStatement(
+  index: Pick<IndexSpec, 'columns' | 'unique'>,
+  options: { concurrently?: boolean; ifNotExists?: boolean; only?: boolean; name?: string; on: string },
+): string {
   return (
     `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${options.concurrently ? 'CONCURRENTLY ' : ''}${options.ifNotExists ? 'IF NOT EXISTS ' : ''}` +
     `${options.name === undefined ? '' : `${quoteIdent(options.name)} `}ON ${options.only ? 'ONLY ' : ''}${options.on} (${index.columns.map(quoteIdent).join(', ')});`
@@ -139,7 +142,9 @@ export function partitionTemplate(table: DesiredTable): string {
  */
 export function viaAliasArgument(template: string, partOid: string): string {
   const relname = `(SELECT relname FROM pg_catalog.pg_class WHERE oid = ${partOid})`;
-  return template.includes('%3$I') ? `, CASE ${relname} WHEN ${quoteLiteral(VIA_ALIAS)} THEN ${quoteLiteral(VIA_ALIAS_ALT)} ELSE ${quoteLiteral(VIA_ALIAS)} END` : '';
+  return template.includes('%3$I')
+    ? `, CASE ${relname} WHEN ${quoteLiteral(VIA_ALIAS)} THEN ${quoteLiteral(VIA_ALIAS_ALT)} ELSE ${quoteLiteral(VIA_ALIAS)} END`
+    : '';
 }
 
 /**
@@ -162,27 +167,29 @@ function partitionBlock(table: DesiredTable): string {
   const relname = '(SELECT relname FROM pg_catalog.pg_class WHERE oid = part)';
   // The partition's name is known only when the script runs: viaAlias() in SQL.
   const alias = viaAliasArgument(template, 'part');
-  return doBlock([
-    'DECLARE',
-    '  part regclass;',
-    '  stale record;',
-    'BEGIN',
-    '  FOR stale IN',
-    '    SELECT p.polrelid::regclass AS rel, p.polname FROM pg_catalog.pg_policy p',
-    // pg_partition_tree lists nothing for a table that is not partitioned.
-    `    WHERE (p.polrelid = ${regclass}::regclass OR p.polrelid IN (SELECT relid FROM pg_catalog.pg_partition_tree(${regclass}::regclass)))`,
-    `      AND ${staleGeneratedPolicySql('p.polname', wanted)}`,
-    '  LOOP',
-    "    EXECUTE pg_catalog.format('DROP POLICY %I ON %s', stale.polname, stale.rel);",
-    '  END LOOP;',
-    '  FOR part IN',
-    `    SELECT relid FROM pg_catalog.pg_partition_tree(${regclass}::regclass)`,
-    `    WHERE relid <> ${regclass}::regclass`,
-    '  LOOP',
-    `    EXECUTE pg_catalog.format(${quoteLiteral(template)}, part, ${relname}${alias});`,
-    '  END LOOP;',
-    'END',
-  ].join('\n'));
+  return doBlock(
+    [
+      'DECLARE',
+      '  part regclass;',
+      '  stale record;',
+      'BEGIN',
+      '  FOR stale IN',
+      '    SELECT p.polrelid::regclass AS rel, p.polname FROM pg_catalog.pg_policy p',
+      // pg_partition_tree lists nothing for a table that is not partitioned.
+      `    WHERE (p.polrelid = ${regclass}::regclass OR p.polrelid IN (SELECT relid FROM pg_catalog.pg_partition_tree(${regclass}::regclass)))`,
+      `      AND ${staleGeneratedPolicySql('p.polname', wanted)}`,
+      '  LOOP',
+      "    EXECUTE pg_catalog.format('DROP POLICY %I ON %s', stale.polname, stale.rel);",
+      '  END LOOP;',
+      '  FOR part IN',
+      `    SELECT relid FROM pg_catalog.pg_partition_tree(${regclass}::regclass)`,
+      `    WHERE relid <> ${regclass}::regclass`,
+      '  LOOP',
+      `    EXECUTE pg_catalog.format(${quoteLiteral(template)}, part, ${relname}${alias});`,
+      '  END LOOP;',
+      'END',
+    ].join('\n'),
+  );
 }
 
 /**
@@ -266,48 +273,50 @@ function psqlIndexSql(index: IndexSpec): string {
       `         AND ${indexShapeSql('i', index)}`,
       '       ORDER BY ic.relname LIMIT 1;',
     ].join('\n');
-  const block = doBlock([
-    'DECLARE',
-    `  t regclass := ${table}::regclass;`,
-    '  rel record;',
-    '  parent_index regclass;',
-    '  child_index regclass;',
-    '  rels regclass[];',
-    '  targets regclass[];',
-    'BEGIN',
-    "  IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t) <> 'p' THEN RETURN; END IF;",
-    `  ${indexStatement(index, { ifNotExists: true, only: true, name: index.name, on: qualify(index.schema, index.table) })}`,
-    '  SELECT i.indexrelid::regclass INTO parent_index FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid',
-    `   WHERE i.indrelid = t AND ic.relname = ${quoteLiteral(index.name)} AND ${indexShapeSql('i', index)};`,
-    '  IF parent_index IS NULL THEN',
-    `    RAISE EXCEPTION 'rlsctl: the name % is taken by another relation or another index shape; rlsctl apply replaces it', ${quoteLiteral(qualify(index.schema, index.name))};`,
-    '  END IF;',
-    '  rels := ARRAY[t];',
-    '  targets := ARRAY[parent_index];',
-    '  FOR rel IN',
-    '    SELECT p.relid, p.parentrelid, p.isleaf FROM pg_catalog.pg_partition_tree(t) p JOIN pg_catalog.pg_class c ON c.oid = p.relid',
-    "     WHERE p.level > 0 AND c.relkind IN ('r', 'p') ORDER BY p.level, p.relid::text",
-    '  LOOP',
-    '    parent_index := targets[pg_catalog.array_position(rels, rel.parentrelid)];',
-    '    SELECT i.indexrelid::regclass INTO child_index FROM pg_catalog.pg_index i JOIN pg_catalog.pg_inherits h ON h.inhrelid = i.indexrelid',
-    '     WHERE i.indrelid = rel.relid AND h.inhparent = parent_index;',
-    '    IF child_index IS NULL THEN',
-    attachable(true),
-    '      IF child_index IS NULL THEN',
-    '        IF rel.isleaf THEN',
-    `          EXECUTE pg_catalog.format(${formatTemplate((on) => indexStatement(index, { on }))}, rel.relid);`,
-    '        ELSE',
-    `          EXECUTE pg_catalog.format(${formatTemplate((on) => indexStatement(index, { only: true, on }))}, rel.relid);`,
-    '        END IF;',
-    attachable(false),
-    '      END IF;',
-    "      EXECUTE pg_catalog.format('ALTER INDEX %s ATTACH PARTITION %s', parent_index, child_index);",
-    '    END IF;',
-    '    rels := rels || rel.relid;',
-    '    targets := targets || child_index;',
-    '  END LOOP;',
-    'END',
-  ].join('\n'));
+  const block = doBlock(
+    [
+      'DECLARE',
+      `  t regclass := ${table}::regclass;`,
+      '  rel record;',
+      '  parent_index regclass;',
+      '  child_index regclass;',
+      '  rels regclass[];',
+      '  targets regclass[];',
+      'BEGIN',
+      "  IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t) <> 'p' THEN RETURN; END IF;",
+      `  ${indexStatement(index, { ifNotExists: true, only: true, name: index.name, on: qualify(index.schema, index.table) })}`,
+      '  SELECT i.indexrelid::regclass INTO parent_index FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid',
+      `   WHERE i.indrelid = t AND ic.relname = ${quoteLiteral(index.name)} AND ${indexShapeSql('i', index)};`,
+      '  IF parent_index IS NULL THEN',
+      `    RAISE EXCEPTION 'rlsctl: the name % is taken by another relation or another index shape; rlsctl apply replaces it', ${quoteLiteral(qualify(index.schema, index.name))};`,
+      '  END IF;',
+      '  rels := ARRAY[t];',
+      '  targets := ARRAY[parent_index];',
+      '  FOR rel IN',
+      '    SELECT p.relid, p.parentrelid, p.isleaf FROM pg_catalog.pg_partition_tree(t) p JOIN pg_catalog.pg_class c ON c.oid = p.relid',
+      "     WHERE p.level > 0 AND c.relkind IN ('r', 'p') ORDER BY p.level, p.relid::text",
+      '  LOOP',
+      '    parent_index := targets[pg_catalog.array_position(rels, rel.parentrelid)];',
+      '    SELECT i.indexrelid::regclass INTO child_index FROM pg_catalog.pg_index i JOIN pg_catalog.pg_inherits h ON h.inhrelid = i.indexrelid',
+      '     WHERE i.indrelid = rel.relid AND h.inhparent = parent_index;',
+      '    IF child_index IS NULL THEN',
+      attachable(true),
+      '      IF child_index IS NULL THEN',
+      '        IF rel.isleaf THEN',
+      `          EXECUTE pg_catalog.format(${formatTemplate((on) => indexStatement(index, { on }))}, rel.relid);`,
+      '        ELSE',
+      `          EXECUTE pg_catalog.format(${formatTemplate((on) => indexStatement(index, { only: true, on }))}, rel.relid);`,
+      '        END IF;',
+      attachable(false),
+      '      END IF;',
+      "      EXECUTE pg_catalog.format('ALTER INDEX %s ATTACH PARTITION %s', parent_index, child_index);",
+      '    END IF;',
+      '    rels := rels || rel.relid;',
+      '    targets := targets || child_index;',
+      '  END LOOP;',
+      'END',
+    ].join('\n'),
+  );
   return `${query}\n${block}`;
 }
 
@@ -321,7 +330,9 @@ export function compileScript(model: PolicyModel, options: CompileOptions = {}):
       : '-- Concurrent index builds: run it with psql (psql -v ON_ERROR_STOP=1 -f FILE), not inside a transaction (compile --transactional writes a script for that).',
     '-- Idempotent: run it any number of times; each run leaves the same catalog.',
     `-- Tenant setting ${model.tenant.setting} (${model.tenant.type}); app roles: ${model.roles.app.join(', ')}.`,
-    ...(model.partitions?.protectNew ? ['-- partitions.protect_new: its event trigger is installed by rlsctl apply (as a superuser), not by this script.'] : []),
+    ...(model.partitions?.protectNew
+      ? ['-- partitions.protect_new: its event trigger is installed by rlsctl apply (as a superuser), not by this script.']
+      : []),
     // rlsctl's checks read the policy file's SQL as PostgreSQL does with
     // standard_conforming_strings on; with it off, a backslash in a string
     // literal would read differently (and could end the literal early).
@@ -354,7 +365,9 @@ export function compileScript(model: PolicyModel, options: CompileOptions = {}):
       '-- transaction block, so each runs on its own, listed by a query that psql runs with \\gexec. A',
       '-- partitioned table cannot be indexed concurrently: its partitions are, then attached to an index',
       '-- created ON ONLY the parent (as `rlsctl apply` does).',
-      ...indexes.map((index) => `-- ${commentText(`index ${index.name} on ${index.schema}.${index.table} (${index.columns.join(', ')})`)}\n${psqlIndexSql(index)}\n`),
+      ...indexes.map(
+        (index) => `-- ${commentText(`index ${index.name} on ${index.schema}.${index.table} (${index.columns.join(', ')})`)}\n${psqlIndexSql(index)}\n`,
+      ),
     );
   }
   return lines.join('\n');

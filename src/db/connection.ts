@@ -13,10 +13,7 @@ import { readInputFile } from '../input/read-input-file.js';
  * libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSSLMODE,
  * which node-postgres reads itself), then the embedded default.
  */
-export type ConnectionSource =
-  | { kind: 'url'; url: string; from: '--db' | 'DATABASE_URL' }
-  | { kind: 'libpq' }
-  | { kind: 'embedded' };
+export type ConnectionSource = { kind: 'url'; url: string; from: '--db' | 'DATABASE_URL' } | { kind: 'libpq' } | { kind: 'embedded' };
 
 const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGPASSWORD', 'PGSSLMODE'];
 
@@ -307,7 +304,9 @@ export function asDatabaseError(error: unknown, doing: string): unknown {
     '25006': 'the database is read-only here (a standby?): connect to the primary',
   };
   return new DatabaseError(`${doing} failed: ${redactUrl(e.message ?? String(error))} (SQLSTATE ${e.code})`, {
-    hint: hints[e.code] ?? (/^(08|57P)/.test(e.code) || e.code.startsWith('E') ? 'the connection to the database was lost: check the server and try again' : undefined),
+    hint:
+      hints[e.code] ??
+      (/^(08|57P)/.test(e.code) || e.code.startsWith('E') ? 'the connection to the database was lost: check the server and try again' : undefined),
     cause: error,
   });
 }
@@ -336,7 +335,10 @@ export async function loadSchema(database: Database, schemaPath: string): Promis
   try {
     const info = await stat(schemaPath);
     files = info.isDirectory()
-      ? (await readdir(schemaPath)).filter((f) => f.endsWith('.sql')).sort().map((f) => path.join(schemaPath, f))
+      ? (await readdir(schemaPath))
+          .filter((f) => f.endsWith('.sql'))
+          .sort()
+          .map((f) => path.join(schemaPath, f))
       : [schemaPath];
   } catch {
     throw new UsageError(`cannot read the schema ${schemaPath}: no such file or folder`, { hint: '--schema takes a .sql file or a folder of them' });

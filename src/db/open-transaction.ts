@@ -29,8 +29,11 @@ export async function refuseOpenTransaction(client: pg.ClientBase, what: string,
   }
   const status = typeof client.getTransactionStatus === 'function' ? client.getTransactionStatus() : null;
   if (status === 'T' || status === 'E' || (status === null && inBlock)) {
-    throw new UsageError(`${what} was given a client inside an open transaction${status === 'E' ? ' (a failed one)' : ''}: it would run in that transaction without READ ONLY and then roll it back, so it refuses; the transaction is untouched`, {
-      hint,
-    });
+    throw new UsageError(
+      `${what} was given a client inside an open transaction${status === 'E' ? ' (a failed one)' : ''}: it would run in that transaction without READ ONLY and then roll it back, so it refuses; the transaction is untouched`,
+      {
+        hint,
+      },
+    );
   }
 }

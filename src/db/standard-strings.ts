@@ -23,8 +23,11 @@ export async function pinStandardStrings(client: pg.ClientBase): Promise<void> {
 export async function requireStandardStrings(client: pg.ClientBase): Promise<void> {
   const { rows } = await client.query<{ standard_conforming_strings: string }>('SHOW standard_conforming_strings');
   if (rows[0]?.standard_conforming_strings !== 'on') {
-    throw new UsageError('standard_conforming_strings is off on this connection: rlsctl checks SQL as PostgreSQL reads it with the setting on, and will not send it to a session that reads it otherwise', {
-      hint: 'run SET standard_conforming_strings = on on the connection first (connections rlsctl opens itself set it on their own)',
-    });
+    throw new UsageError(
+      'standard_conforming_strings is off on this connection: rlsctl checks SQL as PostgreSQL reads it with the setting on, and will not send it to a session that reads it otherwise',
+      {
+        hint: 'run SET standard_conforming_strings = on on the connection first (connections rlsctl opens itself set it on their own)',
+      },
+    );
   }
 }

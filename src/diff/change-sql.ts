@@ -66,7 +66,10 @@ export function allStatements(delta: TableSqlDelta): string[] {
 
 /** The statements of the policies rlsctl generates (`rlsctl_` names), in name order. */
 export function generatedPolicyStatements(delta: TableSqlDelta, generated: (name: string) => boolean): string[] {
-  return [...delta.policies].filter(([name]) => generated(name)).sort(byName).flatMap(([, sql]) => sql);
+  return [...delta.policies]
+    .filter(([name]) => generated(name))
+    .sort(byName)
+    .flatMap(([, sql]) => sql);
 }
 
 function sortedValues(map: Map<string, string[]>): string[] {
@@ -78,13 +81,7 @@ function byName(a: [string, unknown], b: [string, unknown]): number {
 }
 
 function samePolicySpec(a: PolicySpec, b: PolicySpec): boolean {
-  return (
-    a.permissive === b.permissive &&
-    a.command === b.command &&
-    a.roles.join('\0') === b.roles.join('\0') &&
-    a.using === b.using &&
-    a.check === b.check
-  );
+  return a.permissive === b.permissive && a.command === b.command && a.roles.join('\0') === b.roles.join('\0') && a.using === b.using && a.check === b.check;
 }
 
 function sameIndexSpec(a: IndexSpec, b: IndexSpec): boolean {

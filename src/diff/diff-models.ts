@@ -26,7 +26,17 @@ export function diffModels(base: PolicyModel, head: PolicyModel): PolicyChange[]
 const isGenerated = (name: string) => name.startsWith(GENERATED_PREFIX);
 
 /** Changes whose class is about who may read or write which rows of one table. */
-const ACCESS_KINDS = new Set<ChangeKind>(['command', 'policy-added', 'policy-removed', 'policy-renamed', 'policy-as', 'policy-for', 'policy-to', 'policy-using', 'policy-check']);
+const ACCESS_KINDS = new Set<ChangeKind>([
+  'command',
+  'policy-added',
+  'policy-removed',
+  'policy-renamed',
+  'policy-as',
+  'policy-for',
+  'policy-to',
+  'policy-using',
+  'policy-check',
+]);
 
 const VERB: Record<Command, string> = { select: 'read', insert: 'insert', update: 'update', delete: 'delete' };
 
@@ -124,10 +134,24 @@ class ModelDiff {
 
   private diffSchemas(): void {
     for (const schema of this.head.schemas.filter((s) => !this.base.schemas.includes(s))) {
-      this.add('managed-schema', { kind: 'policy_file', name: `schemas.${schema}` }, `managed schema ${schema} added`, 'neutral', `audit now expects every table in schema ${schema} to be declared; access does not change by itself`, []);
+      this.add(
+        'managed-schema',
+        { kind: 'policy_file', name: `schemas.${schema}` },
+        `managed schema ${schema} added`,
+        'neutral',
+        `audit now expects every table in schema ${schema} to be declared; access does not change by itself`,
+        [],
+      );
     }
     for (const schema of this.base.schemas.filter((s) => !this.head.schemas.includes(s))) {
-      this.add('managed-schema', { kind: 'policy_file', name: `schemas.${schema}` }, `managed schema ${schema} removed`, 'neutral', `audit no longer checks that every table in schema ${schema} is declared; its tables are listed as changes of their own`, []);
+      this.add(
+        'managed-schema',
+        { kind: 'policy_file', name: `schemas.${schema}` },
+        `managed schema ${schema} removed`,
+        'neutral',
+        `audit no longer checks that every table in schema ${schema} is declared; its tables are listed as changes of their own`,
+        [],
+      );
     }
   }
 
@@ -142,7 +166,7 @@ class ModelDiff {
       `partitions.protect_new ${before} -> ${after}`,
       after ? 'narrowing' : 'widening',
       after
-        ? 'apply installs an event trigger that protects each partition created or attached later under a declared table at once: a query that names it sees only its tenant\'s rows'
+        ? "apply installs an event trigger that protects each partition created or attached later under a declared table at once: a query that names it sees only its tenant's rows"
         : 'apply drops the event trigger: a partition created or attached later is readable in full by a query that names it until the next apply',
       ['-- the event trigger statements depend on the live database: see rlsctl plan'],
     );
@@ -152,7 +176,14 @@ class ModelDiff {
     const { app: baseApp, bypass: baseBypass } = this.base.roles;
     const { app: headApp, bypass: headBypass } = this.head.roles;
     for (const role of headApp.filter((r) => !baseApp.includes(r))) {
-      this.add('app-role', { kind: 'role', name: role }, 'app role added', 'widening', `${role} is now an app role: the generated policies admit it to its tenant's rows of every tenant table and to every row of every shared table`, this.fileWideSql({ ...this.base, roles: { ...this.base.roles, app: [...baseApp, role] } }));
+      this.add(
+        'app-role',
+        { kind: 'role', name: role },
+        'app role added',
+        'widening',
+        `${role} is now an app role: the generated policies admit it to its tenant's rows of every tenant table and to every row of every shared table`,
+        this.fileWideSql({ ...this.base, roles: { ...this.base.roles, app: [...baseApp, role] } }),
+      );
     }
     for (const role of baseApp.filter((r) => !headApp.includes(r))) {
       const app = baseApp.filter((r) => r !== role);
@@ -160,15 +191,36 @@ class ModelDiff {
       // role); the last app role going away only happens together with a new
       // one being added, whose SQL already shows the policies made again.
       const sql = app.length > 0 ? this.fileWideSql({ ...this.base, roles: { ...this.base.roles, app } }) : [];
-      this.add('app-role', { kind: 'role', name: role }, 'app role removed', 'narrowing', `${role} is no longer an app role: the generated policies no longer admit it, so its queries on tenant and shared tables return no rows`, sql);
+      this.add(
+        'app-role',
+        { kind: 'role', name: role },
+        'app role removed',
+        'narrowing',
+        `${role} is no longer an app role: the generated policies no longer admit it, so its queries on tenant and shared tables return no rows`,
+        sql,
+      );
     }
     // rlsctl grants no bypass; the list says which roles audit accepts as
     // bypassing RLS (superuser or BYPASSRLS) without a finding (RLS011).
     for (const role of headBypass.filter((r) => !baseBypass.includes(r))) {
-      this.add('bypass-role', { kind: 'role', name: role }, 'bypass role added', 'widening', `${role} is now allowed to bypass row level security: it may read and write every tenant's rows without an audit finding`, [noStatement(`no statement: audit now accepts ${role} as superuser or BYPASSRLS`)]);
+      this.add(
+        'bypass-role',
+        { kind: 'role', name: role },
+        'bypass role added',
+        'widening',
+        `${role} is now allowed to bypass row level security: it may read and write every tenant's rows without an audit finding`,
+        [noStatement(`no statement: audit now accepts ${role} as superuser or BYPASSRLS`)],
+      );
     }
     for (const role of baseBypass.filter((r) => !headBypass.includes(r))) {
-      this.add('bypass-role', { kind: 'role', name: role }, 'bypass role removed', 'narrowing', `${role} is no longer allowed to bypass row level security: audit reports it (RLS011) if it still does`, [noStatement(`no statement: revoke it by hand if it still has it (ALTER ROLE ... NOBYPASSRLS)`)]);
+      this.add(
+        'bypass-role',
+        { kind: 'role', name: role },
+        'bypass role removed',
+        'narrowing',
+        `${role} is no longer allowed to bypass row level security: audit reports it (RLS011) if it still does`,
+        [noStatement(`no statement: revoke it by hand if it still has it (ALTER ROLE ... NOBYPASSRLS)`)],
+      );
     }
   }
 
@@ -182,13 +234,29 @@ class ModelDiff {
       case 'tenant':
         // Not declared before: rlsctl left it as the grants made it. Now every
         // app role is limited to its tenant's rows.
-        this.add('table-added', object, 'table added (tenant)', 'narrowing', `${label} is newly declared tenant: each tenant will see and change only its own rows (rlsctl did not manage it before)`, allStatements(delta));
+        this.add(
+          'table-added',
+          object,
+          'table added (tenant)',
+          'narrowing',
+          `${label} is newly declared tenant: each tenant will see and change only its own rows (rlsctl did not manage it before)`,
+          allStatements(delta),
+        );
         return;
       case 'shared':
-        this.add('table-added', object, 'table added (shared)', 'narrowing', `${label} is newly declared shared: app roles will read every row and write none (rlsctl did not manage it before)`, allStatements(delta));
+        this.add(
+          'table-added',
+          object,
+          'table added (shared)',
+          'narrowing',
+          `${label} is newly declared shared: app roles will read every row and write none (rlsctl did not manage it before)`,
+          allStatements(delta),
+        );
         return;
       case 'exempt':
-        this.add('table-added', object, 'table added (exempt)', 'neutral', `${label} is newly declared exempt (${table.reason}); apply leaves it as it is`, [noStatement(`no statement: apply leaves exempt tables as they are`)]);
+        this.add('table-added', object, 'table added (exempt)', 'neutral', `${label} is newly declared exempt (${table.reason}); apply leaves it as it is`, [
+          noStatement(`no statement: apply leaves exempt tables as they are`),
+        ]);
         return;
     }
   }
@@ -198,12 +266,26 @@ class ModelDiff {
     const object = tableObject(table);
     const none = [noStatement(`no statement: rlsctl no longer manages ${label}; its row level security and policies stay as they are until removed by hand`)];
     if (table.mode === 'exempt') {
-      this.add('table-removed', object, 'table removed (exempt)', 'neutral', `${label} was exempt and is no longer declared; rlsctl did not manage it before either`, none);
+      this.add(
+        'table-removed',
+        object,
+        'table removed (exempt)',
+        'neutral',
+        `${label} was exempt and is no longer declared; rlsctl did not manage it before either`,
+        none,
+      );
       return;
     }
     // Nothing in the file protects the table any more; if it still exists, a
     // later change by hand or a migration can open it without a review here.
-    this.add('table-removed', object, `table removed (${table.mode})`, 'widening', `${label} is no longer declared: rlsctl stops keeping it isolated, and nothing in the file protects its rows any more (expected only if the table was dropped from the database too)`, none);
+    this.add(
+      'table-removed',
+      object,
+      `table removed (${table.mode})`,
+      'widening',
+      `${label} is no longer declared: rlsctl stops keeping it isolated, and nothing in the file protects its rows any more (expected only if the table was dropped from the database too)`,
+      none,
+    );
   }
 
   private diffTable(b: TableDecl, h: TableDecl): void {
@@ -250,7 +332,10 @@ class ModelDiff {
     for (const c of own) {
       const klass: ChangeClass = c.class === 'neutral' ? 'neutral' : whole.verdict;
       if (klass === c.class) continue;
-      c.message += whole.verdict === 'neutral' ? `; taken with the table's other policies, nobody can read or write more or fewer rows` : `; taken with the table's other policies, access only narrows`;
+      c.message +=
+        whole.verdict === 'neutral'
+          ? `; taken with the table's other policies, nobody can read or write more or fewer rows`
+          : `; taken with the table's other policies, access only narrows`;
       c.class = klass;
     }
   }
@@ -263,7 +348,9 @@ class ModelDiff {
     // change, without that of file-wide changes in the same diff.
     const own = tableSqlDelta(desiredTable(this.base, b), desiredTable(this.base, h));
     const sql = [...generatedPolicyStatements(own, isGenerated), ...own.rls];
-    const none = [noStatement(`no statement: apply leaves an exempt table as it is; the policies and row level security of ${label} stay until removed by hand`)];
+    const none = [
+      noStatement(`no statement: apply leaves an exempt table as it is; the policies and row level security of ${label} stay until removed by hand`),
+    ];
     if (h.mode === 'exempt') {
       const message =
         b.mode === 'tenant'
@@ -286,12 +373,26 @@ class ModelDiff {
     if (h.mode === 'shared') {
       this.add('mode', object, change, 'widening', `${label} is now shared: every app role can read every tenant's rows`, sql);
       for (const command of (b as TenantTable).commands.filter((c) => c !== 'select')) {
-        this.add('command', object, `command ${command} no longer allowed`, 'narrowing', `tenants may no longer ${VERB[command]} rows of ${label} (shared tables admit no writes)`, []);
+        this.add(
+          'command',
+          object,
+          `command ${command} no longer allowed`,
+          'narrowing',
+          `tenants may no longer ${VERB[command]} rows of ${label} (shared tables admit no writes)`,
+          [],
+        );
       }
     } else {
       this.add('mode', object, change, 'narrowing', `${label} is now isolated by tenant: each tenant sees only its own rows, not every row`, sql);
       for (const command of (h as TenantTable).commands.filter((c) => c !== 'select')) {
-        this.add('command', object, `command ${command} allowed`, 'widening', `tenants may now ${VERB[command]} their own rows of ${label} (a shared table admitted no writes)`, []);
+        this.add(
+          'command',
+          object,
+          `command ${command} allowed`,
+          'widening',
+          `tenants may now ${VERB[command]} their own rows of ${label} (a shared table admitted no writes)`,
+          [],
+        );
       }
     }
   }
@@ -352,7 +453,14 @@ class ModelDiff {
       if (!twin) continue;
       removed.splice(removed.indexOf(old), 1);
       added.splice(added.indexOf(twin), 1);
-      this.add('policy-renamed', policyObject(h, twin), `policy renamed ${old.name} -> ${twin.name}`, 'neutral', `the policy ${old.name} on ${tableKey(h)} is now named ${twin.name}; what it admits is unchanged`, sqlOf(old.name, twin.name));
+      this.add(
+        'policy-renamed',
+        policyObject(h, twin),
+        `policy renamed ${old.name} -> ${twin.name}`,
+        'neutral',
+        `the policy ${old.name} on ${tableKey(h)} is now named ${twin.name}; what it admits is unchanged`,
+        sqlOf(old.name, twin.name),
+      );
     }
     for (const p of added) {
       const klass: ChangeClass = p.permissive ? 'widening' : 'narrowing';
@@ -366,7 +474,14 @@ class ModelDiff {
       const what = p.permissive
         ? `no longer lets ${roleList(p.to)} ${commandWords(p.command)} rows of ${tableKey(h)}`
         : `no longer limits what ${roleList(p.to)} can ${commandWords(p.command)} on ${tableKey(h)}`;
-      this.add('policy-removed', policyObject(h, p), `${asWord(p)} policy removed`, klass, `the ${asWord(p)} policy ${p.name} is gone: it ${what}`, sqlOf(p.name));
+      this.add(
+        'policy-removed',
+        policyObject(h, p),
+        `${asWord(p)} policy removed`,
+        klass,
+        `the ${asWord(p)} policy ${p.name} is gone: it ${what}`,
+        sqlOf(p.name),
+      );
     }
     for (const [name, old] of baseByName) {
       const now = headByName.get(name);
@@ -399,10 +514,24 @@ class ModelDiff {
           );
           break;
         case 'for':
-          this.add('policy-for', object, `for ${old.command} -> ${now.command}`, a.verdict, `${label} now applies to ${commandWords(now.command)} instead of ${commandWords(old.command)}${a.mixed ? ' (some commands gained, others lost: counted as widening)' : ''}`, sql);
+          this.add(
+            'policy-for',
+            object,
+            `for ${old.command} -> ${now.command}`,
+            a.verdict,
+            `${label} now applies to ${commandWords(now.command)} instead of ${commandWords(old.command)}${a.mixed ? ' (some commands gained, others lost: counted as widening)' : ''}`,
+            sql,
+          );
           break;
         case 'to':
-          this.add('policy-to', object, `to ${old.to.join(', ')} -> ${now.to.join(', ')}`, a.verdict, `${label} now applies to ${roleList(now.to)} instead of ${roleList(old.to)}${a.mixed ? ' (some roles gained, others lost: counted as widening)' : ''}`, sql);
+          this.add(
+            'policy-to',
+            object,
+            `to ${old.to.join(', ')} -> ${now.to.join(', ')}`,
+            a.verdict,
+            `${label} now applies to ${roleList(now.to)} instead of ${roleList(old.to)}${a.mixed ? ' (some roles gained, others lost: counted as widening)' : ''}`,
+            sql,
+          );
           break;
         case 'using':
         case 'check': {
@@ -441,14 +570,44 @@ class ModelDiff {
       if (!twin) continue;
       removed.splice(removed.indexOf(old), 1);
       added.splice(added.indexOf(twin), 1);
-      this.add('index-renamed', object(twin.name), `index renamed ${old.name} -> ${twin.name}`, 'neutral', `the index ${shape(twin)} on ${label} is now named ${twin.name}`, sqlOf(old.name, twin.name));
+      this.add(
+        'index-renamed',
+        object(twin.name),
+        `index renamed ${old.name} -> ${twin.name}`,
+        'neutral',
+        `the index ${shape(twin)} on ${label} is now named ${twin.name}`,
+        sqlOf(old.name, twin.name),
+      );
     }
-    for (const i of added) this.add('index-added', object(i.name), `index added ${shape(i)}`, 'neutral', `${i.unique ? 'a unique index' : 'an index'} on ${label} (${i.columns.join(', ')}) is now declared`, sqlOf(i.name));
-    for (const i of removed) this.add('index-removed', object(i.name), `index removed ${shape(i)}`, 'neutral', `the ${i.unique ? 'unique ' : ''}index on ${label} (${i.columns.join(', ')}) is no longer declared`, sqlOf(i.name));
+    for (const i of added)
+      this.add(
+        'index-added',
+        object(i.name),
+        `index added ${shape(i)}`,
+        'neutral',
+        `${i.unique ? 'a unique index' : 'an index'} on ${label} (${i.columns.join(', ')}) is now declared`,
+        sqlOf(i.name),
+      );
+    for (const i of removed)
+      this.add(
+        'index-removed',
+        object(i.name),
+        `index removed ${shape(i)}`,
+        'neutral',
+        `the ${i.unique ? 'unique ' : ''}index on ${label} (${i.columns.join(', ')}) is no longer declared`,
+        sqlOf(i.name),
+      );
     for (const [name, old] of baseByName) {
       const now = headByName.get(name);
       if (now && shape(now) !== shape(old)) {
-        this.add('index-changed', object(name), `index ${shape(old)} -> ${shape(now)}`, 'neutral', `the index ${name} on ${label} is now ${shape(now)}`, sqlOf(name));
+        this.add(
+          'index-changed',
+          object(name),
+          `index ${shape(old)} -> ${shape(now)}`,
+          'neutral',
+          `the index ${name} on ${label} is now ${shape(now)}`,
+          sqlOf(name),
+        );
       }
     }
   }

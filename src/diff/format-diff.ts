@@ -20,11 +20,16 @@ export function formatDiffText(changes: PolicyChange[], sides: DiffSides, option
   const lines = [c.dim(escapeTerminal(`${sides.base} -> ${sides.head}`))];
   const width = Math.max(...CHANGE_CLASSES.map((k) => k.length));
   for (const change of sortChanges(changes)) {
-    lines.push(`${paint[change.class](change.class.padEnd(width))}  ${c.bold(escapeTerminal(`${change.object.kind} ${changeObjectLabel(change.object)}`))}: ${escapeTerminal(change.change)}`);
+    lines.push(
+      `${paint[change.class](change.class.padEnd(width))}  ${c.bold(escapeTerminal(`${change.object.kind} ${changeObjectLabel(change.object)}`))}: ${escapeTerminal(change.change)}`,
+    );
     lines.push(`${' '.repeat(width + 2)}${escapeTerminal(change.message)}`);
   }
   if (changes.length === 0) lines.push('no change in meaning');
-  lines.push('', summaryLine(summarizeChanges(changes), (k, s) => paint[k](s)));
+  lines.push(
+    '',
+    summaryLine(summarizeChanges(changes), (k, s) => paint[k](s)),
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -47,12 +52,21 @@ export function formatDiffMarkdown(changes: PolicyChange[], sides: DiffSides): s
       lines.push(`- **${escapeMarkdown(change.object.kind)} ${code(changeObjectLabel(change.object))}**: ${escapeMarkdown(change.change)}  `);
       lines.push(`  ${escapeMarkdown(change.message)}`);
       if (change.sql.length > 0) {
-        lines.push('', '  <details><summary>SQL</summary>', '', ...fenced(change.sql.join('\n'), 'sql').map((l) => (l === '' ? '' : `  ${l}`)), '', '  </details>');
+        lines.push(
+          '',
+          '  <details><summary>SQL</summary>',
+          '',
+          ...fenced(change.sql.join('\n'), 'sql').map((l) => (l === '' ? '' : `  ${l}`)),
+          '',
+          '  </details>',
+        );
       }
       lines.push('');
     }
   }
-  lines.push('<sub>rlsctl diff: widening = someone can read or write more than before. The SQL is what the head policy file compiles to, relative to the base; run <code>rlsctl plan</code> against a database for what <code>apply</code> will run there.</sub>');
+  lines.push(
+    '<sub>rlsctl diff: widening = someone can read or write more than before. The SQL is what the head policy file compiles to, relative to the base; run <code>rlsctl plan</code> against a database for what <code>apply</code> will run there.</sub>',
+  );
   // A marker for CI scripts that update their earlier comment instead of adding one.
   lines.push('<!-- rlsctl-diff -->', '');
   return lines.join('\n');
@@ -64,7 +78,8 @@ function verdict(s: ChangeSummary): string {
   if (s.widening > 0) {
     return `:warning: **This change widens tenant access**: ${plural(s.widening, 'change')} let${s.widening === 1 ? 's' : ''} someone read or write more than before. Review ${s.widening === 1 ? 'it' : 'them'} before merging.`;
   }
-  if (s.narrowing > 0) return `**No change widens access**: ${plural(s.narrowing, 'change')} narrow${s.narrowing === 1 ? 's' : ''} it; application queries may see fewer rows or have writes refused.`;
+  if (s.narrowing > 0)
+    return `**No change widens access**: ${plural(s.narrowing, 'change')} narrow${s.narrowing === 1 ? 's' : ''} it; application queries may see fewer rows or have writes refused.`;
   if (s.neutral > 0) return `**No change to who can read or write what**: ${plural(s.neutral, 'neutral change')} only.`;
   return '**No change** to the meaning of the policy file.';
 }

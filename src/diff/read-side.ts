@@ -114,7 +114,9 @@ async function readGitSide(ref: string, options: ReadSideOptions): Promise<DiffS
       // A symbolic link is stored as a blob holding the link's target; reading
       // that as YAML would silently drop the policies it points to.
       if (f.type !== 'blob' || f.mode === '120000') {
-        throw new UsageError(`${display(join(f.name))} is not a regular file at ${ref}`, { hint: 'rlsctl reads only regular *.yaml / *.yml files at a git revision' });
+        throw new UsageError(`${display(join(f.name))} is not a regular file at ${ref}`, {
+          hint: 'rlsctl reads only regular *.yaml / *.yml files at a git revision',
+        });
       }
     }
     if (files.length === 0) {
@@ -136,7 +138,9 @@ async function pathInRepository(top: string, cwd: string, policies: string): Pro
   const absolute = path.isAbsolute(policies) ? await realOrSelf(policies) : path.resolve(await realOrSelf(cwd), policies);
   const relative = path.relative(realTop, absolute);
   if (relative.startsWith('..') || path.isAbsolute(relative)) {
-    throw new UsageError(`the policy path ${policies} is outside the git repository at ${top}`, { hint: 'name a policy path inside the repository with --policies' });
+    throw new UsageError(`the policy path ${policies} is outside the git repository at ${top}`, {
+      hint: 'name a policy path inside the repository with --policies',
+    });
   }
   return relative.split(path.sep).join('/');
 }
@@ -198,7 +202,12 @@ function git(args: string[], cwd: string, encoding: 'utf8' | 'buffer' = 'utf8'):
       (error, stdout, stderr) => {
         if (!error) return resolve(stdout);
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-          reject(new GitFailed('git is not installed or not on PATH', { hint: 'git:REF reads the policy file with git; install git, or compare two files or folders', cause: error }));
+          reject(
+            new GitFailed('git is not installed or not on PATH', {
+              hint: 'git:REF reads the policy file with git; install git, or compare two files or folders',
+              cause: error,
+            }),
+          );
           return;
         }
         reject(new GitExit(String(stderr).trim().split('\n')[0] || error.message, { cause: error }));

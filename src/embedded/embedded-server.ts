@@ -145,9 +145,12 @@ async function postgresAccount(onLog: (line: string) => void): Promise<Account> 
   }
   const gid = await idOf('-g');
   if (uid === undefined || gid === undefined) {
-    throw new DatabaseError('the embedded PostgreSQL cannot run as root, and there is no `postgres` system user to run it as (creating one with groupadd/useradd failed)', {
-      hint: 'create a `postgres` user (useradd postgres), run rlsctl as a normal user, or name a database with --db URL or DATABASE_URL',
-    });
+    throw new DatabaseError(
+      'the embedded PostgreSQL cannot run as root, and there is no `postgres` system user to run it as (creating one with groupadd/useradd failed)',
+      {
+        hint: 'create a `postgres` user (useradd postgres), run rlsctl as a normal user, or name a database with --db URL or DATABASE_URL',
+      },
+    );
   }
   return { uid, gid };
 }
@@ -226,7 +229,11 @@ export async function startEmbeddedServer(options: EmbeddedOptions = {}): Promis
     try {
       nativeDir = await reachableNative(located.nativeDir, located.label, path.join(tmpdir(), CACHE_FOLDER));
     } catch (error) {
-      await fail(`the embedded PostgreSQL binaries could not be copied to a folder the postgres user can reach (${path.join(tmpdir(), CACHE_FOLDER)}): ${(error as Error).message}`, error instanceof UnsafeCache ? `remove that folder and run again; ${tmpHint}` : tmpHint, error);
+      await fail(
+        `the embedded PostgreSQL binaries could not be copied to a folder the postgres user can reach (${path.join(tmpdir(), CACHE_FOLDER)}): ${(error as Error).message}`,
+        error instanceof UnsafeCache ? `remove that folder and run again; ${tmpHint}` : tmpHint,
+        error,
+      );
     }
     const binary = path.join(nativeDir, 'bin', 'initdb');
     const why = (await canRun(binary, '/', account)) ?? (await canRun(binary, dataDir, account));
@@ -263,7 +270,11 @@ export async function startEmbeddedServer(options: EmbeddedOptions = {}): Promis
   );
   await rm(passwordFile, { force: true });
   if (initdb.error || initdb.code !== 0) {
-    await fail(`the embedded PostgreSQL did not start: initdb ${initdb.error ? `could not run (${initdb.error.message})` : `exited ${initdb.code ?? initdb.signal}`}`, lastLines(), initdb.error);
+    await fail(
+      `the embedded PostgreSQL did not start: initdb ${initdb.error ? `could not run (${initdb.error.message})` : `exited ${initdb.code ?? initdb.signal}`}`,
+      lastLines(),
+      initdb.error,
+    );
   }
 
   const port = await freePort();
@@ -271,10 +282,14 @@ export async function startEmbeddedServer(options: EmbeddedOptions = {}): Promis
   const child = await new Promise<ChildProcess>((resolve, reject) => {
     let server: ChildProcess;
     try {
-      server = spawn(path.join(nativeDir, 'bin', 'postgres'), ['-D', dataDir, '-p', String(port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])], {
-        ...spawnOptions,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      server = spawn(
+        path.join(nativeDir, 'bin', 'postgres'),
+        ['-D', dataDir, '-p', String(port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])],
+        {
+          ...spawnOptions,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
     } catch (error) {
       reject(error);
       return;
@@ -302,8 +317,7 @@ export async function startEmbeddedServer(options: EmbeddedOptions = {}): Promis
     server.stderr?.on('data', read);
   }).catch((error: Error) => fail(`the embedded PostgreSQL did not start: ${error.message}`, lastLines(), error));
 
-  const urlFor = (database: string) =>
-    `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

@@ -64,7 +64,7 @@ async function seal(root: string): Promise<void> {
         throw new UnsafeCache(`${e.rel} links outside the PostgreSQL package (${e.target})`);
       }
     } else if (e.kind === 'dir') await chmod(full, 0o755);
-    else await chmod(full, ((e.mode & 0o777) & ~0o022) | 0o444);
+    else await chmod(full, (e.mode & 0o777 & ~0o022) | 0o444);
   }
   await chmod(root, 0o755);
 }

@@ -11,7 +11,7 @@ export const SEQ_SCAN_ON_TENANT_TABLE: RuleMeta = {
   severity: 'error',
   title: 'A tenant table is read by a full scan',
   description:
-    'The query reads a tenant table with a sequential scan (or a full index scan with no index condition) even when sequential scans are disabled: no index can serve its tenant filter, so every tenant pays for reading every tenant\'s rows, and the cost grows with the whole table, not with the tenant.',
+    "The query reads a tenant table with a sequential scan (or a full index scan with no index condition) even when sequential scans are disabled: no index can serve its tenant filter, so every tenant pays for reading every tenant's rows, and the cost grows with the whole table, not with the tenant.",
   remediation:
     'Create an index that leads with the tenant column, followed by the columns the query compares for equality and then its range or sort column; if such an index exists and is still not used, rewrite the policy so that its tenant predicate is `column = (SELECT ...)` on the bare column, with no OR and no per-row function.',
 };
@@ -23,7 +23,8 @@ export const TENANT_FILTER_NOT_INDEX_CONDITION: RuleMeta = {
   title: 'The tenant predicate is only a filter on an index scan',
   description:
     'The query reads a tenant table through an index, but the tenant predicate is not among the index conditions: the index returns rows of every tenant and the tenant filter discards the others one by one.',
-  remediation: 'Create an index that leads with the tenant column and continues with the columns of the index now used, or rewrite the policy so that its tenant predicate can be an index condition.',
+  remediation:
+    'Create an index that leads with the tenant column and continues with the columns of the index now used, or rewrite the policy so that its tenant predicate can be an index condition.',
 };
 
 export const PER_ROW_POLICY_SUBPLAN: RuleMeta = {
@@ -44,7 +45,7 @@ export const QUERY_FAILED: RuleMeta = {
   title: 'The query could not be planned',
   description:
     'The query could not be parsed or planned as the app role with a tenant set: a syntax error, an unknown table or column, a missing privilege, a timeout, or a statement that is not a query.',
-  remediation: 'Fix the query at the location given; the message carries PostgreSQL\'s error.',
+  remediation: "Fix the query at the location given; the message carries PostgreSQL's error.",
 };
 
 export const EXPLAIN_RULES: RuleMeta[] = [SEQ_SCAN_ON_TENANT_TABLE, TENANT_FILTER_NOT_INDEX_CONDITION, PER_ROW_POLICY_SUBPLAN, QUERY_FAILED];

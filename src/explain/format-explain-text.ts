@@ -31,7 +31,10 @@ export function formatExplainText(findings: ExplainFinding[], queries: QueryOutc
       const headline = f.detail?.headline ? `${f.detail.table}: ${f.detail.headline}` : f.message;
       lines.push(`  ${paint[f.severity](f.severity)} ${c.dim(`${f.rule} ${f.name}`)} ${escapeTerminal(headline)}`);
       if (f.detail?.fragment) f.detail.fragment.forEach((l, i) => lines.push(`    ${i === 0 ? c.dim('plan: ') : '      '}${escapeTerminal(l)}`));
-      if (f.help) escapeTerminalBlock(f.help).split('\n').forEach((l, i) => lines.push(`    ${i === 0 ? c.dim('fix:  ') : '      '}${l}`));
+      if (f.help)
+        escapeTerminalBlock(f.help)
+          .split('\n')
+          .forEach((l, i) => lines.push(`    ${i === 0 ? c.dim('fix:  ') : '      '}${l}`));
     }
     lines.push('');
   }

@@ -29,7 +29,13 @@ const KIND_WORDS: Record<string, string> = {
 };
 
 export function describeStatement(kind: string): string {
-  return KIND_WORDS[kind] ?? `a ${kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()} statement`;
+  return (
+    KIND_WORDS[kind] ??
+    `a ${kind
+      .replace(/Stmt$/, '')
+      .replace(/([a-z])([A-Z])/g, '$1 $2')
+      .toUpperCase()} statement`
+  );
 }
 
 export function inspectQuery(text: string): InspectedQuery {
@@ -43,12 +49,20 @@ export function inspectQuery(text: string): InspectedQuery {
   }
   const stmts = parsed.stmts ?? [];
   if (stmts.length !== 1) {
-    return { ok: false, reason: 'statements', message: stmts.length === 0 ? 'there is no statement in it' : `it holds ${stmts.length} statements; a query is exactly one` };
+    return {
+      ok: false,
+      reason: 'statements',
+      message: stmts.length === 0 ? 'there is no statement in it' : `it holds ${stmts.length} statements; a query is exactly one`,
+    };
   }
   const [kind] = Object.keys(stmts[0].stmt);
   const stmt = stmts[0].stmt[kind] as Record<string, unknown>;
   if (!(PLANNABLE as readonly string[]).includes(kind)) {
-    return { ok: false, reason: 'not-a-query', message: `${describeStatement(kind)} is not a query: rlsctl explain plans SELECT, INSERT, UPDATE, DELETE and MERGE` };
+    return {
+      ok: false,
+      reason: 'not-a-query',
+      message: `${describeStatement(kind)} is not a query: rlsctl explain plans SELECT, INSERT, UPDATE, DELETE and MERGE`,
+    };
   }
   if (kind === 'SelectStmt' && stmt.intoClause) {
     return { ok: false, reason: 'not-a-query', message: 'SELECT INTO creates a table: rlsctl explain plans queries only' };

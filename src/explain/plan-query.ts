@@ -72,7 +72,10 @@ export class PlanSession {
   static async open(client: pg.ClientBase, context: PlanContext): Promise<PlanSession> {
     // The batches hold the query file's text, checked by libpg-query as the setting on reads it.
     await requireStandardStrings(client);
-    const { rows } = await client.query<{ exists: boolean; user: string }>('SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1) AS exists, current_user AS user', [context.role]);
+    const { rows } = await client.query<{ exists: boolean; user: string }>(
+      'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1) AS exists, current_user AS user',
+      [context.role],
+    );
     if (!rows[0].exists) {
       throw new UsageError(`the app role ${context.role} does not exist in this database`, {
         hint: 'create the role, or name the role the application connects as with --app-role (or roles.app in the policy file)',
@@ -144,7 +147,13 @@ export class PlanSession {
       const args = Array.from({ length: paramCount }, () => 'NULL').join(', ');
       explain = `PREPARE ${STATEMENT}${types} AS ${body};\nEXPLAIN (FORMAT JSON, VERBOSE) EXECUTE ${STATEMENT}(${args});\nDEALLOCATE ${STATEMENT}`;
     }
-    const statements = [`SAVEPOINT ${STATEMENT}`, ...(prepared ? ['SET LOCAL enable_partition_pruning = off'] : []), ...compose(explain), `ROLLBACK TO SAVEPOINT ${STATEMENT}`, `RELEASE SAVEPOINT ${STATEMENT}`];
+    const statements = [
+      `SAVEPOINT ${STATEMENT}`,
+      ...(prepared ? ['SET LOCAL enable_partition_pruning = off'] : []),
+      ...compose(explain),
+      `ROLLBACK TO SAVEPOINT ${STATEMENT}`,
+      `RELEASE SAVEPOINT ${STATEMENT}`,
+    ];
     const batch = statements.join(';\n');
     const explainCount = statements.filter((s) => s === explain).length;
     checkBatch(batch, statements.length + (prepared ? 2 * explainCount : 0));
@@ -192,4 +201,3 @@ function checkBatch(batch: string, expected: number): void {
   const count = parsed.stmts?.length ?? 0;
   if (count !== expected) throw new PlanFailed(`the query does not stand alone as one statement (the parser sees ${count - expected + 1} statements in it)`);
 }
-

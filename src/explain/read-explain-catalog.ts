@@ -94,7 +94,15 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
     [schemas, names],
   );
 
-  const { rows: indexRows } = await client.query<{ table_schema: string; table_name: string; schema: string; name: string; columns: Array<string | null>; unique: boolean; partial: boolean }>(
+  const { rows: indexRows } = await client.query<{
+    table_schema: string;
+    table_name: string;
+    schema: string;
+    name: string;
+    columns: Array<string | null>;
+    unique: boolean;
+    partial: boolean;
+  }>(
     `SELECT tn.nspname AS table_schema, t.relname AS table_name, n.nspname AS schema, ic.relname AS name,
             ARRAY(SELECT a.attname::text
                     FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
@@ -112,7 +120,16 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
     [members.map((m) => m.schema), members.map((m) => m.name)],
   );
 
-  const { rows: policyRows } = await client.query<{ schema: string; table: string; name: string; permissive: boolean; command: string; roles: string[]; using: string | null; check: string | null }>(
+  const { rows: policyRows } = await client.query<{
+    schema: string;
+    table: string;
+    name: string;
+    permissive: boolean;
+    command: string;
+    roles: string[];
+    using: string | null;
+    check: string | null;
+  }>(
     `SELECT n.nspname AS schema, c.relname AS table, p.polname AS name, p.polpermissive AS permissive, p.polcmd::text AS command,
             ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_catalog.pg_get_userbyid(r)::text END FROM unnest(p.polroles) AS r ORDER BY 1) AS roles,
             pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS using, pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check
@@ -134,7 +151,8 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
 
   const relations = new Map<string, TenantRelation>();
   const indexes = new Map<string, IndexInfo>();
-  for (const row of indexRows) indexes.set(relationKey(row.schema, row.name), { schema: row.schema, name: row.name, columns: row.columns, unique: row.unique, partial: row.partial });
+  for (const row of indexRows)
+    indexes.set(relationKey(row.schema, row.name), { schema: row.schema, name: row.name, columns: row.columns, unique: row.unique, partial: row.partial });
   const missing: FactsTable[] = [];
   for (const table of tables) {
     const own = members.filter((m) => m.root_schema === table.schema && m.root_name === table.name);
@@ -148,9 +166,7 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
       lead: table.column ? [table.column] : (table.via?.columns ?? []),
       partitioned: root.relkind === 'p',
       columns: new Set(root.columns),
-      indexes: indexRows
-        .filter((r) => r.table_schema === table.schema && r.table_name === table.name)
-        .map((r) => indexes.get(relationKey(r.schema, r.name))!),
+      indexes: indexRows.filter((r) => r.table_schema === table.schema && r.table_name === table.name).map((r) => indexes.get(relationKey(r.schema, r.name))!),
       policies: policyRows.filter((p) => p.schema === table.schema && p.table === table.name).map((p) => ({ ...p, command: decodePolcmd(p.command) })),
     };
     for (const m of own) if (!relations.has(relationKey(m.schema, m.name))) relations.set(relationKey(m.schema, m.name), info);
@@ -161,6 +177,11 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
     relations,
     indexes,
     missing,
-    hypopg: { installed: hypopg[0].version !== null, available: hypopg[0].available, schema: hypopg[0].schema ?? undefined, version: hypopg[0].version ?? undefined },
+    hypopg: {
+      installed: hypopg[0].version !== null,
+      available: hypopg[0].available,
+      schema: hypopg[0].schema ?? undefined,
+      version: hypopg[0].version ?? undefined,
+    },
   };
 }

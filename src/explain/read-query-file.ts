@@ -66,12 +66,15 @@ export async function readQueryFile(file: string): Promise<QueryFileContents> {
   const format = queryFileFormat(file);
   const contents = format === 'csv' ? readStatStatementsCsv(file, text) : format === 'json' ? readStatStatementsJson(file, text) : readSqlQueries(file, text);
   if (contents.queries.length + contents.problems.length === 0) {
-    throw new UsageError(`the query file ${file} holds no query${contents.skipped > 0 ? ` (${contents.skipped} statement${contents.skipped === 1 ? '' : 's'} that are not queries skipped)` : ''}`, {
-      hint:
-        format === 'sql'
-          ? 'write SELECT, INSERT, UPDATE, DELETE or MERGE statements, separated by `;` or each after a `-- name: NAME` line'
-          : 'export pg_stat_statements with its query column, e.g. \\copy (SELECT queryid, query FROM pg_stat_statements) TO \'queries.csv\' WITH (FORMAT csv, HEADER)',
-    });
+    throw new UsageError(
+      `the query file ${file} holds no query${contents.skipped > 0 ? ` (${contents.skipped} statement${contents.skipped === 1 ? '' : 's'} that are not queries skipped)` : ''}`,
+      {
+        hint:
+          format === 'sql'
+            ? 'write SELECT, INSERT, UPDATE, DELETE or MERGE statements, separated by `;` or each after a `-- name: NAME` line'
+            : "export pg_stat_statements with its query column, e.g. \\copy (SELECT queryid, query FROM pg_stat_statements) TO 'queries.csv' WITH (FORMAT csv, HEADER)",
+      },
+    );
   }
   return contents;
 }
@@ -355,7 +358,9 @@ export function readStatStatementsJson(file: string, text: string): QueryFileCon
   const positions = new TextPositions(text);
   const rowOf = (value: unknown, line: number): ExportRow => {
     if (!value || typeof value !== 'object' || Array.isArray(value) || typeof (value as { query?: unknown }).query !== 'string') {
-      throw new UsageError(`${file}:${line}: a row without a string \`query\` key`, { hint: 'export rows of pg_stat_statements as JSON objects, e.g. SELECT json_agg(s) FROM pg_stat_statements s' });
+      throw new UsageError(`${file}:${line}: a row without a string \`query\` key`, {
+        hint: 'export rows of pg_stat_statements as JSON objects, e.g. SELECT json_agg(s) FROM pg_stat_statements s',
+      });
     }
     const row = value as { query: string; queryid?: unknown };
     return { line, query: row.query, queryid: row.queryid === undefined || row.queryid === null ? undefined : String(row.queryid) };
@@ -367,7 +372,9 @@ export function readStatStatementsJson(file: string, text: string): QueryFileCon
     try {
       parsed = JSON.parse(trimmed);
     } catch (error) {
-      throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`, { hint: 'export pg_stat_statements as a JSON array of rows, or one JSON object per line' });
+      throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`, {
+        hint: 'export pg_stat_statements as a JSON array of rows, or one JSON object per line',
+      });
     }
     const offsets = arrayElementOffsets(text.replace(/^\uFEFF/, ' '));
     rows = (parsed as unknown[]).map((v, i) => rowOf(v, positions.lineColumn(offsets[i] ?? 0).line));
@@ -380,7 +387,9 @@ export function readStatStatementsJson(file: string, text: string): QueryFileCon
       try {
         value = JSON.parse(line);
       } catch (error) {
-        throw new UsageError(`${file}:${i + 1}: not valid JSON: ${(error as Error).message}`, { hint: 'export pg_stat_statements as a JSON array of rows, or one JSON object per line' });
+        throw new UsageError(`${file}:${i + 1}: not valid JSON: ${(error as Error).message}`, {
+          hint: 'export pg_stat_statements as a JSON array of rows, or one JSON object per line',
+        });
       }
       rows.push(rowOf(value, i + 1));
     });

@@ -113,8 +113,10 @@ export function checkTenant(value: string, type: TenantType): void {
       ? /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(value)
       : type === 'text'
         ? value.length > 0 && !value.includes('\0')
-        : /^-?\d+$/.test(value) && (type === 'bigint' ? BigInt(value) <= 9223372036854775807n && BigInt(value) >= -9223372036854775808n : Math.abs(Number(value)) <= 2147483647);
-  if (!ok) throw new UsageError(`--tenant ${value} is not a value of the tenant type ${type}`, { hint: `give a ${type} value, as the application sets the tenant` });
+        : /^-?\d+$/.test(value) &&
+          (type === 'bigint' ? BigInt(value) <= 9223372036854775807n && BigInt(value) >= -9223372036854775808n : Math.abs(Number(value)) <= 2147483647);
+  if (!ok)
+    throw new UsageError(`--tenant ${value} is not a value of the tenant type ${type}`, { hint: `give a ${type} value, as the application sets the tenant` });
 }
 
 function isDatabase(target: Database | pg.ClientBase): target is Database {
@@ -132,18 +134,30 @@ function isDatabase(target: Database | pg.ClientBase): target is Database {
  * connected client (used as is; a client inside a transaction is refused with
  * a UsageError, its transaction untouched: see refuseOpenTransaction).
  */
-export async function runExplain(target: Database | pg.ClientBase, facts: TenantFacts, queries: ExplainQuery[], options: ExplainOptions = {}): Promise<ExplainResult> {
+export async function runExplain(
+  target: Database | pg.ClientBase,
+  facts: TenantFacts,
+  queries: ExplainQuery[],
+  options: ExplainOptions = {},
+): Promise<ExplainResult> {
   await loadParser();
   const role = options.role ?? facts.appRoles[0];
   if (!role) {
-    throw new UsageError('no app role to plan the queries as', { hint: 'name the role the application connects as with --app-role, or list it under roles.app in the policy file' });
+    throw new UsageError('no app role to plan the queries as', {
+      hint: 'name the role the application connects as with --app-role, or list it under roles.app in the policy file',
+    });
   }
   if (!facts.setting) {
-    throw new UsageError('no tenant setting: explain plans with the tenant set, as the application runs', { hint: 'say it with --tenant-setting NAME (e.g. app.tenant_id), or use a policy file' });
+    throw new UsageError('no tenant setting: explain plans with the tenant set, as the application runs', {
+      hint: 'say it with --tenant-setting NAME (e.g. app.tenant_id), or use a policy file',
+    });
   }
   if (facts.tenantTables.length === 0) {
     throw new UsageError('no tenant table to check the queries against', {
-      hint: facts.source === 'policy-file' ? 'declare tenant tables in the policy file' : `no table in scope has the column ${facts.tenantColumn}: say the tenant column with --tenant-column, or use a policy file`,
+      hint:
+        facts.source === 'policy-file'
+          ? 'declare tenant tables in the policy file'
+          : `no table in scope has the column ${facts.tenantColumn}: say the tenant column with --tenant-column, or use a policy file`,
     });
   }
   const tenant = options.tenant ?? defaultTenant(facts.tenantType);
@@ -152,13 +166,20 @@ export async function runExplain(target: Database | pg.ClientBase, facts: Tenant
   const client = isDatabase(target) ? await target.connect() : target;
   try {
     if (!isDatabase(target)) {
-      await refuseOpenTransaction(client, 'explain', 'give it the Database, or a client outside any transaction: it plans in a READ ONLY transaction of its own and rolls it back');
+      await refuseOpenTransaction(
+        client,
+        'explain',
+        'give it the Database, or a client outside any transaction: it plans in a READ ONLY transaction of its own and rolls it back',
+      );
     }
     const catalog = await readExplainCatalog(client, facts.tenantTables);
     if (catalog.missing.length > 0) {
-      throw new UsageError(`the database lacks ${catalog.missing.length === 1 ? 'a table' : 'tables'} the policy file declares: ${catalog.missing.map((t) => `${t.schema}.${t.name}`).join(', ')}`, {
-        hint: 'run the migrations that create them first, or point --db at the database the application uses',
-      });
+      throw new UsageError(
+        `the database lacks ${catalog.missing.length === 1 ? 'a table' : 'tables'} the policy file declares: ${catalog.missing.map((t) => `${t.schema}.${t.name}`).join(', ')}`,
+        {
+          hint: 'run the migrations that create them first, or point --db at the database the application uses',
+        },
+      );
     }
     const useHypopg = catalog.hypopg.installed && options.hypopg !== false;
     const context: ExplainContext = {
@@ -230,7 +251,9 @@ async function explainOne(
   const inspected = inspectQuery(query.text);
   if (!inspected.ok) {
     const offset = inspected.reason === 'syntax' ? inspected.position : undefined;
-    findings.push(failedFinding(query.name, inspected.reason === 'syntax' ? `syntax error: ${inspected.message}` : inspected.message, locationOf(query, offset)));
+    findings.push(
+      failedFinding(query.name, inspected.reason === 'syntax' ? `syntax error: ${inspected.message}` : inspected.message, locationOf(query, offset)),
+    );
     return outcome;
   }
   let plans: PlannedQuery | undefined;
@@ -286,7 +309,9 @@ const COMMANDS_OF: Record<PlannableKind, Command[]> = {
 };
 
 function applicablePolicies(relation: TenantRelation, role: string, kind: PlannableKind): PolicyInfo[] {
-  return relation.policies.filter((p) => (p.roles.includes(role) || p.roles.some(isPublicRole)) && COMMANDS_OF[kind].some((c) => appliesToCommand(p.command, c)));
+  return relation.policies.filter(
+    (p) => (p.roles.includes(role) || p.roles.some(isPublicRole)) && COMMANDS_OF[kind].some((c) => appliesToCommand(p.command, c)),
+  );
 }
 
 /**
@@ -343,7 +368,8 @@ function isUniqueLookup(scan: ScanNode, catalog: ExplainCatalog, relation: Tenan
 
 const SHAPE_REASON: Record<Exclude<PredicateAnalysis['shape'], 'sargable' | 'absent'>, (culprit?: string) => string> = {
   or: () => 'its tenant comparison sits under an OR, so no index condition can come of it (and an OR beside the tenant comparison is how a policy fails open)',
-  'per-row-function': (culprit) => `its tenant filter calls ${culprit ?? 'a function'} for every row it reads (a volatile function, or one not wrapped in a scalar sub-select, is not evaluated once and cannot be an index condition)`,
+  'per-row-function': (culprit) =>
+    `its tenant filter calls ${culprit ?? 'a function'} for every row it reads (a volatile function, or one not wrapped in a scalar sub-select, is not evaluated once and cannot be an index condition)`,
   subplan: () => 'its tenant value comes from a SubPlan that runs for every row it reads',
   'wrapped-column': () => 'its tenant column is cast or passed to a function in the filter, so no index on the column can serve it',
 };
@@ -399,7 +425,9 @@ function analyzeQuery(
         : scan.access === 'full-index'
           ? `${scan.nodeType} on ${where} reads the whole index ${scan.indexNames.join(', ')} (no index condition), even with sequential scans disabled`
           : `${scan.nodeType} on ${where} using ${scan.indexNames.join(', ')}: the tenant predicate is not an index condition`;
-    const conds = [scan.indexConds.length > 0 ? `Index Cond: ${scan.indexConds.join(' / ')}` : '', scan.filter ? `Filter: ${scan.filter}` : ''].filter(Boolean).join('; ');
+    const conds = [scan.indexConds.length > 0 ? `Index Cond: ${scan.indexConds.join(' / ')}` : '', scan.filter ? `Filter: ${scan.filter}` : '']
+      .filter(Boolean)
+      .join('; ');
     const uses = queryColumnUses(stmt, relation.table.schema, new Set([relation.table.name, scan.relation]), relation.columns);
     const suggestion = suggestIndex(relation, uses, scan.filter, scan.alias);
 
@@ -439,7 +467,8 @@ function analyzeQuery(
         return (shape !== 'sargable' && shape !== 'absent') || (predicate.shape === 'subplan' && isCorrelated(p, relation));
       });
       const message = `${how}: ${SHAPE_REASON[predicate.shape](predicate.culprit)}`;
-      const help = offending.length > 0 ? policyRewrite(facts, relation, offending, column) : `-- rewrite the tenant predicate as: ${idealPredicate(facts, column)}`;
+      const help =
+        offending.length > 0 ? policyRewrite(facts, relation, offending, column) : `-- rewrite the tenant predicate as: ${idealPredicate(facts, column)}`;
       push(rule, relation, scan, message, help, undefined, conds);
       continue;
     }

@@ -131,7 +131,12 @@ export function collectScans(root: PlanNode): ScanNode[] {
         scans.push({ ...base, access: 'seq', indexNames: [], indexConds: [] });
       } else if (INDEX_TYPES.has(type)) {
         const cond = node['Index Cond'];
-        scans.push({ ...base, access: cond ? 'index' : 'full-index', indexNames: node['Index Name'] ? [node['Index Name']] : [], indexConds: cond ? [cond] : [] });
+        scans.push({
+          ...base,
+          access: cond ? 'index' : 'full-index',
+          indexNames: node['Index Name'] ? [node['Index Name']] : [],
+          indexConds: cond ? [cond] : [],
+        });
       } else if (type === 'Bitmap Heap Scan') {
         const child = (node.Plans ?? []).find((c) => c['Parent Relationship'] === 'Outer');
         const tree = child ? bitmapTree(child) : { kind: 'or' as const, children: [] };

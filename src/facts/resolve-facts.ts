@@ -155,8 +155,10 @@ export async function inferFacts(options: FactOptions, client: pg.ClientBase | p
   // read only when the flags leave one of them unsaid (deparsing every policy of a
   // database of partitions takes seconds).
   const needPolicies = !options.appRole?.length || !options.tenantSetting;
-  const { rows: policies } = !needPolicies ? { rows: [] } : await client.query<{ roles: string[]; qual: string | null; check: string | null }>(
-    `SELECT ARRAY(SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = ANY (p.polroles) ORDER BY 1)::text[] AS roles,
+  const { rows: policies } = !needPolicies
+    ? { rows: [] }
+    : await client.query<{ roles: string[]; qual: string | null; check: string | null }>(
+        `SELECT ARRAY(SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = ANY (p.polroles) ORDER BY 1)::text[] AS roles,
             pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual, pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check
        FROM pg_catalog.pg_policy p
        JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
@@ -164,12 +166,16 @@ export async function inferFacts(options: FactOptions, client: pg.ClientBase | p
        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped
       WHERE ($2::text[] IS NULL OR n.nspname = ANY ($2::text[]))
       ORDER BY n.nspname, c.relname, p.polname`,
-    [column, options.schema ?? null],
-  );
+        [column, options.schema ?? null],
+      );
   let appRoles = options.appRole ?? [];
   if (appRoles.length === 0) {
     appRoles = [...new Set(policies.flatMap((p) => p.roles))].sort();
-    inferred.push(appRoles.length > 0 ? `app roles: ${appRoles.join(', ')} (named by the policies on tenant tables)` : 'app roles: none found (no policy on a tenant table names a role; say them with --app-role)');
+    inferred.push(
+      appRoles.length > 0
+        ? `app roles: ${appRoles.join(', ')} (named by the policies on tenant tables)`
+        : 'app roles: none found (no policy on a tenant table names a role; say them with --app-role)',
+    );
   }
   let setting = options.tenantSetting;
   if (!setting) {

@@ -112,16 +112,24 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
       const ra = [...(referenced.get(a) ?? [])];
       const rb = referenced.get(b) ?? new Set<string>();
       if (ra.some((k) => rb.has(k))) continue;
-      throw new UsageError(`${shown(a)} references ${ra.join(', ')} but ${shown(b)} references ${[...rb].join(', ')}: --tenant-column names must hold the same tenant id`, {
-        hint: `name only the column that holds the tenant id; tables with just ${shown(b)} can then be declared \`via\` the table it references`,
-      });
+      throw new UsageError(
+        `${shown(a)} references ${ra.join(', ')} but ${shown(b)} references ${[...rb].join(', ')}: --tenant-column names must hold the same tenant id`,
+        {
+          hint: `name only the column that holds the tenant id; tables with just ${shown(b)} can then be declared \`via\` the table it references`,
+        },
+      );
     }
   }
   // The tenant root: a table the tenant columns reference by a unique key of the tenant type (organizations.id).
   const uniqueKey = (t: CatalogTable | undefined, columns: string[]) =>
     !!t &&
     t.indexes.some(
-      (i) => i.unique && i.valid && i.predicate === undefined && i.keys.length === columns.length && i.keys.every((k) => k.kind === 'column' && columns.includes(k.name)),
+      (i) =>
+        i.unique &&
+        i.valid &&
+        i.predicate === undefined &&
+        i.keys.length === columns.length &&
+        i.keys.every((k) => k.kind === 'column' && columns.includes(k.name)),
     );
   const roots = new Map<string, string>();
   for (const fk of catalog.foreignKeys) {
@@ -225,7 +233,9 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
         const reason = `template table of the extension ${templateOf(t)}: holds no rows, its partitions copy its properties`;
         lines.push(`      ${yamlKey(t.name)}: { mode: exempt, reason: ${yamlScalar(reason)} }`);
       } else if (roots.has(keyOf(t))) {
-        lines.push(`      ${yamlKey(t.name)}: { column: ${yamlScalar(own ?? '')} }   # the tenant root: tenant columns reference it${partitioned ? '; partitioned' : ''}`);
+        lines.push(
+          `      ${yamlKey(t.name)}: { column: ${yamlScalar(own ?? '')} }   # the tenant root: tenant columns reference it${partitioned ? '; partitioned' : ''}`,
+        );
       } else if (own !== column) {
         lines.push(`      ${yamlKey(t.name)}: { column: ${yamlScalar(own ?? '')} }${partitioned}`);
       } else {
@@ -246,7 +256,11 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
         // A via parent: a tenant table this one references by a unique key of the parent (one parent row, one tenant).
         // NOT NULL keys first: a row whose key is NULL has no parent, so via would hide it from every tenant.
         const fits = catalog.foreignKeys.filter(
-          (f) => f.schema === t.schema && f.table === t.name && tenantKeys.has(`${f.refSchema}.${f.refTable}`) && uniqueKey(byKey.get(`${f.refSchema}.${f.refTable}`), f.refColumns),
+          (f) =>
+            f.schema === t.schema &&
+            f.table === t.name &&
+            tenantKeys.has(`${f.refSchema}.${f.refTable}`) &&
+            uniqueKey(byKey.get(`${f.refSchema}.${f.refTable}`), f.refColumns),
         );
         const fk = fits.find((f) => f.columns.every((n) => t.columns.some((c) => c.name === n && c.notNull))) ?? fits[0];
         const sensitive = [t.name, ...t.columns.map((c) => c.name)].find((n) => SENSITIVE.test(n));
@@ -254,7 +268,11 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
           ...(holdable(t.name) ? [] : ['its name has control characters, which a policy file cannot name: rename it']),
           other ? `its ${shown(other.name)} is ${commentText(other.type)}, not ${type}` : `no ${commentText(columnNames)} column`,
           fk ? 'it references a tenant table' : 'no foreign key to a unique key of a tenant table',
-          ...(fk ? fk.columns.filter((n) => !t.columns.some((c) => c.name === n && c.notNull)).map((n) => `its ${shown(n)} admits NULL: via hides the rows where it is NULL`) : []),
+          ...(fk
+            ? fk.columns
+                .filter((n) => !t.columns.some((c) => c.name === n && c.notNull))
+                .map((n) => `its ${shown(n)} admits NULL: via hides the rows where it is NULL`)
+            : []),
           ...(sensitive ? [`${sensitive === t.name ? 'its name' : `its column ${shown(sensitive)}`} suggests credentials or personal data: never shared`] : []),
         ];
         lines.push(`      # ${name}: to decide: ${why.join('; ')}`);
@@ -296,7 +314,9 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
 
 function existingComment(t: CatalogTable, indent: string): string[] {
   if (t.policies.length === 0 && !t.rls.enabled) return [];
-  const out = [`${indent}${indent.includes('#') ? '' : '# '}existing on ${shown(t.name)}: RLS ${t.rls.enabled ? 'enabled' : 'disabled'}${t.rls.enabled ? (t.rls.forced ? ', forced' : ', not forced') : ''}; ${t.policies.length} polic${t.policies.length === 1 ? 'y' : 'ies'}`];
+  const out = [
+    `${indent}${indent.includes('#') ? '' : '# '}existing on ${shown(t.name)}: RLS ${t.rls.enabled ? 'enabled' : 'disabled'}${t.rls.enabled ? (t.rls.forced ? ', forced' : ', not forced') : ''}; ${t.policies.length} polic${t.policies.length === 1 ? 'y' : 'ies'}`,
+  ];
   for (const p of t.policies) out.push(`${indent}${indent.includes('#') ? '' : '# '}  ${describePolicy(p)}`);
   return out;
 }

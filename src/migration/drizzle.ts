@@ -33,7 +33,13 @@ export const drizzleTool: MigrationTool = {
     if (transaction.length > 0) {
       // One statement per part: drizzle sends each part between breakpoints as its own query.
       const separator = `\n${BREAKPOINT}\n`;
-      const content = [sqlComment(GENERATED, "A drizzle custom migration; runs in drizzle-kit migrate's transaction."), '', LOCK_TIMEOUT, BREAKPOINT, sqlStatements(transaction, separator)].join('\n');
+      const content = [
+        sqlComment(GENERATED, "A drizzle custom migration; runs in drizzle-kit migrate's transaction."),
+        '',
+        LOCK_TIMEOUT,
+        BREAKPOINT,
+        sqlStatements(transaction, separator),
+      ].join('\n');
       files.push({ path: `${tag}.sql`, content: `${content}\n` });
       journal.entries.push({ idx, version: '7', when: Math.max(now.getTime(), (last?.when ?? 0) + 1), tag, breakpoints: true });
       files.push({ path: JOURNAL, content: JSON.stringify(journal, null, 2) + '\n', replaces: true });
@@ -42,7 +48,10 @@ export const drizzleTool: MigrationTool = {
       files.push({
         path: `${tag}_concurrent.sql`,
         content: sqlFile(
-          [OUTSIDE, 'NOT a drizzle migration (drizzle runs its migrations in one transaction): run it after drizzle-kit migrate with psql -v ON_ERROR_STOP=1 -f FILE.'],
+          [
+            OUTSIDE,
+            'NOT a drizzle migration (drizzle runs its migrations in one transaction): run it after drizzle-kit migrate with psql -v ON_ERROR_STOP=1 -f FILE.',
+          ],
           concurrent,
           'none',
         ),
@@ -61,7 +70,9 @@ function readJournal(text: string | undefined): Journal {
     throw new UsageError(`${JOURNAL} is not valid JSON: ${(error as Error).message}; no migration was written`, { cause: error });
   }
   if (!journal || !Array.isArray(journal.entries) || (journal.dialect !== undefined && journal.dialect !== 'postgresql')) {
-    throw new UsageError(`${JOURNAL} is not a drizzle journal for PostgreSQL; no migration was written`, { hint: 'point --dir at the `out` folder of drizzle.config' });
+    throw new UsageError(`${JOURNAL} is not a drizzle journal for PostgreSQL; no migration was written`, {
+      hint: 'point --dir at the `out` folder of drizzle.config',
+    });
   }
   return journal;
 }

@@ -18,18 +18,14 @@ export const kyselyTool: MigrationTool = {
     if (transaction.length > 0) {
       files.push({
         path: `${stamp(now)}_${name}.ts`,
-        content: file(
-          ['Runs in the Migrator transaction, or in a transaction of its own under disableTransactions: true.'],
-          transaction,
-          [
-            '  const run = async (trx: Kysely<any>) => {',
-            `    await sql.raw(${JSON.stringify(bare(LOCK_TIMEOUT))}).execute(trx);`,
-            '    for (const statement of statements) await sql.raw(statement).execute(trx);',
-            '  };',
-            '  if (db.isTransaction) await run(db);',
-            '  else await db.transaction().execute(run);',
-          ],
-        ),
+        content: file(['Runs in the Migrator transaction, or in a transaction of its own under disableTransactions: true.'], transaction, [
+          '  const run = async (trx: Kysely<any>) => {',
+          `    await sql.raw(${JSON.stringify(bare(LOCK_TIMEOUT))}).execute(trx);`,
+          '    for (const statement of statements) await sql.raw(statement).execute(trx);',
+          '  };',
+          '  if (db.isTransaction) await run(db);',
+          '  else await db.transaction().execute(run);',
+        ]),
       });
     }
     if (concurrent.length > 0) {

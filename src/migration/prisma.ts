@@ -18,7 +18,10 @@ export const prismaTool: MigrationTool = {
       files.push({ path: `${stamp(now)}_${name}/migration.sql`, content: sqlFile(['One transaction, all or nothing.'], transaction, 'explicit') });
     }
     concurrent.forEach((statement, i) => {
-      files.push({ path: `${stamp(now, i + 1)}_${name}_concurrent_${i + 1}/migration.sql`, content: sqlFile([OUTSIDE, 'One statement per migration.'], [statement], 'none') });
+      files.push({
+        path: `${stamp(now, i + 1)}_${name}_concurrent_${i + 1}/migration.sql`,
+        content: sqlFile([OUTSIDE, 'One statement per migration.'], [statement], 'none'),
+      });
     });
     return files;
   },

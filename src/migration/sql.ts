@@ -17,7 +17,11 @@ export const sqlTool: MigrationTool = {
     if (concurrent.length > 0) {
       files.push({
         path: `${version}_${name}_concurrent.sql`,
-        content: sqlFile([OUTSIDE, 'Run with psql -v ON_ERROR_STOP=1 -f FILE (psql sends each statement on its own), never with --single-transaction.'], concurrent, 'none'),
+        content: sqlFile(
+          [OUTSIDE, 'Run with psql -v ON_ERROR_STOP=1 -f FILE (psql sends each statement on its own), never with --single-transaction.'],
+          concurrent,
+          'none',
+        ),
       });
     }
     return files;

@@ -53,7 +53,9 @@ export async function writeMigration(plan: Pick<Plan, 'statements'>, options: Wr
   });
   for (const file of files) {
     if (!file.replaces && (await exists(path.join(dir, file.path)))) {
-      throw new UsageError(`${path.join(dir, file.path)} already exists; no migration was written`, { hint: 'choose another --name or --dir; rlsctl never overwrites a migration' });
+      throw new UsageError(`${path.join(dir, file.path)} already exists; no migration was written`, {
+        hint: 'choose another --name or --dir; rlsctl never overwrites a migration',
+      });
     }
   }
   // New files first, exclusively (a file made meanwhile is not overwritten either); a replaced file (a journal) last, atomically.

@@ -96,9 +96,7 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
     .map(tableKey);
   const knownRoles = new Set(catalog.roles.map((r) => r.name));
   const desired = model.tables.filter((t) => tables.has(tableKey(t))).map((t) => desiredTable(model, t));
-  const missingRoles = [
-    ...new Set(desired.flatMap((d) => d.policies.flatMap((p) => p.roles)).filter((r) => r !== 'public' && !knownRoles.has(r))),
-  ].sort();
+  const missingRoles = [...new Set(desired.flatMap((d) => d.policies.flatMap((p) => p.roles)).filter((r) => r !== 'public' && !knownRoles.has(r)))].sort();
   const missingColumns: string[] = [];
   const viaWithoutKey: ViaWithoutKey[] = [];
   const usable: DesiredTable[] = [];
@@ -268,7 +266,9 @@ function viaWithoutKeyOf(d: DesiredTable, tables: Map<string, CatalogTable>): Vi
     table: `${d.schema}.${d.name}`,
     parent: `${parent.schema}.${parent.name}`,
     references,
-    fix: existing ? `${sql}, or make via.references the key (${names(existing).join(', ')}) of ${parent.schema}.${parent.name} (with the matching via.columns)` : sql,
+    fix: existing
+      ? `${sql}, or make via.references the key (${names(existing).join(', ')}) of ${parent.schema}.${parent.name} (with the matching via.columns)`
+      : sql,
   };
 }
 

@@ -85,7 +85,8 @@ export function formatPlanText(plan: Pick<Plan, 'statements' | 'drift'>, options
     }
     lines.push(c.dim(`-- [${i + 1}] ${escapeTerminal(s.summary)}`));
     if (s.hazards.length > 0) lines.push(`--     hazards: ${s.hazards.map(paint).join(', ')}`);
-    for (const r of hazardReasons(s)) if (r.code === 'AUTHZ_WIDENS' || r.code === 'AUTHZ_NARROWS') lines.push(`--       ${paint(r.code)}: ${escapeTerminal(r.message)}`);
+    for (const r of hazardReasons(s))
+      if (r.code === 'AUTHZ_WIDENS' || r.code === 'AUTHZ_NARROWS') lines.push(`--       ${paint(r.code)}: ${escapeTerminal(r.message)}`);
     lines.push(escapeTerminalBlock(s.sql), '');
   });
   if (plan.drift.length > 0) lines.push(...formatDriftText(plan.drift, c.bold), '');
@@ -109,7 +110,10 @@ export function formatPlanMarkdown(plan: Pick<Plan, 'statements' | 'drift'>, opt
     return lines.join('\n') + '\n';
   }
   const widening = summary.hazards.AUTHZ_WIDENS;
-  lines.push(`${widening > 0 ? `**:warning: ${plural(widening, 'statement')} ${widening === 1 ? 'widens' : 'widen'} access.** ` : ''}${describeSummary(summary)}.`, '');
+  lines.push(
+    `${widening > 0 ? `**:warning: ${plural(widening, 'statement')} ${widening === 1 ? 'widens' : 'widen'} access.** ` : ''}${describeSummary(summary)}.`,
+    '',
+  );
   if (plan.statements.length > 0) {
     lines.push('| # | phase | object | change | hazards |', '| ---: | --- | --- | --- | --- |');
     plan.statements.forEach((s, i) => {

@@ -93,7 +93,16 @@ export function planTableIndexes(table: CatalogTable, wants: IndexWant[], contex
 function dedupeWants(wants: IndexWant[]): IndexWant[] {
   return wants.filter(
     (w, i) =>
-      !(w.match === 'lead' && wants.some((o, j) => j !== i && (o.match === 'exact' || j < i) && w.columns.every((c, k) => o.columns[k] === c) && (o.match === 'exact' || o.columns.length >= w.columns.length))),
+      !(
+        w.match === 'lead' &&
+        wants.some(
+          (o, j) =>
+            j !== i &&
+            (o.match === 'exact' || j < i) &&
+            w.columns.every((c, k) => o.columns[k] === c) &&
+            (o.match === 'exact' || o.columns.length >= w.columns.length),
+        )
+      ),
   );
 }
 
@@ -117,7 +126,10 @@ function dropInvalid(table: CatalogTable, index: CatalogIndex): Statement {
 
 function buildConcurrently(table: CatalogTable, name: string, want: IndexWant, why: string): Statement {
   return {
-    sql: createIndexSql({ name, schema: table.schema, table: table.name, columns: want.columns, unique: want.unique }, { concurrently: true, ifNotExists: false }),
+    sql: createIndexSql(
+      { name, schema: table.schema, table: table.name, columns: want.columns, unique: want.unique },
+      { concurrently: true, ifNotExists: false },
+    ),
     target: target(table, name),
     hazards: ['INDEX_BUILD'],
     phase: 'concurrent',
@@ -175,7 +187,9 @@ function planPartitioned(table: CatalogTable, want: IndexWant, context: IndexCon
     // INDEX (DROP INDEX CONCURRENTLY refuses partitioned indexes).
     statements.push(
       ...named.statements.map((s) =>
-        s.sql.startsWith('DROP INDEX CONCURRENTLY') ? { ...s, sql: s.sql.replace('DROP INDEX CONCURRENTLY', 'DROP INDEX'), hazards: hazardList(s.hazards, 'TABLE_LOCK') } : s,
+        s.sql.startsWith('DROP INDEX CONCURRENTLY')
+          ? { ...s, sql: s.sql.replace('DROP INDEX CONCURRENTLY', 'DROP INDEX'), hazards: hazardList(s.hazards, 'TABLE_LOCK') }
+          : s,
       ),
     );
     parentName = named.name;
@@ -215,7 +229,11 @@ function planChildren(parent: CatalogTable, parentIndex: { schema: string; name:
           const named = nameFor(child, childWant, context);
           childIndex = named.name;
           statements.push(
-            ...named.statements.map((s) => ({ ...s, sql: s.sql.replace('DROP INDEX CONCURRENTLY', 'DROP INDEX'), hazards: hazardList(s.hazards, 'TABLE_LOCK') })),
+            ...named.statements.map((s) => ({
+              ...s,
+              sql: s.sql.replace('DROP INDEX CONCURRENTLY', 'DROP INDEX'),
+              hazards: hazardList(s.hazards, 'TABLE_LOCK'),
+            })),
             {
               sql: `CREATE ${want.unique ? 'UNIQUE ' : ''}INDEX ${quoteIdent(childIndex)} ON ONLY ${qualify(child.schema, child.name)} (${want.columns.map(quoteIdent).join(', ')});`,
               target: target(child, childIndex),
@@ -237,7 +255,11 @@ function planChildren(parent: CatalogTable, parentIndex: { schema: string; name:
       continue;
     }
     const named = nameFor(child, childWant, context);
-    statements.push(...named.statements, buildConcurrently(child, named.name, want, `the partition's part of ${parentIndex.schema}.${parentIndex.name}`), attach(named.name));
+    statements.push(
+      ...named.statements,
+      buildConcurrently(child, named.name, want, `the partition's part of ${parentIndex.schema}.${parentIndex.name}`),
+      attach(named.name),
+    );
   }
   return statements;
 }

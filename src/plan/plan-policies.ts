@@ -179,7 +179,8 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
     });
     if (options.prune) drop('not declared in the policy file (--prune)');
   }
-  if (live && statements.some((s) => s.statement.target.kind === 'policy')) settleAccessHazards(statements, comparePolicySets(relation.policies.map(catalogShape), after));
+  if (live && statements.some((s) => s.statement.target.kind === 'policy'))
+    settleAccessHazards(statements, comparePolicySets(relation.policies.map(catalogShape), after));
   return { statements, drift };
 }
 
@@ -197,7 +198,10 @@ function settleAccessHazards(statements: PolicyPlanOutput['statements'], whole: 
   if (whole.verdict === 'widening') {
     if (!policyStatements.some((s) => s.statement.hazards.includes('AUTHZ_WIDENS'))) {
       for (const s of policyStatements) {
-        s.statement.hazards = hazardList(['AUTHZ_WIDENS'], s.statement.hazards.filter((h) => h !== 'AUTHZ_NARROWS'));
+        s.statement.hazards = hazardList(
+          ['AUTHZ_WIDENS'],
+          s.statement.hazards.filter((h) => h !== 'AUTHZ_NARROWS'),
+        );
         s.statement.reasons = { ...s.statement.reasons, AUTHZ_WIDENS: why };
       }
     }
@@ -243,4 +247,3 @@ function canonicalShape(item: RelationPolicies, canon: Canonicalizer, w: WantedP
     catalogText !== undefined ? catalogText : expression === undefined ? undefined : (canon.canonical(request(item, expression)!) ?? expression);
   return { ...wantedShape(w), using: form(w.using, same.using), check: form(w.check, same.check) };
 }
-

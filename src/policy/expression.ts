@@ -77,7 +77,9 @@ function escapesParentheses(text: string): string | undefined {
  * `x IN (...)` starts and ends (`rexpr_list_start`, `rexpr_list_end`).
  */
 export function isPositionKey(key: string): boolean {
-  return key === 'location' || key === 'stmt_location' || key === 'stmt_len' || key === 'rexpr_list_start' || key === 'rexpr_list_end' || key.endsWith('_location');
+  return (
+    key === 'location' || key === 'stmt_location' || key === 'stmt_len' || key === 'rexpr_list_start' || key === 'rexpr_list_end' || key.endsWith('_location')
+  );
 }
 
 /** The parse tree without source positions: equal trees mean the same expression, however formatted. */

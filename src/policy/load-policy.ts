@@ -49,5 +49,7 @@ export async function readPolicySources(policyPath: string): Promise<PolicySourc
       hint: 'add a policy file there (see policies/ in the rlsctl repository for an example) or write one with `rlsctl init`',
     });
   }
-  return Promise.all(files.map(async (file) => ({ file, text: await readInputFile(file, { what: 'the policy file', missingHint: 'check the path given to --policies' }) })));
+  return Promise.all(
+    files.map(async (file) => ({ file, text: await readInputFile(file, { what: 'the policy file', missingHint: 'check the path given to --policies' }) })),
+  );
 }

@@ -89,7 +89,9 @@ class Validator {
     if (!this.rolesSeen && !this.unreadableFile) {
       this.report(
         { file: sources[0]?.file ?? '<none>', line: 1, column: 1 },
-        sources.length === 1 ? 'the policy file has no `roles` section' : `none of the policy files (${sources.map((s) => s.file).join(', ')}) has a \`roles\` section`,
+        sources.length === 1
+          ? 'the policy file has no `roles` section'
+          : `none of the policy files (${sources.map((s) => s.file).join(', ')}) has a \`roles\` section`,
         'add `roles: { app: [your_app_role] }`: the roles application traffic runs as',
       );
     }
@@ -97,8 +99,7 @@ class Validator {
     if (this.diagnostics.length === 0 && this.roles) this.checkRelationNames(this.assemble(sources));
     if (this.diagnostics.length > 0 || !this.roles) {
       this.diagnostics.sort(
-        (a, b) =>
-          a.location.file.localeCompare(b.location.file) || a.location.line - b.location.line || a.location.column - b.location.column,
+        (a, b) => a.location.file.localeCompare(b.location.file) || a.location.line - b.location.line || a.location.column - b.location.column,
       );
       return { diagnostics: this.diagnostics };
     }
@@ -246,7 +247,11 @@ class Validator {
     const fatal = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY');
     for (const error of fatal) {
       const pos = this.lines.linePos(error.pos[0]);
-      this.report({ file: this.file, line: pos.line, column: pos.col }, `invalid YAML: ${error.message.split('\n')[0]}`, 'check the indentation and quoting around this place');
+      this.report(
+        { file: this.file, line: pos.line, column: pos.col },
+        `invalid YAML: ${error.message.split('\n')[0]}`,
+        'check the indentation and quoting around this place',
+      );
     }
     if (fatal.length > 0) {
       this.unreadableFile = true;
@@ -268,7 +273,11 @@ class Validator {
     } else {
       const node = version.value as Node | null;
       if (!isScalar(node) || node.value !== 1) {
-        this.report(this.valueLocation(version), `unsupported version ${isScalar(node) ? JSON.stringify(node.value) : describe(node)}`, 'this rlsctl reads format version 1: write `version: 1`');
+        this.report(
+          this.valueLocation(version),
+          `unsupported version ${isScalar(node) ? JSON.stringify(node.value) : describe(node)}`,
+          'this rlsctl reads format version 1: write `version: 1`',
+        );
       }
     }
     const tenant = top.get('tenant');
@@ -384,9 +393,17 @@ class Validator {
       const s = this.string(setting, '`tenant.setting`');
       if (s !== undefined) {
         if (!s.includes('.')) {
-          this.report(this.valueLocation(setting), `the setting \`${s}\` has no dot`, `PostgreSQL only accepts custom settings with a prefix: write \`app.${s}\``);
+          this.report(
+            this.valueLocation(setting),
+            `the setting \`${s}\` has no dot`,
+            `PostgreSQL only accepts custom settings with a prefix: write \`app.${s}\``,
+          );
         } else if (!/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$/.test(s)) {
-          this.report(this.valueLocation(setting), `the setting \`${s}\` is not a valid custom setting name`, 'use names of letters, digits and underscores joined by dots, e.g. `app.tenant_id`');
+          this.report(
+            this.valueLocation(setting),
+            `the setting \`${s}\` is not a valid custom setting name`,
+            'use names of letters, digits and underscores joined by dots, e.g. `app.tenant_id`',
+          );
         } else value.setting = s;
       }
     }
@@ -434,7 +451,11 @@ class Validator {
       const items = (bypassPair.value as { items: Node[] }).items;
       for (const [i, role] of bypass.entries()) {
         if (app.includes(role)) {
-          this.report(this.at(items[i]), `the role \`${role}\` is both an app role and a bypass role`, 'an app role must never bypass row level security: remove it from one of the lists');
+          this.report(
+            this.at(items[i]),
+            `the role \`${role}\` is both an app role and a bypass role`,
+            'an app role must never bypass row level security: remove it from one of the lists',
+          );
         }
       }
     }
@@ -497,7 +518,8 @@ class Validator {
       const mode = String(node.value);
       if (mode === 'tenant') this.tables.push(tenantTable(schema, name, location));
       else if (mode === 'shared') this.tables.push({ mode: 'shared', schema, name, location, policies: [], indexes: [] });
-      else if (mode === 'exempt') this.report(this.at(node), `${where} is exempt without a reason`, 'write `{ mode: exempt, reason: "why this table holds no tenant data" }`');
+      else if (mode === 'exempt')
+        this.report(this.at(node), `${where} is exempt without a reason`, 'write `{ mode: exempt, reason: "why this table holds no tenant data" }`');
       else {
         const near = didYouMean(mode, MODES);
         this.report(this.at(node), `unknown mode \`${mode}\` for ${where}`, near ? `did you mean \`${near}\`?` : `use one of ${MODES.join(', ')}`);
@@ -523,7 +545,11 @@ class Validator {
     }
     for (const [key, keyPair] of keys) {
       if (key !== 'mode' && !MODE_KEYS[mode].includes(key)) {
-        this.report(this.keyLocation(keyPair), `\`${key}\` does not apply to a ${mode} table (${where})`, `keys of a ${mode} table: mode, ${MODE_KEYS[mode].join(', ')}`);
+        this.report(
+          this.keyLocation(keyPair),
+          `\`${key}\` does not apply to a ${mode} table (${where})`,
+          `keys of a ${mode} table: mode, ${MODE_KEYS[mode].join(', ')}`,
+        );
       }
     }
     const policiesPair = keys.get('policies');
@@ -571,7 +597,12 @@ class Validator {
     }
     const viaPair = keys.get('via');
     if (viaPair) {
-      if (columnPair) this.report(this.keyLocation(columnPair), `${where} takes its tenant from its parent (\`via\`), so it has no tenant \`column\``, 'remove `column` or `via`');
+      if (columnPair)
+        this.report(
+          this.keyLocation(columnPair),
+          `${where} takes its tenant from its parent (\`via\`), so it has no tenant \`column\``,
+          'remove `column` or `via`',
+        );
       const via = this.readVia(viaPair, schema, where);
       if (via) {
         table.via = via;
@@ -590,7 +621,8 @@ class Validator {
     }
     const keys = this.entries(node, VIA_KEYS, `\`via\` of ${where}`);
     for (const required of VIA_KEYS) {
-      if (!keys.has(required)) this.report(this.at(node), `\`via\` of ${where} has no \`${required}\``, 'write `via: { parent: invoices, columns: [invoice_id], references: [id] }`');
+      if (!keys.has(required))
+        this.report(this.at(node), `\`via\` of ${where} has no \`${required}\``, 'write `via: { parent: invoices, columns: [invoice_id], references: [id] }`');
     }
     const parentPair = keys.get('parent');
     const columnsPair = keys.get('columns');
@@ -601,14 +633,22 @@ class Validator {
     const references = this.identifiers(this.stringList(referencesPair, '`via.references`'), referencesPair, 'the column');
     if (parent === undefined || !columns || !references) return undefined;
     if (columns.length !== references.length) {
-      this.report(this.valueLocation(referencesPair), `\`via.references\` has ${references.length} columns and \`via.columns\` ${columns.length}`, 'each column of this table references one column of the parent, in order');
+      this.report(
+        this.valueLocation(referencesPair),
+        `\`via.references\` has ${references.length} columns and \`via.columns\` ${columns.length}`,
+        'each column of this table references one column of the parent, in order',
+      );
       return undefined;
     }
     // `parent: invoices` names a table of the same schema; `parent: billing.invoices` another schema's.
     const dot = parent.indexOf('.');
     const parentSchema = dot >= 0 ? parent.slice(0, dot) : schema;
     const parentName = dot >= 0 ? parent.slice(dot + 1) : parent;
-    if (!this.identifier(parentSchema, this.valueLocation(parentPair), 'the parent schema') || !this.identifier(parentName, this.valueLocation(parentPair), 'the parent table')) return undefined;
+    if (
+      !this.identifier(parentSchema, this.valueLocation(parentPair), 'the parent schema') ||
+      !this.identifier(parentName, this.valueLocation(parentPair), 'the parent table')
+    )
+      return undefined;
     return { parentSchema, parentName, columns, references };
   }
 
@@ -700,7 +740,11 @@ class Validator {
       if (name !== undefined && namePair) {
         if (!this.identifier(name, this.valueLocation(namePair), 'the policy name')) continue;
         if (name.startsWith('rlsctl_')) {
-          this.report(this.valueLocation(namePair), `the policy name \`${name}\` starts with \`rlsctl_\`, which rlsctl keeps for the policies it generates`, 'choose another name');
+          this.report(
+            this.valueLocation(namePair),
+            `the policy name \`${name}\` starts with \`rlsctl_\`, which rlsctl keeps for the policies it generates`,
+            'choose another name',
+          );
           continue;
         }
         if (names.has(name)) {
@@ -735,10 +779,21 @@ class Validator {
       const check = this.expression(keys.get('check'));
       const usingPair = keys.get('using');
       const checkPair = keys.get('check');
-      if (!usingPair && !checkPair) this.report(location, `the policy ${name ?? ''} of ${where} has neither \`using\` nor \`check\``, 'a policy needs at least one expression');
+      if (!usingPair && !checkPair)
+        this.report(location, `the policy ${name ?? ''} of ${where} has neither \`using\` nor \`check\``, 'a policy needs at least one expression');
       // PostgreSQL's own rules for CREATE POLICY: INSERT takes only WITH CHECK, SELECT and DELETE only USING.
-      if (usingPair && command === 'insert') this.report(this.keyLocation(usingPair), 'a policy `for: insert` takes only `check`', 'PostgreSQL rejects USING on an INSERT policy: move the expression to `check`');
-      if (checkPair && (command === 'select' || command === 'delete')) this.report(this.keyLocation(checkPair), `a policy \`for: ${command}\` takes only \`using\``, `PostgreSQL rejects WITH CHECK on a ${command.toUpperCase()} policy: move the expression to \`using\``);
+      if (usingPair && command === 'insert')
+        this.report(
+          this.keyLocation(usingPair),
+          'a policy `for: insert` takes only `check`',
+          'PostgreSQL rejects USING on an INSERT policy: move the expression to `check`',
+        );
+      if (checkPair && (command === 'select' || command === 'delete'))
+        this.report(
+          this.keyLocation(checkPair),
+          `a policy \`for: ${command}\` takes only \`using\``,
+          `PostgreSQL rejects WITH CHECK on a ${command.toUpperCase()} policy: move the expression to \`using\``,
+        );
       if (name !== undefined && to) out.push({ name, to, command, permissive, using, check, location });
     }
     return out;
@@ -755,7 +810,11 @@ class Validator {
     }
     const checked = checkExpression(text);
     if (!checked.ok) {
-      this.report(this.valueLocation(pair), `the expression ${JSON.stringify(text)} is not valid: ${checked.message}`, 'write one SQL boolean expression, e.g. `owner_id = (SELECT current_user_id())`');
+      this.report(
+        this.valueLocation(pair),
+        `the expression ${JSON.stringify(text)} is not valid: ${checked.message}`,
+        'write one SQL boolean expression, e.g. `owner_id = (SELECT current_user_id())`',
+      );
       return undefined;
     }
     return text;
@@ -773,7 +832,11 @@ class Validator {
       if (!parent) {
         this.report(location, `the \`via\` parent ${parentKey} of ${table.schema}.${table.name} is not declared`, `declare ${parentKey} as a tenant table`);
       } else if (parent.mode !== 'tenant') {
-        this.report(location, `the \`via\` parent ${parentKey} of ${table.schema}.${table.name} is declared ${parent.mode}, not tenant`, 'a row can only inherit its tenant from a tenant-protected parent');
+        this.report(
+          location,
+          `the \`via\` parent ${parentKey} of ${table.schema}.${table.name} is declared ${parent.mode}, not tenant`,
+          'a row can only inherit its tenant from a tenant-protected parent',
+        );
       } else {
         // Follow the chain of parents; coming back to this table is a cycle.
         const seen = new Set<string>([`${table.schema}.${table.name}`]);

@@ -32,7 +32,9 @@ export async function readBaseline(file: string): Promise<Baseline> {
   }
   const b = data as Partial<Baseline>;
   if (!b || b.version !== 1 || !Array.isArray(b.fingerprints) || !b.fingerprints.every((f) => typeof f === 'string')) {
-    throw new UsageError(`the baseline ${file} is not an rlsctl baseline (version 1 with a list of fingerprints)`, { hint: 'write it again with --write-baseline FILE' });
+    throw new UsageError(`the baseline ${file} is not an rlsctl baseline (version 1 with a list of fingerprints)`, {
+      hint: 'write it again with --write-baseline FILE',
+    });
   }
   return { version: 1, command: typeof b.command === 'string' ? b.command : '', fingerprints: b.fingerprints };
 }

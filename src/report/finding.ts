@@ -4,18 +4,7 @@ export const SEVERITIES = ['error', 'warning', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
 export type ObjectKind =
-  | 'table'
-  | 'view'
-  | 'materialized_view'
-  | 'foreign_table'
-  | 'partition'
-  | 'policy'
-  | 'index'
-  | 'function'
-  | 'role'
-  | 'database'
-  | 'query'
-  | 'policy_file';
+  'table' | 'view' | 'materialized_view' | 'foreign_table' | 'partition' | 'policy' | 'index' | 'function' | 'role' | 'database' | 'query' | 'policy_file';
 
 /** What a finding is about. Roles and the database carry only `name`. */
 export interface FindingObject {

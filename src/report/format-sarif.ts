@@ -8,7 +8,12 @@ const LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = { error: 'error', 
  * Findings about database objects get a logical location; findings with a
  * file location (policy files, query files) a physical one.
  */
-export function formatSarif(findings: Finding[], rules: RuleMeta[], version: string, docsBase = 'https://github.com/rlsctl/rlsctl/blob/main/docs/rules'): string {
+export function formatSarif(
+  findings: Finding[],
+  rules: RuleMeta[],
+  version: string,
+  docsBase = 'https://github.com/rlsctl/rlsctl/blob/main/docs/rules',
+): string {
   const sorted = sortFindings(findings);
   const used = new Set(sorted.map((f) => f.rule));
   const driverRules = rules

@@ -30,11 +30,20 @@ export function formatFindingsText(findings: Finding[], options: { color: boolea
     for (const f of group) {
       const where = f.object.kind === 'policy_file' && f.location ? `${f.location.file}:${f.location.line}:${f.location.column} ` : '';
       lines.push(`  ${paint[f.severity](MARK[f.severity])} ${c.dim(`${f.rule} ${f.name}`)} ${escapeTerminal(where + f.message)}`);
-      if (f.help) lines.push(...escapeTerminalBlock(f.help).split('\n').map((l, i) => `    ${i === 0 ? c.dim('fix: ') : '     '}${l}`));
+      if (f.help)
+        lines.push(
+          ...escapeTerminalBlock(f.help)
+            .split('\n')
+            .map((l, i) => `    ${i === 0 ? c.dim('fix: ') : '     '}${l}`),
+        );
     }
   }
   const s = summarize(findings);
   if (lines.length > (options.header?.length ?? 0)) lines.push('');
-  lines.push(findings.length === 0 ? c.green('no findings') : `${paint.error(`${s.error} error${s.error === 1 ? '' : 's'}`)}, ${paint.warning(`${s.warning} warning${s.warning === 1 ? '' : 's'}`)}, ${paint.info(`${s.info} info`)}`);
+  lines.push(
+    findings.length === 0
+      ? c.green('no findings')
+      : `${paint.error(`${s.error} error${s.error === 1 ? '' : 's'}`)}, ${paint.warning(`${s.warning} warning${s.warning === 1 ? '' : 's'}`)}, ${paint.info(`${s.info} info`)}`,
+  );
   return lines.join('\n') + '\n';
 }

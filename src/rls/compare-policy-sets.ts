@@ -1,7 +1,16 @@
 import { COMMANDS, type Command } from '../policy/model.js';
 import { compareExpressions as compareByParseTree, type ExpressionComparison } from './compare-expressions.js';
 import { foldVerdicts, type AccessVerdict, type ExpressionComparer } from './judge-policy-change.js';
-import { appliesToCommand, effectiveCheck, effectiveUsing, isPublicRole, normalizeRoleList, usesCheck, usesUsing, type PolicyShape } from './policy-semantics.js';
+import {
+  appliesToCommand,
+  effectiveCheck,
+  effectiveUsing,
+  isPublicRole,
+  normalizeRoleList,
+  usesCheck,
+  usesUsing,
+  type PolicyShape,
+} from './policy-semantics.js';
 
 /**
  * Two sets of policies on one relation, compared the way PostgreSQL applies
@@ -101,7 +110,10 @@ export function comparePolicySets(
   const reasons: string[] = [];
   const combinations = roleCombinations([...before, ...after]);
   if (!combinations) {
-    return { verdict: 'widening', reasons: [`more than ${MAX_ROLES} roles are named: rlsctl cannot tell whether more rows than before, so this counts as widening`] };
+    return {
+      verdict: 'widening',
+      reasons: [`more than ${MAX_ROLES} roles are named: rlsctl cannot tell whether more rows than before, so this counts as widening`],
+    };
   }
   for (const roles of combinations) {
     for (const clause of clauses()) {

@@ -91,7 +91,11 @@ export function judgePolicyChange(
     return judgement([
       p.permissive
         ? { aspect: 'added', verdict: 'widening', reason: `a new permissive policy grants ${p.roles.join(', ')} ${words(p.command)} on the rows it admits` }
-        : { aspect: 'added', verdict: 'narrowing', reason: `a new restrictive policy limits ${p.roles.join(', ')} to the rows it admits, for ${words(p.command)}` },
+        : {
+            aspect: 'added',
+            verdict: 'narrowing',
+            reason: `a new restrictive policy limits ${p.roles.join(', ')} to the rows it admits, for ${words(p.command)}`,
+          },
     ]);
   }
   if (!after) {

@@ -13,13 +13,7 @@ import { RlsctlError } from './rlsctl-error.js';
  *   over was used after its transaction ended, or `release()` was called on it
  *   (see tenant-handle.ts); nothing is sent on it.
  */
-export type TenantContextErrorCode =
-  | 'invalid-tenant'
-  | 'invalid-options'
-  | 'no-tenant-context'
-  | 'nested-transaction'
-  | 'tenant-mismatch'
-  | 'handle-closed';
+export type TenantContextErrorCode = 'invalid-tenant' | 'invalid-options' | 'no-tenant-context' | 'nested-transaction' | 'tenant-mismatch' | 'handle-closed';
 
 /**
  * A tenant-scoped call was refused. `code` lets a web framework map it to a

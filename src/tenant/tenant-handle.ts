@@ -40,9 +40,13 @@ export class HandleState {
   release(): never {
     this.check();
     this.#closed = 'released';
-    this.released ??= new TenantContextError('handle-closed', 'release() called on the client that withTenant handed over: the tenant transaction is rolled back', {
-      hint: 'do not release the client inside withTenant; withTenant returns the connection to the pool itself after COMMIT or ROLLBACK',
-    });
+    this.released ??= new TenantContextError(
+      'handle-closed',
+      'release() called on the client that withTenant handed over: the tenant transaction is rolled back',
+      {
+        hint: 'do not release the client inside withTenant; withTenant returns the connection to the pool itself after COMMIT or ROLLBACK',
+      },
+    );
     throw this.released;
   }
 

@@ -36,7 +36,7 @@ export function resolveTenantOptions(options: WithTenantOptions | undefined): Te
   const type = options?.type ?? options?.policy?.tenant.type ?? DEFAULT_TENANT_TYPE;
   if (typeof setting !== 'string' || !SETTING_NAME.test(setting)) {
     throw new TenantContextError('invalid-options', `the tenant setting ${describeTenantValue(setting)} is not a valid custom setting name`, {
-      hint: 'a custom setting has a prefix and a dot, e.g. app.tenant_id; use the policy file\'s tenant.setting',
+      hint: "a custom setting has a prefix and a dot, e.g. app.tenant_id; use the policy file's tenant.setting",
     });
   }
   assertTenantType(type);

@@ -121,9 +121,6 @@ export function assertTenantShape(value: unknown): asserts value is TenantId {
   if (value === '') throw new TenantContextError('invalid-tenant', 'invalid tenant id "": the tenant id is empty');
   const ok = typeof value === 'string' || typeof value === 'bigint' || (typeof value === 'number' && Number.isFinite(value));
   if (!ok) {
-    throw new TenantContextError(
-      'invalid-tenant',
-      `invalid tenant id ${describeTenantValue(value)}: a tenant id is a string, a number or a bigint`,
-    );
+    throw new TenantContextError('invalid-tenant', `invalid tenant id ${describeTenantValue(value)}: a tenant id is a string, a number or a bigint`);
   }
 }

@@ -26,9 +26,7 @@ const SET_TENANT = 'SELECT pg_catalog.set_config($1, $2, true)';
 
 /** A query for withTenantQuery: pg's QueryConfig subset, or a compiled Kysely query (`{ sql, parameters }`). */
 export type TenantQuery =
-  | string
-  | { text: string; values?: readonly unknown[]; rowMode?: 'array'; types?: pg.CustomTypesConfig }
-  | { sql: string; parameters: readonly unknown[] };
+  string | { text: string; values?: readonly unknown[]; rowMode?: 'array'; types?: pg.CustomTypesConfig } | { sql: string; parameters: readonly unknown[] };
 
 interface Statement {
   text: string;

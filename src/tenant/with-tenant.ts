@@ -153,24 +153,14 @@ export type KyselyTransactionOf<D> = D extends { transaction(): { execute<T>(cal
  * (`{ policy: await loadPolicy() }`); default `app.tenant_id` / `uuid`.
  * A nested withTenant is refused (TenantContextError 'nested-transaction').
  */
-export function withTenant<R>(
-  db: pg.Pool,
-  tenantId: TenantId,
-  fn: (client: TenantClient) => Promise<R>,
-  options?: WithTenantOptions,
-): Promise<R>;
+export function withTenant<R>(db: pg.Pool, tenantId: TenantId, fn: (client: TenantClient) => Promise<R>, options?: WithTenantOptions): Promise<R>;
 export function withTenant<D extends KyselyLike, R>(
   db: D,
   tenantId: TenantId,
   fn: (trx: KyselyTransactionOf<D>) => Promise<R>,
   options?: WithTenantOptions,
 ): Promise<R>;
-export async function withTenant(
-  db: unknown,
-  tenantId: unknown,
-  fn: (handle: never) => Promise<unknown>,
-  options?: WithTenantOptions,
-): Promise<unknown> {
+export async function withTenant(db: unknown, tenantId: unknown, fn: (handle: never) => Promise<unknown>, options?: WithTenantOptions): Promise<unknown> {
   const prepared = prepare(db, tenantId, fn, options);
   const run = fn as (handle: unknown) => Promise<unknown>;
   switch (prepared.driver.kind) {
@@ -192,11 +182,7 @@ export async function withTenant(
  */
 export function withCurrentTenant<R>(db: pg.Pool, fn: (client: TenantClient) => Promise<R>, options?: WithTenantOptions): Promise<R>;
 export function withCurrentTenant<D extends KyselyLike, R>(db: D, fn: (trx: KyselyTransactionOf<D>) => Promise<R>, options?: WithTenantOptions): Promise<R>;
-export async function withCurrentTenant(
-  db: unknown,
-  fn: (handle: never) => Promise<unknown>,
-  options?: WithTenantOptions,
-): Promise<unknown> {
+export async function withCurrentTenant(db: unknown, fn: (handle: never) => Promise<unknown>, options?: WithTenantOptions): Promise<unknown> {
   const tenantId = tenantContext.require();
   return (withTenant as (db: unknown, t: unknown, f: unknown, o?: WithTenantOptions) => Promise<unknown>)(db, tenantId, fn, options);
 }

@@ -41,7 +41,10 @@ export function syntheticValue(column: VerifyColumn, n: number): string | undefi
   const check = column.check;
   // The table's CHECK constraints (check-values.ts): a listed value, a number inside the range, text within the length.
   if (check?.allowed) return check.allowed.length > 0 ? check.allowed[n % check.allowed.length] : undefined;
-  const made = madeUpValue(check?.maxLength !== undefined ? { ...column, maxLength: Math.min(column.maxLength ?? check.maxLength, check.maxLength) } : column, n);
+  const made = madeUpValue(
+    check?.maxLength !== undefined ? { ...column, maxLength: Math.min(column.maxLength ?? check.maxLength, check.maxLength) } : column,
+    n,
+  );
   const { lo, hi } = integerRange(check);
   if (made === undefined || (lo === undefined && hi === undefined) || !Number.isFinite(Number(made))) return made;
   const value = Number(made);
@@ -184,7 +187,9 @@ export function partitionValues(catalog: VerifyCatalog, rel: VerifyRelation): { 
     if (key === null) return { error: `the partition key of ${parent.schema}.${parent.name} is an expression` };
     if (!bound || !key) return { error: `cannot read the partition bound of ${current.schema}.${current.name}` };
     if (bound.kind === 'default' || bound.kind === 'hash') {
-      return { error: `${current.schema}.${current.name} is a ${bound.kind === 'default' ? 'default' : 'hash'} partition: verify cannot choose a key value it accepts` };
+      return {
+        error: `${current.schema}.${current.name} is a ${bound.kind === 'default' ? 'default' : 'hash'} partition: verify cannot choose a key value it accepts`,
+      };
     }
     if (bound.kind === 'list') {
       const first = bound.values[0];
@@ -241,7 +246,8 @@ export async function avoidCollisions(query: RowQuery, rel: VerifyRelation, row:
       }
       row.set(name, previous!);
     }
-    if (!fixed) return `its unique key (${key.join(', ')}) would repeat a row it holds, and verify found no unused value for ${key.filter((c) => !pinned.has(c)).join(', ') || 'its columns (all of them are pinned: tenant, foreign key, partition key)'}`;
+    if (!fixed)
+      return `its unique key (${key.join(', ')}) would repeat a row it holds, and verify found no unused value for ${key.filter((c) => !pinned.has(c)).join(', ') || 'its columns (all of them are pinned: tenant, foreign key, partition key)'}`;
   }
   return undefined;
 }
@@ -271,11 +277,21 @@ async function unusedValue(query: RowQuery, rel: VerifyRelation, column: VerifyC
   if (t === 'bool') return unused(`(VALUES (false), (true)) AS x(v)`);
   if (['int2', 'int4', 'int8', 'numeric'].includes(t)) {
     const rows = await query(`SELECT pg_catalog.max(${c})::text AS hi, pg_catalog.min(${c})::text AS lo FROM ${rel.sql} AS r`);
-    const limit = t === 'int2' ? 32767n : t === 'int4' ? 2147483647n : t === 'int8' ? 9223372036854775807n : column.integerDigits !== null ? 10n ** BigInt(Math.max(column.integerDigits, 0)) - 1n : undefined;
+    const limit =
+      t === 'int2'
+        ? 32767n
+        : t === 'int4'
+          ? 2147483647n
+          : t === 'int8'
+            ? 9223372036854775807n
+            : column.integerDigits !== null
+              ? 10n ** BigInt(Math.max(column.integerDigits, 0)) - 1n
+              : undefined;
     // The type's range, narrowed by the column's CHECK constraints.
     const range = integerRange(column.check);
     const top = range.hi !== undefined ? (limit === undefined || BigInt(range.hi) < limit ? BigInt(range.hi) : limit) : limit;
-    const bottom = range.lo !== undefined ? (limit === undefined || BigInt(range.lo) > -limit ? BigInt(range.lo) : -limit) : limit === undefined ? undefined : -limit;
+    const bottom =
+      range.lo !== undefined ? (limit === undefined || BigInt(range.lo) > -limit ? BigInt(range.lo) : -limit) : limit === undefined ? undefined : -limit;
     const whole = (text: string | null | undefined) => (text == null ? undefined : BigInt(text.split('.')[0]));
     const hi = whole(rows[0]?.hi);
     const lo = whole(rows[0]?.lo);

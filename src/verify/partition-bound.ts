@@ -9,10 +9,7 @@
 export type BoundValue = { kind: 'value'; text: string } | { kind: 'null' } | { kind: 'minvalue' } | { kind: 'maxvalue' };
 
 export type PartitionBound =
-  | { kind: 'range'; from: BoundValue[]; to: BoundValue[] }
-  | { kind: 'list'; values: BoundValue[] }
-  | { kind: 'hash' }
-  | { kind: 'default' };
+  { kind: 'range'; from: BoundValue[]; to: BoundValue[] } | { kind: 'list'; values: BoundValue[] } | { kind: 'hash' } | { kind: 'default' };
 
 export function parsePartitionBound(text: string): PartitionBound | undefined {
   const t = text.trim();

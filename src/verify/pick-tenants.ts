@@ -56,7 +56,9 @@ export async function pickTenants(client: pg.ClientBase, catalog: VerifyCatalog,
   if (tenants.length < 2) {
     // One query for the whole database: the tenants seen in the first rows of
     // each tenant table, ranked by how many tables they own rows in.
-    const sources = catalog.relations.filter((r) => r.tenantColumn && (r.kind === 'table' || r.kind === 'foreign_table') && r.declared && r.parentOid === undefined);
+    const sources = catalog.relations.filter(
+      (r) => r.tenantColumn && (r.kind === 'table' || r.kind === 'foreign_table') && r.declared && r.parentOid === undefined,
+    );
     if (sources.length > 0) {
       const parts = sources.map(
         (r) =>

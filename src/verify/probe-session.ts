@@ -57,8 +57,11 @@ export class ProbeSession {
     const defaults = this.loginDefaults.get(role);
     const configs = [`pg_catalog.set_config('row_security', ${quoteLiteral(defaults?.rowSecurity ?? 'on')}, true)`];
     if (tenant !== null) configs.push(`pg_catalog.set_config(${quoteLiteral(this.setting)}, ${quoteLiteral(tenant)}, true)`);
-    else if (defaults?.tenantSetting !== undefined) configs.push(`pg_catalog.set_config(${quoteLiteral(this.setting)}, ${quoteLiteral(defaults.tenantSetting)}, true)`);
-    const text = [`ROLLBACK TO SAVEPOINT ${PROBE_SAVEPOINT}`, ...before, `SET LOCAL ROLE ${quoteIdent(role)}`, `SELECT ${configs.join(', ')}`, statement].join(';\n');
+    else if (defaults?.tenantSetting !== undefined)
+      configs.push(`pg_catalog.set_config(${quoteLiteral(this.setting)}, ${quoteLiteral(defaults.tenantSetting)}, true)`);
+    const text = [`ROLLBACK TO SAVEPOINT ${PROBE_SAVEPOINT}`, ...before, `SET LOCAL ROLE ${quoteIdent(role)}`, `SELECT ${configs.join(', ')}`, statement].join(
+      ';\n',
+    );
     this.probes += 1;
     try {
       return { ok: true, result: last(await this.client.query(text)) };

@@ -5,7 +5,18 @@ import { DatabaseError, UsageError } from '../errors.js';
 import type { TenantFacts } from '../facts/resolve-facts.js';
 import { fingerprintOf, type Finding, type FindingObject } from '../report/finding.js';
 import { quoteIdent, quoteLiteral } from '../compile/quote.js';
-import { avoidCollisions, columnLiteral, freshenUniques, insertSql, insertableColumns, rowFromResult, selectRowSql, ValueCounter, type FetchedRow, type Row } from './make-row.js';
+import {
+  avoidCollisions,
+  columnLiteral,
+  freshenUniques,
+  insertSql,
+  insertableColumns,
+  rowFromResult,
+  selectRowSql,
+  ValueCounter,
+  type FetchedRow,
+  type Row,
+} from './make-row.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
 import { pickTenants } from './pick-tenants.js';
 import { PROBE_SAVEPOINT, ProbeSession, type PgError, type ProbeOutcome } from './probe-session.js';
@@ -112,9 +123,7 @@ export interface VerifySkip {
   reason: string;
 }
 
-type Target =
-  | { kind: 'relation'; rel: VerifyRelation }
-  | { kind: 'function'; fn: VerifyFunction };
+type Target = { kind: 'relation'; rel: VerifyRelation } | { kind: 'function'; fn: VerifyFunction };
 
 type Progress = (line: string, event: VerifyProgress) => void;
 /** Called before each target of a pass (with the number done so far) and once after the last. */
@@ -226,9 +235,12 @@ async function preflight(client: pg.Client, roles: string[]): Promise<string> {
   );
   const me = rows[0];
   if (me.missing.length > 0) {
-    throw new UsageError(`the app role${me.missing.length === 1 ? '' : 's'} ${me.missing.join(', ')} do${me.missing.length === 1 ? 'es' : ''} not exist in this database`, {
-      hint: 'create the roles (or fix roles.app in the policy file / --app-role) and run again',
-    });
+    throw new UsageError(
+      `the app role${me.missing.length === 1 ? '' : 's'} ${me.missing.join(', ')} do${me.missing.length === 1 ? 'es' : ''} not exist in this database`,
+      {
+        hint: 'create the roles (or fix roles.app in the policy file / --app-role) and run again',
+      },
+    );
   }
   const cannot: Array<{ role: string; reason: string }> = [];
   await client.query('BEGIN');
@@ -247,9 +259,7 @@ async function preflight(client: pg.Client, roles: string[]): Promise<string> {
   }
   const missing: string[] = [];
   if (cannot.length > 0) {
-    missing.push(
-      `${me.me} cannot SET ROLE to ${cannot.map((c) => c.role).join(', ')} (${cannot[0].reason})`,
-    );
+    missing.push(`${me.me} cannot SET ROLE to ${cannot.map((c) => c.role).join(', ')} (${cannot[0].reason})`);
   }
   if (!me.super && !me.bypass) missing.push(`${me.me} is neither a superuser nor BYPASSRLS, so it cannot see or write the rows of both tenants`);
   if (missing.length > 0) {
@@ -288,10 +298,11 @@ async function triggersOf(client: pg.Client, targets: Target[]): Promise<VerifyR
 }
 
 function targetsOf(catalog: VerifyCatalog, roles: string[]): Target[] {
-  const reaches = (rel: VerifyRelation) => roles.some((r) => {
-    const p = rel.privileges.get(r);
-    return p && (p.select || p.insert || p.update || p.delete);
-  });
+  const reaches = (rel: VerifyRelation) =>
+    roles.some((r) => {
+      const p = rel.privileges.get(r);
+      return p && (p.select || p.insert || p.update || p.delete);
+    });
   const rels = catalog.relations.filter(reaches).map((rel) => ({ kind: 'relation' as const, rel }));
   const fns = catalog.functions.map((fn) => ({ kind: 'function' as const, fn }));
   return [...rels, ...fns];
@@ -353,7 +364,9 @@ class FindingBook {
   /** A leak (VER001, VER002, VER004-VER006) was found on the target. */
   hasLeak(target: Target): boolean {
     const object = objectOf(target);
-    return [...this.hits.values()].some((h) => LEAK_RULES.has(h.rule) && h.object.kind === object.kind && h.object.schema === object.schema && h.object.name === object.name);
+    return [...this.hits.values()].some(
+      (h) => LEAK_RULES.has(h.rule) && h.object.kind === object.kind && h.object.schema === object.schema && h.object.name === object.name,
+    );
   }
 
   constructor(private readonly catalog: VerifyCatalog) {}
@@ -364,7 +377,14 @@ class FindingBook {
     list.push(failure);
     this.seedFailures.set(failure.relation.oid, list);
     const target: Target = { kind: 'relation', rel: failure.relation };
-    this.add('VER010', target, undefined, 'rows', `rows:${failure.tenant}`, `verify could not write a row of tenant ${failure.tenant} into it, so the probes that need one were skipped: ${failure.reason}`);
+    this.add(
+      'VER010',
+      target,
+      undefined,
+      'rows',
+      `rows:${failure.tenant}`,
+      `verify could not write a row of tenant ${failure.tenant} into it, so the probes that need one were skipped: ${failure.reason}`,
+    );
   }
 
   hasSeedFailure(oid: number): boolean {
@@ -421,7 +441,14 @@ class FindingBook {
   }
 }
 
-function helpFor(rule: VerifyRuleCode, target: Target, role: string | undefined, setting: string, facts: TenantFacts, catalog: VerifyCatalog): string | undefined {
+function helpFor(
+  rule: VerifyRuleCode,
+  target: Target,
+  role: string | undefined,
+  setting: string,
+  facts: TenantFacts,
+  catalog: VerifyCatalog,
+): string | undefined {
   const current = `(SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(setting)}, true), '')::${facts.tenantType})`;
   if (target.kind === 'function') {
     const fn = target.fn;
@@ -434,11 +461,12 @@ function helpFor(rule: VerifyRuleCode, target: Target, role: string | undefined,
   const rel = target.rel;
   const column = rel.tenantColumn ?? rel.viewTenantColumn;
   const parent = rel.via ? catalog.byOid.get(rel.via.parentOid) : undefined;
-  const predicate = rel.via && parent
-    ? `EXISTS (SELECT 1 FROM ${parent.sql} AS p WHERE ${rel.via.columns.map((c, i) => `p.${quoteIdent(rel.via!.references[i])} = ${quoteIdent(rel.name)}.${quoteIdent(c)}`).join(' AND ')})`
-    : column
-      ? `${quoteIdent(column)} = ${current}`
-      : `the tenant column = ${current}`;
+  const predicate =
+    rel.via && parent
+      ? `EXISTS (SELECT 1 FROM ${parent.sql} AS p WHERE ${rel.via.columns.map((c, i) => `p.${quoteIdent(rel.via!.references[i])} = ${quoteIdent(rel.name)}.${quoteIdent(c)}`).join(' AND ')})`
+      : column
+        ? `${quoteIdent(column)} = ${current}`
+        : `the tenant column = ${current}`;
   if (rel.kind === 'view' && (rule === 'VER001' || rule === 'VER002')) {
     return `ALTER VIEW ${rel.sql} SET (security_invoker = on);  -- PostgreSQL 15+: the view then reads as the app role, under its policies\n-- PostgreSQL 14: REVOKE SELECT ON ${rel.sql} FROM ${role ? quoteIdent(role) : 'PUBLIC'}, or filter by ${current} in the view`;
   }
@@ -451,7 +479,10 @@ function helpFor(rule: VerifyRuleCode, target: Target, role: string | undefined,
     case 'VER005':
     case 'VER006': {
       const what = { VER001: 'SELECT (USING)', VER004: 'INSERT (WITH CHECK)', VER005: 'UPDATE (USING and WITH CHECK)', VER006: 'DELETE (USING)' }[rule];
-      const partition = rel.kind === 'partition' ? ' A partition read directly is protected by its own policies, not its parent\'s: rlsctl apply gives every partition the parent\'s.' : '';
+      const partition =
+        rel.kind === 'partition'
+          ? " A partition read directly is protected by its own policies, not its parent's: rlsctl apply gives every partition the parent's."
+          : '';
       return `the ${what} policies of ${rel.sql} for ${role} must hold ${predicate}; run rlsctl audit for the hole and rlsctl apply to fix it.${partition}`;
     }
     case 'VER002':
@@ -483,7 +514,12 @@ function classifyWrite(outcome: ProbeOutcome, show: boolean, row?: Row): WriteOu
   const e = outcome.error;
   if (e.code === '42501') return { kind: 'blocked' };
   const admitted = ['23502', '23503', '23505', '23P01'].includes(e.code) || (e.code === '23514' && Boolean(e.constraint));
-  if (admitted) return { kind: 'crossed', rows: 0, note: ` (the row policies admitted it; only ${e.constraint ? `the constraint ${e.constraint}` : 'a NOT NULL constraint'} stopped this particular row: ${errorText({ message: e.message }, show, row)})` };
+  if (admitted)
+    return {
+      kind: 'crossed',
+      rows: 0,
+      note: ` (the row policies admitted it; only ${e.constraint ? `the constraint ${e.constraint}` : 'a NOT NULL constraint'} stopped this particular row: ${errorText({ message: e.message }, show, row)})`,
+    };
   return { kind: 'undecided', error: e };
 }
 
@@ -546,7 +582,14 @@ class Prober {
         const outcome = await this.session.as(role, null, sql);
         if (!outcome.ok) {
           if (notAboutContext(outcome.error)) {
-            this.skipped(target, role, 'no-context', undefined, `the query with no tenant set failed for a reason that is not the tenant context: ${this.errorText(outcome.error)}`, sql);
+            this.skipped(
+              target,
+              role,
+              'no-context',
+              undefined,
+              `the query with no tenant set failed for a reason that is not the tenant context: ${this.errorText(outcome.error)}`,
+              sql,
+            );
           } else {
             this.book.noContext('VER003', target, role, state, sql, this.errorText(outcome.error));
           }
@@ -662,7 +705,13 @@ class Prober {
     this.unprobedViews.push({ schema: target.rel.schema, name: target.rel.name, tables });
     for (const role of this.rolesFor(target, 'select')) {
       for (const f of failures) {
-        this.skipped(target, role, 'read', f.tenant, `it reads ${f.relation.schema}.${f.relation.name}, which has no row of tenant ${f.tenant} (verify could not write one), so reading it as each tenant proves nothing`);
+        this.skipped(
+          target,
+          role,
+          'read',
+          f.tenant,
+          `it reads ${f.relation.schema}.${f.relation.name}, which has no row of tenant ${f.tenant} (verify could not write one), so reading it as each tenant proves nothing`,
+        );
       }
     }
   }
@@ -671,7 +720,15 @@ class Prober {
     // A row verify tried to write and could not is reported once, by the seeding; the probe still counts as skipped.
     const failure = this.seedFailures.find((f) => f.tenant === tenant && (f.relation.oid === target.rel.oid || this.descendsFrom(f.relation, target.rel)));
     if (failure) {
-      this.skipped(target, role, probe, tenant, `no row of tenant ${tenant}: verify could not write one into ${failure.relation.schema}.${failure.relation.name} (${failure.reason})`, undefined, false);
+      this.skipped(
+        target,
+        role,
+        probe,
+        tenant,
+        `no row of tenant ${tenant}: verify could not write one into ${failure.relation.schema}.${failure.relation.name} (${failure.reason})`,
+        undefined,
+        false,
+      );
       return;
     }
     const noPartition = !target.rel.storage && !this.catalog.relations.some((r) => r.parentOid === target.rel.oid);
@@ -696,7 +753,12 @@ class Prober {
     return false;
   }
 
-  private async probeRead(target: Target & { kind: 'relation' }, role: string, a: string, owner: { sql: string; type: string }): Promise<'leak' | 'clean' | 'failed'> {
+  private async probeRead(
+    target: Target & { kind: 'relation' },
+    role: string,
+    a: string,
+    owner: { sql: string; type: string },
+  ): Promise<'leak' | 'clean' | 'failed'> {
     const rel = target.rel;
     const sql = `SELECT (${owner.sql})::text AS rlsctl_owner, r.tableoid::pg_catalog.regclass::text AS rlsctl_rel, r.ctid::text AS rlsctl_ctid FROM ${rel.sql} AS r WHERE (${owner.sql}) IS DISTINCT FROM ${tenantLiteral(a, owner.type)} LIMIT 5`;
     const outcome = await this.session.as(role, a, sql);
@@ -715,7 +777,10 @@ class Prober {
         `SELECT (${truth.sql})::text AS owner, r.tableoid::pg_catalog.regclass::text AS rel, r.ctid::text AS ctid FROM ${rel.sql} AS r WHERE r.ctid = ANY (${tids})`,
       );
       const wanted = new Set(found.map((r) => `${r.rlsctl_rel}@${r.rlsctl_ctid}`));
-      owners = real.filter((r) => wanted.has(`${r.rel}@${r.ctid}`)).map((r) => r.owner as string | null).filter((o) => o !== a);
+      owners = real
+        .filter((r) => wanted.has(`${r.rel}@${r.ctid}`))
+        .map((r) => r.owner as string | null)
+        .filter((o) => o !== a);
       if (owners.length === 0) return 'clean';
     }
     const whose = owners[0] === null ? 'a row that belongs to no tenant' : `a row of ${this.tenantName(owners[0])}`;
@@ -755,7 +820,17 @@ class Prober {
     const sql = insertSql(target.rel, row);
     const shown = insertSql(target.rel, row, this.reveal(target.rel));
     const outcome = classifyWrite(await this.session.as(role, a, sql, [], shown), this.showValues, row);
-    this.recordWrite('VER004', 'insert', target, role, a, outcome, `${role} acting as tenant ${a} inserted a row for tenant ${b} into ${labelOf(target, this.catalog)}`, shown, row);
+    this.recordWrite(
+      'VER004',
+      'insert',
+      target,
+      role,
+      a,
+      outcome,
+      `${role} acting as tenant ${a} inserted a row for tenant ${b} into ${labelOf(target, this.catalog)}`,
+      shown,
+      row,
+    );
   }
 
   /** A cursor opened by the connecting role stands on the target row, so only the UPDATE or DELETE policies decide (a WHERE on a column would bring in the SELECT policies too). */
@@ -775,10 +850,21 @@ class Prober {
     const column = preferred.find((c) => updatable.includes(c) && insertable.has(c) && rowB.values.has(c));
     if (!column) return; // no column it may update: the privileges already stop it
     const cell = rowB.values.get(column)!;
-    const update = (reveal?: Reveal) => `UPDATE ${rel.sql} SET ${quoteIdent(column)} = ${columnLiteral(rel, column, cell.kind === 'literal' ? cell.text : null, reveal)} WHERE CURRENT OF rlsctl_row`;
+    const update = (reveal?: Reveal) =>
+      `UPDATE ${rel.sql} SET ${quoteIdent(column)} = ${columnLiteral(rel, column, cell.kind === 'literal' ? cell.text : null, reveal)} WHERE CURRENT OF rlsctl_row`;
     const [sql, shown] = [update(), update(this.reveal(rel))];
     const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB), shown), this.showValues, rowB.values);
-    this.recordWrite('VER005', 'update', target, role, a, outcome, `${role} acting as tenant ${a} updated a row of tenant ${b} in ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, shown, rowB.values);
+    this.recordWrite(
+      'VER005',
+      'update',
+      target,
+      role,
+      a,
+      outcome,
+      `${role} acting as tenant ${a} updated a row of tenant ${b} in ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`,
+      shown,
+      rowB.values,
+    );
   }
 
   private async probeMove(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowA: FetchedRow, rowB: FetchedRow): Promise<void> {
@@ -795,20 +881,50 @@ class Prober {
     };
     const [sql, shown] = [move(), move(this.reveal(rel))];
     const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowA), shown), this.showValues, rowB.values);
-    this.recordWrite('VER005', 'move', target, role, a, outcome, `${role} acting as tenant ${a} moved its own row ${rowA.ctid} of ${rowA.storedIn} to tenant ${b} in ${labelOf(target, this.catalog)}`, shown, rowB.values);
+    this.recordWrite(
+      'VER005',
+      'move',
+      target,
+      role,
+      a,
+      outcome,
+      `${role} acting as tenant ${a} moved its own row ${rowA.ctid} of ${rowA.storedIn} to tenant ${b} in ${labelOf(target, this.catalog)}`,
+      shown,
+      rowB.values,
+    );
   }
 
   private async probeDelete(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
     const rel = target.rel;
     const sql = `DELETE FROM ${rel.sql} WHERE CURRENT OF rlsctl_row`;
     const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB)), this.showValues, rowB.values);
-    this.recordWrite('VER006', 'delete', target, role, a, outcome, `${role} acting as tenant ${a} deleted a row of tenant ${b} from ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`, sql);
+    this.recordWrite(
+      'VER006',
+      'delete',
+      target,
+      role,
+      a,
+      outcome,
+      `${role} acting as tenant ${a} deleted a row of tenant ${b} from ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`,
+      sql,
+    );
   }
 
   /** `sql`: the statement as a finding shows it (values hidden unless --show-values); `row`: the values the probe used. */
-  private recordWrite(rule: VerifyRuleCode, probe: string, target: Target, role: string, tenant: string, outcome: WriteOutcome, detail: string, sql: string, row?: Row): void {
+  private recordWrite(
+    rule: VerifyRuleCode,
+    probe: string,
+    target: Target,
+    role: string,
+    tenant: string,
+    outcome: WriteOutcome,
+    detail: string,
+    sql: string,
+    row?: Row,
+  ): void {
     if (outcome.kind === 'crossed') this.book.add(rule, target, role, undefined, probe, `${detail}${outcome.note}`, sql);
-    else if (outcome.kind === 'undecided') this.skipped(target, role, probe, tenant, `the ${probe} probe could not decide: ${this.errorText(outcome.error, row)}`, sql);
+    else if (outcome.kind === 'undecided')
+      this.skipped(target, role, probe, tenant, `the ${probe} probe could not decide: ${this.errorText(outcome.error, row)}`, sql);
   }
 
   // -- views, materialized views, functions -----------------------------------
@@ -826,7 +942,16 @@ class Prober {
           continue;
         }
         const found = outcome.result.rows[0] as { rlsctl_owner: string } | undefined;
-        if (found) this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads a row of ${this.tenantName(found.rlsctl_owner)} through ${labelOf(target, this.catalog)}`, sql);
+        if (found)
+          this.book.add(
+            'VER001',
+            target,
+            role,
+            undefined,
+            'read',
+            `${role} acting as tenant ${a} reads a row of ${this.tenantName(found.rlsctl_owner)} through ${labelOf(target, this.catalog)}`,
+            sql,
+          );
       }
     }
   }
@@ -854,7 +979,15 @@ class Prober {
         results.set(tenant, { rows });
         const other = rows.flatMap((r) => this.tenantValuesIn(r)).find((v): v is string => v !== null && v !== tenant);
         if (other !== undefined) {
-          this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${tenant} gets a row of ${this.tenantName(other)} from ${labelOf(target, this.catalog)}`, sql);
+          this.book.add(
+            'VER001',
+            target,
+            role,
+            undefined,
+            'read',
+            `${role} acting as tenant ${tenant} gets a row of ${this.tenantName(other)} from ${labelOf(target, this.catalog)}`,
+            sql,
+          );
         }
       }
       const none = noTenant.get(resultKey(target, role));

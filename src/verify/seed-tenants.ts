@@ -1,6 +1,17 @@
 import type pg from 'pg';
 import { quoteIdent } from '../compile/quote.js';
-import { avoidCollisions, freshenUniques, insertSql, partitionValues, rowFromResult, selectRowSql, syntheticValue, insertableColumns, type Row, type ValueCounter } from './make-row.js';
+import {
+  avoidCollisions,
+  freshenUniques,
+  insertSql,
+  partitionValues,
+  rowFromResult,
+  selectRowSql,
+  syntheticValue,
+  insertableColumns,
+  type Row,
+  type ValueCounter,
+} from './make-row.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
 import type { VerifyCatalog, VerifyRelation } from './verify-catalog.js';
 import { errorText, revealer } from './hide-values.js';
@@ -31,7 +42,13 @@ export interface SeedResult {
 }
 
 /** `showValues`: a failure's reason may quote the values of the row (see hide-values.ts); else they are left out. */
-export async function seedTenants(client: pg.ClientBase, catalog: VerifyCatalog, tenants: string[], counter: ValueCounter, showValues = false): Promise<SeedResult> {
+export async function seedTenants(
+  client: pg.ClientBase,
+  catalog: VerifyCatalog,
+  tenants: string[],
+  counter: ValueCounter,
+  showValues = false,
+): Promise<SeedResult> {
   const result: SeedResult = { written: 0, failures: [] };
   for (const rel of seedOrder(catalog)) {
     const owner = ownerSql(catalog, rel, 'r');
@@ -142,7 +159,13 @@ export async function makeRow(
   }
 
   // Foreign keys and the `via` key: point them at a row of the same tenant.
-  const links = rel.foreignKeys.map((k) => ({ columns: k.columns, refOid: k.refOid, refSql: k.refSql, refColumns: k.refColumns, name: `foreign key ${k.name}` }));
+  const links = rel.foreignKeys.map((k) => ({
+    columns: k.columns,
+    refOid: k.refOid,
+    refSql: k.refSql,
+    refColumns: k.refColumns,
+    name: `foreign key ${k.name}`,
+  }));
   if (rel.via) {
     const parent = catalog.byOid.get(rel.via.parentOid)!;
     if (!links.some((l) => l.refOid === parent.oid && l.columns.join() === rel.via!.columns.join())) {

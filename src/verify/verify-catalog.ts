@@ -268,7 +268,15 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
   );
 
   // 6. Foreign keys of the tenant relations.
-  const { rows: fkRows } = await client.query<{ oid: string; name: string; columns: string[]; refoid: string; refschema: string; refname: string; refcolumns: string[] }>(
+  const { rows: fkRows } = await client.query<{
+    oid: string;
+    name: string;
+    columns: string[];
+    refoid: string;
+    refschema: string;
+    refname: string;
+    refcolumns: string[];
+  }>(
     `SELECT k.conrelid::text AS oid, k.conname AS name, rn.nspname AS refschema, rc.relname AS refname,
             ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(attnum, ord)
                     JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.ord) AS columns,
@@ -299,7 +307,16 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
   );
 
   // 8. What each app role may do on each relation (schema USAGE included).
-  const { rows: privRows } = await client.query<{ oid: string; role: string; sel: boolean; ins: boolean; upd: boolean; del: boolean; updatable: string[]; nousage: boolean }>(
+  const { rows: privRows } = await client.query<{
+    oid: string;
+    role: string;
+    sel: boolean;
+    ins: boolean;
+    upd: boolean;
+    del: boolean;
+    updatable: string[];
+    nousage: boolean;
+  }>(
     `SELECT c.oid::text, r.role,
             NOT u.usage AND (pg_catalog.has_any_column_privilege(r.role, c.oid, 'SELECT') OR pg_catalog.has_any_column_privilege(r.role, c.oid, 'INSERT')
                              OR pg_catalog.has_any_column_privilege(r.role, c.oid, 'UPDATE') OR pg_catalog.has_table_privilege(r.role, c.oid, 'DELETE')) AS nousage,
@@ -348,11 +365,18 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
     const child = childOf.get(oid);
     const declared = declaredByOid.get(oid) ?? (child ? declaredByOid.get(child.root) : undefined);
     const isView = viewReads.has(oid) && !declared;
-    const kind: RelationKind = isView ? KIND[r.relkind] : child && r.relispartition ? 'partition' : KIND[r.relkind] ?? 'table';
+    const kind: RelationKind = isView ? KIND[r.relkind] : child && r.relispartition ? 'partition' : (KIND[r.relkind] ?? 'table');
     const privileges = new Map<string, RolePrivileges>();
     for (const role of roles) privileges.set(role, { select: false, insert: false, update: false, delete: false, updatable: [] });
     for (const p of privsOf.get(oid) ?? []) {
-      privileges.set(p.role, { select: p.sel, insert: p.ins, update: p.upd, delete: p.del, updatable: p.updatable, ...(p.nousage ? { noSchemaUsage: true } : {}) });
+      privileges.set(p.role, {
+        select: p.sel,
+        insert: p.ins,
+        update: p.upd,
+        delete: p.del,
+        updatable: p.updatable,
+        ...(p.nousage ? { noSchemaUsage: true } : {}),
+      });
     }
     return {
       oid,
@@ -382,7 +406,13 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
         integerDigits: c.intdigits,
         ...(checksOf.get(oid)?.has(c.name) ? { check: checksOf.get(oid)!.get(c.name) } : {}),
       })),
-      foreignKeys: (fksOf.get(oid) ?? []).map((k) => ({ name: k.name, columns: k.columns, refOid: Number(k.refoid), refSql: qualify(k.refschema, k.refname), refColumns: k.refcolumns })),
+      foreignKeys: (fksOf.get(oid) ?? []).map((k) => ({
+        name: k.name,
+        columns: k.columns,
+        refOid: Number(k.refoid),
+        refSql: qualify(k.refschema, k.refname),
+        refColumns: k.refcolumns,
+      })),
       uniqueKeys: (uniquesOf.get(oid) ?? []).flatMap((u) => (u.columns ? [u.columns] : [])),
       privileges,
       storage: r.relkind === 'r',
@@ -396,7 +426,9 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
     if (!via) continue;
     const parentOid = declaredOid.get(`${via.parentSchema}.${via.parentName}`);
     if (parentOid === undefined) {
-      throw new UsageError(`${rel.schema}.${rel.name} takes its tenant via ${via.parentSchema}.${via.parentName}, which is not a tenant table of the policy file`);
+      throw new UsageError(
+        `${rel.schema}.${rel.name} takes its tenant via ${via.parentSchema}.${via.parentName}, which is not a tenant table of the policy file`,
+      );
     }
     rel.via = { parentOid, columns: via.columns, references: via.references };
   }
@@ -438,7 +470,16 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
  * relation (now(), a version string) cannot leak tenant rows and is left out.
  */
 async function readFunctions(client: pg.ClientBase, relations: VerifyRelation[], roles: string[]): Promise<VerifyFunction[]> {
-  const { rows } = await client.query<{ oid: string; schema: string; name: string; signature: string; src: string; roles: string[]; deps: string[]; owner: string }>(
+  const { rows } = await client.query<{
+    oid: string;
+    schema: string;
+    name: string;
+    signature: string;
+    src: string;
+    roles: string[];
+    deps: string[];
+    owner: string;
+  }>(
     `SELECT p.oid::text, n.nspname AS schema, p.proname AS name, p.oid::pg_catalog.regprocedure::text AS signature,
             COALESCE(p.prosrc, '') AS src, o.rolname AS owner,
             ARRAY(SELECT r.role FROM unnest($1::text[]) AS r(role)
@@ -496,11 +537,7 @@ async function readLoginDefaults(client: pg.ClientBase, roles: string[], setting
     return entry === undefined ? undefined : entry.slice(name.length + 1);
   };
   const pick = (role: string, name: string) => {
-    const order = [
-      rows.find((r) => r.role === role && r.fordb),
-      rows.find((r) => r.role === role && !r.fordb),
-      rows.find((r) => r.role === null && r.fordb),
-    ];
+    const order = [rows.find((r) => r.role === role && r.fordb), rows.find((r) => r.role === role && !r.fordb), rows.find((r) => r.role === null && r.fordb)];
     for (const row of order) {
       const value = row ? valueOf(row.config, name) : undefined;
       if (value !== undefined) return value;

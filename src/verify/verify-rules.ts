@@ -14,11 +14,11 @@ export const VERIFY_RULES: RuleMeta[] = [
     code: 'VER001',
     name: 'cross-tenant-read',
     severity: 'error',
-    title: 'A tenant can read another tenant\'s rows',
+    title: "A tenant can read another tenant's rows",
     description:
       'Acting as an app role with one tenant set, a query returned rows that belong to another tenant: directly from a tenant table or partition, or through a view, a materialized view or a SECURITY DEFINER function.',
     remediation:
-      'Protect the relation with row level security (rlsctl apply), make views security_invoker, revoke app roles\' access to materialized views, and make SECURITY DEFINER functions filter by the current tenant or run as SECURITY INVOKER.',
+      "Protect the relation with row level security (rlsctl apply), make views security_invoker, revoke app roles' access to materialized views, and make SECURITY DEFINER functions filter by the current tenant or run as SECURITY INVOKER.",
   },
   {
     code: 'VER002',
@@ -28,7 +28,7 @@ export const VERIFY_RULES: RuleMeta[] = [
     description:
       'Acting as an app role in a session where no tenant was ever set, or after a transaction that set it with set_config(..., true) ended, a query returned tenant rows. Every query must return zero rows without a tenant.',
     remediation:
-      'Compare the tenant column with (SELECT NULLIF(current_setting(\'SETTING\', true), \'\')::TYPE): an unset or empty setting then admits no row. Remove predicates that admit every row when the setting is empty.',
+      "Compare the tenant column with (SELECT NULLIF(current_setting('SETTING', true), '')::TYPE): an unset or empty setting then admits no row. Remove predicates that admit every row when the setting is empty.",
   },
   {
     code: 'VER003',
@@ -39,8 +39,7 @@ export const VERIFY_RULES: RuleMeta[] = [
     title: 'A query errors instead of returning zero rows with no tenant set',
     description:
       'Acting as an app role with no tenant set, or after a transaction-local tenant ended (the setting then reads as an empty string), a query raised an error instead of returning zero rows: typically current_setting() without missing_ok, or a cast of the empty string.',
-    remediation:
-      'Read the setting with current_setting(\'SETTING\', true) and wrap it in NULLIF(..., \'\') before the cast, as the policies rlsctl compiles do.',
+    remediation: "Read the setting with current_setting('SETTING', true) and wrap it in NULLIF(..., '') before the cast, as the policies rlsctl compiles do.",
   },
   {
     code: 'VER004',
@@ -54,16 +53,16 @@ export const VERIFY_RULES: RuleMeta[] = [
     code: 'VER005',
     name: 'cross-tenant-update',
     severity: 'error',
-    title: 'A tenant can update another tenant\'s rows or move its own rows to another tenant',
+    title: "A tenant can update another tenant's rows or move its own rows to another tenant",
     description:
-      'Acting as an app role with one tenant set, an UPDATE changed a row of another tenant, or moved one of the tenant\'s own rows to another tenant.',
+      "Acting as an app role with one tenant set, an UPDATE changed a row of another tenant, or moved one of the tenant's own rows to another tenant.",
     remediation: 'Give the UPDATE policies both a USING and a WITH CHECK that compare the tenant column with the current tenant.',
   },
   {
     code: 'VER006',
     name: 'cross-tenant-delete',
     severity: 'error',
-    title: 'A tenant can delete another tenant\'s rows',
+    title: "A tenant can delete another tenant's rows",
     description: 'Acting as an app role with one tenant set, a DELETE removed a row of another tenant.',
     remediation: 'Give the DELETE policies a USING that compares the tenant column with the current tenant.',
   },

@@ -19,7 +19,10 @@ const SCRIPT = path.join(ROOT, 'scripts/action.sh');
 interface Action {
   inputs: Record<string, { description: string; required?: boolean; default?: string }>;
   outputs: Record<string, { value: string }>;
-  runs: { using: string; steps: Array<{ id?: string; run?: string; uses?: string; shell?: string; env?: Record<string, string>; with?: Record<string, string>; if?: string }> };
+  runs: {
+    using: string;
+    steps: Array<{ id?: string; run?: string; uses?: string; shell?: string; env?: Record<string, string>; with?: Record<string, string>; if?: string }>;
+  };
 }
 
 interface Result {
@@ -110,7 +113,10 @@ describe('scripts/action.sh', () => {
       GRANT USAGE ON SCHEMA app TO ${app};
       GRANT SELECT, INSERT, UPDATE, DELETE ON app.notes TO ${app};`);
     policy = path.join(work, 'policy.yaml');
-    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      notes: tenant\n`);
+    writeFileSync(
+      policy,
+      `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      notes: tenant\n`,
+    );
   });
   afterAll(async () => {
     await db?.drop();
@@ -180,8 +186,27 @@ describe('scripts/action.sh', () => {
     });
     expect(r.code, r.output).toBe(0);
     expect(JSON.parse(r.output)).toEqual([
-      'audit', '--policies', 'policies',
-      '--x', 'a  b', 'c d', '*', '?ackage.json', '$(touch', `${marker})`, '`touch', `${marker}\``, '$HOME', '~', 'e f', 'q"x', "it's", '', ';rm', '-rf', '/tmp/nothing',
+      'audit',
+      '--policies',
+      'policies',
+      '--x',
+      'a  b',
+      'c d',
+      '*',
+      '?ackage.json',
+      '$(touch',
+      `${marker})`,
+      '`touch',
+      `${marker}\``,
+      '$HOME',
+      '~',
+      'e f',
+      'q"x',
+      "it's",
+      '',
+      ';rm',
+      '-rf',
+      '/tmp/nothing',
     ]);
     expect(existsSync(marker)).toBe(false);
   });
@@ -208,7 +233,16 @@ describe('scripts/action.sh', () => {
     const npx = fakeNpx();
     const r = await runAction({ RLSCTL_COMMAND: 'validate', RLSCTL_ACTION_PATH: ROOT, RLSCTL_ARGS: '"a *"', ...npx.env });
     expect(r.code, r.output).toBe(0);
-    expect(readFileSync(npx.log, 'utf8').split('\n').slice(0, -1)).toEqual(['--yes', `--package=rlsctl@${own}`, '--', 'rlsctl', 'validate', '--policies', 'policies', 'a *']);
+    expect(readFileSync(npx.log, 'utf8').split('\n').slice(0, -1)).toEqual([
+      '--yes',
+      `--package=rlsctl@${own}`,
+      '--',
+      'rlsctl',
+      'validate',
+      '--policies',
+      'policies',
+      'a *',
+    ]);
     const chosen = fakeNpx();
     const pinned = await runAction({ RLSCTL_COMMAND: 'validate', RLSCTL_ACTION_PATH: ROOT, RLSCTL_VERSION: '1.2.3-rc.1', ...chosen.env });
     expect(pinned.code, pinned.output).toBe(0);

@@ -77,7 +77,10 @@ describeEachServer('rlsctl audit', (ctx) => {
   });
 
   it('--fail-on decides the exit code', async () => {
-    const [never, info] = await Promise.all([runCli(['audit', ...flags(), '--format', 'json', '--fail-on', 'never']), runCli(['audit', ...flags(), '--format', 'json', '--fail-on', 'info'])]);
+    const [never, info] = await Promise.all([
+      runCli(['audit', ...flags(), '--format', 'json', '--fail-on', 'never']),
+      runCli(['audit', ...flags(), '--format', 'json', '--fail-on', 'info']),
+    ]);
     expect(never.code).toBe(0);
     expect(info.code).toBe(1);
     expect(JSON.parse(never.stdout).findings.length).toBe(JSON.parse(info.stdout).findings.length);
@@ -107,7 +110,7 @@ describeEachServer('rlsctl audit', (ctx) => {
     }
   });
 
-  it('with a policy file: the file\'s facts, drift (RLS006) and exempt tables (RLS007)', async () => {
+  it("with a policy file: the file's facts, drift (RLS006) and exempt tables (RLS007)", async () => {
     const r = await runCli(['audit', '--db', ctx.db.url, '--policies', file('policy.yaml'), '--format', 'json']);
     expect(r.code, r.stderr).toBe(1);
     const doc = JSON.parse(r.stdout);
@@ -115,7 +118,9 @@ describeEachServer('rlsctl audit', (ctx) => {
     const byRule = (code: string) => doc.findings.filter((f: { rule: string }) => f.rule === code);
     expect(byRule('RLS007').map((f: { object: { name: string } }) => f.object.name)).toEqual(['schema_migrations']);
     // clean_items carries hand-named policies (guard, access), not the file's: apply would change it.
-    expect(byRule('RLS006').some((f: { object: { name: string; table?: string } }) => f.object.table === 'clean_items' || f.object.name === 'clean_items')).toBe(true);
+    expect(
+      byRule('RLS006').some((f: { object: { name: string; table?: string } }) => f.object.table === 'clean_items' || f.object.name === 'clean_items'),
+    ).toBe(true);
     expect(byRule('RLS001').length).toBeGreaterThan(0);
   });
 

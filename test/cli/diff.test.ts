@@ -85,11 +85,15 @@ describe.concurrent('rlsctl diff on files', () => {
 describe.concurrent('rlsctl diff on git revisions', () => {
   let repo: string;
   const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'user.name=rlsctl test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], {
-      cwd: repo,
-      encoding: 'utf8',
-      env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' },
-    });
+    execFileSync(
+      'git',
+      ['-c', 'user.name=rlsctl test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args],
+      {
+        cwd: repo,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' },
+      },
+    );
 
   beforeAll(() => {
     repo = path.join(dir, 'repo');
@@ -114,10 +118,11 @@ describe.concurrent('rlsctl diff on git revisions', () => {
     const r = await runCli(['diff', 'git:HEAD', '--format', 'json'], { cwd: repo });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).changes.map((c: { class: string; change: string }) => `${c.class} ${c.change}`).sort()).toEqual([
-      'narrowing command insert no longer allowed',
-      'narrowing command update no longer allowed',
-    ]);
+    expect(
+      JSON.parse(r.stdout)
+        .changes.map((c: { class: string; change: string }) => `${c.class} ${c.change}`)
+        .sort(),
+    ).toEqual(['narrowing command insert no longer allowed', 'narrowing command update no longer allowed']);
   });
 
   it('compares two revisions, naming them in the output', async () => {

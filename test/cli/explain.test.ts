@@ -65,7 +65,23 @@ describeEachServer('rlsctl explain', (ctx) => {
 
   it.concurrent('exits 0 when every query is an index seek; facts from flags without a policy file', async () => {
     // cwd without policies/: the facts come from the flags and the catalog.
-    const r = await runCli(['explain', '--db', ctx.db.url, '--schema', 'app', '--app-role', roles.app, '--tenant-setting', 'app.tenant_id', '--tenant', '00000000-0000-4000-8000-00000000000a', fixture('clean.sql')], { cwd: tmp });
+    const r = await runCli(
+      [
+        'explain',
+        '--db',
+        ctx.db.url,
+        '--schema',
+        'app',
+        '--app-role',
+        roles.app,
+        '--tenant-setting',
+        'app.tenant_id',
+        '--tenant',
+        '00000000-0000-4000-8000-00000000000a',
+        fixture('clean.sql'),
+      ],
+      { cwd: tmp },
+    );
     expect(r.stderr).toContain('inferred tenant tables');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('no findings');
@@ -113,7 +129,10 @@ describeEachServer('rlsctl explain', (ctx) => {
       const doc = JSON.parse(r.stdout);
       expect(doc.context).toMatchObject({ role: member, appRole: roles.app });
       // The policies TO the declared role apply to its member: the same findings as for the app role itself.
-      expect(doc.findings.map((f: { fingerprint: string }) => f.fingerprint)).toEqual(['EXP001:ListBareOfProject:app.bare', 'EXP002:ListVolatile:app.volatile']);
+      expect(doc.findings.map((f: { fingerprint: string }) => f.fingerprint)).toEqual([
+        'EXP001:ListBareOfProject:app.bare',
+        'EXP002:ListVolatile:app.volatile',
+      ]);
       const text = await runCli(['explain', '--db', ctx.db.url, '--policies', policy, '--app-role', member, '--fail-on', 'never', fixture('clean.sql')]);
       expect(text.code, text.stderr).toBe(0);
       expect(text.stdout).toContain(`planned as ${member} (a member of ${roles.app}, an app role of the policy file)`);
@@ -141,7 +160,10 @@ describe('rlsctl explain on the embedded default', () => {
   it.concurrent('loads --schema, applies the policy file and plans the demo queries: only the via table read without its parent is flagged', async () => {
     const env = { ...process.env };
     for (const v of ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGPASSWORD', 'PGSSLMODE']) delete env[v];
-    const r = await runCli(['explain', '--policies', 'policies/saas.yaml', '--schema', 'fixtures/demo/schema.sql', '--format', 'json', 'fixtures/demo/queries.sql'], { env });
+    const r = await runCli(
+      ['explain', '--policies', 'policies/saas.yaml', '--schema', 'fixtures/demo/schema.sql', '--format', 'json', 'fixtures/demo/queries.sql'],
+      { env },
+    );
     expect(r.stderr).toContain('no database named: planning on embedded PostgreSQL');
     const doc = JSON.parse(r.stdout);
     expect(doc.queries).toEqual({ total: 14, planned: 14 });

@@ -20,7 +20,11 @@ function onTerminal(args: string[], env: Record<string, string | undefined>): Pr
     else base[k] = v;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qfec', [process.execPath, BIN, ...args].map(quote).join(' '), '/dev/null'], { cwd: ROOT, env: base, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qfec', [process.execPath, BIN, ...args].map(quote).join(' '), '/dev/null'], {
+      cwd: ROOT,
+      env: base,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let terminal = '';
     child.stdout.on('data', (d) => (terminal += d));
     child.stderr.on('data', (d) => (terminal += d));

@@ -61,7 +61,23 @@ describeEachServer('init on real schemas', (ctx) => {
 
   it('fits a real schema: two tenant columns, the root, via only by a unique key, nothing sensitive shared, bypass roles of this database, extension tables exempt', async () => {
     const file = path.join(work, 'crm.yaml');
-    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'crm', '--schema', 'partman', '--tenant-column', 'tenant_id', '--tenant-column', 'orgId', '--app-role', roles.app, '-o', file]);
+    const result = await runCli([
+      'init',
+      '--db',
+      ctx.db.url,
+      '--schema',
+      'crm',
+      '--schema',
+      'partman',
+      '--tenant-column',
+      'tenant_id',
+      '--tenant-column',
+      'orgId',
+      '--app-role',
+      roles.app,
+      '-o',
+      file,
+    ]);
     expect(result.code).toBe(0);
     const text = readFileSync(file, 'utf8');
     const doc = parseYaml(text);
@@ -81,7 +97,9 @@ describeEachServer('init on real schemas', (ctx) => {
     expect(text).toContain('      # contact_tags: to decide: no tenant_id or orgId column; no foreign key to a unique key of a tenant table');
     expect(text).not.toMatch(/contact_tags: \{ via/);
     // credentials and personal data are never offered as shared, and say why
-    expect(text).toContain('      # user_sessions: to decide: no tenant_id or orgId column; no foreign key to a unique key of a tenant table; its name suggests credentials or personal data: never shared');
+    expect(text).toContain(
+      '      # user_sessions: to decide: no tenant_id or orgId column; no foreign key to a unique key of a tenant table; its name suggests credentials or personal data: never shared',
+    );
     expect(text).toContain('its column email suggests credentials or personal data: never shared');
     expect(text).not.toMatch(/# (user_sessions|subscribers): shared/);
     expect(text).toContain('      # countries: shared');
@@ -116,7 +134,19 @@ describeEachServer('init on real schemas', (ctx) => {
       CREATE TABLE ws.jobs (id uuid PRIMARY KEY, project_id uuid NOT NULL REFERENCES ws.projects (id));
       CREATE TABLE ws.runs (id uuid PRIMARY KEY, project_id uuid NOT NULL REFERENCES ws.projects (id));`);
     const file = path.join(work, 'ws.yaml');
-    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'ws', '--tenant-column', 'organization_id', '--tenant-column', 'project_id', '-o', file]);
+    const result = await runCli([
+      'init',
+      '--db',
+      ctx.db.url,
+      '--schema',
+      'ws',
+      '--tenant-column',
+      'organization_id',
+      '--tenant-column',
+      'project_id',
+      '-o',
+      file,
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('organization_id references ws.organizations but project_id references ws.projects');
     expect(result.stderr).toContain('hint: name only the column that holds the tenant id');
@@ -159,7 +189,9 @@ describeEachServer('init on real schemas', (ctx) => {
     // the only key is nullable: offered, with the reason to look twice
     await ctx.db.runScript(`CREATE TABLE wp.alerts (id uuid PRIMARY KEY, run_id uuid REFERENCES wp.runs (id));`);
     const again = await runCli(['init', '--db', ctx.db.url, '--schema', 'wp', '--tenant-column', 'org', '-o', '-']);
-    expect(again.stdout).toContain('      # alerts: to decide: no org column; it references a tenant table; its run_id admits NULL: via hides the rows where it is NULL\n');
+    expect(again.stdout).toContain(
+      '      # alerts: to decide: no org column; it references a tenant table; its run_id admits NULL: via hides the rows where it is NULL\n',
+    );
     expect(again.stdout).toContain('      # alerts: { via: { parent: runs, columns: [run_id], references: [id] } }');
     expect(again.stdout).toContain('      # waitpoints: to decide: no org column; it references a tenant table\n');
   });
@@ -172,13 +204,24 @@ describeEachServer('init on real schemas', (ctx) => {
       CREATE TABLE ws2.members (organization_id uuid NOT NULL REFERENCES ws2.organizations (id));
       CREATE TABLE ws2.${quoteIdent(hostile)} (id uuid PRIMARY KEY);
       CREATE TABLE ws2.jobs (project_id uuid NOT NULL REFERENCES ws2.${quoteIdent(hostile)} (id));`);
-    const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'ws2', '--tenant-column', 'organization_id', '--tenant-column', 'project_id', '-o', '-']);
+    const result = await runCli([
+      'init',
+      '--db',
+      ctx.db.url,
+      '--schema',
+      'ws2',
+      '--tenant-column',
+      'organization_id',
+      '--tenant-column',
+      'project_id',
+      '-o',
+      '-',
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('but project_id references ws2."pro\\u001b[31mjects\\nfake: line"');
     expect(result.stderr).not.toContain('\u001b');
     expect(result.stdout).toBe('');
   });
-
 });
 
 // Its own database: the extensions of the first one change operator resolution for the snapshot's queries.
@@ -210,7 +253,9 @@ describeEachServer('init with hostile catalog names', (ctx) => {
     expect(doc.schemas).toEqual({ hostile: { tables: { accounts: 'tenant' } } });
     // a role name a policy file cannot hold is left out, and named (escaped) in a comment
     expect(doc.roles.bypass).not.toContain(roles.hostile);
-    expect(result.stdout).toContain(`left out because a policy file cannot name a role with control characters (rename them): ${JSON.stringify(roles.hostile)}`);
+    expect(result.stdout).toContain(
+      `left out because a policy file cannot name a role with control characters (rename them): ${JSON.stringify(roles.hostile)}`,
+    );
     expect(doc.roles.app).toEqual([roles.app]);
     expect(active(result.stdout).filter((l) => /exempt|secrets|audit/.test(l))).toEqual([]);
     // every name shows, escaped, in the comments

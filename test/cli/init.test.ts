@@ -34,7 +34,9 @@ describeEachServer('init', (ctx) => {
     const file = path.join(work, 'policies', 'policies.yaml');
     const result = await runCli(['init', '--db', ctx.db.url, '--schema', 'shop', '-o', file]);
     expect(result.code).toBe(0);
-    expect(result.stderr).toContain(`wrote ${file}: 4 tenant tables; 5 tables without tenant_id to decide (listed in comments): shop.Odd Table, shop.currencies, shop.migrations, shop.notes, shop.order_lines`);
+    expect(result.stderr).toContain(
+      `wrote ${file}: 4 tenant tables; 5 tables without tenant_id to decide (listed in comments): shop.Odd Table, shop.currencies, shop.migrations, shop.notes, shop.order_lines`,
+    );
     const text = readFileSync(file, 'utf8');
     const doc = parseYaml(text);
     expect(doc.tenant).toEqual({ setting: 'app.current_org', type: 'uuid', column: 'tenant_id' });
@@ -50,7 +52,9 @@ describeEachServer('init', (ctx) => {
     expect(text).toContain('      # currencies: shared');
     expect(text).toContain('      # Odd Table: { mode: exempt, reason: "..." }');
     // the existing policy is summarised
-    expect(text).toMatch(/# existing on accounts: RLS enabled, not forced; 1 policy\n\s+#\s+legacy: permissive for all to \S+ USING \(tenant_id = \(current_setting\('app\.current_org'::text, true\)\)::uuid\)/);
+    expect(text).toMatch(
+      /# existing on accounts: RLS enabled, not forced; 1 policy\n\s+#\s+legacy: permissive for all to \S+ USING \(tenant_id = \(current_setting\('app\.current_org'::text, true\)\)::uuid\)/,
+    );
 
     const validate = await runCli(['validate', '--policies', file]);
     expect(validate.code).toBe(0);
@@ -58,7 +62,9 @@ describeEachServer('init', (ctx) => {
     // plan refuses to run until a person has decided about the other tables
     const plan = await runCli(['plan', '--policies', file, '--db', ctx.db.url]);
     expect(plan.code).toBe(2);
-    expect(plan.stderr).toContain('5 tables in a managed schema are not declared in the policy file: shop.Odd Table, shop.currencies, shop.migrations, shop.notes, shop.order_lines');
+    expect(plan.stderr).toContain(
+      '5 tables in a managed schema are not declared in the policy file: shop.Odd Table, shop.currencies, shop.migrations, shop.notes, shop.order_lines',
+    );
   });
 
   it('refuses to overwrite a file without --force; -o - prints it; options override what is inferred', async () => {
@@ -68,7 +74,22 @@ describeEachServer('init', (ctx) => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/exists already/);
     expect(readFileSync(file, 'utf8')).toBe('keep me\n');
-    const forced = await runCli(['init', '--db', ctx.db.url, '--schema', 'shop', '-o', file, '--force', '--tenant-column', 'Org Id', '--tenant-setting', 'app.org', '--app-role', roles.other]);
+    const forced = await runCli([
+      'init',
+      '--db',
+      ctx.db.url,
+      '--schema',
+      'shop',
+      '-o',
+      file,
+      '--force',
+      '--tenant-column',
+      'Org Id',
+      '--tenant-setting',
+      'app.org',
+      '--app-role',
+      roles.other,
+    ]);
     expect(forced.code).toBe(0);
     const doc = parseYaml(readFileSync(file, 'utf8'));
     expect(doc.tenant).toEqual({ setting: 'app.org', type: 'uuid', column: 'Org Id' });
@@ -92,7 +113,14 @@ describe('init with the embedded default', () => {
     const doc = parseYaml(result.stdout);
     expect(Object.keys(doc.schemas)).toEqual(['app']);
     // organizations is the tenant root: the org_id columns reference its id
-    expect(doc.schemas.app.tables).toEqual({ events: 'tenant', organizations: { column: 'id' }, projects: 'tenant', support_tickets: 'tenant', tasks: 'tenant', users: 'tenant' });
+    expect(doc.schemas.app.tables).toEqual({
+      events: 'tenant',
+      organizations: { column: 'id' },
+      projects: 'tenant',
+      support_tickets: 'tenant',
+      tasks: 'tenant',
+      users: 'tenant',
+    });
     // a foreign key to a tenant table suggests `via`
     expect(result.stdout).toContain('# task_comments: { via: { parent: tasks, columns: [task_id], references: [id] } }');
   });

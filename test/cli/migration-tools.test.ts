@@ -27,30 +27,33 @@ describe('plan --migration', () => {
   for (const server of testServers()) {
     describe(`[${server.name}]`, () => {
       // The dbmate binary exists for linux-x64 in this repository's tools (tools/dbmate); there it must run.
-      it.runIf(DBMATE_PLATFORM)('dbmate: dbmate up runs it (each concurrent statement in its own transaction:false migration), a second up applies nothing', async () => {
-        const s = await setUp(server);
-        const files = await writeWith(s, 'dbmate');
-        const concurrent = files.filter((f) => f.includes('_concurrent'));
-        expect(files[0]).toMatch(/^\d{14}_tenant_rls\.sql$/);
-        expect(read(s, files[0])).toMatch(/^-- migrate:up\n[\s\S]+\n-- migrate:down\n$/);
-        expect(concurrent.length).toBe(files.length - 1);
-        for (const f of concurrent) {
-          expect(read(s, f)).toMatch(/^-- migrate:up transaction:false\n/);
-          expect(splitStatements(read(s, f).split('-- migrate:down')[0])).toHaveLength(1);
-        }
-        const url = new URL(s.db.url);
-        url.searchParams.set('sslmode', 'disable');
-        const dbmate = (...args: string[]) => run(DBMATE, ['--url', url.toString(), '--migrations-dir', s.dir, '--no-dump-schema', ...args]);
-        const up = await dbmate('up');
-        expect(up.stderr).toBe('');
-        expect(up.code).toBe(0);
-        for (const f of files) expect(up.stdout).toContain(`Applying: ${f}`);
-        const second = await dbmate('up');
-        expect(second).toMatchObject({ code: 0, stdout: '' });
-        const status = await dbmate('status');
-        expect(status.stdout).toContain(`Applied: ${files.length}\nPending: 0`);
-        await s.check();
-      });
+      it.runIf(DBMATE_PLATFORM)(
+        'dbmate: dbmate up runs it (each concurrent statement in its own transaction:false migration), a second up applies nothing',
+        async () => {
+          const s = await setUp(server);
+          const files = await writeWith(s, 'dbmate');
+          const concurrent = files.filter((f) => f.includes('_concurrent'));
+          expect(files[0]).toMatch(/^\d{14}_tenant_rls\.sql$/);
+          expect(read(s, files[0])).toMatch(/^-- migrate:up\n[\s\S]+\n-- migrate:down\n$/);
+          expect(concurrent.length).toBe(files.length - 1);
+          for (const f of concurrent) {
+            expect(read(s, f)).toMatch(/^-- migrate:up transaction:false\n/);
+            expect(splitStatements(read(s, f).split('-- migrate:down')[0])).toHaveLength(1);
+          }
+          const url = new URL(s.db.url);
+          url.searchParams.set('sslmode', 'disable');
+          const dbmate = (...args: string[]) => run(DBMATE, ['--url', url.toString(), '--migrations-dir', s.dir, '--no-dump-schema', ...args]);
+          const up = await dbmate('up');
+          expect(up.stderr).toBe('');
+          expect(up.code).toBe(0);
+          for (const f of files) expect(up.stdout).toContain(`Applying: ${f}`);
+          const second = await dbmate('up');
+          expect(second).toMatchObject({ code: 0, stdout: '' });
+          const status = await dbmate('status');
+          expect(status.stdout).toContain(`Applied: ${files.length}\nPending: 0`);
+          await s.check();
+        },
+      );
       it('node-pg-migrate: up runs both files (pgm.noTransaction for the concurrent one), a second up has nothing to run', async () => {
         const s = await setUp(server);
         const files = await writeWith(s, 'node-pg-migrate');
@@ -121,7 +124,6 @@ describe('plan --migration', () => {
         expect(check.stdout).toContain("Everything's fine");
         await s.check();
       });
-
     });
   }
 });

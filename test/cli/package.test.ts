@@ -67,7 +67,20 @@ function typecheck(cwd: string, file: string): Promise<{ code: number; out: stri
   );
 }
 
-const FORBIDDEN = [/^src\//, /^test\//, /^fixtures\//, /^bench\//, /^scripts\//, /^policies\//, /^node_modules\//, /\.map$/, /\.tgz$/, /(?<!\.d)\.ts$/, /^tsconfig/, /^vitest/];
+const FORBIDDEN = [
+  /^src\//,
+  /^test\//,
+  /^fixtures\//,
+  /^bench\//,
+  /^scripts\//,
+  /^policies\//,
+  /^node_modules\//,
+  /\.map$/,
+  /\.tgz$/,
+  /(?<!\.d)\.ts$/,
+  /^tsconfig/,
+  /^vitest/,
+];
 
 describe('the published package', () => {
   let work = '';
@@ -91,18 +104,11 @@ describe('the published package', () => {
 
     writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'rlsctl-smoke', version: '1.0.0', private: true, type: 'module' }, null, 2));
     // rlsctl brings @types/pg (its declarations name pg's types); a TypeScript user has Node's.
-    await run(
-      'npm',
-      [
-        'install',
-        '--prefer-offline',
-        '--no-audit',
-        '--no-fund',
-        tarball,
-        `@types/node@${PKG.devDependencies['@types/node']}`,
-      ],
-      { cwd: project, env: cleanEnv(), maxBuffer: 16 << 20 },
-    );
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, `@types/node@${PKG.devDependencies['@types/node']}`], {
+      cwd: project,
+      env: cleanEnv(),
+      maxBuffer: 16 << 20,
+    });
 
     db = await createTestDatabase(testServers()[0], 'pkg');
     await db.runScript(`
@@ -123,12 +129,29 @@ describe('the published package', () => {
   });
 
   it('ships the binary, the built code with its types, the JSON Schema and the docs, and no sources, tests or fixtures', () => {
-    for (const file of ['bin/rlsctl.js', 'dist/index.js', 'dist/index.d.ts', 'dist/runtime.js', 'dist/runtime.d.ts', 'dist/cli/main.js', 'schema/policy-file.schema.json', 'README.md', 'LICENSE', 'package.json', 'docs/getting-started.md', 'docs/troubleshooting.md', 'docs/rules/README.md', 'docs/rules/RLS001.md']) {
+    for (const file of [
+      'bin/rlsctl.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/runtime.js',
+      'dist/runtime.d.ts',
+      'dist/cli/main.js',
+      'schema/policy-file.schema.json',
+      'README.md',
+      'LICENSE',
+      'package.json',
+      'docs/getting-started.md',
+      'docs/troubleshooting.md',
+      'docs/rules/README.md',
+      'docs/rules/RLS001.md',
+    ]) {
       expect(packed, file).toContain(file);
     }
     expect(packed.filter((f) => FORBIDDEN.some((re) => re.test(f)))).toEqual([]);
     // dist/ is not cleaned by the build: a file left from a deleted source would ship.
-    const stale = packed.filter((f) => f.startsWith('dist/') && f.endsWith('.js')).filter((f) => !existsSync(path.join(ROOT, 'src', f.slice(5).replace(/\.js$/, '.ts'))));
+    const stale = packed
+      .filter((f) => f.startsWith('dist/') && f.endsWith('.js'))
+      .filter((f) => !existsSync(path.join(ROOT, 'src', f.slice(5).replace(/\.js$/, '.ts'))));
     expect(stale, 'stale files in dist/: rm -rf dist && npm run build').toEqual([]);
   });
 
@@ -197,7 +220,10 @@ describe('the published package', () => {
       ].join('\n'),
     );
     // A mistake must fail: the check is real, not an `any` that accepts everything.
-    writeFileSync(path.join(project, 'misuse.ts'), "import { compilePolicy } from 'rlsctl';\nconst n: number = compilePolicy('not a model');\nconsole.log(n);\n");
+    writeFileSync(
+      path.join(project, 'misuse.ts'),
+      "import { compilePolicy } from 'rlsctl';\nconst n: number = compilePolicy('not a model');\nconsole.log(n);\n",
+    );
     const good = await typecheck(project, 'use-api.ts');
     expect(good.out).toBe('');
     expect(good.code).toBe(0);
@@ -218,7 +244,7 @@ describe('the published package', () => {
         'let kept;',
         "const tenant = await withTenant(pool, '00000000-0000-4000-8000-00000000000a', async (client) => {",
         '  kept = client;',
-        "  return (await client.query(\"SELECT current_setting('app.tenant_id') AS t\")).rows[0].t;",
+        '  return (await client.query("SELECT current_setting(\'app.tenant_id\') AS t")).rows[0].t;',
         '});',
         'let code;',
         "try { kept.query('SELECT 1'); } catch (error) { code = error instanceof TenantContextError ? error.code : String(error); }",

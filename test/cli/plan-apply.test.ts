@@ -167,7 +167,9 @@ function runAs(uid: number, args: string[], home: string): Promise<CliResult> {
 
 describe('the embedded default', () => {
   it('with no database named, apply starts an embedded PostgreSQL, loads --schema and applies', async () => {
-    const result = await runCli(['apply', '--schema', 'fixtures/demo/schema.sql', '--policies', 'policies/saas.yaml', '--format', 'json'], { env: NO_DATABASE });
+    const result = await runCli(['apply', '--schema', 'fixtures/demo/schema.sql', '--policies', 'policies/saas.yaml', '--format', 'json'], {
+      env: NO_DATABASE,
+    });
     expect(result.code).toBe(0);
     const doc = JSON.parse(result.stdout);
     expect(doc.command).toBe('apply');

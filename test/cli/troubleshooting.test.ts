@@ -86,7 +86,9 @@ describeEachServer('troubleshooting', (ctx) => {
   it('connection refused: exit 3, the address, and the hint', async () => {
     const r = await runCli(['audit', '--db', 'postgres://app:s3cret@127.0.0.1:1/app']);
     expect(r.code).toBe(3);
-    expect(r.stderr).toBe('rlsctl: cannot connect to postgres://app:***@127.0.0.1:1/app: connect ECONNREFUSED 127.0.0.1:1\n  hint: is the server running and listening on that host and port?\n');
+    expect(r.stderr).toBe(
+      'rlsctl: cannot connect to postgres://app:***@127.0.0.1:1/app: connect ECONNREFUSED 127.0.0.1:1\n  hint: is the server running and listening on that host and port?\n',
+    );
   });
 
   it('password authentication failed: exit 3, the user, never the password', async () => {
@@ -94,7 +96,9 @@ describeEachServer('troubleshooting', (ctx) => {
     url.password = 'wrong-password';
     const r = await runCli(['audit', '--db', url.toString()]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain(`: password authentication failed for user "${app}"\n  hint: the password was refused: check the user and password (PGPASSWORD or the connection string)\n`);
+    expect(r.stderr).toContain(
+      `: password authentication failed for user "${app}"\n  hint: the password was refused: check the user and password (PGPASSWORD or the connection string)\n`,
+    );
     expect(r.stderr).toContain(`postgres://${app}:***@`);
     expect(r.stderr).not.toContain('wrong-password');
   });
@@ -107,12 +111,37 @@ describeEachServer('troubleshooting', (ctx) => {
     } finally {
       await app2.end();
     }
-    const verify = await runCli(['verify', '--db', ctx.db.url, '--schema', 'app', '--app-role', app, '--tenant-setting', 'app.tenant_id', '--tenant-column', 'org_id']);
+    const verify = await runCli([
+      'verify',
+      '--db',
+      ctx.db.url,
+      '--schema',
+      'app',
+      '--app-role',
+      app,
+      '--tenant-setting',
+      'app.tenant_id',
+      '--tenant-column',
+      'org_id',
+    ]);
     expect(verify.code, verify.stderr).toBe(0);
     expect(verify.stderr).toContain(
       `note: ${app} holds privileges on app.projects but not USAGE on the schema app: verify could not probe it, and the application's queries there fail with "permission denied for schema app"\n  hint: GRANT USAGE ON SCHEMA app TO ${app};\n`,
     );
-    const explain = await runCli(['explain', path.join(work, 'queries.sql'), '--db', ctx.db.url, '--schema', 'app', '--app-role', app, '--tenant-setting', 'app.tenant_id', '--tenant-column', 'org_id']);
+    const explain = await runCli([
+      'explain',
+      path.join(work, 'queries.sql'),
+      '--db',
+      ctx.db.url,
+      '--schema',
+      'app',
+      '--app-role',
+      app,
+      '--tenant-setting',
+      'app.tenant_id',
+      '--tenant-column',
+      'org_id',
+    ]);
     expect(explain.code).toBe(1);
     expect(explain.stdout).toContain('error EXP004 query-failed query list_projects could not be planned: permission denied for schema app');
   });
@@ -121,7 +150,9 @@ describeEachServer('troubleshooting', (ctx) => {
     const facts = ['--schema', 'legacy', '--app-role', app, '--tenant-setting', 'app.tenant_id'];
     const verify = await runCli(['verify', '--db', ctx.db.urlAs(auditor), ...facts]);
     expect(verify.code).toBe(3);
-    expect(verify.stderr).toContain(`rlsctl: verify cannot act as the app roles: ${auditor} cannot SET ROLE to ${app} (permission denied to set role "${app}")\n`);
+    expect(verify.stderr).toContain(
+      `rlsctl: verify cannot act as the app roles: ${auditor} cannot SET ROLE to ${app} (permission denied to set role "${app}")\n`,
+    );
     expect(verify.stderr).toContain(`  GRANT ${app} TO ${auditor};`);
     const explain = await runCli(['explain', path.join(work, 'queries.sql'), '--db', ctx.db.urlAs(auditor), ...facts]);
     expect(explain.code, explain.stderr).toBe(3);
@@ -141,7 +172,10 @@ describeEachServer('troubleshooting', (ctx) => {
       await client.query('COMMIT');
       // After the transaction the setting reads as '' for the rest of the session.
       expect((await client.query(`SELECT current_setting('app.tenant_id', true) AS v`)).rows[0].v).toBe('');
-      await expect(client.query('SELECT count(*) FROM legacy.invoices')).rejects.toMatchObject({ code: '22P02', message: 'invalid input syntax for type uuid: ""' });
+      await expect(client.query('SELECT count(*) FROM legacy.invoices')).rejects.toMatchObject({
+        code: '22P02',
+        message: 'invalid input syntax for type uuid: ""',
+      });
       expect((await client.query('SELECT count(*)::int AS n FROM legacy.receipts')).rows[0].n).toBe(0);
     } finally {
       await client.end();
@@ -155,10 +189,12 @@ describeEachServer('troubleshooting', (ctx) => {
     expect(verify.stdout).not.toContain('on legacy.receipts fails');
     const audit = await runCli(['audit', '--db', ctx.db.url, ...facts]);
     expect(audit.code).toBe(1);
-    expect(audit.stdout).toContain("error RLS021 empty-setting-cast policy tenant_isolation on legacy.invoices casts app.tenant_id::uuid without NULLIF(..., ''): queries fail once a transaction-local tenant has ended");
+    expect(audit.stdout).toContain(
+      "error RLS021 empty-setting-cast policy tenant_isolation on legacy.invoices casts app.tenant_id::uuid without NULLIF(..., ''): queries fail once a transaction-local tenant has ended",
+    );
   });
 
-  it('the compiled script sent as one query string: a syntax error at psql\'s \\gexec, and nothing ran; --transactional runs in one transaction', async () => {
+  it("the compiled script sent as one query string: a syntax error at psql's \\gexec, and nothing ran; --transactional runs in one transaction", async () => {
     const db = await exampleDatabase();
     const compiled = await runCli(['compile', '--policies', policy]);
     expect(compiled.code).toBe(0);
@@ -222,9 +258,13 @@ describeEachServer('troubleshooting', (ctx) => {
       await holder.query('SELECT count(*) FROM app.projects');
       const r = await runCli(['apply', '--db', db.url, '--policies', policy, '--lock-timeout', '0.2']);
       expect(r.code).toBe(3);
-      expect(r.stderr).toMatch(/^rlsctl: apply failed at "create policy rlsctl_tenant_guard on app\.(events|projects) [^"]*" \(policy rlsctl_tenant_guard on app\.(events|projects)\): canceling statement due to lock timeout; nothing was changed: the transaction was rolled back\n/);
       expect(r.stderr).toMatch(
-        new RegExp(`\\n  hint: another transaction holds a lock on app\\.projects longer than lock_timeout: pid ${pid} \\(user postgres, application nightly-report, idle in transaction, in a transaction for \\d+ s; holds AccessShareLock\\)\\n`),
+        /^rlsctl: apply failed at "create policy rlsctl_tenant_guard on app\.(events|projects) [^"]*" \(policy rlsctl_tenant_guard on app\.(events|projects)\): canceling statement due to lock timeout; nothing was changed: the transaction was rolled back\n/,
+      );
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `\\n  hint: another transaction holds a lock on app\\.projects longer than lock_timeout: pid ${pid} \\(user postgres, application nightly-report, idle in transaction, in a transaction for \\d+ s; holds AccessShareLock\\)\\n`,
+        ),
       );
       expect(r.stderr).toContain(`to end it now: SELECT pg_catalog.pg_terminate_backend(${pid});`);
     } finally {

@@ -34,7 +34,11 @@ describe('rlsctl verify, pre-merge mode (embedded PostgreSQL, no database named)
       fingerprint: 'VER001:app.task_overview:app_user',
     });
     expect(doc.summary.error).toBeGreaterThanOrEqual(1);
-    expect(doc.stats).toMatchObject({ relations: 10, leaks: doc.findings.filter((f: { severity: string }) => f.severity === 'error').length, roles: ['app_user'] });
+    expect(doc.stats).toMatchObject({
+      relations: 10,
+      leaks: doc.findings.filter((f: { severity: string }) => f.severity === 'error').length,
+      roles: ['app_user'],
+    });
     expect(doc.stats.probes).toBeGreaterThan(0);
   });
 });
@@ -45,7 +49,8 @@ describeEachServer('rlsctl verify on a named database', (ctx) => {
   let policy = '';
 
   beforeAll(async () => {
-    const fill = (name: string) => readFileSync(path.join(ROOT, 'fixtures/verify', name), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, k: string) => roles[k as keyof typeof roles]);
+    const fill = (name: string) =>
+      readFileSync(path.join(ROOT, 'fixtures/verify', name), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, k: string) => roles[k as keyof typeof roles]);
     await ctx.db.runScript(fill('schema.sql'));
     policy = path.join(mkdtempSync(path.join(tmpdir(), 'rlsctl-verify-')), 'policy.yaml');
     writeFileSync(policy, fill('policy.yaml'));
@@ -63,7 +68,9 @@ describeEachServer('rlsctl verify on a named database', (ctx) => {
     const r = await runCli(['verify', '--db', ctx.db.url, '--policies', policy]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('vt.insert_leak');
-    expect(r.stdout).toMatch(/error VER004 cross-tenant-insert .* acting as tenant 00000000-0000-4000-8000-00000000000a inserted a row for tenant 00000000-0000-4000-8000-00000000000b into vt\.insert_leak: INSERT INTO/);
+    expect(r.stdout).toMatch(
+      /error VER004 cross-tenant-insert .* acting as tenant 00000000-0000-4000-8000-00000000000a inserted a row for tenant 00000000-0000-4000-8000-00000000000b into vt\.insert_leak: INSERT INTO/,
+    );
     const summary = /^(\d+) relations, (\d+) probes, (\d+) leaks, (\d+) skipped$/m.exec(r.stdout);
     expect(summary).not.toBeNull();
     expect(Number(summary![3])).toBeGreaterThan(10);
@@ -77,9 +84,18 @@ describeEachServer('rlsctl verify on a named database', (ctx) => {
     const stats = JSON.parse(json.stdout).stats;
     expect(stats.skipped).toBe(stats.skippedProbes.length);
     expect(stats.skippedProbes).toContainEqual(
-      expect.objectContaining({ schema: 'vt', name: 'unmakeable', kind: 'table', role: roles.app, probe: 'insert', reason: expect.stringContaining('required column spot (point)') }),
+      expect.objectContaining({
+        schema: 'vt',
+        name: 'unmakeable',
+        kind: 'table',
+        role: roles.app,
+        probe: 'insert',
+        reason: expect.stringContaining('required column spot (point)'),
+      }),
     );
-    expect(stats.skippedProbes).toContainEqual(expect.objectContaining({ name: 'trigger_boom', probe: 'insert', reason: expect.stringContaining('could not decide') }));
+    expect(stats.skippedProbes).toContainEqual(
+      expect.objectContaining({ name: 'trigger_boom', probe: 'insert', reason: expect.stringContaining('could not decide') }),
+    );
     expect(stats.unprobedViews).toEqual([]);
     const strict = await runCli(['verify', '--db', ctx.db.url, '--policies', policy, '--fail-on', 'never', '--strict', '--quiet']);
     expect(strict.code).toBe(1);
@@ -101,7 +117,9 @@ describeEachServer('rlsctl verify on a named database', (ctx) => {
     const run = sarif.runs[0];
     const ids = run.tool.driver.rules.map((rule: { id: string }) => rule.id);
     expect(ids).toEqual(expect.arrayContaining(['VER001', 'VER002', 'VER003', 'VER004', 'VER005', 'VER006', 'VER010']));
-    const result = run.results.find((x: { partialFingerprints: Record<string, string> }) => x.partialFingerprints['rlsctlFingerprint/v1'] === `VER006:vt.delete_leak:${roles.app}`);
+    const result = run.results.find(
+      (x: { partialFingerprints: Record<string, string> }) => x.partialFingerprints['rlsctlFingerprint/v1'] === `VER006:vt.delete_leak:${roles.app}`,
+    );
     expect(result).toMatchObject({ ruleId: 'VER006', level: 'error' });
   });
 

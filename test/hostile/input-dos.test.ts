@@ -42,7 +42,10 @@ describe('hostile input files, without a database', () => {
   });
 
   it('a few levels of aliases still work (anchors and aliases are documented)', async () => {
-    writeFileSync(file('few.yaml'), 'version: 1\nroles:\n  app: &apps [app_user]\nschemas:\n  app:\n    tables:\n      t: { policies: [{ name: p, to: *apps, using: "true" }] }\n');
+    writeFileSync(
+      file('few.yaml'),
+      'version: 1\nroles:\n  app: &apps [app_user]\nschemas:\n  app:\n    tables:\n      t: { policies: [{ name: p, to: *apps, using: "true" }] }\n',
+    );
     const r = await runCli(['validate', '--policies', file('few.yaml')]);
     expect(r.stderr).toContain('valid (1 table in 1 schema)');
     expect(r.code).toBe(0);
@@ -76,7 +79,13 @@ describe('hostile input files, without a database', () => {
     const repo = file('repo');
     execFileSync('git', ['init', '-q', repo]);
     writeFileSync(path.join(repo, 'p.yaml'), Buffer.concat([Buffer.from(POLICY_HEAD), Buffer.from([0xff, 0x0a])]));
-    const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.invalid' };
+    const env = {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@example.invalid',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@example.invalid',
+    };
     execFileSync('git', ['add', 'p.yaml'], { cwd: repo, env });
     execFileSync('git', ['commit', '-qm', 'x'], { cwd: repo, env });
     writeFileSync(path.join(repo, 'head.yaml'), POLICY_HEAD);

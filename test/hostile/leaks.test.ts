@@ -57,7 +57,9 @@ describe('redactSecrets', () => {
     expect(redactSecrets(`cannot connect to postgres://app:${AT_PASSWORD}@127.0.0.1:1/db: connect ECONNREFUSED`, env)).toBe(
       'cannot connect to postgres://app:***@127.0.0.1:1/db: connect ECONNREFUSED',
     );
-    expect(redactSecrets('postgres://u@h/d?password=s3cret&x=1 and postgresql://v:w0rd@h2/d', env)).toBe('postgres://u@h/d?password=***&x=1 and postgresql://v:***@h2/d');
+    expect(redactSecrets('postgres://u@h/d?password=s3cret&x=1 and postgresql://v:w0rd@h2/d', env)).toBe(
+      'postgres://u@h/d?password=***&x=1 and postgresql://v:***@h2/d',
+    );
   });
 
   it("redacts key=value passwords as libpq reads them: unquoted, quoted with \\' escapes, PGPASSWORD=", () => {
@@ -97,7 +99,7 @@ describe('errorText (a server error quoted in a verify finding)', () => {
     ['email', { kind: 'literal' as const, text: 'zelda.leak@victim.example' }],
     ['note', { kind: 'literal' as const, text: 'leak' }],
   ]);
-  it('cuts the probe row\'s values (as whole words) and the quoted inputs of data exceptions, unless --show-values', () => {
+  it("cuts the probe row's values (as whole words) and the quoted inputs of data exceptions, unless --show-values", () => {
     const raise = { code: 'P0001', message: 'email zelda.leak@victim.example is taken in table insert_leak: leak' };
     expect(errorText(raise, false, row)).toBe('email … is taken in table insert_leak: … [P0001]');
     expect(errorText(raise, true, row)).toBe(`${raise.message} [P0001]`);
@@ -187,9 +189,12 @@ describeEachServer('hostile input: leaks', (ctx) => {
   });
 
   const verify = (args: string[], options: { db?: string; env?: NodeJS.ProcessEnv } = {}) =>
-    runCli(['verify', ...(options.db === '' ? [] : ['--db', options.db ?? ctx.db.url]), '--policies', policy, '--tenant', TENANT_A, '--tenant', TENANT_B, ...args], {
-      env: options.env,
-    });
+    runCli(
+      ['verify', ...(options.db === '' ? [] : ['--db', options.db ?? ctx.db.url]), '--policies', policy, '--tenant', TENANT_A, '--tenant', TENANT_B, ...args],
+      {
+        env: options.env,
+      },
+    );
 
   describe('verify findings quote no row values by default', () => {
     it('text, JSON and SARIF name the leak, its columns and types, and none of the rows values', async () => {
@@ -199,7 +204,9 @@ describeEachServer('hostile input: leaks', (ctx) => {
         expect(r.stdout).toContain('hl.customers');
         expect(r.stdout).toContain('VER004');
         // The statement names the columns and gives each value's type only.
-        expect(r.stdout).toMatch(/INSERT INTO hl\.customers \(org_id, email, name\) VALUES \('00000000-0000-4000-8000-0000000000[ab][12]'::uuid, \$2::text, \$3::text\)/);
+        expect(r.stdout).toMatch(
+          /INSERT INTO hl\.customers \(org_id, email, name\) VALUES \('00000000-0000-4000-8000-0000000000[ab][12]'::uuid, \$2::text, \$3::text\)/,
+        );
         expect(r.stdout).toContain('UPDATE hl.contacts SET email = $1::text WHERE CURRENT OF rlsctl_row');
         // The row seeding could not write: the trigger's message and the INSERT, without the copied values.
         expect(r.stdout).toContain('no new signups: … for … [P0001] (INSERT INTO hl.signups (org_id, email) VALUES (');
@@ -230,7 +237,9 @@ describeEachServer('hostile input: leaks', (ctx) => {
       const text = await verify([]);
       const header = text.stdout.slice(0, text.stdout.indexOf('\n\n'));
       expect(header).toContain('triggers: hl.audited (hl_remember), hl.signups (hl_refuse), hl.zz_refused (zz_remember)');
-      expect(header).toContain(`inserts the tenants' rows into these tables as ${superuser}, a role that bypasses row level security, so their triggers run with its rights`);
+      expect(header).toContain(
+        `inserts the tenants' rows into these tables as ${superuser}, a role that bypasses row level security, so their triggers run with its rights`,
+      );
       expect(header).not.toContain('hl_off');
       expect(header).not.toContain('hl.customers (');
       const json = JSON.parse((await verify(['--format', 'json'])).stdout);
@@ -285,7 +294,10 @@ describeEachServer('hostile input: leaks', (ctx) => {
 
     it('a key=value connection string (not accepted: exit 2) is echoed without its password, quoted or not', async () => {
       const escaped = HOSTILE_PASSWORD.replace(/['\\]/g, '\\$&');
-      const kv = [`host=${host} port=${port} user=${hostile} password='${escaped}' dbname=${ctx.db.name}`, `host=${host} password=${AT_PASSWORD} dbname=${ctx.db.name}`];
+      const kv = [
+        `host=${host} port=${port} user=${hostile} password='${escaped}' dbname=${ctx.db.name}`,
+        `host=${host} password=${AT_PASSWORD} dbname=${ctx.db.name}`,
+      ];
       for (const db of kv) {
         for (const r of [await verify([], { db }), await verify([], { db: '', env: { DATABASE_URL: db } })]) {
           expect(r.code).toBe(2);
@@ -297,7 +309,7 @@ describeEachServer('hostile input: leaks', (ctx) => {
       }
     });
 
-    it('a usage error that echoes an argument (commander\'s own message) hides a password in it', async () => {
+    it("a usage error that echoes an argument (commander's own message) hides a password in it", async () => {
       const r = await runCli(['verify', '--format', `postgres://${hostile}:${AT_PASSWORD}@${host}:${port}/db`]);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`argument 'postgres://${hostile}:***@${host}:${port}/db' is invalid`);

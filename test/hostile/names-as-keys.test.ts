@@ -72,8 +72,23 @@ describeEachServer('names that are special words in JavaScript or SQL', (ctx) =>
   });
 
   it('verify: a role named __proto__ is probed, and its cross-tenant read is found', async () => {
-    const r = await runCli(['verify', '--db', ctx.db.url, '--schema', 'app', '--tenant-column', 'tenant_id', '--tenant-setting', 'app.tenant_id', '--app-role', '__proto__', '--format', 'json', '--quiet']);
-    expect(r.stderr).toBe("");
+    const r = await runCli([
+      'verify',
+      '--db',
+      ctx.db.url,
+      '--schema',
+      'app',
+      '--tenant-column',
+      'tenant_id',
+      '--tenant-setting',
+      'app.tenant_id',
+      '--app-role',
+      '__proto__',
+      '--format',
+      'json',
+      '--quiet',
+    ]);
+    expect(r.stderr).toBe('');
     const doc = JSON.parse(r.stdout) as { findings: Array<{ rule: string; fingerprint: string }>; stats: { roles: string[]; probes: number } };
     expect(doc.stats.roles).toEqual(['__proto__']);
     expect(doc.findings.map((f) => f.fingerprint)).toContain('VER001:app.notes:__proto__');
@@ -102,7 +117,21 @@ describeEachServer('a type named like an Object.prototype property', (ctx) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'rlsctl-names-type-'));
     try {
       writeFileSync(path.join(dir, 'q.sql'), 'SELECT body FROM odd.items WHERE id = 1;\n');
-      const r = await runCli(['explain', '--db', ctx.db.url, '--schema', 'odd', '--tenant-setting', 'app.tenant_id', '--app-role', app, path.join(dir, 'q.sql'), '--format', 'json', '--quiet']);
+      const r = await runCli([
+        'explain',
+        '--db',
+        ctx.db.url,
+        '--schema',
+        'odd',
+        '--tenant-setting',
+        'app.tenant_id',
+        '--app-role',
+        app,
+        path.join(dir, 'q.sql'),
+        '--format',
+        'json',
+        '--quiet',
+      ]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout).findings).toEqual([]);

@@ -40,11 +40,16 @@ describeEachServer('audit and explain refuse a client inside a transaction', (ct
   let facts: TenantFacts;
 
   beforeAll(async () => {
-    await setUp(ctx.db, app, 'app', `
+    await setUp(
+      ctx.db,
+      app,
+      'app',
+      `
       CREATE TABLE app.notes (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id));
       GRANT SELECT ON app.notes TO ${app};
       ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY;
-      CREATE POLICY tenant ON app.notes TO ${app} USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);`);
+      CREATE POLICY tenant ON app.notes TO ${app} USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);`,
+    );
     const model = await parsePolicy([{ file: 'policy.yaml', text: policyText(app, 'app', ['notes']) }]);
     facts = factsFromModel(model);
   });
@@ -142,8 +147,13 @@ describeEachServer('apply: a deadline for the whole policy transaction', (ctx) =
 
   beforeAll(async () => {
     await createCanary(ctx.db);
-    await setUp(ctx.db, app, 'dl', `
-      ${tables.map((t) => `CREATE TABLE dl.${t} (tenant_id uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id)); GRANT SELECT ON dl.${t} TO ${app};`).join('\n')}`);
+    await setUp(
+      ctx.db,
+      app,
+      'dl',
+      `
+      ${tables.map((t) => `CREATE TABLE dl.${t} (tenant_id uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id)); GRANT SELECT ON dl.${t} TO ${app};`).join('\n')}`,
+    );
     policy = writePolicy(app, 'dl', tables);
   });
 
@@ -178,7 +188,9 @@ describeEachServer('apply: a deadline for the whole policy transaction', (ctx) =
       }
       const r = await run;
       expect(r.code, r.stderr).toBe(3);
-      expect(r.stderr).toMatch(/the policy transaction reached its deadline of 3 s \(--transaction-timeout\) after \d of \d+ statements; nothing was changed: the transaction was rolled back/);
+      expect(r.stderr).toMatch(
+        /the policy transaction reached its deadline of 3 s \(--transaction-timeout\) after \d of \d+ statements; nothing was changed: the transaction was rolled back/,
+      );
       // It met more than one lock: each wait alone was within lock_timeout.
       expect(waited.length).toBeGreaterThanOrEqual(2);
     } finally {
@@ -200,14 +212,24 @@ describeEachServer('apply: the INVALID index a failed concurrent build leaves', 
   const qTable = `ix.${quoteIdent(table)}`;
   let policy = '';
   const invalid = async () =>
-    (await ctx.db.query<{ name: string }>(`SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass AND NOT i.indisvalid`, [qTable])).rows.map((r) => r.name);
+    (
+      await ctx.db.query<{ name: string }>(
+        `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass AND NOT i.indisvalid`,
+        [qTable],
+      )
+    ).rows.map((r) => r.name);
 
   beforeAll(async () => {
     await createCanary(ctx.db);
-    await setUp(ctx.db, app, 'ix', `
+    await setUp(
+      ctx.db,
+      app,
+      'ix',
+      `
       CREATE TABLE ${qTable} (id bigint PRIMARY KEY, tenant_id uuid NOT NULL, body text);
       CREATE TABLE public.ix_other (id int);
-      GRANT SELECT ON ${qTable} TO ${app};`);
+      GRANT SELECT ON ${qTable} TO ${app};`,
+    );
     policy = writePolicy(app, 'ix', [table]);
     const first = await runCli(['apply', '--db', ctx.db.url, '--policies', policy, '--quiet']);
     expect(first.code, first.stderr).toBe(0);
@@ -240,7 +262,9 @@ describeEachServer('apply: the INVALID index a failed concurrent build leaves', 
     const before = await snapshotDatabase(ctx.db);
     const r = await failBuild(`SELECT count(*) FROM ${qTable}`);
     expect(r.code, r.stderr).toBe(3);
-    expect(r.stderr).toContain(`stay applied; it left the INVALID index ix.${index}, which writes still maintain, and dropping it failed 3 times (canceling statement due to lock timeout); run apply again`);
+    expect(r.stderr).toContain(
+      `stay applied; it left the INVALID index ix.${index}, which writes still maintain, and dropping it failed 3 times (canceling statement due to lock timeout); run apply again`,
+    );
     expect(await invalid()).toEqual([index]);
     // The statement as printed, on the hint's last line, run once the reader is gone, removes it and nothing else.
     const lines = r.stderr.trimEnd().split('\n');
@@ -261,7 +285,11 @@ describeEachServer('apply: the connection lost during COMMIT', (ctx) => {
     // A real connection loss at COMMIT: an event trigger notes each DDL statement of an rlsctl
     // session in a table whose DEFERRABLE INITIALLY DEFERRED constraint trigger runs at COMMIT
     // and terminates that session's backend. (Event triggers need a superuser; the test is one.)
-    await setUp(ctx.db, app, 'cm', `
+    await setUp(
+      ctx.db,
+      app,
+      'cm',
+      `
       CREATE TABLE cm.notes (id bigint PRIMARY KEY, tenant_id uuid NOT NULL);
       CREATE INDEX ON cm.notes (tenant_id, id);
       GRANT SELECT ON cm.notes TO ${app};
@@ -278,7 +306,8 @@ describeEachServer('apply: the connection lost during COMMIT', (ctx) => {
       BEGIN
         IF pg_catalog.current_setting('application_name') = 'rlsctl' THEN INSERT INTO trap.seen VALUES (tg_tag); END IF;
       END $$;
-      CREATE EVENT TRIGGER note ON ddl_command_end EXECUTE FUNCTION trap.note();`);
+      CREATE EVENT TRIGGER note ON ddl_command_end EXECUTE FUNCTION trap.note();`,
+    );
     policy = writePolicy(app, 'cm', ['notes']);
   });
 
@@ -286,7 +315,9 @@ describeEachServer('apply: the connection lost during COMMIT', (ctx) => {
     const r = await runCli(['apply', '--db', ctx.db.url, '--policies', policy]);
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).not.toContain('nothing was changed');
-    expect(r.stderr).toMatch(/apply lost its connection during COMMIT of the policy transaction \(.+\): whether its \d+ statements \(RLS flags and policies\) took effect is unknown; no index was built/);
+    expect(r.stderr).toMatch(
+      /apply lost its connection during COMMIT of the policy transaction \(.+\): whether its \d+ statements \(RLS flags and policies\) took effect is unknown; no index was built/,
+    );
     expect(r.stderr).toContain('To know which: run rlsctl plan with the same --db and policy file;');
     const last = /if it still lists "(.+)", nothing was committed/.exec(r.stderr)![1];
     // Here the backend ended before its commit record: the named check says so.

@@ -276,7 +276,12 @@ describe.each(testServers().map((server) => [server.name, server] as const))('st
   });
 
   it('buildPlan and runExplain refuse a caller’s session that reads it off, before sending any of the file’s SQL', async () => {
-    const model = await parsePolicy([{ file: 'p.yaml', text: policyFile(app, `      docs:\n        policies:\n          - { name: p, for: select, to: [${app}], using: ${JSON.stringify(BACKSLASH)} }\n`) }]);
+    const model = await parsePolicy([
+      {
+        file: 'p.yaml',
+        text: policyFile(app, `      docs:\n        policies:\n          - { name: p, for: select, to: [${app}], using: ${JSON.stringify(BACKSLASH)} }\n`),
+      },
+    ]);
     const client = await db.client();
     try {
       await expect(buildPlan(client, model)).rejects.toThrow(/standard_conforming_strings is off on this connection/);
@@ -308,7 +313,12 @@ async function runScriptLikePsql(db: TestDatabase, script: string) {
 async function expectOnlyPoliciesChanged(db: TestDatabase, before: DatabaseSnapshot): Promise<void> {
   const after = await snapshotDatabase(db);
   const relations = (s: DatabaseSnapshot) =>
-    new Map(s.catalog.map((line) => /^rel (.*) (\w) rls=/.exec(line)).filter((m) => m !== null).map((m) => [m[1], m[2]]));
+    new Map(
+      s.catalog
+        .map((line) => /^rel (.*) (\w) rls=/.exec(line))
+        .filter((m) => m !== null)
+        .map((m) => [m[1], m[2]]),
+    );
   const [was, now] = [relations(before), relations(after)];
   const added = [...now.keys()].filter((name) => !was.has(name));
   // The only new relations are the tenant indexes compile and apply build; none went away.

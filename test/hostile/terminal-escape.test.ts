@@ -32,9 +32,11 @@ describe('escapeTerminal', () => {
 
   it('keeps the lines of a block but not a line break inside a quoted identifier', () => {
     expect(escapeTerminalBlock(`SELECT 1\nFROM "a\nb" \u001b[2J;`)).toBe('SELECT 1\nFROM "a\\nb" \\x1b[2J;');
- 
+
     // A lone quote inside a name printed unquoted does not pair with a quote lines later.
-    expect(escapeTerminalBlock('index ix.No"tes failed\n  run:\n    DROP INDEX ix."No""tes\nx";')).toBe('index ix.No"tes failed\n  run:\n    DROP INDEX ix."No""tes\\nx";');
+    expect(escapeTerminalBlock('index ix.No"tes failed\n  run:\n    DROP INDEX ix."No""tes\nx";')).toBe(
+      'index ix.No"tes failed\n  run:\n    DROP INDEX ix."No""tes\\nx";',
+    );
   });
 
   it('the output pass keeps colours and stays valid JSON', () => {
@@ -83,10 +85,7 @@ describeEachServer('hostile names on the terminal', (ctx) => {
       CREATE TABLE evil.${quoteIdent(table)} (id int PRIMARY KEY, tenant_id uuid NOT NULL, body text);
       INSERT INTO evil.${quoteIdent(table)} VALUES (1, '00000000-0000-4000-8000-00000000000a', 'a'), (2, '00000000-0000-4000-8000-00000000000b', 'b');
       GRANT SELECT ON app.docs, evil.${quoteIdent(table)} TO ${quoteIdent(role)};`);
-    writeFileSync(
-      path.join(dir, 'app.yaml'),
-      `version: 1\nroles:\n  app: [${plain}]\nschemas:\n  app:\n    tables:\n      docs: {}\n`,
-    );
+    writeFileSync(path.join(dir, 'app.yaml'), `version: 1\nroles:\n  app: [${plain}]\nschemas:\n  app:\n    tables:\n      docs: {}\n`);
     writeFileSync(path.join(dir, 'evil.yaml'), `version: 1\nroles:\n  app: [app_user]\nschemas:\n  evil:\n    tables: {}\n`);
     writeFileSync(path.join(dir, 'q.sql'), `-- name: read_evil\nSELECT body FROM evil.${quoteIdent(table)} WHERE body = 'a';\n`);
   });

@@ -60,7 +60,9 @@ describeEachServer('hostile: via', (ctx) => {
   }
 
   async function setUp(db: TestDatabase, schema: string, ddl: string): Promise<void> {
-    await db.runScript(`CREATE SCHEMA ${schema};\n${ddl}\nGRANT USAGE ON SCHEMA ${schema} TO ${app};\nGRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${app};`);
+    await db.runScript(
+      `CREATE SCHEMA ${schema};\n${ddl}\nGRANT USAGE ON SCHEMA ${schema} TO ${app};\nGRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${app};`,
+    );
   }
 
   /** What tenant `tenant` reads with `sql`, as the app role. */
@@ -102,7 +104,9 @@ describeEachServer('hostile: via', (ctx) => {
     // audit with the policy file says so too, before anything is applied.
     const audit = await runCli(['audit', '--policies', file, '--db', ctx.db.url, '--format', 'json', '--fail-on', 'never']);
     expect(audit.code, audit.stderr).toBe(0);
-    const findings = (JSON.parse(audit.stdout) as { findings: Array<{ rule: string; message: string; help?: string }> }).findings.filter((f) => f.rule === 'RLS033');
+    const findings = (JSON.parse(audit.stdout) as { findings: Array<{ rule: string; message: string; help?: string }> }).findings.filter(
+      (f) => f.rule === 'RLS033',
+    );
     expect(findings.map((f) => f.message)).toEqual([
       'the policy file takes the tenant of via_leak.lines via via_leak.invoices, joined on (id), which is not a unique key of via_leak.invoices: a row of via_leak.lines is visible to every tenant that has a row of via_leak.invoices with that key',
     ]);
@@ -146,13 +150,29 @@ describeEachServer('hostile: via', (ctx) => {
     // The shape is a real leak: A reads B's line.
     expect(await readAs(A, 'SELECT note FROM via_audit.lines')).toEqual(['line of invoice 1 of B']);
     const audit = async () => {
-      const r = await runCli(['audit', '--db', ctx.db.url, '--schema', 'via_audit', '--tenant-column', 'tenant_id', '--app-role', app, '--format', 'json', '--fail-on', 'never']);
+      const r = await runCli([
+        'audit',
+        '--db',
+        ctx.db.url,
+        '--schema',
+        'via_audit',
+        '--tenant-column',
+        'tenant_id',
+        '--app-role',
+        app,
+        '--format',
+        'json',
+        '--fail-on',
+        'never',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       return (JSON.parse(r.stdout) as { findings: Array<{ rule: string; message: string; help?: string }> }).findings.filter((f) => f.rule === 'RLS033');
     };
     const before = await audit();
     expect(before).toHaveLength(1);
-    expect(before[0].message).toContain('policies access, guard on via_audit.lines join via_audit.invoices on (id), which is not a unique key of via_audit.invoices');
+    expect(before[0].message).toContain(
+      'policies access, guard on via_audit.lines join via_audit.invoices on (id), which is not a unique key of via_audit.invoices',
+    );
     expect(before[0].help).toContain('ALTER TABLE via_audit.invoices ADD UNIQUE (id);');
     // The fix needs ids that do not repeat: A's invoice 1 goes, then the printed fix runs as is.
     await ctx.db.query(`DELETE FROM via_audit.invoices WHERE tenant_id = '${A}'`);
@@ -175,7 +195,21 @@ describeEachServer('hostile: via', (ctx) => {
        ALTER TABLE via_names.lines ENABLE ROW LEVEL SECURITY;`,
     );
     const audit = async () => {
-      const r = await runCli(['audit', '--db', ctx.db.url, '--schema', 'via_names', '--tenant-column', 'tenant_id', '--app-role', app, '--format', 'json', '--fail-on', 'never']);
+      const r = await runCli([
+        'audit',
+        '--db',
+        ctx.db.url,
+        '--schema',
+        'via_names',
+        '--tenant-column',
+        'tenant_id',
+        '--app-role',
+        app,
+        '--format',
+        'json',
+        '--fail-on',
+        'never',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       return (JSON.parse(r.stdout) as { findings: Array<{ rule: string; help?: string }> }).findings.filter((f) => f.rule === 'RLS033');
     };
@@ -256,7 +290,7 @@ describeEachServer('hostile: via', (ctx) => {
     expect(await readAs(B, 'SELECT note FROM via_fixed.lines')).toEqual(['B']);
   });
 
-  it('a via on the parent\'s whole composite key (tenant_id, id) is accepted and matches the tenant column too: same id in two tenants, no leak', async () => {
+  it("a via on the parent's whole composite key (tenant_id, id) is accepted and matches the tenant column too: same id in two tenants, no leak", async () => {
     await setUp(
       ctx.db,
       'via_composite',

@@ -70,8 +70,10 @@ describeEachServer('apply', (ctx) => {
     // shop.orders sorts last: its extra policy fails after every other table's statements ran.
     const failing = await policyWith(roles, (y) =>
       y.replace(
-        "          - { columns: [number], unique: true, name: orders_number_per_tenant }",
-        "          - { columns: [number], unique: true, name: orders_number_per_tenant }\n        policies:\n          - { name: broken, to: ['" + roles.other + "'], for: select, using: 'no_such_function_rlsctl() > 0' }",
+        '          - { columns: [number], unique: true, name: orders_number_per_tenant }',
+        "          - { columns: [number], unique: true, name: orders_number_per_tenant }\n        policies:\n          - { name: broken, to: ['" +
+          roles.other +
+          "'], for: select, using: 'no_such_function_rlsctl() > 0' }",
       ),
     );
     const plan = await buildPlan(ctx.db.pool, failing);

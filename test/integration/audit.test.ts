@@ -133,7 +133,9 @@ describeEachServer('audit end to end', (ctx) => {
       const seen = await withReadOnlyTransaction(
         client,
         async () => {
-          const { rows } = await client.query<{ ro: string; timeout: string }>("SELECT current_setting('transaction_read_only') AS ro, current_setting('statement_timeout') AS timeout");
+          const { rows } = await client.query<{ ro: string; timeout: string }>(
+            "SELECT current_setting('transaction_read_only') AS ro, current_setting('statement_timeout') AS timeout",
+          );
           await expect(client.query('CREATE TABLE app.sneaky (id int)')).rejects.toThrow(/read-only transaction/);
           return rows[0];
         },

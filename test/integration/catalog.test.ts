@@ -124,9 +124,18 @@ describeEachServer('catalog', (ctx) => {
 
   it('reads indexes: keys and expressions, INCLUDE, unique, primary, method, predicate, validity, attachment', () => {
     const accounts = get('shop', 'accounts').indexes;
-    expect(accounts.find((i) => i.name === 'accounts_pkey')).toMatchObject({ keys: [{ kind: 'column', name: 'id' }], unique: true, primary: true, valid: true, method: 'btree' });
+    expect(accounts.find((i) => i.name === 'accounts_pkey')).toMatchObject({
+      keys: [{ kind: 'column', name: 'id' }],
+      unique: true,
+      primary: true,
+      valid: true,
+      method: 'btree',
+    });
     const lower = accounts.find((i) => i.name === 'accounts_lower_name')!;
-    expect(lower.keys).toEqual([{ kind: 'expression', sql: 'lower(name)' }, { kind: 'column', name: 'id' }]);
+    expect(lower.keys).toEqual([
+      { kind: 'expression', sql: 'lower(name)' },
+      { kind: 'column', name: 'id' },
+    ]);
     expect(lower.include).toEqual(['tenant_id']);
     expect(leadingColumns(lower)).toEqual([]);
     expect(accounts.find((i) => i.name === 'accounts_partial')).toMatchObject({ predicate: '(id > 10)', keys: [{ kind: 'column', name: 'tenant_id' }] });
@@ -140,7 +149,14 @@ describeEachServer('catalog', (ctx) => {
   });
 
   it('reads roles with their attributes and memberships, grants and foreign keys', () => {
-    expect(catalog.roles.find((r) => r.name === bypass)).toEqual({ name: bypass, superuser: false, bypassRls: true, canLogin: true, inherit: true, memberOf: [] });
+    expect(catalog.roles.find((r) => r.name === bypass)).toEqual({
+      name: bypass,
+      superuser: false,
+      bypassRls: true,
+      canLogin: true,
+      inherit: true,
+      memberOf: [],
+    });
     expect(catalog.roles.find((r) => r.name === member)).toEqual({
       name: member,
       superuser: false,
@@ -152,7 +168,13 @@ describeEachServer('catalog', (ctx) => {
     expect(catalog.roles.some((r) => r.superuser)).toBe(true);
     expect(catalog.grants.filter((g) => g.table === 'currencies' && g.grantee !== roles.owner)).toEqual([
       { schema: 'shop', table: 'currencies', grantee: 'PUBLIC', privilege: 'SELECT', grantable: false },
-      ...['DELETE', 'INSERT', 'SELECT', 'UPDATE'].map((privilege) => ({ schema: 'shop', table: 'currencies', grantee: roles.app, privilege, grantable: false })),
+      ...['DELETE', 'INSERT', 'SELECT', 'UPDATE'].map((privilege) => ({
+        schema: 'shop',
+        table: 'currencies',
+        grantee: roles.app,
+        privilege,
+        grantable: false,
+      })),
     ]);
     expect(catalog.foreignKeys).toEqual([
       {
@@ -197,7 +219,10 @@ describeEachServer('catalog', (ctx) => {
     try {
       for (const model of [few, many]) await applyPlan(db, await buildPlan(ctx.db.pool, model));
       const counts: Record<string, number[]> = {};
-      for (const [name, model] of [['few', few], ['many', many]] as const) {
+      for (const [name, model] of [
+        ['few', few],
+        ['many', many],
+      ] as const) {
         const a = counting(client);
         await introspectCatalog(a.client, { schemas: [name] });
         const b = counting(client);

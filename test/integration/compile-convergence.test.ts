@@ -62,7 +62,10 @@ describeEachServer('compile converges as apply does', (ctx) => {
   }
 
   it('the script of B after the script of A leaves exactly the policies apply of B after apply of A leaves', async () => {
-    for (const [text, name] of [[A(), 'a.yaml'], [B(), 'b.yaml']] as const) {
+    for (const [text, name] of [
+      [A(), 'a.yaml'],
+      [B(), 'b.yaml'],
+    ] as const) {
       await runCompiled(ctx.db, text);
       writeFileSync(path.join(tmp, name), text);
       const r = await runCli(['apply', '--db', applied.url, '--policies', path.join(tmp, name)]);
@@ -74,7 +77,11 @@ describeEachServer('compile converges as apply does', (ctx) => {
     expect(compiled.filter((l) => / rlsctl_tenant_access /.test(l))).toEqual(compiled.filter((l) => /^app\.kept /.test(l) && / rlsctl_tenant_access /.test(l)));
     expect(compiled.some((l) => l.startsWith('app.notes rlsctl_tenant_select r true'))).toBe(true);
     expect(compiled.filter((l) => l.startsWith('app.lookup '))).toEqual([expect.stringMatching(/^app\.lookup rlsctl_shared_read r true /)]);
-    expect(compiled.filter((l) => l.startsWith('app.events_a ')).map((l) => l.split(' ')[1])).toEqual(['rlsctl_tenant_guard', 'rlsctl_tenant_insert', 'rlsctl_tenant_select']);
+    expect(compiled.filter((l) => l.startsWith('app.events_a ')).map((l) => l.split(' ')[1])).toEqual([
+      'rlsctl_tenant_guard',
+      'rlsctl_tenant_insert',
+      'rlsctl_tenant_select',
+    ]);
   });
 
   it('running the script of B again changes nothing, and plan of B finds nothing to do', async () => {

@@ -63,7 +63,10 @@ describeEachServer('compile, run by real psql -v ON_ERROR_STOP=1 on partitioned 
     for (const db of [ctx.db, transactionalDb]) await db.runScript(SCHEMA);
     policy = path.join(tmp, 'policy.yaml');
     const tables = ['plain', 'ranged', 'listed', 'hashed', 'nested', `"o'd\\"d$x$"`, `"$$q'$"`].map((t) => `      ${t}: tenant\n`).join('');
-    writeFileSync(policy, `version: 1\ntenant: { setting: app.tenant_id, type: text, column: tenant_id }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n${tables}`);
+    writeFileSync(
+      policy,
+      `version: 1\ntenant: { setting: app.tenant_id, type: text, column: tenant_id }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n${tables}`,
+    );
   });
   afterAll(async () => {
     await transactionalDb?.drop();
@@ -73,7 +76,13 @@ describeEachServer('compile, run by real psql -v ON_ERROR_STOP=1 on partitioned 
   /** Every relation of app, partitions of every level included: RLS forced, the tenant policies, a valid index on tenant_id. */
   function expectProtected(rows: unknown[]): void {
     expect(rows.length).toBe(18);
-    for (const row of rows as Array<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; policies: unknown[] | null; indexes: Array<[string, boolean, boolean, string | null]> | null }>) {
+    for (const row of rows as Array<{
+      relname: string;
+      relrowsecurity: boolean;
+      relforcerowsecurity: boolean;
+      policies: unknown[] | null;
+      indexes: Array<[string, boolean, boolean, string | null]> | null;
+    }>) {
       expect([row.relname, row.relrowsecurity, row.relforcerowsecurity]).toEqual([row.relname, true, true]);
       expect(JSON.stringify(row.policies)).toContain('rlsctl_tenant_guard');
       const tenantIndexes = (row.indexes ?? []).filter(([def]) => def.endsWith(' (tenant_id)'));
@@ -100,9 +109,10 @@ describeEachServer('compile, run by real psql -v ON_ERROR_STOP=1 on partitioned 
     // Every leaf partition's index was built concurrently, on its own; the one listed_a had is attached, not built again.
     const built = first.stdout.split('\n').filter((l) => l.startsWith('CREATE INDEX CONCURRENTLY'));
     expect(built.sort()).toEqual(
-      [
-        'plain', 'ranged_2025', 'ranged_2026', 'listed_rest', 'hashed_0', 'hashed_1', 'nested_2026_a', 'nested_2026_rest', 'nested_2027', `"o'd""d$x$_a"`,
-      ].map((t) => `CREATE INDEX CONCURRENTLY ${t === 'plain' ? 'IF NOT EXISTS plain_tenant_id_idx ' : ''}ON app.${t} (tenant_id);`).concat(`CREATE INDEX CONCURRENTLY IF NOT EXISTS "$$q'$_tenant_id_idx" ON app."$$q'$" (tenant_id);`).sort(),
+      ['plain', 'ranged_2025', 'ranged_2026', 'listed_rest', 'hashed_0', 'hashed_1', 'nested_2026_a', 'nested_2026_rest', 'nested_2027', `"o'd""d$x$_a"`]
+        .map((t) => `CREATE INDEX CONCURRENTLY ${t === 'plain' ? 'IF NOT EXISTS plain_tenant_id_idx ' : ''}ON app.${t} (tenant_id);`)
+        .concat(`CREATE INDEX CONCURRENTLY IF NOT EXISTS "$$q'$_tenant_id_idx" ON app."$$q'$" (tenant_id);`)
+        .sort(),
     );
     const second = await psql(ctx.db.url, ['-f', out]);
     expect(second.code, second.stderr).toBe(0);
@@ -124,7 +134,10 @@ describeEachServer('compile, run by real psql -v ON_ERROR_STOP=1 on partitioned 
         CREATE TABLE "s$$'"."p%I_2" PARTITION OF "s$$'"."p%I" FOR VALUES FROM (10) TO (20);
       `);
       const file = path.join(tmp, 'hostile.yaml');
-      writeFileSync(file, `version: 1\ntenant: { setting: app.tenant_id, type: text }\nroles: { app: [${app}] }\nschemas:\n  "s$$'":\n    tables:\n      "p%I": { column: ${JSON.stringify(column)} }\n`);
+      writeFileSync(
+        file,
+        `version: 1\ntenant: { setting: app.tenant_id, type: text }\nroles: { app: [${app}] }\nschemas:\n  "s$$'":\n    tables:\n      "p%I": { column: ${JSON.stringify(column)} }\n`,
+      );
       const out = path.join(tmp, 'hostile.sql');
       const compiled = await runCli(['compile', '--policies', file, '-o', out]);
       expect(compiled.code, compiled.stderr).toBe(0);

@@ -118,7 +118,10 @@ describeEachServer('connection', (ctx) => {
   });
 
   it('a password in the connection string stays hidden when a later step fails too', async () => {
-    writeFileSync(path.join(work, 'ghost.yaml'), `version: 1\nroles: { app: [${login}] }\nschemas:\n  conn:\n    tables:\n      t: tenant\n      ghost: tenant\n`);
+    writeFileSync(
+      path.join(work, 'ghost.yaml'),
+      `version: 1\nroles: { app: [${login}] }\nschemas:\n  conn:\n    tables:\n      t: tenant\n      ghost: tenant\n`,
+    );
     const result = await runCli(['apply', '--policies', path.join(work, 'ghost.yaml'), '--db', urlAs(login, password), '--verbose']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('conn.ghost');
@@ -147,7 +150,12 @@ describe('sslmode against a server with SSL (self-signed certificate)', () => {
     const encrypted = async (db: Awaited<ReturnType<typeof openDatabase>>) =>
       (await db.pool.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0].ssl as boolean;
     try {
-      for (const [query, ssl] of [['', true], ['?sslmode=prefer', true], ['?sslmode=require', true], ['?sslmode=disable', false]] as const) {
+      for (const [query, ssl] of [
+        ['', true],
+        ['?sslmode=prefer', true],
+        ['?sslmode=require', true],
+        ['?sslmode=disable', false],
+      ] as const) {
         const db = await openDatabase({ db: server.url + query });
         try {
           expect(await encrypted(db)).toBe(ssl);

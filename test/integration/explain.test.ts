@@ -44,7 +44,11 @@ describeEachServer('explain', (ctx) => {
       await client.end();
     }
   }
-  const rules = (findings: ExplainFinding[], name: string) => findings.filter((f) => f.object.name === name).map((f) => f.rule).sort();
+  const rules = (findings: ExplainFinding[], name: string) =>
+    findings
+      .filter((f) => f.object.name === name)
+      .map((f) => f.rule)
+      .sort();
 
   it('does not flag queries a tenant-leading index serves, even on a tiny table', async () => {
     const { findings, queries } = await explain([
@@ -79,7 +83,9 @@ describeEachServer('explain', (ctx) => {
     expect(f.detail?.nodeType).toBe('Seq Scan');
     expect(f.detail?.fragment?.[0]).toBe('Seq Scan on app.bare b');
     expect(f.detail?.fragment?.[1]).toMatch(/^ {2}Filter: .*b\.tenant_id = /);
-    expect(f.help?.split('\n')[0]).toBe('CREATE INDEX CONCURRENTLY IF NOT EXISTS bare_tenant_id_project_id_created_at_idx ON app.bare (tenant_id, project_id, created_at);');
+    expect(f.help?.split('\n')[0]).toBe(
+      'CREATE INDEX CONCURRENTLY IF NOT EXISTS bare_tenant_id_project_id_created_at_idx ON app.bare (tenant_id, project_id, created_at);',
+    );
     await ctx.db.query(f.help!.split('\n')[0]);
     try {
       expect((await explain([query])).findings).toEqual([]);
@@ -159,7 +165,10 @@ describeEachServer('explain', (ctx) => {
     const all = typed.map(([type, where]) => ({ name: type, text: `SELECT id FROM app.typed WHERE ${where} AND id = $2` }));
     // pg_stat_statements writes a constant of the select list as a parameter whose type nothing says: planned as text.
     all.push({ name: 'untyped', text: 'SELECT $1 AS constant, id FROM app.typed WHERE id = $2' });
-    all.push({ name: 'many', text: 'SELECT id FROM app.typed WHERE ref = $1 AND n = $2 AND big = $3 AND label = $4 AND at < $5 AND flag = $6 AND amount = $7 AND doc ? $8 AND $9 = ANY (tags) LIMIT $10' });
+    all.push({
+      name: 'many',
+      text: 'SELECT id FROM app.typed WHERE ref = $1 AND n = $2 AND big = $3 AND label = $4 AND at < $5 AND flag = $6 AND amount = $7 AND doc ? $8 AND $9 = ANY (tags) LIMIT $10',
+    });
     const { findings, queries } = await explain(all);
     expect(findings.filter((f) => f.rule === 'EXP004')).toEqual([]);
     expect(queries.every((q) => q.planned)).toBe(true);
@@ -196,7 +205,13 @@ describeEachServer('explain', (ctx) => {
         { name: 'params', text: 'UPDATE app.items SET note = $1 WHERE id = $2' },
         { name: 'fails', text: 'SELECT * FROM app.items WHERE id = $1 AND nope = $2' },
       ]);
-      expect(findings.map((f) => [f.object.name, f.rule])).toEqual(expect.arrayContaining([['smuggled', 'EXP004'], ['set', 'EXP004'], ['fails', 'EXP004']]));
+      expect(findings.map((f) => [f.object.name, f.rule])).toEqual(
+        expect.arrayContaining([
+          ['smuggled', 'EXP004'],
+          ['set', 'EXP004'],
+          ['fails', 'EXP004'],
+        ]),
+      );
       expect(findings.find((f) => f.object.name === 'set')?.message).toMatch(/a SET is not a query/);
       expect(findings.filter((f) => ['insert', 'delete', 'params'].includes(f.object.name))).toEqual([]);
       const { rows } = await client.query(

@@ -134,7 +134,14 @@ describeEachServer('partitions.protect_new', (ctx) => {
         WHERE e.evtname = 'rlsctl_protect_new_partitions'`,
     );
     expect(rows).toEqual([
-      { evtevent: 'ddl_command_end', evtenabled: 'O', evttags: ['ALTER TABLE', 'CREATE TABLE'], prosecdef: false, proconfig: ['search_path=pg_catalog, pg_temp'], rolsuper: true },
+      {
+        evtevent: 'ddl_command_end',
+        evtenabled: 'O',
+        evttags: ['ALTER TABLE', 'CREATE TABLE'],
+        prosecdef: false,
+        proconfig: ['search_path=pg_catalog, pg_temp'],
+        rolsuper: true,
+      },
     ]);
     expect((await buildPlan(db.pool, await policy(true))).statements).toEqual([]);
     expect(await runCli(['plan', '--check', '--policies', policyFile(true), '--db', ctx.db.url])).toMatchObject({ code: 0 });
@@ -261,7 +268,9 @@ describeEachServer('partitions.protect_new', (ctx) => {
     expect(cli.code).toBe(2);
     expect(cli.stderr).toContain('partitions.protect_new needs a superuser');
     // The check says what the server would: CREATE EVENT TRIGGER is refused to a role that is not a superuser.
-    await expect(asMigration('CREATE EVENT TRIGGER x ON ddl_command_end EXECUTE FUNCTION rlsctl.protect_new_partitions()')).rejects.toMatchObject({ code: '42501' });
+    await expect(asMigration('CREATE EVENT TRIGGER x ON ddl_command_end EXECUTE FUNCTION rlsctl.protect_new_partitions()')).rejects.toMatchObject({
+      code: '42501',
+    });
   });
 
   it('drops the trigger, its function and schema when the key goes; later partitions are then left alone', async () => {
@@ -280,7 +289,7 @@ describeEachServer('partitions.protect_new', (ctx) => {
     const { rows } = await ctx.db.query(`SELECT relrowsecurity FROM pg_class WHERE oid = 'shop.events_5'::regclass`);
     expect(rows).toEqual([{ relrowsecurity: false }]);
     expect(await rls053(await policy(undefined, ['logs']))).toEqual([
-      'partition shop.events_5 of shop.events: row level security is disabled; it lacks the parent\'s policies rlsctl_tenant_access, rlsctl_tenant_guard, so a query that names the partition is not isolated like its parent',
+      "partition shop.events_5 of shop.events: row level security is disabled; it lacks the parent's policies rlsctl_tenant_access, rlsctl_tenant_guard, so a query that names the partition is not isolated like its parent",
     ]);
     expect((await buildPlan(db.pool, await policy(false, ['logs']))).statements.some((s) => s.target.kind === 'function')).toBe(false);
   });

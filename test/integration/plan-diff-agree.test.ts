@@ -42,64 +42,198 @@ const EDITS: Edit[] = [
   { name: 'restrictive policy added', base: {}, head: withPolicies(p({ as: 'restrictive' })), verdict: 'narrowing' },
   { name: 'permissive policy dropped', base: withPolicies(p()), head: {}, verdict: 'narrowing' },
   { name: 'restrictive policy dropped', base: withPolicies(p({ as: 'restrictive' })), head: {}, verdict: 'widening' },
-  { name: 'permissive insert policy added', base: {}, head: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open'" })), verdict: 'widening' },
+  {
+    name: 'permissive insert policy added',
+    base: {},
+    head: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open'" })),
+    verdict: 'widening',
+  },
   { name: 'restrictive delete policy dropped', base: withPolicies(p({ for: 'delete', as: 'restrictive' })), head: {}, verdict: 'widening' },
   // permissive <-> restrictive
   { name: 'permissive -> restrictive', base: withPolicies(p()), head: withPolicies(p({ as: 'restrictive' })), verdict: 'narrowing' },
   { name: 'restrictive -> permissive', base: withPolicies(p({ as: 'restrictive' })), head: withPolicies(p()), verdict: 'widening' },
-  { name: 'permissive -> restrictive with a looser USING', base: withPolicies(p()), head: withPolicies(p({ as: 'restrictive', using: 'true' })), verdict: 'narrowing' },
-  { name: 'restrictive -> permissive with a stricter USING', base: withPolicies(p({ as: 'restrictive' })), head: withPolicies(p({ using: "status = 'open' AND amount > 0" })), verdict: 'widening' },
+  {
+    name: 'permissive -> restrictive with a looser USING',
+    base: withPolicies(p()),
+    head: withPolicies(p({ as: 'restrictive', using: 'true' })),
+    verdict: 'narrowing',
+  },
+  {
+    name: 'restrictive -> permissive with a stricter USING',
+    base: withPolicies(p({ as: 'restrictive' })),
+    head: withPolicies(p({ using: "status = 'open' AND amount > 0" })),
+    verdict: 'widening',
+  },
   // each command
   { name: 'permissive select -> all', base: withPolicies(p()), head: withPolicies(p({ for: 'all' })), verdict: 'widening' },
   { name: 'permissive all -> select', base: withPolicies(p({ for: 'all' })), head: withPolicies(p()), verdict: 'narrowing' },
   { name: 'permissive select -> delete', base: withPolicies(p()), head: withPolicies(p({ for: 'delete' })), verdict: 'widening' },
   { name: 'permissive update -> all', base: withPolicies(p({ for: 'update' })), head: withPolicies(p({ for: 'all' })), verdict: 'widening' },
-  { name: 'restrictive select -> all', base: withPolicies(p({ as: 'restrictive' })), head: withPolicies(p({ as: 'restrictive', for: 'all' })), verdict: 'narrowing' },
-  { name: 'restrictive all -> update', base: withPolicies(p({ as: 'restrictive', for: 'all' })), head: withPolicies(p({ as: 'restrictive', for: 'update' })), verdict: 'widening' },
-  { name: 'permissive insert -> update (same check)', base: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open'" })), head: withPolicies(p({ for: 'update', using: undefined, check: "status = 'open'" })), verdict: 'widening' },
+  {
+    name: 'restrictive select -> all',
+    base: withPolicies(p({ as: 'restrictive' })),
+    head: withPolicies(p({ as: 'restrictive', for: 'all' })),
+    verdict: 'narrowing',
+  },
+  {
+    name: 'restrictive all -> update',
+    base: withPolicies(p({ as: 'restrictive', for: 'all' })),
+    head: withPolicies(p({ as: 'restrictive', for: 'update' })),
+    verdict: 'widening',
+  },
+  {
+    name: 'permissive insert -> update (same check)',
+    base: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open'" })),
+    head: withPolicies(p({ for: 'update', using: undefined, check: "status = 'open'" })),
+    verdict: 'widening',
+  },
   // role lists
   { name: 'permissive: a role added', base: withPolicies(p()), head: withPolicies(p({ to: [OTHER, THIRD] })), verdict: 'widening' },
   { name: 'permissive: a role removed', base: withPolicies(p({ to: [OTHER, THIRD] })), head: withPolicies(p()), verdict: 'narrowing' },
   { name: 'permissive: role swapped', base: withPolicies(p()), head: withPolicies(p({ to: [THIRD] })), verdict: 'widening' },
   { name: 'permissive: role -> public', base: withPolicies(p()), head: withPolicies(p({ to: ['public'] })), verdict: 'widening' },
   { name: 'permissive: public -> role', base: withPolicies(p({ to: ['public'] })), head: withPolicies(p()), verdict: 'narrowing' },
-  { name: 'restrictive: a role added', base: withPolicies(p({ as: 'restrictive' })), head: withPolicies(p({ as: 'restrictive', to: [OTHER, THIRD] })), verdict: 'narrowing' },
-  { name: 'restrictive: a role removed', base: withPolicies(p({ as: 'restrictive', to: [OTHER, THIRD] })), head: withPolicies(p({ as: 'restrictive' })), verdict: 'widening' },
-  { name: 'restrictive: public -> role', base: withPolicies(p({ as: 'restrictive', to: ['public'] })), head: withPolicies(p({ as: 'restrictive' })), verdict: 'widening' },
+  {
+    name: 'restrictive: a role added',
+    base: withPolicies(p({ as: 'restrictive' })),
+    head: withPolicies(p({ as: 'restrictive', to: [OTHER, THIRD] })),
+    verdict: 'narrowing',
+  },
+  {
+    name: 'restrictive: a role removed',
+    base: withPolicies(p({ as: 'restrictive', to: [OTHER, THIRD] })),
+    head: withPolicies(p({ as: 'restrictive' })),
+    verdict: 'widening',
+  },
+  {
+    name: 'restrictive: public -> role',
+    base: withPolicies(p({ as: 'restrictive', to: ['public'] })),
+    head: withPolicies(p({ as: 'restrictive' })),
+    verdict: 'widening',
+  },
   { name: 'role list reordered', base: withPolicies(p({ to: [OTHER, THIRD] })), head: withPolicies(p({ to: [THIRD, OTHER] })), verdict: 'neutral' },
   // expressions made stricter and looser
-  { name: 'permissive USING: a conjunct added', base: withPolicies(p()), head: withPolicies(p({ using: "status = 'open' AND amount > 0" })), verdict: 'narrowing' },
-  { name: 'permissive USING: a conjunct dropped', base: withPolicies(p({ using: "status = 'open' AND amount > 0" })), head: withPolicies(p()), verdict: 'widening' },
-  { name: 'permissive USING: a disjunct added', base: withPolicies(p()), head: withPolicies(p({ using: "status = 'open' OR amount > 0" })), verdict: 'widening' },
-  { name: 'permissive USING: a disjunct dropped', base: withPolicies(p({ using: "status = 'open' OR amount > 0" })), head: withPolicies(p()), verdict: 'narrowing' },
+  {
+    name: 'permissive USING: a conjunct added',
+    base: withPolicies(p()),
+    head: withPolicies(p({ using: "status = 'open' AND amount > 0" })),
+    verdict: 'narrowing',
+  },
+  {
+    name: 'permissive USING: a conjunct dropped',
+    base: withPolicies(p({ using: "status = 'open' AND amount > 0" })),
+    head: withPolicies(p()),
+    verdict: 'widening',
+  },
+  {
+    name: 'permissive USING: a disjunct added',
+    base: withPolicies(p()),
+    head: withPolicies(p({ using: "status = 'open' OR amount > 0" })),
+    verdict: 'widening',
+  },
+  {
+    name: 'permissive USING: a disjunct dropped',
+    base: withPolicies(p({ using: "status = 'open' OR amount > 0" })),
+    head: withPolicies(p()),
+    verdict: 'narrowing',
+  },
   { name: 'permissive USING -> true', base: withPolicies(p()), head: withPolicies(p({ using: 'true' })), verdict: 'widening' },
   { name: 'permissive USING true -> a condition', base: withPolicies(p({ using: 'true' })), head: withPolicies(p()), verdict: 'narrowing' },
   { name: 'permissive USING -> false', base: withPolicies(p()), head: withPolicies(p({ using: 'false' })), verdict: 'narrowing' },
   { name: 'permissive USING: another condition', base: withPolicies(p()), head: withPolicies(p({ using: 'amount > 0' })), verdict: 'widening' },
   { name: 'permissive USING: a constant changed', base: withPolicies(p()), head: withPolicies(p({ using: "status = 'closed'" })), verdict: 'widening' },
-  { name: 'restrictive USING: a conjunct added', base: withPolicies(p({ as: 'restrictive' })), head: withPolicies(p({ as: 'restrictive', using: "status = 'open' AND amount > 0" })), verdict: 'narrowing' },
-  { name: 'restrictive USING: a disjunct added', base: withPolicies(p({ as: 'restrictive' })), head: withPolicies(p({ as: 'restrictive', using: "status = 'open' OR amount > 0" })), verdict: 'widening' },
-  { name: 'permissive USING reformatted', base: withPolicies(p({ using: "status = 'open' AND amount > 0" })), head: withPolicies(p({ using: "(STATUS = 'open')  and (amount>0)" })), verdict: 'neutral' },
-  { name: 'permissive USING conjuncts reordered', base: withPolicies(p({ using: "status = 'open' AND amount > 0" })), head: withPolicies(p({ using: "amount > 0 AND status = 'open'" })), verdict: 'neutral' },
-  { name: 'permissive WITH CHECK: a conjunct added', base: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open'" })), head: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open' AND amount > 0" })), verdict: 'narrowing' },
-  { name: 'permissive WITH CHECK: a conjunct dropped', base: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open' AND amount > 0" })), head: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open'" })), verdict: 'widening' },
-  { name: 'permissive update: WITH CHECK added (followed USING)', base: withPolicies(p({ for: 'update', using: "status = 'open'" })), head: withPolicies(p({ for: 'update', using: "status = 'open'", check: "status = 'open' AND amount > 0" })), verdict: 'narrowing' },
-  { name: 'permissive all: WITH CHECK removed (now follows a looser USING)', base: withPolicies(p({ for: 'all', using: 'true', check: "status = 'open'" })), head: withPolicies(p({ for: 'all', using: 'true' })), verdict: 'widening' },
-  { name: 'permissive all: USING stricter, WITH CHECK follows', base: withPolicies(p({ for: 'all' })), head: withPolicies(p({ for: 'all', using: "status = 'open' AND amount > 0" })), verdict: 'narrowing' },
-  { name: 'stricter USING and a role added', base: withPolicies(p()), head: withPolicies(p({ using: "status = 'open' AND amount > 0", to: [OTHER, THIRD] })), verdict: 'widening' },
+  {
+    name: 'restrictive USING: a conjunct added',
+    base: withPolicies(p({ as: 'restrictive' })),
+    head: withPolicies(p({ as: 'restrictive', using: "status = 'open' AND amount > 0" })),
+    verdict: 'narrowing',
+  },
+  {
+    name: 'restrictive USING: a disjunct added',
+    base: withPolicies(p({ as: 'restrictive' })),
+    head: withPolicies(p({ as: 'restrictive', using: "status = 'open' OR amount > 0" })),
+    verdict: 'widening',
+  },
+  {
+    name: 'permissive USING reformatted',
+    base: withPolicies(p({ using: "status = 'open' AND amount > 0" })),
+    head: withPolicies(p({ using: "(STATUS = 'open')  and (amount>0)" })),
+    verdict: 'neutral',
+  },
+  {
+    name: 'permissive USING conjuncts reordered',
+    base: withPolicies(p({ using: "status = 'open' AND amount > 0" })),
+    head: withPolicies(p({ using: "amount > 0 AND status = 'open'" })),
+    verdict: 'neutral',
+  },
+  {
+    name: 'permissive WITH CHECK: a conjunct added',
+    base: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open'" })),
+    head: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open' AND amount > 0" })),
+    verdict: 'narrowing',
+  },
+  {
+    name: 'permissive WITH CHECK: a conjunct dropped',
+    base: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open' AND amount > 0" })),
+    head: withPolicies(p({ for: 'insert', using: undefined, check: "status = 'open'" })),
+    verdict: 'widening',
+  },
+  {
+    name: 'permissive update: WITH CHECK added (followed USING)',
+    base: withPolicies(p({ for: 'update', using: "status = 'open'" })),
+    head: withPolicies(p({ for: 'update', using: "status = 'open'", check: "status = 'open' AND amount > 0" })),
+    verdict: 'narrowing',
+  },
+  {
+    name: 'permissive all: WITH CHECK removed (now follows a looser USING)',
+    base: withPolicies(p({ for: 'all', using: 'true', check: "status = 'open'" })),
+    head: withPolicies(p({ for: 'all', using: 'true' })),
+    verdict: 'widening',
+  },
+  {
+    name: 'permissive all: USING stricter, WITH CHECK follows',
+    base: withPolicies(p({ for: 'all' })),
+    head: withPolicies(p({ for: 'all', using: "status = 'open' AND amount > 0" })),
+    verdict: 'narrowing',
+  },
+  {
+    name: 'stricter USING and a role added',
+    base: withPolicies(p()),
+    head: withPolicies(p({ using: "status = 'open' AND amount > 0", to: [OTHER, THIRD] })),
+    verdict: 'widening',
+  },
   { name: 'permissive policy renamed', base: withPolicies(p()), head: withPolicies(p({ name: 'renamed' })), verdict: 'neutral' },
   // judged on the table's policies as a whole
-  { name: 'a permissive policy added that admits what another already does', base: withPolicies(p()), head: withPolicies(p(), p({ name: 'twin' })), verdict: 'neutral' },
+  {
+    name: 'a permissive policy added that admits what another already does',
+    base: withPolicies(p()),
+    head: withPolicies(p(), p({ name: 'twin' })),
+    verdict: 'neutral',
+  },
   {
     name: 'a FOR ALL policy split into one per command, same expression',
     base: withPolicies(p({ for: 'all' })),
-    head: withPolicies(...['select', 'insert', 'update', 'delete'].map((c) => p({ name: `extra_${c}`, for: c, using: c === 'insert' ? undefined : "status = 'open'", check: c === 'insert' ? "status = 'open'" : undefined }))),
+    head: withPolicies(
+      ...['select', 'insert', 'update', 'delete'].map((c) =>
+        p({ name: `extra_${c}`, for: c, using: c === 'insert' ? undefined : "status = 'open'", check: c === 'insert' ? "status = 'open'" : undefined }),
+      ),
+    ),
     verdict: 'neutral',
   },
-  { name: 'a restrictive policy added for a role that only members of the app role could hold too', base: {}, head: withPolicies(p({ as: 'restrictive', to: [THIRD] })), verdict: 'narrowing' },
+  {
+    name: 'a restrictive policy added for a role that only members of the app role could hold too',
+    base: {},
+    head: withPolicies(p({ as: 'restrictive', to: [THIRD] })),
+    verdict: 'narrowing',
+  },
   // generated policies: the table's commands and mode
   { name: 'tenant table: insert allowed', base: { commands: ['select'] }, head: { commands: ['select', 'insert'] }, verdict: 'widening' },
-  { name: 'tenant table: delete no longer allowed', base: { commands: ['select', 'insert', 'update', 'delete'] }, head: { commands: ['select', 'insert', 'update'] }, verdict: 'narrowing' },
+  {
+    name: 'tenant table: delete no longer allowed',
+    base: { commands: ['select', 'insert', 'update', 'delete'] },
+    head: { commands: ['select', 'insert', 'update'] },
+    verdict: 'narrowing',
+  },
   { name: 'tenant table -> shared', base: {}, head: { mode: 'shared' }, verdict: 'widening' },
 ];
 
@@ -115,7 +249,12 @@ const tableName = (i: number) => `t${String(i + 1).padStart(2, '0')}`;
 function policyFile(pick: (edit: Edit) => Table): string {
   const tables: Record<string, unknown> = {};
   EDITS.forEach((e, i) => (tables[tableName(i)] = tableYaml(pick(e))));
-  return stringify({ version: 1, tenant: { setting: 'app.tenant_id', type: 'uuid', column: 'org_id' }, roles: { app: [APP], bypass: [] }, schemas: { edits: { tables } } });
+  return stringify({
+    version: 1,
+    tenant: { setting: 'app.tenant_id', type: 'uuid', column: 'org_id' },
+    roles: { app: [APP], bypass: [] },
+    schemas: { edits: { tables } },
+  });
 }
 
 function verdictOfHazards(hazards: Hazard[][]): AccessVerdict {

@@ -147,7 +147,11 @@ describeEachServer('plan', (ctx) => {
     // extra hand-written policy, to another role
     expect(get('shop', 'Odd Table').policies.find((p) => p.name === 'other_reads_small')).toMatchObject({ roles: [roles.other], using: '(v < 2)' });
     // partitions: the parent's flags and policies, a via predicate naming the partition
-    for (const [schema, name] of [['shop', 'events_a'], ['shop', 'events_b_x'], ['archive', 'events_old']]) {
+    for (const [schema, name] of [
+      ['shop', 'events_a'],
+      ['shop', 'events_b_x'],
+      ['archive', 'events_old'],
+    ]) {
       expect(get(schema, name).rls).toEqual({ enabled: true, forced: true });
       expect(names(get(schema, name))).toEqual(['rlsctl_tenant_access', 'rlsctl_tenant_guard']);
     }
@@ -187,7 +191,7 @@ describeEachServer('plan', (ctx) => {
     }
   });
 
-  it('plans inside a caller\'s READ ONLY transaction (no temporary tables there): parse-tree comparison, the transaction left open', async () => {
+  it("plans inside a caller's READ ONLY transaction (no temporary tables there): parse-tree comparison, the transaction left open", async () => {
     const client = await ctx.db.client();
     try {
       await client.query('BEGIN TRANSACTION READ ONLY');
@@ -238,7 +242,9 @@ describeEachServer('plan', (ctx) => {
     await ctx.db.runScript(`
       DROP INDEX shop.orders_number_per_tenant;
       INSERT INTO shop.orders VALUES ('00000000-0000-4000-8000-00000000000a', 99, 1, now());`);
-    await expect(ctx.db.query('CREATE UNIQUE INDEX CONCURRENTLY orders_number_per_tenant ON shop.orders (tenant_id, number)')).rejects.toThrow(/could not create unique index/);
+    await expect(ctx.db.query('CREATE UNIQUE INDEX CONCURRENTLY orders_number_per_tenant ON shop.orders (tenant_id, number)')).rejects.toThrow(
+      /could not create unique index/,
+    );
     expect((await table('shop', 'orders')).indexes.find((i) => i.name === 'orders_number_per_tenant')?.valid).toBe(false);
     await ctx.db.query('DELETE FROM shop.orders WHERE id = 99');
     const plan = await buildPlan(ctx.db.pool, model);
@@ -274,7 +280,9 @@ describeEachServer('plan', (ctx) => {
   it('a change of commands in the file drops the rlsctl policy it no longer asks for, without --prune', async () => {
     const selectOnly = await policyWith(roles, (y) => y.replace('commands: [select, insert]', 'commands: [select]'));
     const plan = await buildPlan(ctx.db.pool, selectOnly);
-    expect(plan.statements.map((s) => [s.sql, s.hazards])).toEqual([['DROP POLICY rlsctl_tenant_insert ON shop.audit_log;', ['AUTHZ_NARROWS', 'DROP', 'TABLE_LOCK']]]);
+    expect(plan.statements.map((s) => [s.sql, s.hazards])).toEqual([
+      ['DROP POLICY rlsctl_tenant_insert ON shop.audit_log;', ['AUTHZ_NARROWS', 'DROP', 'TABLE_LOCK']],
+    ]);
     await applyPlan(db, plan);
     expect((await buildPlan(ctx.db.pool, selectOnly)).statements).toEqual([]);
     // and back: the policy is created again, which widens

@@ -115,7 +115,9 @@ describeEachServer('progress of apply and verify', (ctx) => {
     expect(waiting.line).toBe('[1/1] index labels_tenant_id_idx on prog.labels: waiting for writers before build, 0 of 1 transaction (0%)');
     // The apply session and the one that watched its build.
     expect(watched.connections()).toBe(2);
-    const { rows } = await ctx.db.query<{ valid: boolean }>(`SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 'prog.labels_tenant_id_idx'::regclass`);
+    const { rows } = await ctx.db.query<{ valid: boolean }>(
+      `SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 'prog.labels_tenant_id_idx'::regclass`,
+    );
     expect(rows[0].valid).toBe(true);
   });
 
@@ -137,9 +139,13 @@ describeEachServer('progress of apply and verify', (ctx) => {
     expect(describeIndexBuild({ ...zero, phase: 'building index: loading tuples in tree', tuplesDone: 5, tuplesTotal: 10 })).toBe(
       'building index: loading tuples in tree, 5 of 10 tuples (50%)',
     );
-    expect(describeIndexBuild({ ...zero, phase: 'waiting for old snapshots', lockersDone: 1, lockersTotal: 3 })).toBe('waiting for old snapshots, 1 of 3 transactions (33%)');
+    expect(describeIndexBuild({ ...zero, phase: 'waiting for old snapshots', lockersDone: 1, lockersTotal: 3 })).toBe(
+      'waiting for old snapshots, 1 of 3 transactions (33%)',
+    );
     // Counters an earlier phase left behind are not this phase's.
-    expect(describeIndexBuild({ ...zero, phase: 'waiting for old snapshots', blocksTotal: 1, lockersTotal: 1 })).toBe('waiting for old snapshots, 0 of 1 transaction (0%)');
+    expect(describeIndexBuild({ ...zero, phase: 'waiting for old snapshots', blocksTotal: 1, lockersTotal: 1 })).toBe(
+      'waiting for old snapshots, 0 of 1 transaction (0%)',
+    );
     expect(describeIndexBuild({ ...zero, phase: 'index validation: sorting tuples', blocksDone: 9, blocksTotal: 9 })).toBe('index validation: sorting tuples');
     expect(describeIndexBuild({ ...zero, phase: 'index validation: scanning table', blocksDone: 25612, blocksTotal: 96775, tuplesTotal: 3 })).toBe(
       'index validation: scanning table, 25,612 of 96,775 blocks (26%)',
@@ -161,7 +167,12 @@ describeEachServer('progress of apply and verify', (ctx) => {
     for (const pass of [1, 2, 3]) {
       const mine = steps.filter((s) => s.pass === pass);
       expect(mine.map((s) => s.done)).toEqual([0, 1, 2, 3]);
-      expect(mine.slice(0, 3).map((s) => s.current).sort()).toEqual(['prog.labels', 'prog.notes', 'prog.tags']);
+      expect(
+        mine
+          .slice(0, 3)
+          .map((s) => s.current)
+          .sort(),
+      ).toEqual(['prog.labels', 'prog.notes', 'prog.tags']);
       expect(mine[3].current).toBeUndefined();
     }
     expect(steps.map((s) => s.pass)).toEqual([1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);

@@ -54,8 +54,7 @@ type ExpressHandler = (req: IncomingMessage, res: ServerResponse, next: Next) =>
 function expressStyle(routes: Record<string, ExpressHandler[]>): http.RequestListener {
   return (req, res) => {
     const chain = routes[new URL(req.url ?? '/', 'http://x').pathname] ?? [];
-    const fail = (error: unknown) =>
-      sendJson(res, statusOf(error), { error: (error as Error).message, code: (error as TenantContextError).code });
+    const fail = (error: unknown) => sendJson(res, statusOf(error), { error: (error as Error).message, code: (error as TenantContextError).code });
     const dispatch = (i: number, error?: unknown): void => {
       if (error !== undefined) return fail(error);
       if (i === chain.length) return sendJson(res, 404, { error: 'not found' });
@@ -82,8 +81,7 @@ function fastifyStyle(onRequest: OnRequestHook[], routes: Record<string, Fastify
     const request: FastifyRequest = { raw: req, headers: req.headers };
     const reply = {};
     const handler = routes[new URL(req.url ?? '/', 'http://x').pathname];
-    const fail = (error: unknown) =>
-      sendJson(res, statusOf(error), { error: (error as Error).message, code: (error as TenantContextError).code });
+    const fail = (error: unknown) => sendJson(res, statusOf(error), { error: (error as Error).message, code: (error as TenantContextError).code });
     const runHook = (i: number, error?: unknown): void => {
       if (error !== undefined) return fail(error);
       if (i < onRequest.length) return onRequest[i](request, reply, (e?: unknown) => runHook(i + 1, e));

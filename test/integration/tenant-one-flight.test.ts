@@ -99,7 +99,9 @@ describeEachServer('withTenantQuery', (ctx) => {
 
   /** What the pool's one connection sees after a call: its backend and the tenant setting. */
   async function after(pool: pg.Pool): Promise<{ pid: number; tenant: string | null; notes: number }> {
-    const { rows } = await pool.query("SELECT pg_backend_pid() AS pid, current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM rt.notes) AS notes");
+    const { rows } = await pool.query(
+      "SELECT pg_backend_pid() AS pid, current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM rt.notes) AS notes",
+    );
     return rows[0] as { pid: number; tenant: string | null; notes: number };
   }
 
@@ -122,7 +124,10 @@ describeEachServer('withTenantQuery', (ctx) => {
       GRANT SELECT, INSERT, UPDATE, DELETE ON rt.notes, rt.trace TO ${app};
     `);
     const model = await parsePolicy([
-      { file: 'p.yaml', text: `version: 1\ntenant:\n  setting: app.tenant_id\n  type: uuid\nroles:\n  app: [${app}]\nschemas:\n  rt:\n    tables:\n      notes: tenant\n` },
+      {
+        file: 'p.yaml',
+        text: `version: 1\ntenant:\n  setting: app.tenant_id\n  type: uuid\nroles:\n  app: [${app}]\nschemas:\n  rt:\n    tables:\n      notes: tenant\n`,
+      },
     ]);
     await ctx.db.runScript(compileScript(model));
     await createCanary(ctx.db);
@@ -139,7 +144,12 @@ describeEachServer('withTenantQuery', (ctx) => {
     it(`sees the tenant's rows only, and the tenant ends with the statement${pipeline ? ' (pipeline pool)' : ''}`, async () => {
       const pool = appPool({ pipeline });
       const pid = await pidOf(pool);
-      const result = await withTenantQuery<{ id: number; pid: number }>(pool, A, 'SELECT id, pg_backend_pid() AS pid FROM rt.notes WHERE id > $1 ORDER BY id', [0]);
+      const result = await withTenantQuery<{ id: number; pid: number }>(
+        pool,
+        A,
+        'SELECT id, pg_backend_pid() AS pid FROM rt.notes WHERE id > $1 ORDER BY id',
+        [0],
+      );
       expect(result.rows.map((r) => r.id)).toEqual([1, 2, 3]);
       expect(result.command).toBe('SELECT');
       expect(result.rowCount).toBe(3);
@@ -190,14 +200,19 @@ describeEachServer('withTenantQuery', (ctx) => {
       const pool = appPool({ pipeline });
       const pid = await pidOf(pool);
       const error = await rejection(
-        withTenantQuery(pool, A, "WITH w AS (INSERT INTO rt.trace VALUES ('rolled back') RETURNING 1), n AS (INSERT INTO rt.notes (tenant_id, id) VALUES ($1, 50) RETURNING 1) SELECT 1 / 0 FROM w, n", [A]),
+        withTenantQuery(
+          pool,
+          A,
+          "WITH w AS (INSERT INTO rt.trace VALUES ('rolled back') RETURNING 1), n AS (INSERT INTO rt.notes (tenant_id, id) VALUES ($1, 50) RETURNING 1) SELECT 1 / 0 FROM w, n",
+          [A],
+        ),
       );
       expect((error as { code?: string }).code).toBe('22012');
       expect(await traces()).toEqual([]);
       expect((await ctx.db.query('SELECT count(*)::int AS n FROM rt.notes WHERE id = 50')).rows[0].n).toBe(0);
       expect(await after(pool)).toEqual({ pid, tenant: '', notes: 0 });
       // A syntax error (the statement never runs) leaves the connection usable too.
-      expect((await rejection(withTenantQuery(pool, A, 'SELEC 1')) as { code?: string }).code).toBe('42601');
+      expect(((await rejection(withTenantQuery(pool, A, 'SELEC 1'))) as { code?: string }).code).toBe('42601');
       expect((await withTenantQuery(pool, A, 'SELECT count(*)::int AS n FROM rt.notes WHERE id < 10')).rows).toEqual([{ n: 3 }]);
       expect(await after(pool)).toEqual({ pid, tenant: '', notes: 0 });
     });
@@ -214,15 +229,18 @@ describeEachServer('withTenantQuery', (ctx) => {
     expect(next).toMatchObject({ tenant: null, notes: 0 });
   });
 
-  it('parses rows as pg does: types, rowMode array, the pool\'s type parsers', async () => {
+  it("parses rows as pg does: types, rowMode array, the pool's type parsers", async () => {
     const pool = appPool();
-    const sqlText = "SELECT $1::int AS n, 9007199254740993::bigint AS big, '2020-01-02T03:04:05Z'::timestamptz AS t, '{\"a\":[1]}'::jsonb AS j, ARRAY[1,2] AS arr, NULL::text AS nothing";
+    const sqlText =
+      "SELECT $1::int AS n, 9007199254740993::bigint AS big, '2020-01-02T03:04:05Z'::timestamptz AS t, '{\"a\":[1]}'::jsonb AS j, ARRAY[1,2] AS arr, NULL::text AS nothing";
     const direct = await pool.query(sqlText, [5]);
     const oneFlight = await withTenantQuery(pool, A, sqlText, [5]);
     expect(oneFlight.rows).toEqual(direct.rows);
     expect(oneFlight.rows[0].t).toBeInstanceOf(Date);
     expect(oneFlight.fields.map((f) => f.dataTypeID)).toEqual(direct.fields.map((f) => f.dataTypeID));
-    expect((await withTenantQuery(pool, A, { text: 'SELECT id, $1::text AS s FROM rt.notes WHERE id = 1', values: ['x'], rowMode: 'array' })).rows).toEqual([[1, 'x']]);
+    expect((await withTenantQuery(pool, A, { text: 'SELECT id, $1::text AS s FROM rt.notes WHERE id = 1', values: ['x'], rowMode: 'array' })).rows).toEqual([
+      [1, 'x'],
+    ]);
     const types = { getTypeParser: () => (value: string) => `parsed:${value}` };
     expect((await withTenantQuery(pool, A, { text: 'SELECT 7 AS n', types } as never)).rows).toEqual([{ n: 'parsed:7' }]);
   });
@@ -241,7 +259,16 @@ describeEachServer('withTenantQuery', (ctx) => {
   });
 
   describe('refusals before anything is sent', () => {
-    const hostile = ["'; DROP TABLE public.hostile_canary; --", `${A}'; CREATE ROLE pwned_one_flight; --`, '', null, undefined, 42, { toString: () => A }, `${A}\0`];
+    const hostile = [
+      "'; DROP TABLE public.hostile_canary; --",
+      `${A}'; CREATE ROLE pwned_one_flight; --`,
+      '',
+      null,
+      undefined,
+      42,
+      { toString: () => A },
+      `${A}\0`,
+    ];
 
     it('invalid tenant ids, options and queries take no connection and run nothing', async () => {
       const pool = appPool();
@@ -250,7 +277,7 @@ describeEachServer('withTenantQuery', (ctx) => {
       for (const tenant of hostile) errors.push(await rejection(withTenantQuery(pool, tenant as never, 'SELECT 1')));
       errors.push(await rejection(withTenantQuery(pool, A, 'SELECT 1', undefined, { setting: "x'; DROP TABLE public.hostile_canary; --" })));
       errors.push(await rejection(withTenantQuery(pool, A, 'SELECT 1', undefined, { type: 'bogus' as never })));
-      errors.push(await rejection(withTenantQuery(pool, A, "SELECT 1\0; DROP TABLE public.hostile_canary")));
+      errors.push(await rejection(withTenantQuery(pool, A, 'SELECT 1\0; DROP TABLE public.hostile_canary')));
       errors.push(await rejection(withTenantQuery(pool, A, '  ')));
       errors.push(await rejection(withTenantQuery(pool, A, 42 as never)));
       errors.push(await rejection(withTenantQuery(pool, A, { text: 'SELECT 1', name: 'x' } as never)));
@@ -269,7 +296,7 @@ describeEachServer('withTenantQuery', (ctx) => {
       expect(await traces()).toEqual([]);
     });
 
-    it('refused inside withTenant and inside another tenant\'s request', async () => {
+    it("refused inside withTenant and inside another tenant's request", async () => {
       const pool = appPool({ max: 2 });
       const nested = await withTenant(pool, A, () => rejection(withTenantQuery(pool, A, 'SELECT 1')));
       expect((nested as TenantContextError).code).toBe('nested-transaction');

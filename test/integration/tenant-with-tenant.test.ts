@@ -202,7 +202,10 @@ describeEachServer('withTenant', (ctx) => {
       expect(await traces()).toEqual([]);
       expect(await lastStatement(pid)).toBe(before);
       // The connection itself is fine: the next call runs on it as its own tenant.
-      expect(await withTenant(pool, B, async (c) => (await c.query('SELECT pg_backend_pid() AS pid, count(*)::int AS n FROM rt.notes')).rows[0])).toEqual({ pid, n: ROWS[B].length });
+      expect(await withTenant(pool, B, async (c) => (await c.query('SELECT pg_backend_pid() AS pid, count(*)::int AS n FROM rt.notes')).rows[0])).toEqual({
+        pid,
+        n: ROWS[B].length,
+      });
     });
 
     it("pg: release() inside the function throws, keeps the connection from another tenant's transaction, and rolls back", async () => {
@@ -235,7 +238,13 @@ describeEachServer('withTenant', (ctx) => {
       expect(error).toBeInstanceOf(TenantContextError);
       expect((error as TenantContextError).code).toBe('handle-closed');
       expect((error as TenantContextError).message).toMatch(/release\(\)/);
-      expect(seen).toEqual({ releaseCode: 'handle-closed', waitingAfterRelease: 1, idleAfterRelease: 0, queryAfterRelease: 'handle-closed', otherStartedBeforeEnd: false });
+      expect(seen).toEqual({
+        releaseCode: 'handle-closed',
+        waitingAfterRelease: 1,
+        idleAfterRelease: 0,
+        queryAfterRelease: 'handle-closed',
+        otherStartedBeforeEnd: false,
+      });
       expect(await second).toEqual(ROWS[B]);
       // What the function wrote before release() was rolled back, not committed.
       expect(await traces()).toEqual([]);
@@ -266,7 +275,12 @@ describeEachServer('withTenant', (ctx) => {
       await expectClosed(() => builder!.execute());
       await expectClosed(() => sql`INSERT INTO rt.trace VALUES ('kept sql template')`.execute(kept!));
       await expectClosed(() => derived!.executeQuery(compiled));
-      await expectClosed(() => derived!.insertInto('trace' as never).values({ note: 'derived' } as never).execute());
+      await expectClosed(() =>
+        derived!
+          .insertInto('trace' as never)
+          .values({ note: 'derived' } as never)
+          .execute(),
+      );
 
       expect(await traces()).toEqual([]);
       expect(await lastStatement(pid)).toBe(before);
@@ -279,7 +293,11 @@ describeEachServer('withTenant', (ctx) => {
       const outcome = await withTenant(db, A, async (trx) => {
         await trx.insertInto('rt.trace').values({ note: 'inside' }).execute();
         const nested = await failure(() => withTenant(trx as never, A, async () => 1));
-        const rows = await trx.withSchema('rt').selectFrom('notes' as never).select('id' as never).execute();
+        const rows = await trx
+          .withSchema('rt')
+          .selectFrom('notes' as never)
+          .select('id' as never)
+          .execute();
         return { nested: (nested as TenantContextError).code, rows: rows.length, isTransaction: trx.isTransaction };
       });
       expect(outcome).toEqual({ nested: 'nested-transaction', rows: ROWS[A].length, isTransaction: true });
@@ -330,9 +348,9 @@ describeEachServer('withTenant', (ctx) => {
       it('leaves no tenant on the connection after it finishes (pool of 1)', async () => {
         const inside = await run(single, A, async (q) => (await q('SELECT pg_backend_pid() AS pid, count(*)::int AS n FROM rt.notes'))[0]);
         expect(inside.n).toBe(ROWS[A].length);
-        const after = await poolOf.get(single)!.query(
-          "SELECT pg_backend_pid() AS pid, current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM rt.notes) AS n",
-        );
+        const after = await poolOf
+          .get(single)!
+          .query("SELECT pg_backend_pid() AS pid, current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM rt.notes) AS n");
         expect(after.rows[0].pid).toBe(inside.pid);
         expect(['', null]).toContain(after.rows[0].tenant);
         expect(after.rows[0].n).toBe(0);
@@ -347,9 +365,9 @@ describeEachServer('withTenant', (ctx) => {
           throw boom;
         });
         await expect(outcome).rejects.toBe(boom);
-        const after = await poolOf.get(single)!.query(
-          "SELECT pg_backend_pid() AS pid, current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM rt.notes) AS n",
-        );
+        const after = await poolOf
+          .get(single)!
+          .query("SELECT pg_backend_pid() AS pid, current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM rt.notes) AS n");
         expect(after.rows[0]).toMatchObject({ pid, n: 0 });
         expect(['', null]).toContain(after.rows[0].tenant);
         expect((await ctx.db.query('SELECT 1 FROM rt.notes WHERE id = 200')).rowCount).toBe(0);
@@ -475,12 +493,9 @@ describeEachServer('withTenant', (ctx) => {
 
       it('sets a text tenant with quotes, backslashes and SQL in it unchanged', async () => {
         const tenant = "o'brien\\ ; SELECT 1 --";
-        const rows = await run(
-          five,
-          tenant,
-          (q) => q("SELECT id, current_setting('rt.tenant_key') AS tenant FROM rt_txt.labels ORDER BY id"),
-          { policy: models.text },
-        );
+        const rows = await run(five, tenant, (q) => q("SELECT id, current_setting('rt.tenant_key') AS tenant FROM rt_txt.labels ORDER BY id"), {
+          policy: models.text,
+        });
         expect(rows).toEqual([{ id: 1, tenant }]);
       });
 

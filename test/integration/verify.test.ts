@@ -105,9 +105,25 @@ describeEachServer('verify', (ctx) => {
   });
 
   it('finds nothing where isolation holds (near misses)', () => {
-    const clean = ['vt.orgs', 'vt.clean', 'vt.numbered', 'vt.via_ok', 'vt.events', 'vt.events_p1', 'vt.events_p3', 'vt.events_p3_a', 'vt.events_p3_b', 'vt.safe_view', 'vt.my_titles', 'vt.version'];
+    const clean = [
+      'vt.orgs',
+      'vt.clean',
+      'vt.numbered',
+      'vt.via_ok',
+      'vt.events',
+      'vt.events_p1',
+      'vt.events_p3',
+      'vt.events_p3_a',
+      'vt.events_p3_b',
+      'vt.safe_view',
+      'vt.my_titles',
+      'vt.version',
+    ];
     for (const name of clean) {
-      expect(leaky.findings.filter((f) => `${f.object.schema}.${f.object.name}` === name).map((f) => f.fingerprint), name).toEqual([]);
+      expect(
+        leaky.findings.filter((f) => `${f.object.schema}.${f.object.name}` === name).map((f) => f.fingerprint),
+        name,
+      ).toEqual([]);
     }
     // Each planted table breaks one rule only.
     expect(find(leaky, `VER002:vt.read_leak:${roles.app}`)).toBeUndefined();
@@ -135,7 +151,11 @@ describeEachServer('verify', (ctx) => {
     expect(read.message).toContain('FROM vt.read_leak');
 
     const insert = find(leaky, `VER004:vt.insert_leak:${roles.app}`)!;
-    expect(insert.message).toMatch(new RegExp(`acting as tenant ${A} inserted a row for tenant ${B} into vt\\.insert_leak: INSERT INTO vt\\.insert_leak \\(org_id, title\\) VALUES \\('${B}'::uuid`));
+    expect(insert.message).toMatch(
+      new RegExp(
+        `acting as tenant ${A} inserted a row for tenant ${B} into vt\\.insert_leak: INSERT INTO vt\\.insert_leak \\(org_id, title\\) VALUES \\('${B}'::uuid`,
+      ),
+    );
     expect(find(leaky, `VER005:vt.update_leak:${roles.app}`)!.message).toContain(`updated a row of tenant ${B}`);
     const move = find(leaky, `VER005:vt.move_leak:${roles.app}`)!;
     expect(move.message).toContain(`moved its own row`);
@@ -159,7 +179,9 @@ describeEachServer('verify', (ctx) => {
     expect(f.severity).toBe('error');
     expect(leaky.leaks).toBe(leaky.findings.filter((x) => x.severity === 'error' && x.rule !== 'VER003').length);
     // Fresh: the parameter does not exist yet; after a local tenant ended: '' reaches the uuid cast.
-    expect(f.message).toMatch(/in a fresh session: unrecognized configuration parameter "app\.tenant_id" \[42704\]; after a transaction-local tenant ended: invalid input syntax for type uuid: "" \[22P02\]/);
+    expect(f.message).toMatch(
+      /in a fresh session: unrecognized configuration parameter "app\.tenant_id" \[42704\]; after a transaction-local tenant ended: invalid input syntax for type uuid: "" \[22P02\]/,
+    );
     expect(find(leaky, `VER002:vt.unset_visible:${roles.app}`)!.message).toContain('in a fresh session; and after a transaction-local tenant ended');
     expect(leaky.probes).toBeGreaterThan(leaky.relations * 4);
   });
@@ -177,10 +199,17 @@ describeEachServer('verify', (ctx) => {
     const unmakeable = leaky.skips.filter((s) => s.name === 'unmakeable');
     // app may read, insert, update (and move) and delete, as each of the two tenants: none of them could run
     // (a read finds nothing of the other tenant when it has no row there); app2 may only read.
-    expect(unmakeable.filter((s) => s.role === roles.app).map((s) => s.probe).sort()).toEqual(['delete', 'delete', 'insert', 'insert', 'move', 'move', 'read', 'read', 'update', 'update']);
+    expect(
+      unmakeable
+        .filter((s) => s.role === roles.app)
+        .map((s) => s.probe)
+        .sort(),
+    ).toEqual(['delete', 'delete', 'insert', 'insert', 'move', 'move', 'read', 'read', 'update', 'update']);
     expect(unmakeable.filter((s) => s.role === roles.app2).map((s) => s.probe)).toEqual(['read', 'read']);
     expect(unmakeable.every((s) => s.reason.includes('required column spot (point)'))).toBe(true);
-    expect(leaky.skips).toContainEqual(expect.objectContaining({ schema: 'vt', name: 'trigger_boom', kind: 'table', role: roles.app, probe: 'insert', tenant: A }));
+    expect(leaky.skips).toContainEqual(
+      expect.objectContaining({ schema: 'vt', name: 'trigger_boom', kind: 'table', role: roles.app, probe: 'insert', tenant: A }),
+    );
     expect(leaky.unprobedViews).toEqual([]);
   });
 
@@ -207,7 +236,15 @@ describeEachServer('verify', (ctx) => {
     );
     const result = await runVerify(db, vsFacts, { tenants: [A, B] });
     expect(result.unprobedViews).toEqual([{ schema: 'vs', name: 'spot_list', tables: ['vs.spots'] }]);
-    expect(result.skips).toContainEqual(expect.objectContaining({ name: 'spot_list', kind: 'view', role: roles.app, probe: 'read', reason: expect.stringContaining('it reads vs.spots, which has no row of tenant') }));
+    expect(result.skips).toContainEqual(
+      expect.objectContaining({
+        name: 'spot_list',
+        kind: 'view',
+        role: roles.app,
+        probe: 'read',
+        reason: expect.stringContaining('it reads vs.spots, which has no row of tenant'),
+      }),
+    );
     expect(find(result, `VER010:vs.spot_list:${roles.app}:read`)).toBeDefined();
     const logs = result.skips.filter((s) => s.name === 'logs');
     expect(logs.map((s) => s.probe).sort()).toEqual(['delete', 'delete', 'insert', 'insert', 'move', 'move', 'read', 'read', 'update', 'update']);

@@ -166,7 +166,9 @@ describe('compile and apply SQL for arbitrary names and expressions', () => {
   it(`expressions the validator accepts embed as themselves (${RUNS} expressions)`, () => {
     fc.assert(
       fc.property(expression, (text) => {
-        const [stmt] = parse(createPolicySql('t', { name: 'p', permissive: true, command: 'select', roles: ['r'], using: text, generated: false, forRelation: () => ({}) }));
+        const [stmt] = parse(
+          createPolicySql('t', { name: 'p', permissive: true, command: 'select', roles: ['r'], using: text, generated: false, forRelation: () => ({}) }),
+        );
         expect(tree(stmt.CreatePolicyStmt.qual)).toBe(expressionTree(text));
       }),
       { numRuns: RUNS },

@@ -74,77 +74,79 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe.each(testServers().flatMap((server, i) => (['on', 'off'] as const).map((scs) => [server.name, scs, server, i === 0 ? CASES : CASES_ELSEWHERE] as const)))(
-  'property: hostile policies on a real server [%s, standard_conforming_strings %s, %i cases]',
-  (name, scs, server, cases) => {
-    // A role with quotes, a dollar and a backslash in its name (roles are cluster-wide: unique per run).
-    const role = `${uniqueName('h1prop')} "'$\\;--`;
-    let db: TestDatabase;
+describe.each(
+  testServers().flatMap((server, i) => (['on', 'off'] as const).map((scs) => [server.name, scs, server, i === 0 ? CASES : CASES_ELSEWHERE] as const)),
+)('property: hostile policies on a real server [%s, standard_conforming_strings %s, %i cases]', (name, scs, server, cases) => {
+  // A role with quotes, a dollar and a backslash in its name (roles are cluster-wide: unique per run).
+  const role = `${uniqueName('h1prop')} "'$\\;--`;
+  let db: TestDatabase;
 
-    beforeAll(async () => {
-      db = await createTestDatabase(server, 'prop');
-      await db.query(`CREATE ROLE ${quoteIdent(role)}`);
-      await createCanary(db);
-      if (scs === 'off') await db.query(`ALTER DATABASE ${db.name} SET standard_conforming_strings = off`);
-    });
-    afterAll(async () => {
-      await db?.drop();
-      const admin = new pg.Client({ connectionString: server.url });
-      await admin.connect();
-      await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`).catch(() => undefined);
-      await admin.end();
-    });
+  beforeAll(async () => {
+    db = await createTestDatabase(server, 'prop');
+    await db.query(`CREATE ROLE ${quoteIdent(role)}`);
+    await createCanary(db);
+    if (scs === 'off') await db.query(`ALTER DATABASE ${db.name} SET standard_conforming_strings = off`);
+  });
+  afterAll(async () => {
+    await db?.drop();
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`).catch(() => undefined);
+    await admin.end();
+  });
 
-    it(`apply, the compiled script under psql -f, then plan --check: each statement whole, converged, the canary intact (seed ${SEED})`, async () => {
-      const { schema, tables } = batch(cases, SEED + (scs === 'on' ? 0 : 1));
-      const client = await db.client();
-      try {
-        const { rows } = await client.query<{ standard_conforming_strings: string }>('SHOW standard_conforming_strings');
-        expect(rows[0].standard_conforming_strings).toBe(scs);
-        // The tables, named by rlsctl's own quoting (checked by the pure property test).
-        await client.query(`SET standard_conforming_strings = on; CREATE SCHEMA ${quoteIdent(schema)}`);
-        for (const [table, t] of tables) {
-          await client.query(`CREATE TABLE ${qualify(schema, table)} (${quoteIdent(t.column)} text NOT NULL, note text)`);
-        }
-      } finally {
-        await client.end();
+  it(`apply, the compiled script under psql -f, then plan --check: each statement whole, converged, the canary intact (seed ${SEED})`, async () => {
+    const { schema, tables } = batch(cases, SEED + (scs === 'on' ? 0 : 1));
+    const client = await db.client();
+    try {
+      const { rows } = await client.query<{ standard_conforming_strings: string }>('SHOW standard_conforming_strings');
+      expect(rows[0].standard_conforming_strings).toBe(scs);
+      // The tables, named by rlsctl's own quoting (checked by the pure property test).
+      await client.query(`SET standard_conforming_strings = on; CREATE SCHEMA ${quoteIdent(schema)}`);
+      for (const [table, t] of tables) {
+        await client.query(`CREATE TABLE ${qualify(schema, table)} (${quoteIdent(t.column)} text NOT NULL, note text)`);
       }
-      const before = await snapshotDatabase(db);
-      const yaml = stringify({
-        version: 1,
-        tenant: { setting: 'app.tenant_id', type: 'text', column: 'tenant_id' },
-        roles: { app: [role] },
-        schemas: {
-          [schema]: {
-            tables: Object.fromEntries(
-              [...tables].map(([table, t]) => [table, { column: t.column, policies: [...t.policies].map(([policy, using]) => ({ name: policy, for: 'select', to: [role], using })) }]),
-            ),
-          },
+    } finally {
+      await client.end();
+    }
+    const before = await snapshotDatabase(db);
+    const yaml = stringify({
+      version: 1,
+      tenant: { setting: 'app.tenant_id', type: 'text', column: 'tenant_id' },
+      roles: { app: [role] },
+      schemas: {
+        [schema]: {
+          tables: Object.fromEntries(
+            [...tables].map(([table, t]) => [
+              table,
+              { column: t.column, policies: [...t.policies].map(([policy, using]) => ({ name: policy, for: 'select', to: [role], using })) },
+            ]),
+          ),
         },
-      });
-      const file = path.join(tmp, `${name}-${scs}.yaml`);
-      writeFileSync(file, yaml);
+      },
+    });
+    const file = path.join(tmp, `${name}-${scs}.yaml`);
+    writeFileSync(file, yaml);
 
-      const apply = await runCli(['apply', '--db', db.url, '--policies', file, '--quiet']);
-      expect(apply.code, apply.stderr).toBe(0);
-      await expectCanary(db, before);
-      const { rows: policies } = await db.query<{ n: string }>('SELECT count(*) AS n FROM pg_policy');
-      expect(Number(policies[0].n)).toBe(cases + 2 * TABLES);
+    const apply = await runCli(['apply', '--db', db.url, '--policies', file, '--quiet']);
+    expect(apply.code, apply.stderr).toBe(0);
+    await expectCanary(db, before);
+    const { rows: policies } = await db.query<{ n: string }>('SELECT count(*) AS n FROM pg_policy');
+    expect(Number(policies[0].n)).toBe(cases + 2 * TABLES);
 
-      const script = compileScript(await parsePolicy([{ file: 'p.yaml', text: yaml }]));
-      // Real psql (the script's indexes need its \\gexec), every statement whole: with ON_ERROR_STOP, one error would exit 3.
-      const sqlFile = path.join(tmp, `${name}-${scs}.sql`);
-      writeFileSync(sqlFile, script);
-      const run = await runPsql(db.url, ['-f', sqlFile]);
-      expect(run.code, run.stderr).toBe(0);
-      await expectCanary(db, before);
+    const script = compileScript(await parsePolicy([{ file: 'p.yaml', text: yaml }]));
+    // Real psql (the script's indexes need its \\gexec), every statement whole: with ON_ERROR_STOP, one error would exit 3.
+    const sqlFile = path.join(tmp, `${name}-${scs}.sql`);
+    writeFileSync(sqlFile, script);
+    const run = await runPsql(db.url, ['-f', sqlFile]);
+    expect(run.code, run.stderr).toBe(0);
+    await expectCanary(db, before);
 
-      const plan = await runCli(['plan', '--check', '--db', db.url, '--policies', file]);
-      expect(plan.code, plan.stdout + plan.stderr).toBe(0);
-      await expectCanary(db, before);
-    }, 300_000); // 1,000 hostile files on a loaded 2-core machine: minutes, not the default 60 s
-  },
-);
+    const plan = await runCli(['plan', '--check', '--db', db.url, '--policies', file]);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+    await expectCanary(db, before);
+  }, 300_000); // 1,000 hostile files on a loaded 2-core machine: minutes, not the default 60 s
+});
 
 /** Row counts as before, no `pwned` role, the canary's three rows. */
 async function expectCanary(db: TestDatabase, before: Awaited<ReturnType<typeof snapshotDatabase>>): Promise<void> {

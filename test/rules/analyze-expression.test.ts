@@ -15,7 +15,15 @@ beforeAll(async () => {
 describe('analyzeExpression', () => {
   it('finds nothing wrong in the predicate rlsctl generates', () => {
     const f = analyzeExpression(GENERATED);
-    expect(f).toMatchObject({ unparsable: false, settingsWithoutMissingOk: [], castsWithoutNullif: [], failOpenBranches: [], alwaysTrue: false, perRowCalls: [], wrappedColumns: [] });
+    expect(f).toMatchObject({
+      unparsable: false,
+      settingsWithoutMissingOk: [],
+      castsWithoutNullif: [],
+      failOpenBranches: [],
+      alwaysTrue: false,
+      perRowCalls: [],
+      wrappedColumns: [],
+    });
     expect(f.settingCalls).toEqual([{ name: 'app.tenant_id', missingOk: true }]);
     expect([...f.columns]).toEqual(['tenant_id']);
   });
@@ -29,7 +37,9 @@ describe('analyzeExpression', () => {
     expect(analyzeExpression(`(tenant_id = ( SELECT (current_setting('app.tenant_id'::text, true))::uuid AS current_setting))`).castsWithoutNullif).toEqual([
       { setting: 'app.tenant_id', type: 'uuid' },
     ]);
-    expect(analyzeExpression(`(tenant_id = (COALESCE(current_setting('app.t'::text, true), '0'::text))::bigint)`).castsWithoutNullif).toEqual([{ setting: 'app.t', type: 'int8' }]);
+    expect(analyzeExpression(`(tenant_id = (COALESCE(current_setting('app.t'::text, true), '0'::text))::bigint)`).castsWithoutNullif).toEqual([
+      { setting: 'app.t', type: 'int8' },
+    ]);
     expect(analyzeExpression(GENERATED).castsWithoutNullif).toEqual([]);
     expect(analyzeExpression(`(name = (current_setting('app.t'::text, true))::text)`).castsWithoutNullif).toEqual([]);
   });
@@ -59,11 +69,15 @@ describe('analyzeExpression', () => {
     expect(analyzeExpression(`(lower(name) = 'x'::text)`).perRowCalls).toEqual([]);
     expect(analyzeExpression(GENERATED).perRowCalls).toEqual([]);
     // Inside EXISTS the call runs for every outer row too: not a scalar sub-select.
-    expect(analyzeExpression(`(EXISTS ( SELECT 1 FROM m WHERE (m.org = (current_setting('app.t'::text, true))::uuid)))`).perRowCalls).toEqual(['current_setting']);
+    expect(analyzeExpression(`(EXISTS ( SELECT 1 FROM m WHERE (m.org = (current_setting('app.t'::text, true))::uuid)))`).perRowCalls).toEqual([
+      'current_setting',
+    ]);
   });
 
   it('RLS042: the tenant column under a cast, a function or COALESCE', () => {
-    expect(analyzeExpression(`((tenant_id)::text = current_setting('app.t'::text, true))`).wrappedColumns).toEqual([{ column: 'tenant_id', wrapper: '::text' }]);
+    expect(analyzeExpression(`((tenant_id)::text = current_setting('app.t'::text, true))`).wrappedColumns).toEqual([
+      { column: 'tenant_id', wrapper: '::text' },
+    ]);
     expect(analyzeExpression(`(lower(tenant_id) = 'x'::text)`).wrappedColumns).toEqual([{ column: 'tenant_id', wrapper: 'lower()' }]);
     expect(analyzeExpression(`(COALESCE(tenant_id, 0) = 1)`).wrappedColumns).toEqual([{ column: 'tenant_id', wrapper: 'COALESCE()' }]);
     expect(analyzeExpression(GENERATED).wrappedColumns).toEqual([]);

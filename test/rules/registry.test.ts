@@ -6,13 +6,35 @@ import { ROOT } from '../helpers/cli.js';
 
 /** The audit rules of cli.md, "Audit rules": every code must exist, with its name. */
 const SPEC: Record<string, string> = {
-  RLS001: 'rls-disabled', RLS002: 'rls-not-forced', RLS003: 'no-policy', RLS004: 'policy-without-rls', RLS005: 'undeclared-table',
-  RLS006: 'policy-drift', RLS010: 'app-role-bypasses-rls', RLS011: 'undeclared-bypass-role', RLS012: 'row-security-off',
-  RLS020: 'setting-not-missing-ok', RLS021: 'empty-setting-cast', RLS022: 'fail-open-context', RLS023: 'persistent-tenant-default',
-  RLS030: 'permissive-always-true', RLS031: 'multiple-permissive', RLS032: 'write-not-tenant-checked', RLS040: 'missing-tenant-index',
-  RLS041: 'per-row-setting-call', RLS042: 'non-sargable-tenant-predicate', RLS043: 'invalid-index', RLS050: 'view-bypasses-rls',
-  RLS051: 'unprotectable-relation', RLS052: 'security-definer-function', RLS053: 'partition-without-rls', RLS060: 'cross-tenant-foreign-key',
-  RLS061: 'global-unique-constraint', RLS062: 'nullable-tenant-column', RLS063: 'rls-bypassing-grant', RLS064: 'public-grant',
+  RLS001: 'rls-disabled',
+  RLS002: 'rls-not-forced',
+  RLS003: 'no-policy',
+  RLS004: 'policy-without-rls',
+  RLS005: 'undeclared-table',
+  RLS006: 'policy-drift',
+  RLS010: 'app-role-bypasses-rls',
+  RLS011: 'undeclared-bypass-role',
+  RLS012: 'row-security-off',
+  RLS020: 'setting-not-missing-ok',
+  RLS021: 'empty-setting-cast',
+  RLS022: 'fail-open-context',
+  RLS023: 'persistent-tenant-default',
+  RLS030: 'permissive-always-true',
+  RLS031: 'multiple-permissive',
+  RLS032: 'write-not-tenant-checked',
+  RLS040: 'missing-tenant-index',
+  RLS041: 'per-row-setting-call',
+  RLS042: 'non-sargable-tenant-predicate',
+  RLS043: 'invalid-index',
+  RLS050: 'view-bypasses-rls',
+  RLS051: 'unprotectable-relation',
+  RLS052: 'security-definer-function',
+  RLS053: 'partition-without-rls',
+  RLS060: 'cross-tenant-foreign-key',
+  RLS061: 'global-unique-constraint',
+  RLS062: 'nullable-tenant-column',
+  RLS063: 'rls-bypassing-grant',
+  RLS064: 'public-grant',
   RLS070: 'vulnerable-server-version',
 };
 
@@ -53,7 +75,8 @@ describe('the audit rule registry', () => {
       expect(existsSync(doc), doc).toBe(true);
       const text = readFileSync(doc, 'utf8');
       expect(text, r.code).toContain(`# ${r.code} ${r.name}`);
-      for (const heading of ['## What it finds', '## Why it matters', '## How to fix it', '## When to ignore it']) expect(text, `${r.code}: ${heading}`).toContain(heading);
+      for (const heading of ['## What it finds', '## Why it matters', '## How to fix it', '## When to ignore it'])
+        expect(text, `${r.code}: ${heading}`).toContain(heading);
       expect(text, `${r.code}: severity`).toContain(`Severity: **${r.severity}**`);
       expect(text, `${r.code}: before / after`).toMatch(/Before:\s+```(sql|yaml)\n[\s\S]*?```\s+After:\s+```(sql|yaml)\n/);
       for (const f of ['bad.sql', 'good.sql']) expect(existsSync(path.join(ROOT, 'fixtures/audit', r.code, f)), `${r.code}/${f}`).toBe(true);

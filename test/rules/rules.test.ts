@@ -68,7 +68,10 @@ describeEachServer('audit rules', (ctx) => {
       const model = yaml ? await parsePolicy([{ file: `${rule}/${variant}.yaml`, text: fill(yaml) }]) : undefined;
       const facts = model
         ? factsFromModel(model)
-        : await inferFacts({ schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: [roles.app], bypassRole: [roles.bypass] }, client);
+        : await inferFacts(
+            { schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: [roles.app], bypassRole: [roles.bypass] },
+            client,
+          );
       const result = await runAudit(client, facts, {
         transaction: 'caller',
         serverVersionNum: options.serverVersionNum,

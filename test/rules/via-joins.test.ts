@@ -32,24 +32,34 @@ describe('viaJoins', () => {
   });
 
   it('IN and = ANY over a sub-select of the parent: the selected parent columns, one per tested column of the row', () => {
-    expect(viaJoins('(lines.invoice_id IN ( SELECT invoices.id\n   FROM app.invoices))', self, has)).toEqual([{ parent: { schema: 'app', name: 'invoices' }, parentColumns: ['id'] }]);
+    expect(viaJoins('(lines.invoice_id IN ( SELECT invoices.id\n   FROM app.invoices))', self, has)).toEqual([
+      { parent: { schema: 'app', name: 'invoices' }, parentColumns: ['id'] },
+    ]);
     expect(viaJoins('((lines.t, lines.invoice_id) IN (SELECT p.tenant_id, p.id FROM app.invoices p))', self, has)).toEqual([
       { parent: { schema: 'app', name: 'invoices' }, parentColumns: ['tenant_id', 'id'] },
     ]);
-    expect(viaJoins('(invoice_id = ANY (SELECT p.id FROM app.invoices p WHERE p.open))', self, has)).toEqual([{ parent: { schema: 'app', name: 'invoices' }, parentColumns: ['id'] }]);
+    expect(viaJoins('(invoice_id = ANY (SELECT p.id FROM app.invoices p WHERE p.open))', self, has)).toEqual([
+      { parent: { schema: 'app', name: 'invoices' }, parentColumns: ['id'] },
+    ]);
     // Not a join: another operator, or a constant tested.
     expect(viaJoins('(invoice_id < ANY (SELECT p.id FROM app.invoices p))', self, has)).toEqual([]);
     expect(viaJoins('(1 IN (SELECT p.id FROM app.invoices p))', self, has)).toEqual([]);
   });
 
   it('a relation named like the alias: the alias is the parent, the qualified name of the relation is the row', () => {
-    expect(viaJoins('EXISTS (SELECT 1 FROM app.invoices rls_parent_row WHERE rls_parent_row.id = rls_parent.invoice_id)', { schema: 'app', name: 'rls_parent' }, has)).toEqual([
-      { parent: { schema: 'app', name: 'invoices' }, parentColumns: ['id'] },
-    ]);
+    expect(
+      viaJoins(
+        'EXISTS (SELECT 1 FROM app.invoices rls_parent_row WHERE rls_parent_row.id = rls_parent.invoice_id)',
+        { schema: 'app', name: 'rls_parent' },
+        has,
+      ),
+    ).toEqual([{ parent: { schema: 'app', name: 'invoices' }, parentColumns: ['id'] }]);
   });
 
   it('no join to the row, a join under OR, two tables, a nested sub-query, a constant: no via join', () => {
-    expect(viaJoins("EXISTS (SELECT 1 FROM app.periods p WHERE p.open AND p.tenant_id = (SELECT current_setting('app.tenant_id', true))::uuid)", self, has)).toEqual([]);
+    expect(
+      viaJoins("EXISTS (SELECT 1 FROM app.periods p WHERE p.open AND p.tenant_id = (SELECT current_setting('app.tenant_id', true))::uuid)", self, has),
+    ).toEqual([]);
     expect(viaJoins('EXISTS (SELECT 1 FROM app.invoices p WHERE p.id = lines.invoice_id OR p.open)', self, has)).toEqual([]);
     expect(viaJoins('EXISTS (SELECT 1 FROM app.invoices p, app.orders o WHERE p.id = lines.invoice_id)', self, has)).toEqual([]);
     expect(viaJoins('(SELECT EXISTS (SELECT 1 FROM app.invoices p WHERE p.id = 1))', self, has)).toEqual([]);
@@ -58,7 +68,7 @@ describe('viaJoins', () => {
 
   it('finds the EXISTS under OR at the top and in a scalar sub-select without FROM, and survives text the parser rejects', () => {
     expect(viaJoins('(SELECT EXISTS (SELECT 1 FROM app.invoices p WHERE p.id = lines.invoice_id))', self, has)).toHaveLength(1);
-    expect(viaJoins("(tenant_id IS NULL) OR EXISTS (SELECT 1 FROM app.invoices p WHERE p.id = lines.invoice_id)", self, has)).toHaveLength(1);
+    expect(viaJoins('(tenant_id IS NULL) OR EXISTS (SELECT 1 FROM app.invoices p WHERE p.id = lines.invoice_id)', self, has)).toHaveLength(1);
     expect(viaJoins('EXISTS (SELECT 1 FROM', self, has)).toEqual([]);
   });
 });

@@ -36,7 +36,11 @@ export function clauses(ctx: AuditContext, policy: CatalogPolicy): PolicyClause[
 }
 
 /** True when some clause of the policy has a non-empty list for `key`: the cheap test before building a finding. */
-export function anyClause(ctx: AuditContext, policy: CatalogPolicy, key: 'settingsWithoutMissingOk' | 'castsWithoutNullif' | 'failOpenBranches' | 'perRowCalls' | 'wrappedColumns'): boolean {
+export function anyClause(
+  ctx: AuditContext,
+  policy: CatalogPolicy,
+  key: 'settingsWithoutMissingOk' | 'castsWithoutNullif' | 'failOpenBranches' | 'perRowCalls' | 'wrappedColumns',
+): boolean {
   for (const c of ctx.policyClauses(policy)) if (c.facts[key].length > 0) return true;
   return false;
 }

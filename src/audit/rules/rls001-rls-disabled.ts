@@ -8,7 +8,7 @@ export const rls001 = defineRule({
   severity: 'error',
   title: 'Tenant table without row level security',
   description:
-    'A table that holds tenant rows (or, with a policy file, a table in a managed schema that the app roles can reach) does not have row level security enabled: every app query sees and changes every tenant\'s rows, whatever policies exist.',
+    "A table that holds tenant rows (or, with a policy file, a table in a managed schema that the app roles can reach) does not have row level security enabled: every app query sees and changes every tenant's rows, whatever policies exist.",
   remediation: 'Create the tenant policies, then ENABLE and FORCE ROW LEVEL SECURITY on the table (`rlsctl apply` does both, in that order).',
   check(ctx) {
     const findings: Finding[] = [];

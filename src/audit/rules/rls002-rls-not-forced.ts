@@ -8,7 +8,7 @@ export const rls002 = defineRule({
   severity: 'warning',
   title: 'Row level security enabled but not forced',
   description:
-    'Row level security is enabled on a tenant or shared table but not forced: the table owner, and every role that has the owner\'s privileges through membership, bypasses every policy of the table.',
+    "Row level security is enabled on a tenant or shared table but not forced: the table owner, and every role that has the owner's privileges through membership, bypasses every policy of the table.",
   remediation: 'ALTER TABLE ... FORCE ROW LEVEL SECURITY, so that only superusers and roles with BYPASSRLS bypass the policies.',
   check(ctx) {
     const findings: Finding[] = [];
@@ -17,7 +17,10 @@ export const rls002 = defineRule({
     const heirs = (owner: string) => {
       let list = heirsOf.get(owner);
       if (!list) {
-        list = [...ctx.memberships].filter(([member, roles]) => member !== owner && roles.get(owner)?.inherits).map(([member]) => member).sort();
+        list = [...ctx.memberships]
+          .filter(([member, roles]) => member !== owner && roles.get(owner)?.inherits)
+          .map(([member]) => member)
+          .sort();
         heirsOf.set(owner, list);
       }
       return list;

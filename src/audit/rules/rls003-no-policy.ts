@@ -9,7 +9,8 @@ export const rls003 = defineRule({
   title: 'Row level security enabled with no policy',
   description:
     'Row level security is enabled on a table that has no policy at all. PostgreSQL then denies every row to every role that RLS applies to: the application sees empty results and its writes fail. It is safe, but almost never what was meant.',
-  remediation: 'Create the policies the table needs (for a tenant table, the tenant policies `rlsctl apply` makes), or disable RLS if the table is not meant to be reachable.',
+  remediation:
+    'Create the policies the table needs (for a tenant table, the tenant policies `rlsctl apply` makes), or disable RLS if the table is not meant to be reachable.',
   check(ctx) {
     const findings: Finding[] = [];
     for (const rel of ctx.catalog.relations) {

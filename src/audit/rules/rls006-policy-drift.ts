@@ -10,7 +10,8 @@ export const rls006 = defineRule({
   title: 'The database differs from what the policy file compiles to',
   description:
     'The live RLS flags, policies or tenant indexes differ from what the policy file compiles to, as computed by the planner that `rlsctl plan` and `rlsctl apply` use: each statement apply would run is a difference. Someone changed the database by hand, or the file changed and was not applied: what was reviewed is not what runs.',
-  remediation: 'Run `rlsctl plan` to see the statements, then `rlsctl apply` to bring the database to the file (or change the file to match, if the database is right).',
+  remediation:
+    'Run `rlsctl plan` to see the statements, then `rlsctl apply` to bring the database to the file (or change the file to match, if the database is right).',
   needsPolicyFile: true,
   check(ctx) {
     const findings: Finding[] = [];
@@ -32,7 +33,15 @@ export const rls006 = defineRule({
     }
     // Differences the plan does not repair without --prune (policies the file does not declare).
     for (const d of plan.drift) {
-      findings.push(findingOf(rls006, { kind: 'policy', schema: d.schema, table: d.table, name: d.policy }, d.message, `rlsctl apply --prune   # or declare the policy in the file`, 'undeclared'));
+      findings.push(
+        findingOf(
+          rls006,
+          { kind: 'policy', schema: d.schema, table: d.table, name: d.policy },
+          d.message,
+          `rlsctl apply --prune   # or declare the policy in the file`,
+          'undeclared',
+        ),
+      );
     }
     return findings;
   },
@@ -40,5 +49,10 @@ export const rls006 = defineRule({
 
 /** A stable, short detail for the fingerprint: what the statement does, without the object (already in it). */
 function slug(summary: string): string {
-  return summary.split(/[:(]/)[0].toLowerCase().trim().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return summary
+    .split(/[:(]/)[0]
+    .toLowerCase()
+    .trim()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 }

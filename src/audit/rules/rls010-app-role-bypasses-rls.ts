@@ -9,7 +9,7 @@ export const rls010 = defineRule({
   severity: 'error',
   title: 'An app role bypasses row level security',
   description:
-    'A role that application traffic runs as is a superuser, has BYPASSRLS, owns a tenant table (owners bypass policies unless the table forces RLS, and can always disable it), or can become such a role: by SET ROLE, or by inheriting the owner\'s privileges. Every policy is then one statement away from not applying.',
+    "A role that application traffic runs as is a superuser, has BYPASSRLS, owns a tenant table (owners bypass policies unless the table forces RLS, and can always disable it), or can become such a role: by SET ROLE, or by inheriting the owner's privileges. Every policy is then one statement away from not applying.",
   remediation:
     'Run the application as a role with NOSUPERUSER NOBYPASSRLS that owns nothing and is a member of no such role; give the tables to a separate owner role and grant the app role only the table privileges it needs.',
   check(ctx) {
@@ -30,7 +30,15 @@ export const rls010 = defineRule({
       const own = ctx.bypassesByAttribute(app);
       if (own) {
         const alter = own === 'superuser' ? 'NOSUPERUSER' : 'NOBYPASSRLS';
-        findings.push(findingOf(rls010, object, `app role ${app} is ${own === 'superuser' ? 'a superuser' : 'BYPASSRLS'}: no policy applies to it`, `ALTER ROLE ${quoteIdent(app)} ${alter};`, own));
+        findings.push(
+          findingOf(
+            rls010,
+            object,
+            `app role ${app} is ${own === 'superuser' ? 'a superuser' : 'BYPASSRLS'}: no policy applies to it`,
+            `ALTER ROLE ${quoteIdent(app)} ${alter};`,
+            own,
+          ),
+        );
       }
       if (owned.has(app)) {
         findings.push(
@@ -49,7 +57,15 @@ export const rls010 = defineRule({
         const revoke = `REVOKE ${quoteIdent(m.role)} FROM ${quoteIdent(app)};`;
         // Superuser and BYPASSRLS are never inherited: they matter only through SET ROLE.
         if (attr && m.canSet) {
-          findings.push(findingOf(rls010, object, `app role ${app} ${how} ${m.role}, which is ${attr === 'superuser' ? 'a superuser' : 'BYPASSRLS'}: one SET ROLE and no policy applies`, revoke, `${m.role}:${attr}`));
+          findings.push(
+            findingOf(
+              rls010,
+              object,
+              `app role ${app} ${how} ${m.role}, which is ${attr === 'superuser' ? 'a superuser' : 'BYPASSRLS'}: one SET ROLE and no policy applies`,
+              revoke,
+              `${m.role}:${attr}`,
+            ),
+          );
         }
         if (owned.has(m.role)) {
           findings.push(

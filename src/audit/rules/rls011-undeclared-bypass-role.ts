@@ -14,7 +14,7 @@ export const rls011 = defineRule({
   severity: 'warning',
   title: 'A login role bypasses row level security and is not declared',
   description:
-    'A role that can log in bypasses row level security (it is a superuser, has BYPASSRLS, or can SET ROLE to such a role) and is not one of the declared bypass roles. Whoever holds its credentials reads every tenant\'s rows.',
+    "A role that can log in bypasses row level security (it is a superuser, has BYPASSRLS, or can SET ROLE to such a role) and is not one of the declared bypass roles. Whoever holds its credentials reads every tenant's rows.",
   remediation:
     'Remove the attribute (ALTER ROLE ... NOBYPASSRLS / NOSUPERUSER) or the membership, or declare the role under `roles.bypass` in the policy file (`--bypass-role` without one) if bypassing is its job.',
   check(ctx) {
@@ -29,7 +29,9 @@ export const rls011 = defineRule({
             rls011,
             object,
             `login role ${role.name} is ${own === 'superuser' ? 'a superuser' : 'BYPASSRLS'} and not a declared bypass role`,
-            own === 'superuser' ? `-- declare it as a bypass role, or: ALTER ROLE ${quoteIdent(role.name)} NOSUPERUSER;` : `ALTER ROLE ${quoteIdent(role.name)} NOBYPASSRLS;  -- or declare it as a bypass role`,
+            own === 'superuser'
+              ? `-- declare it as a bypass role, or: ALTER ROLE ${quoteIdent(role.name)} NOSUPERUSER;`
+              : `ALTER ROLE ${quoteIdent(role.name)} NOBYPASSRLS;  -- or declare it as a bypass role`,
             own,
           ),
         );

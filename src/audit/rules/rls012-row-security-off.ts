@@ -12,7 +12,8 @@ export const rls012 = defineRule({
   title: 'row_security = off as a database or role default',
   description:
     'With row_security = off, every query that row level security would filter raises an error instead ("query would be affected by row-level security policy") for every role that does not bypass RLS. Set as a default for the database, or for a role the application uses, it turns isolation into an outage. For roles that bypass RLS it changes nothing and is not reported.',
-  remediation: 'ALTER DATABASE ... RESET row_security / ALTER ROLE ... RESET row_security. Keep row_security = off for pg_dump sessions only, where it makes a dump fail instead of silently missing rows.',
+  remediation:
+    'ALTER DATABASE ... RESET row_security / ALTER ROLE ... RESET row_security. Keep row_security = off for pg_dump sessions only, where it makes a dump fail instead of silently missing rows.',
   check(ctx) {
     const findings: Finding[] = [];
     for (const s of ctx.catalog.settings) {

@@ -10,7 +10,8 @@ export const rls020 = defineRule({
   title: 'current_setting() without missing_ok',
   description:
     'A policy reads a custom setting with the one-argument form current_setting(name). In a session that never set it, PostgreSQL raises "unrecognized configuration parameter" instead of returning NULL, so every query of the table fails until a tenant is set: a background job, a migration or a health check becomes an outage, and the usual "fix" of setting a dummy tenant is worse.',
-  remediation: "Pass missing_ok: current_setting('app.tenant_id', true), which returns NULL when the setting does not exist; combine it with NULLIF(..., '') and a scalar sub-select, as rlsctl generates it.",
+  remediation:
+    "Pass missing_ok: current_setting('app.tenant_id', true), which returns NULL when the setting does not exist; combine it with NULLIF(..., '') and a scalar sub-select, as rlsctl generates it.",
   check(ctx) {
     const findings: Finding[] = [];
     for (const { rel, policy } of policiesInScope(ctx)) {

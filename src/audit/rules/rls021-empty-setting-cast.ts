@@ -11,7 +11,8 @@ export const rls021 = defineRule({
   title: "Setting cast without NULLIF(..., '')",
   description:
     "A policy casts the text of a setting to another type (uuid, bigint...) with no NULLIF(..., '') in between. After a transaction that set the tenant with SET LOCAL or set_config(..., true) ends, the setting still exists in the session and reads as an empty string, and ''::uuid raises an error: the next query on that pooled connection fails instead of returning no rows.",
-  remediation: "Wrap the lookup: (SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid), so an unset or ended tenant is NULL and matches no row.",
+  remediation:
+    "Wrap the lookup: (SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid), so an unset or ended tenant is NULL and matches no row.",
   check(ctx) {
     const findings: Finding[] = [];
     for (const { rel, policy } of policiesInScope(ctx)) {

@@ -11,7 +11,8 @@ export const rls022 = defineRule({
   title: 'Policy admits every row when no tenant is set',
   description:
     "A policy has an OR branch that holds when the tenant setting is unset or empty (current_setting(...) IS NULL, = '', COALESCE(..., '') = ''). Meant for admin tools or jobs, it means that any connection that forgot to set the tenant, or whose transaction-local tenant has ended, sees every tenant's rows: the exact failure row level security is there to prevent.",
-  remediation: 'Remove the branch. Give tools that must see every tenant a separate role (declared as a bypass role, or with its own policy TO that role), never a missing tenant.',
+  remediation:
+    'Remove the branch. Give tools that must see every tenant a separate role (declared as a bypass role, or with its own policy TO that role), never a missing tenant.',
   check(ctx) {
     const findings: Finding[] = [];
     for (const { rel, policy } of policiesInScope(ctx)) {

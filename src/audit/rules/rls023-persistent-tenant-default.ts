@@ -9,7 +9,7 @@ export const rls023 = defineRule({
   severity: 'error',
   title: 'A database or role default sets the tenant',
   description:
-    'ALTER DATABASE ... SET or ALTER ROLE ... SET gives the tenant setting a default value. Every new session then starts as that tenant: a connection that never set a tenant, or whose transaction-local tenant has ended, reads and writes that tenant\'s rows instead of none.',
+    "ALTER DATABASE ... SET or ALTER ROLE ... SET gives the tenant setting a default value. Every new session then starts as that tenant: a connection that never set a tenant, or whose transaction-local tenant has ended, reads and writes that tenant's rows instead of none.",
   remediation: 'RESET the setting on the database or role; set the tenant per transaction (set_config(name, value, true)) in the application.',
   check(ctx) {
     const findings: Finding[] = [];

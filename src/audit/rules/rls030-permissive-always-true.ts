@@ -10,7 +10,7 @@ export const rls030 = defineRule({
   severity: 'error',
   title: 'Permissive policy that admits every row, with no restrictive tenant policy',
   description:
-    'A permissive policy on a tenant table applies to an app role and its USING or WITH CHECK is always true (true, 1 = 1, true OR ...). Permissive policies are OR-ed together, so this one alone admits every tenant\'s rows, unless a restrictive policy that checks the tenant is AND-ed beside it, which this table lacks for that role and command.',
+    "A permissive policy on a tenant table applies to an app role and its USING or WITH CHECK is always true (true, 1 = 1, true OR ...). Permissive policies are OR-ed together, so this one alone admits every tenant's rows, unless a restrictive policy that checks the tenant is AND-ed beside it, which this table lacks for that role and command.",
   remediation:
     'Drop the policy or give it a real predicate; and keep the tenant predicate as a RESTRICTIVE policy (rlsctl_tenant_guard), so that a permissive policy added later can only widen access within the tenant.',
   check(ctx) {

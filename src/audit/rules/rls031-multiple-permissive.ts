@@ -9,7 +9,8 @@ export const rls031 = defineRule({
   title: 'More than one permissive policy for the same role and command',
   description:
     'Several permissive policies apply to the same role for the same command on a table. PostgreSQL evaluates every one of them for every row and ORs the results, which costs time on each query and makes the effective rule harder to read: the widest policy wins.',
-  remediation: 'Merge the permissive policies for that role and command into one (their predicates OR-ed), or make the ones that should narrow access RESTRICTIVE.',
+  remediation:
+    'Merge the permissive policies for that role and command into one (their predicates OR-ed), or make the ones that should narrow access RESTRICTIVE.',
   check(ctx) {
     const findings: Finding[] = [];
     for (const rel of ctx.catalog.relations) {
@@ -21,7 +22,9 @@ export const rls031 = defineRule({
         // command → names; commands with the same set are reported together.
         const byNames = new Map<string, string[]>();
         for (const command of WRITE_COMMANDS) {
-          const names = permissive.filter((p) => coversCommand(p.command, command) && (role === 'public' ? p.roles.includes('public') : ctx.policyAppliesTo(p, role))).map((p) => p.name);
+          const names = permissive
+            .filter((p) => coversCommand(p.command, command) && (role === 'public' ? p.roles.includes('public') : ctx.policyAppliesTo(p, role)))
+            .map((p) => p.name);
           if (names.length < 2) continue;
           const key = names.join(', ');
           byNames.set(key, [...(byNames.get(key) ?? []), command]);

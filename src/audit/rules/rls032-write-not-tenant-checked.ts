@@ -11,7 +11,8 @@ export const rls032 = defineRule({
   title: 'A policy allows INSERT or UPDATE without checking the tenant column',
   description:
     'A permissive policy lets an app role insert or update rows of a tenant table, and its WITH CHECK (or the USING it falls back to) does not test the tenant column, with no restrictive tenant policy beside it. A tenant can then write rows into another tenant, or move its rows there, which the other tenant then sees as its own.',
-  remediation: 'Give the policy a WITH CHECK that compares the tenant column with the current tenant, or add the restrictive tenant guard (FOR ALL, USING and WITH CHECK).',
+  remediation:
+    'Give the policy a WITH CHECK that compares the tenant column with the current tenant, or add the restrictive tenant guard (FOR ALL, USING and WITH CHECK).',
   check(ctx) {
     const findings: Finding[] = [];
     for (const table of ctx.tenantTables()) {

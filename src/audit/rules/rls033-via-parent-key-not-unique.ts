@@ -110,5 +110,7 @@ function fixSql(ctx: AuditContext, parent: CatalogRelation, columns: string[]): 
   const add = `ALTER TABLE ${qualify(parent.schema, parent.name)} ADD UNIQUE (${columns.map(quoteIdent).join(', ')});`;
   const key = uniqueKeys(ctx, parent)[0];
   // A name may hold a line break, which would end the comment and make the rest SQL.
-  return key ? `${add}\n-- ${commentText(`or join on the whole key (${key.map(quoteIdent).join(', ')}) of ${qualify(parent.schema, parent.name)}, tenant column included`)}` : add;
+  return key
+    ? `${add}\n-- ${commentText(`or join on the whole key (${key.map(quoteIdent).join(', ')}) of ${qualify(parent.schema, parent.name)}, tenant column included`)}`
+    : add;
 }

@@ -11,7 +11,8 @@ export const rls040 = defineRule({
   title: 'No valid index leads with the tenant column',
   description:
     'Every query of a tenant table carries the tenant predicate. Without a valid, non-partial index whose first column is the tenant column (for a `via` table: the parent key columns), PostgreSQL reads the whole table and filters it for every query of every tenant.',
-  remediation: 'CREATE INDEX CONCURRENTLY ... ON table (tenant_column, ...): put the tenant column first in the indexes that serve the application queries (`rlsctl apply` builds one when none does).',
+  remediation:
+    'CREATE INDEX CONCURRENTLY ... ON table (tenant_column, ...): put the tenant column first in the indexes that serve the application queries (`rlsctl apply` builds one when none does).',
   check(ctx) {
     const findings: Finding[] = [];
     for (const table of ctx.tenantTables()) {

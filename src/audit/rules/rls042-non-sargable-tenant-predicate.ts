@@ -32,7 +32,9 @@ export const rls042 = defineRule({
           .flatMap((c) => c.facts.wrappedColumns)
           .filter((w) => w.column === column && !RELABEL.get(type)?.has(w.wrapper));
         if (wrapped.length === 0) continue;
-        const how = [...new Set(wrapped.map((w) => (w.wrapper.startsWith('::') ? `${column}${w.wrapper}` : w.wrapper.replace('()', `(${column})`))))].join(', ');
+        const how = [...new Set(wrapped.map((w) => (w.wrapper.startsWith('::') ? `${column}${w.wrapper}` : w.wrapper.replace('()', `(${column})`))))].join(
+          ', ',
+        );
         findings.push(
           findingOf(
             rls042,

@@ -20,7 +20,9 @@ export function bypassReason(ctx: AuditContext, role: string, table: CatalogRela
   const attr = ctx.bypassesByAttribute(role);
   if (attr) return attr === 'superuser' ? `${role} is a superuser` : `${role} has BYPASSRLS`;
   if (!table.force && ctx.hasPrivsOf(role, table.owner)) {
-    return role === table.owner ? `${role} owns ${ctx.label(table)}, which does not force RLS` : `${role} has the privileges of ${table.owner}, the owner of ${ctx.label(table)}, which does not force RLS`;
+    return role === table.owner
+      ? `${role} owns ${ctx.label(table)}, which does not force RLS`
+      : `${role} has the privileges of ${table.owner}, the owner of ${ctx.label(table)}, which does not force RLS`;
   }
   return undefined;
 }
@@ -69,9 +71,9 @@ export const rls050 = defineRule({
   severity: 'error',
   title: 'A view over a tenant table runs as an owner that bypasses its policies',
   description:
-    'A view reads its tables with its owner\'s rights and the policies that apply to its owner, unless it is created WITH (security_invoker = true) (PostgreSQL 15 and later). When that owner is a superuser, has BYPASSRLS, or owns the tenant table without FORCE ROW LEVEL SECURITY, everyone who can select from the view reads every tenant\'s rows.',
+    "A view reads its tables with its owner's rights and the policies that apply to its owner, unless it is created WITH (security_invoker = true) (PostgreSQL 15 and later). When that owner is a superuser, has BYPASSRLS, or owns the tenant table without FORCE ROW LEVEL SECURITY, everyone who can select from the view reads every tenant's rows.",
   remediation:
-    'On PostgreSQL 15 and later: ALTER VIEW ... SET (security_invoker = true). Before 15 (no security_invoker): give the view to an owner that is subject to the policies (no BYPASSRLS, not the table owner unless the table forces RLS, and named by the policies), or revoke the app roles\' access to it.',
+    "On PostgreSQL 15 and later: ALTER VIEW ... SET (security_invoker = true). Before 15 (no security_invoker): give the view to an owner that is subject to the policies (no BYPASSRLS, not the table owner unless the table forces RLS, and named by the policies), or revoke the app roles' access to it.",
   check(ctx) {
     const findings: Finding[] = [];
     const deps = dependencyMap(ctx);

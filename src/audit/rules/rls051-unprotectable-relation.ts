@@ -10,8 +10,9 @@ export const rls051 = defineRule({
   severity: 'error',
   title: 'A materialized view or foreign table with tenant rows that app roles can read',
   description:
-    'Row level security cannot be enabled on a materialized view or a foreign table. A materialized view over a tenant table holds what its owner saw when it was refreshed, every tenant\'s rows if the owner bypasses RLS; a foreign table with a tenant column serves whatever the remote side returns. If an app role can read it, no policy stands between a tenant and the other tenants\' rows.',
-  remediation: 'Revoke the app roles\' privileges on it and serve it through a security-invoker view or function that filters by the current tenant, or replace it with a table under RLS (for a materialized view: a regular table refreshed by a job).',
+    "Row level security cannot be enabled on a materialized view or a foreign table. A materialized view over a tenant table holds what its owner saw when it was refreshed, every tenant's rows if the owner bypasses RLS; a foreign table with a tenant column serves whatever the remote side returns. If an app role can read it, no policy stands between a tenant and the other tenants' rows.",
+  remediation:
+    "Revoke the app roles' privileges on it and serve it through a security-invoker view or function that filters by the current tenant, or replace it with a table under RLS (for a materialized view: a regular table refreshed by a job).",
   check(ctx) {
     const findings: Finding[] = [];
     const deps = dependencyMap(ctx);

@@ -9,9 +9,9 @@ export const rls052 = defineRule({
   severity: 'warning',
   title: 'SECURITY DEFINER function, executable by app roles, owned by a role that bypasses RLS',
   description:
-    'A SECURITY DEFINER function runs with its owner\'s rights. When the owner is a superuser, has BYPASSRLS, or owns tenant tables that do not force RLS, any query the function runs on those tables sees every tenant\'s rows, and the app roles can call it. The catalog cannot tell what the body reads: review it.',
+    "A SECURITY DEFINER function runs with its owner's rights. When the owner is a superuser, has BYPASSRLS, or owns tenant tables that do not force RLS, any query the function runs on those tables sees every tenant's rows, and the app roles can call it. The catalog cannot tell what the body reads: review it.",
   remediation:
-    'Make the function SECURITY INVOKER if it does not need its owner\'s rights; otherwise give it to an owner the policies apply to, pin its search_path, and revoke EXECUTE from PUBLIC and the app roles where they do not need it.',
+    "Make the function SECURITY INVOKER if it does not need its owner's rights; otherwise give it to an owner the policies apply to, pin its search_path, and revoke EXECUTE from PUBLIC and the app roles where they do not need it.",
   check(ctx) {
     const findings: Finding[] = [];
     // Per owner: the unforced tenant tables whose owner it has the privileges of.

@@ -19,10 +19,11 @@ export const rls053 = defineRule({
   code: 'RLS053',
   name: 'partition-without-rls',
   severity: 'error',
-  title: 'A partition does not carry its protected parent\'s RLS flags or policies',
+  title: "A partition does not carry its protected parent's RLS flags or policies",
   description:
-    'PostgreSQL applies the policies of the table a query names. A query through a partitioned table gets the parent\'s policies, but a query that names a partition directly gets the partition\'s own, and a partition created or attached later has none: without RLS on the partition, an app role with a grant on it reads every tenant\'s rows there.',
-  remediation: 'Enable and force row level security on the partition and give it the same policies as its parent (`rlsctl apply` protects every existing partition; run it after creating partitions, or set `partitions.protect_new` in the policy file and apply as a superuser to protect partitions at creation), or revoke the app roles\' privileges on partitions.',
+    "PostgreSQL applies the policies of the table a query names. A query through a partitioned table gets the parent's policies, but a query that names a partition directly gets the partition's own, and a partition created or attached later has none: without RLS on the partition, an app role with a grant on it reads every tenant's rows there.",
+  remediation:
+    "Enable and force row level security on the partition and give it the same policies as its parent (`rlsctl apply` protects every existing partition; run it after creating partitions, or set `partitions.protect_new` in the policy file and apply as a superuser to protect partitions at creation), or revoke the app roles' privileges on partitions.",
   check(ctx) {
     const findings: Finding[] = [];
     for (const [oid] of ctx.protectedPartitions) {
@@ -33,7 +34,10 @@ export const rls053 = defineRule({
       if (!part.rls) problems.push('row level security is disabled');
       else if (parent.force && !part.force) problems.push('row level security is not forced');
       const mine = ctx.policiesOf(oid);
-      const missing = ctx.policiesOf(parent.oid).filter((p) => !mine.some((m) => samePolicy(m, p))).map((p) => p.name);
+      const missing = ctx
+        .policiesOf(parent.oid)
+        .filter((p) => !mine.some((m) => samePolicy(m, p)))
+        .map((p) => p.name);
       if (missing.length > 0) problems.push(`it lacks the parent's polic${missing.length === 1 ? 'y' : 'ies'} ${missing.join(', ')}`);
       if (problems.length === 0) continue;
       const sql = ctx.sql(part);

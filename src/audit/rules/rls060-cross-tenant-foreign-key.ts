@@ -9,8 +9,9 @@ export const rls060 = defineRule({
   severity: 'error',
   title: 'Foreign key between tenant tables that leaves out the tenant column',
   description:
-    'A foreign key from one tenant table to another does not pair the tenant columns. Referential checks run without row level security, so a tenant can point its row at another tenant\'s row (and learn, by the error or its absence, whether a key exists in another tenant). Pairing the tenant columns makes a cross-tenant reference impossible in the schema itself.',
-  remediation: 'Make the referenced key include the tenant column (UNIQUE (tenant_id, id)) and the foreign key pair it: FOREIGN KEY (tenant_id, parent_id) REFERENCES parent (tenant_id, id).',
+    "A foreign key from one tenant table to another does not pair the tenant columns. Referential checks run without row level security, so a tenant can point its row at another tenant's row (and learn, by the error or its absence, whether a key exists in another tenant). Pairing the tenant columns makes a cross-tenant reference impossible in the schema itself.",
+  remediation:
+    'Make the referenced key include the tenant column (UNIQUE (tenant_id, id)) and the foreign key pair it: FOREIGN KEY (tenant_id, parent_id) REFERENCES parent (tenant_id, id).',
   check(ctx) {
     const findings: Finding[] = [];
     for (const fk of ctx.catalog.foreignKeys) {

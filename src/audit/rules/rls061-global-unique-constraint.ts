@@ -9,8 +9,9 @@ export const rls061 = defineRule({
   severity: 'warning',
   title: 'Unique constraint on a tenant table that leaves out the tenant column',
   description:
-    'A unique constraint or unique index on a tenant table does not include the tenant column, so uniqueness is checked across all tenants: one tenant\'s value blocks another tenant from using it, and a failed insert tells a tenant that the value exists in some other tenant. Uniqueness checks do not apply row level security.',
-  remediation: 'Include the tenant column in the key: UNIQUE (tenant_id, number) instead of UNIQUE (number). For a surrogate primary key, make it (tenant_id, id) or keep it generated and never accept it from a client.',
+    "A unique constraint or unique index on a tenant table does not include the tenant column, so uniqueness is checked across all tenants: one tenant's value blocks another tenant from using it, and a failed insert tells a tenant that the value exists in some other tenant. Uniqueness checks do not apply row level security.",
+  remediation:
+    'Include the tenant column in the key: UNIQUE (tenant_id, number) instead of UNIQUE (number). For a surrogate primary key, make it (tenant_id, id) or keep it generated and never accept it from a client.',
   check(ctx) {
     const findings: Finding[] = [];
     for (const table of ctx.tenantTables()) {

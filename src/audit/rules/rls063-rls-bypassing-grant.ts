@@ -9,7 +9,7 @@ export const rls063 = defineRule({
   severity: 'error',
   title: 'TRUNCATE or REFERENCES on a tenant table granted to an app role or PUBLIC',
   description:
-    'Row level security filters SELECT, INSERT, UPDATE and DELETE, not TRUNCATE (which empties the table for every tenant) nor REFERENCES (which lets a role create a foreign key that probes every tenant\'s keys). Granted to an app role, to a role an app role inherits from, or to PUBLIC, they reach across tenants.',
+    "Row level security filters SELECT, INSERT, UPDATE and DELETE, not TRUNCATE (which empties the table for every tenant) nor REFERENCES (which lets a role create a foreign key that probes every tenant's keys). Granted to an app role, to a role an app role inherits from, or to PUBLIC, they reach across tenants.",
   remediation: 'REVOKE TRUNCATE, REFERENCES ON the table FROM the grantee.',
   check(ctx) {
     const findings: Finding[] = [];

@@ -9,8 +9,9 @@ export const rls070 = defineRule({
   severity: 'error',
   title: 'The server has a known row level security bug that the schema is exposed to',
   description:
-    'The server\'s minor version is older than the release that fixed a published PostgreSQL security bug in row level security (CVE), and the schema uses the feature the bug needs. rlsctl keeps a table of these bugs (src/audit/known-cves.ts, docs/rules/RLS070.md) and compares it with server_version_num.',
-  remediation: 'Update PostgreSQL to the latest minor release of its major version: a minor update replaces the binaries and restarts the server, with no dump and restore.',
+    "The server's minor version is older than the release that fixed a published PostgreSQL security bug in row level security (CVE), and the schema uses the feature the bug needs. rlsctl keeps a table of these bugs (src/audit/known-cves.ts, docs/rules/RLS070.md) and compares it with server_version_num.",
+  remediation:
+    'Update PostgreSQL to the latest minor release of its major version: a minor update replaces the binaries and restarts the server, with no dump and restore.',
   check(ctx) {
     const findings: Finding[] = [];
     const [major, minor] = splitVersion(ctx.serverVersionNum);
@@ -26,7 +27,9 @@ export const rls070 = defineRule({
           rls070,
           { kind: 'database', name: ctx.catalog.server.database },
           `PostgreSQL ${running} is affected by ${cve.id} (${cve.title}; ${hit.fixedIn ? `fixed in ${hit.fixedIn}` : 'no fix on this major: it is out of support'}), and this database has ${cve.exposure.description}: ${shown}`,
-          hit.fixedIn ? `-- update the server to PostgreSQL ${hit.fixedIn} or later (a minor update); see ${cve.source}` : `-- upgrade to a supported major version; see ${cve.source}`,
+          hit.fixedIn
+            ? `-- update the server to PostgreSQL ${hit.fixedIn} or later (a minor update); see ${cve.source}`
+            : `-- upgrade to a supported major version; see ${cve.source}`,
           cve.id,
         ),
       );

@@ -14,9 +14,24 @@ export function applyCommand(): Command {
     .option('--dry-run', 'print the plan only')
     .option('--prune', 'drop policies on managed tables that the file does not declare')
     .option('--schema <path>', 'SQL file or folder loaded into the embedded PostgreSQL first')
-    .option('--lock-timeout <duration>', 'give up on a table lock after this long instead of queueing behind a long transaction (30s, 500ms, 2min; a bare number is seconds)', parseDuration, 5000)
-    .option('--statement-timeout <duration>', 'statement_timeout of the transaction phase; index builds have none (a bare number is seconds)', parseDuration, 60_000)
-    .option('--transaction-timeout <duration>', 'deadline of the whole policy transaction, however many lock waits it meets (a bare number is seconds)', parseDuration, 60_000)
+    .option(
+      '--lock-timeout <duration>',
+      'give up on a table lock after this long instead of queueing behind a long transaction (30s, 500ms, 2min; a bare number is seconds)',
+      parseDuration,
+      5000,
+    )
+    .option(
+      '--statement-timeout <duration>',
+      'statement_timeout of the transaction phase; index builds have none (a bare number is seconds)',
+      parseDuration,
+      60_000,
+    )
+    .option(
+      '--transaction-timeout <duration>',
+      'deadline of the whole policy transaction, however many lock waits it meets (a bare number is seconds)',
+      parseDuration,
+      60_000,
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  rlsctl apply --db "$DATABASE_URL" --dry-run\n  rlsctl apply --db "$DATABASE_URL"\n  rlsctl apply --schema db/migrations && rlsctl verify --schema db/migrations\n',
@@ -69,7 +84,8 @@ export function applyCommand(): Command {
           lines.push(drift.length === 0 ? 'nothing to do: the database already matches the policy file' : 'nothing to change');
         } else {
           if (result.replanned) lines.push(c.dim('the database changed since the plan was made: planned again under the lock'));
-          for (const s of result.executed) lines.push(`${c.green('applied')} ${escapeTerminal(s.summary)}${s.hazards.length ? c.dim(` [${s.hazards.join(', ')}]`) : ''}`);
+          for (const s of result.executed)
+            lines.push(`${c.green('applied')} ${escapeTerminal(s.summary)}${s.hazards.length ? c.dim(` [${s.hazards.join(', ')}]`) : ''}`);
           lines.push('', `applied ${describeSummary(summarizePlan({ statements: result.executed, drift: [] }))}`);
         }
         // With --prune the drift was dropped, and the statements above say so.

@@ -46,7 +46,7 @@ export function auditCommand(): Command {
         'back: it cannot write, and needs no privilege beyond connecting (see docs/audit.md).',
         '',
         'Facts: with a policy file (--policies, default policies/) the tenant tables, roles and setting are',
-        'exactly the file\'s; without one, say them with --schema NAME, --tenant-column, --tenant-setting,',
+        "exactly the file's; without one, say them with --schema NAME, --tenant-column, --tenant-setting,",
         '--app-role, --bypass-role, and what they leave unsaid is inferred from the catalog.',
         '',
         'Examples:',
@@ -75,7 +75,8 @@ export function auditCommand(): Command {
       let result: AuditResult;
       const progress = startProgress(options);
       try {
-        if (db.embedded) note(options, `no database named: auditing ${db.label}${sqlPath ? ` loaded from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''}`);
+        if (db.embedded)
+          note(options, `no database named: auditing ${db.label}${sqlPath ? ` loaded from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''}`);
         const client = await db.connect();
         try {
           result = await withReadOnlyTransaction(
@@ -84,7 +85,13 @@ export function auditCommand(): Command {
               const facts: TenantFacts = model
                 ? factsFromModel(model)
                 : await inferFacts(
-                    { schema: names, tenantColumn: options.tenantColumn, tenantSetting: options.tenantSetting, appRole: options.appRole, bypassRole: options.bypassRole },
+                    {
+                      schema: names,
+                      tenantColumn: options.tenantColumn,
+                      tenantSetting: options.tenantSetting,
+                      appRole: options.appRole,
+                      bypassRole: options.bypassRole,
+                    },
                     client,
                   );
               return runAudit(client, facts, {
@@ -107,8 +114,16 @@ export function auditCommand(): Command {
 
       if (options.verbose) {
         const s = result.stats;
-        note(options, `scanned ${s.relations} relations and ${s.policies} policies (${s.expressionsParsed} distinct expressions parsed): catalog ${s.catalogMs} ms, rules ${s.rulesMs} ms`);
-        note(options, `  per query (ms): ${Object.entries(s.queries).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+        note(
+          options,
+          `scanned ${s.relations} relations and ${s.policies} policies (${s.expressionsParsed} distinct expressions parsed): catalog ${s.catalogMs} ms, rules ${s.rulesMs} ms`,
+        );
+        note(
+          options,
+          `  per query (ms): ${Object.entries(s.queries)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+        );
       }
       let shown: Finding[] = result.findings;
       let hidden = 0;
@@ -185,7 +200,12 @@ function textHeader(result: AuditResult, db: Database, options: AuditCliOptions,
     for (const line of result.facts.inferred) lines.push(c.dim(`  ${escapeTerminal(line)}`));
   }
   if (hidden > 0) lines.push(c.dim(`${hidden} finding${hidden === 1 ? '' : 's'} hidden by the baseline`));
-  if (stale.length > 0) lines.push(c.dim(`${stale.length} baseline entr${stale.length === 1 ? 'y' : 'ies'} no longer found (fixed): ${escapeTerminal(stale.slice(0, 5).join(', '))}${stale.length > 5 ? ', ...' : ''}`));
+  if (stale.length > 0)
+    lines.push(
+      c.dim(
+        `${stale.length} baseline entr${stale.length === 1 ? 'y' : 'ies'} no longer found (fixed): ${escapeTerminal(stale.slice(0, 5).join(', '))}${stale.length > 5 ? ', ...' : ''}`,
+      ),
+    );
   lines.push('');
   return lines;
 }

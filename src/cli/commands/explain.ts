@@ -26,7 +26,6 @@ interface ExplainCliOptions extends CommonOptions {
   failOn?: string;
 }
 
-
 export function explainCommand(): Command {
   const collect = (value: string, previous: string[] = []) => [...previous, value];
   return addFailOn(addFactOptions(addCommonOptions(new Command('explain'), ['text', 'json', 'sarif'])))
@@ -55,7 +54,8 @@ export function explainCommand(): Command {
       // --schema is schema names on a named database, SQL to load without one (shared with audit and verify).
       const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
       const model: PolicyModel | undefined = await choosePolicyModel(options, command, names, 'explain', true);
-      if (read.skipped > 0) note(options, `skipped ${read.skipped} statement${read.skipped === 1 ? '' : 's'} of the pg_stat_statements export that are not queries`);
+      if (read.skipped > 0)
+        note(options, `skipped ${read.skipped} statement${read.skipped === 1 ? '' : 's'} of the pg_stat_statements export that are not queries`);
       const tenants = options.tenant ?? [];
       if (tenants.length > 1) note(options, `explain plans as the first --tenant (${tenants[0]}): generic plans do not depend on the tenant value`);
 
@@ -65,10 +65,23 @@ export function explainCommand(): Command {
         prepareEmbedded: model ? (database) => convergeDatabase(database, model) : undefined,
       });
       try {
-        if (db.embedded) note(options, `no database named: planning on ${db.label}${sqlPath ? ` loaded from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''}`);
+        if (db.embedded)
+          note(
+            options,
+            `no database named: planning on ${db.label}${sqlPath ? ` loaded from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''}`,
+          );
         const facts: TenantFacts = model
           ? factsFromModel(model)
-          : await inferFacts({ schema: names, tenantColumn: options.tenantColumn, tenantSetting: options.tenantSetting, appRole: options.appRole, bypassRole: options.bypassRole }, db.pool);
+          : await inferFacts(
+              {
+                schema: names,
+                tenantColumn: options.tenantColumn,
+                tenantSetting: options.tenantSetting,
+                appRole: options.appRole,
+                bypassRole: options.bypassRole,
+              },
+              db.pool,
+            );
         for (const line of facts.inferred) note(options, `inferred ${line}`);
         // With a policy file, --app-role still chooses whom to plan as (the facts keep the file's roles):
         // a declared app role, or a member of one, checked against the file as that app role.
@@ -90,7 +103,13 @@ export function explainCommand(): Command {
                 tenant: result.context.tenant,
                 setting: result.context.setting,
                 serverVersion: result.context.serverVersion,
-                hypopg: result.context.hypopg.used ? 'used' : result.context.hypopg.installed ? 'installed' : result.context.hypopg.available ? 'available' : 'not available',
+                hypopg: result.context.hypopg.used
+                  ? 'used'
+                  : result.context.hypopg.installed
+                    ? 'installed'
+                    : result.context.hypopg.available
+                      ? 'available'
+                      : 'not available',
               },
               queries: { total: result.queries.length, planned: result.queries.filter((q) => q.planned).length },
             }),

@@ -70,7 +70,10 @@ export function planCommand(): Command {
     .option('--check', 'exit 1 when the plan is not empty (drift)')
     .option('--schema <path>', 'SQL file or folder loaded into the embedded PostgreSQL first')
     .option('--prune', 'also drop policies on managed tables that the file does not declare')
-    .option('--migration <tool>', `write the plan as a migration for a tool instead of printing it: ${MIGRATION_TOOLS.map((t) => t.name).join(', ')} (docs/migrations.md)`)
+    .option(
+      '--migration <tool>',
+      `write the plan as a migration for a tool instead of printing it: ${MIGRATION_TOOLS.map((t) => t.name).join(', ')} (docs/migrations.md)`,
+    )
     .option('--dir <path>', "with --migration: the migrations folder, created if missing (default: the tool's own)")
     .option('--name <slug>', 'with --migration: the name in the file names (letters, digits, _ and -; default rlsctl_policies)')
     .addHelpText(

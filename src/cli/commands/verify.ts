@@ -51,7 +51,7 @@ export function verifyCommand(): Command {
         'and can SET ROLE to the app roles. Exit 1 on any leak (see docs/verify.md); with --strict, also when a',
         'probe was skipped (the summary line counts them: N relations, M probes, K leaks, S skipped).',
         '',
-        'Findings name tables, columns and types, never the values of rows (real tenants\' data): a statement',
+        "Findings name tables, columns and types, never the values of rows (real tenants' data): a statement",
         'shows a value as $1::type. --show-values quotes them in text and JSON, never in SARIF.',
         '',
         '--schema: with a database named, schema names (repeatable). With none named, a .sql file or a folder',
@@ -69,7 +69,8 @@ export function verifyCommand(): Command {
       const format = formatOf(options);
       // SARIF is uploaded to code scanning (action.yml): values never go there.
       const showValues = Boolean(options.showValues) && format !== 'sarif';
-      if (options.showValues && !showValues) note(options, 'note: --show-values is ignored with --format sarif: SARIF goes to code scanning, and values of rows never do');
+      if (options.showValues && !showValues)
+        note(options, 'note: --show-values is ignored with --format sarif: SARIF goes to code scanning, and values of rows never do');
       const timeout = options.statementTimeout;
       const embedded = resolveConnection(options.db).kind === 'embedded';
       // --schema is schema names on a named database, SQL to load without one (shared with audit).
@@ -103,7 +104,10 @@ export function verifyCommand(): Command {
       const progress = createProgress({ quiet: options.quiet });
       try {
         if (db.embedded) {
-          note(options, `no database named: verifying ${db.label}${sqlPath ? ` built from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''} and two synthetic tenants seeded`);
+          note(
+            options,
+            `no database named: verifying ${db.label}${sqlPath ? ` built from ${sqlPath}` : ''}${model ? ', with the policy file applied' : ''} and two synthetic tenants seeded`,
+          );
         }
         facts ??= await inferFacts(factOptions, db.pool);
         if (model && options.appRole) {
@@ -165,7 +169,9 @@ export function verifyCommand(): Command {
       if (failsAt(result.findings, failOnOf(options))) process.exitCode = 1;
       if (options.strict && result.skipped > 0) {
         // Said even with --quiet: it is why the run failed.
-        process.stderr.write(`rlsctl: verify --strict: ${result.skipped} probe${result.skipped === 1 ? ' was' : 's were'} skipped, so isolation is not proven everywhere (the VER010 findings say why; JSON stats.skippedProbes lists them)\n`);
+        process.stderr.write(
+          `rlsctl: verify --strict: ${result.skipped} probe${result.skipped === 1 ? ' was' : 's were'} skipped, so isolation is not proven everywhere (the VER010 findings say why; JSON stats.skippedProbes lists them)\n`,
+        );
         process.exitCode = 1;
       }
     });
@@ -232,4 +238,3 @@ function unreachableNotes(result: VerifyResult): string[] {
  * policies/ folder is not read; neither: policies/ if it exists, else the
  * catalog.
  */
-

@@ -121,9 +121,7 @@ ALTER TABLE %1$s FORCE ROW LEVEL SECURITY;', part, (SELECT relname FROM pg_catal
 END
 $rlsctl$;`);
     // The declared index leads with the tenant column, so it serves the predicate: no second index.
-    expect(indexSql(model)).toEqual([
-      'CREATE INDEX CONCURRENTLY IF NOT EXISTS projects_tenant_id_created_at_idx ON app.projects (tenant_id, created_at);',
-    ]);
+    expect(indexSql(model)).toEqual(['CREATE INDEX CONCURRENTLY IF NOT EXISTS projects_tenant_id_created_at_idx ON app.projects (tenant_id, created_at);']);
   });
 
   it('a tenant table limited to some commands: the guard for all, a permissive policy per allowed command', async () => {
@@ -156,8 +154,7 @@ ALTER TABLE app.events FORCE ROW LEVEL SECURITY;`);
     const model = await compileYaml(
       'schemas:\n  app:\n    tables:\n      projects: tenant\n  billing:\n    tables:\n      projects:\n        via: { parent: app.projects, columns: [project_id, tenant_id], references: [id, tenant_id] }\n',
     );
-    const exists =
-      'EXISTS (SELECT 1 FROM app.projects AS rls_parent WHERE rls_parent.id = projects.project_id AND rls_parent.tenant_id = projects.tenant_id)';
+    const exists = 'EXISTS (SELECT 1 FROM app.projects AS rls_parent WHERE rls_parent.id = projects.project_id AND rls_parent.tenant_id = projects.tenant_id)';
     expect(tableSql(model, 'billing.projects')).toBe(`DROP POLICY IF EXISTS rlsctl_tenant_guard ON billing.projects;
 CREATE POLICY rlsctl_tenant_guard ON billing.projects
   AS RESTRICTIVE FOR ALL
@@ -181,7 +178,10 @@ ALTER TABLE billing.projects FORCE ROW LEVEL SECURITY;`);
     expect(partitionSql(model, 'billing.projects', { qualified: 'billing.projects_2026', name: 'projects_2026' })).toContain(
       'WHERE rls_parent.id = projects_2026.project_id AND rls_parent.tenant_id = projects_2026.tenant_id',
     );
-    expect(desiredTable(model, model.tables[1])).toMatchObject({ tenantColumn: undefined, viaParent: { schema: 'app', name: 'projects', columns: ['id', 'tenant_id'] } });
+    expect(desiredTable(model, model.tables[1])).toMatchObject({
+      tenantColumn: undefined,
+      viaParent: { schema: 'app', name: 'projects', columns: ['id', 'tenant_id'] },
+    });
     // compile reads no database: the script says that the key is plan's and apply's to check.
     expect(compileScript(model)).toContain(
       '-- billing.projects: tenant, via app.projects (project_id, tenant_id) -> (id, tenant_id), which must be a unique key of app.projects: compile cannot check it, plan and apply do\n',
@@ -189,12 +189,16 @@ ALTER TABLE billing.projects FORCE ROW LEVEL SECURITY;`);
   });
 
   it('a via table named like the parent alias gets another alias, so its columns are not the parent’s', async () => {
-    const model = await compileYaml('schemas:\n  app:\n    tables:\n      p: tenant\n      rls_parent:\n        via: { parent: p, columns: [p_id], references: [id] }\n');
+    const model = await compileYaml(
+      'schemas:\n  app:\n    tables:\n      p: tenant\n      rls_parent:\n        via: { parent: p, columns: [p_id], references: [id] }\n',
+    );
     expect(tableSql(model, 'app.rls_parent')).toContain('USING (EXISTS (SELECT 1 FROM app.p AS rls_parent_row WHERE rls_parent_row.id = rls_parent.p_id))');
   });
 
   it('a shared table: one SELECT policy admitting every row, no write policy, RLS forced', async () => {
-    const model = await compileYaml('schemas:\n  app:\n    tables:\n      countries:\n        mode: shared\n        indexes: [{ columns: [code], unique: true }]\n');
+    const model = await compileYaml(
+      'schemas:\n  app:\n    tables:\n      countries:\n        mode: shared\n        indexes: [{ columns: [code], unique: true }]\n',
+    );
     expect(tableSql(model, 'app.countries')).toBe(`DROP POLICY IF EXISTS rlsctl_shared_read ON app.countries;
 CREATE POLICY rlsctl_shared_read ON app.countries
   AS PERMISSIVE FOR SELECT
@@ -277,7 +281,9 @@ ALTER TABLE app.tickets FORCE ROW LEVEL SECURITY;`);
       'AlterTableStmt',
       'AlterTableStmt',
     ]);
-    expect(forPartition).toContain("CREATE POLICY closed_is_final ON app.tickets_p1\n  AS RESTRICTIVE FOR UPDATE\n  TO app_user\n  USING (status <> 'closed')\n  WITH CHECK (status LIKE 'open%');");
+    expect(forPartition).toContain(
+      "CREATE POLICY closed_is_final ON app.tickets_p1\n  AS RESTRICTIVE FOR UPDATE\n  TO app_user\n  USING (status <> 'closed')\n  WITH CHECK (status LIKE 'open%');",
+    );
     expect(forPartition).toContain('  USING (\n    true -- support sees every ticket\n  );\nDROP POLICY IF EXISTS closed_is_final ON app.tickets_p1;');
   });
 
@@ -356,7 +362,10 @@ describe('compile: index names', () => {
 
 describe('compile: the whole script', () => {
   it('is one transaction for the policies and RLS flags, then the indexes outside it', async () => {
-    const model = await compileYaml('schemas:\n  app:\n    tables:\n      t: shared\n      u: tenant\n', 'version: 1\ntenant: { setting: app.org, type: text }\nroles: { app: [app_user] }\n');
+    const model = await compileYaml(
+      'schemas:\n  app:\n    tables:\n      t: shared\n      u: tenant\n',
+      'version: 1\ntenant: { setting: app.org, type: text }\nroles: { app: [app_user] }\n',
+    );
     const script = compileScript(model);
     expect(script.split('\n').slice(0, 9)).toEqual([
       '-- Generated by rlsctl compile from p.yaml.',
@@ -394,7 +403,10 @@ describe('compile: the whole script', () => {
   });
 
   it('--transactional: no BEGIN/COMMIT of its own and no CONCURRENTLY, the indexes built in the same transaction', async () => {
-    const model = await compileYaml('schemas:\n  app:\n    tables:\n      t: shared\n      u: tenant\n', 'version: 1\ntenant: { setting: app.org, type: text }\nroles: { app: [app_user] }\n');
+    const model = await compileYaml(
+      'schemas:\n  app:\n    tables:\n      t: shared\n      u: tenant\n',
+      'version: 1\ntenant: { setting: app.org, type: text }\nroles: { app: [app_user] }\n',
+    );
     const script = compileScript(model, { transactional: true });
     expect(script.split('\n').slice(0, 4)).toEqual([
       '-- Generated by rlsctl compile from p.yaml.',
@@ -403,7 +415,11 @@ describe('compile: the whole script', () => {
       '-- Tenant setting app.org (text); app roles: app_user.',
     ]);
     expect(script).not.toContain('CONCURRENTLY');
-    expect(script.endsWith('\n-- Tenant indexes, built in this transaction (CREATE INDEX blocks writes to the table while it builds).\nCREATE INDEX IF NOT EXISTS u_tenant_id_idx ON app.u (tenant_id);\n')).toBe(true);
+    expect(
+      script.endsWith(
+        '\n-- Tenant indexes, built in this transaction (CREATE INDEX blocks writes to the table while it builds).\nCREATE INDEX IF NOT EXISTS u_tenant_id_idx ON app.u (tenant_id);\n',
+      ),
+    ).toBe(true);
     expect(statementKinds(script)).toEqual([
       'VariableSetStmt',
       ...['DropStmt:OBJECT_POLICY', 'CreatePolicyStmt', 'AlterTableStmt', 'AlterTableStmt', 'DoStmt'],
@@ -437,7 +453,8 @@ describe('compile: the whole script', () => {
     'the script of %s is SQL that PostgreSQL parses, made only of the statements compile writes',
     async (fixture) => {
       const kinds = new Set(statementKinds(compileScript(await loadPolicy(path.join(ROOT, fixture)))));
-      for (const kind of kinds) expect(['VariableSetStmt', 'TransactionStmt', 'DropStmt:OBJECT_POLICY', 'CreatePolicyStmt', 'AlterTableStmt', 'DoStmt', 'SelectStmt']).toContain(kind);
+      for (const kind of kinds)
+        expect(['VariableSetStmt', 'TransactionStmt', 'DropStmt:OBJECT_POLICY', 'CreatePolicyStmt', 'AlterTableStmt', 'DoStmt', 'SelectStmt']).toContain(kind);
     },
   );
 });

@@ -149,7 +149,8 @@ function checkInvocation(program: Command, args: string[]): string[] {
   const required = declared.filter((a) => a.required).length;
   const variadic = declared.some((a) => a.variadic);
   if (positionals.length < required) problems.push(`rlsctl ${name}: needs ${required} argument(s), got ${positionals.length}`);
-  if (!variadic && positionals.length > declared.length) problems.push(`rlsctl ${name}: takes at most ${declared.length} argument(s), got ${positionals.join(' ')}`);
+  if (!variadic && positionals.length > declared.length)
+    problems.push(`rlsctl ${name}: takes at most ${declared.length} argument(s), got ${positionals.join(' ')}`);
   return problems;
 }
 
@@ -216,7 +217,11 @@ describe('docs/examples/github-workflow.yml', () => {
     expect(verify.map((v) => v.job)).toEqual(['verify']);
     expect(verify[0].args).not.toContain('--db');
     expect(JSON.stringify(workflow.jobs.verify)).not.toContain('DATABASE_URL');
-    expect(seen('apply').map((a) => a.job).sort()).toEqual(['apply', 'verify']);
+    expect(
+      seen('apply')
+        .map((a) => a.job)
+        .sort(),
+    ).toEqual(['apply', 'verify']);
     expect(seen('plan', '--check').map((p) => p.job)).toEqual(['drift']);
   });
 

@@ -57,7 +57,11 @@ describe('formatDiffMarkdown', () => {
 
   it.each([
     [{ a: 'tenant' }, { a: { commands: ['select'] } }, '**No change widens access**: 3 changes narrow it'],
-    [{ a: { indexes: [{ columns: ['n'], name: 'x' }] } }, { a: { indexes: [{ columns: ['n'], name: 'y' }] } }, '**No change to who can read or write what**: 1 neutral change only.'],
+    [
+      { a: { indexes: [{ columns: ['n'], name: 'x' }] } },
+      { a: { indexes: [{ columns: ['n'], name: 'y' }] } },
+      '**No change to who can read or write what**: 1 neutral change only.',
+    ],
     [{ a: 'tenant' }, { a: 'tenant' }, '**No change** to the meaning of the policy file.'],
   ])('gives the verdict for %j -> %j', async (base, head, verdict) => {
     expect(formatDiffMarkdown(await diffOf(base, head), SIDES).split('\n')[0]).toContain(verdict);
@@ -98,7 +102,7 @@ describe('formatDiffText', () => {
     expect(text).toBe(
       [
         'origin/main:policies -> policies',
-        "widening   role ops: bypass role added",
+        'widening   role ops: bypass role added',
         "           ops is now allowed to bypass row level security: it may read and write every tenant's rows without an audit finding",
         '',
         '1 widening, 0 narrowing, 0 neutral',

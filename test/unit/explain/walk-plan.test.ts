@@ -1,7 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSync } from 'libpg-query';
 import { loadParser } from '../../../src/policy/expression.js';
-import { bitmapBounded, collectScans, columnRefPattern, comparedColumns, condBoundsColumns, planFragment, type PlanNode } from '../../../src/explain/walk-plan.js';
+import {
+  bitmapBounded,
+  collectScans,
+  columnRefPattern,
+  comparedColumns,
+  condBoundsColumns,
+  planFragment,
+  type PlanNode,
+} from '../../../src/explain/walk-plan.js';
 import { analyzeTenantPredicate, planTextToSql } from '../../../src/explain/tenant-predicate.js';
 import { inspectQuery, maxParam } from '../../../src/explain/inspect-query.js';
 import { queryColumnUses, suggestIndex } from '../../../src/explain/suggest-index.js';
@@ -28,13 +36,36 @@ describe('collectScans', () => {
           'Node Type': 'Nested Loop',
           'Parent Relationship': 'Outer',
           Plans: [
-            { 'Node Type': 'Index Scan', 'Parent Relationship': 'Outer', Schema: 'app', 'Relation Name': 'tasks', Alias: 't', 'Index Name': 'tasks_org_id_idx', 'Index Cond': '(t.org_id = (InitPlan 1).col1)', Filter: '(t.done = $1)' },
+            {
+              'Node Type': 'Index Scan',
+              'Parent Relationship': 'Outer',
+              Schema: 'app',
+              'Relation Name': 'tasks',
+              Alias: 't',
+              'Index Name': 'tasks_org_id_idx',
+              'Index Cond': '(t.org_id = (InitPlan 1).col1)',
+              Filter: '(t.done = $1)',
+            },
             {
               'Node Type': 'Append',
               'Parent Relationship': 'Inner',
               Plans: [
-                { 'Node Type': 'Seq Scan', 'Parent Relationship': 'Member', Schema: 'app', 'Relation Name': 'events_1', Alias: 'e_1', Filter: '(e_1.org_id = (InitPlan 1).col1)' },
-                { 'Node Type': 'Index Only Scan', 'Parent Relationship': 'Member', Schema: 'app', 'Relation Name': 'events_2', Alias: 'e_2', 'Index Name': 'events_2_pkey' },
+                {
+                  'Node Type': 'Seq Scan',
+                  'Parent Relationship': 'Member',
+                  Schema: 'app',
+                  'Relation Name': 'events_1',
+                  Alias: 'e_1',
+                  Filter: '(e_1.org_id = (InitPlan 1).col1)',
+                },
+                {
+                  'Node Type': 'Index Only Scan',
+                  'Parent Relationship': 'Member',
+                  Schema: 'app',
+                  'Relation Name': 'events_2',
+                  Alias: 'e_2',
+                  'Index Name': 'events_2_pkey',
+                },
               ],
             },
           ],
@@ -77,8 +108,16 @@ describe('collectScans', () => {
   });
 
   it('tells a hashed SubPlan from a per-row one, in the notations of 14 and 18', () => {
-    const sub: PlanNode = { 'Node Type': 'Index Scan', 'Parent Relationship': 'SubPlan', 'Subplan Name': 'SubPlan 4', Schema: 'app', 'Relation Name': 'tasks', Alias: 'rls_parent' };
-    const scan = (filter: string) => collectScans({ 'Node Type': 'Seq Scan', Schema: 'app', 'Relation Name': 'c', Alias: 'c', Filter: filter, Plans: [sub] })[0];
+    const sub: PlanNode = {
+      'Node Type': 'Index Scan',
+      'Parent Relationship': 'SubPlan',
+      'Subplan Name': 'SubPlan 4',
+      Schema: 'app',
+      'Relation Name': 'tasks',
+      Alias: 'rls_parent',
+    };
+    const scan = (filter: string) =>
+      collectScans({ 'Node Type': 'Seq Scan', Schema: 'app', 'Relation Name': 'c', Alias: 'c', Filter: filter, Plans: [sub] })[0];
     expect(scan('(hashed SubPlan 4)').subPlans[0].hashed).toBe(true);
     expect(scan('(ANY (c.task_id = (hashed SubPlan 4).col1))').subPlans[0].hashed).toBe(true);
     expect(scan('(c.tenant_id = (SubPlan 4))').subPlans[0].hashed).toBe(false);
@@ -86,7 +125,14 @@ describe('collectScans', () => {
   });
 
   it('prints the offending fragment as EXPLAIN text does', () => {
-    const [scan] = collectScans({ 'Node Type': 'Seq Scan', Schema: 'app', 'Relation Name': 'tasks', Alias: 't', Filter: '((t.org_id = $0) AND (t.project_id = $1))', Plans: [initPlan14] });
+    const [scan] = collectScans({
+      'Node Type': 'Seq Scan',
+      Schema: 'app',
+      'Relation Name': 'tasks',
+      Alias: 't',
+      Filter: '((t.org_id = $0) AND (t.project_id = $1))',
+      Plans: [initPlan14],
+    });
     expect(planFragment(scan)).toEqual(['Seq Scan on app.tasks t', '  Filter: ((t.org_id = $0) AND (t.project_id = $1))']);
   });
 });
@@ -178,7 +224,12 @@ describe('suggestIndex', () => {
   };
 
   it('puts the tenant column first, then equality columns, then one range column', () => {
-    const uses = queryColumnUses(stmt('SELECT * FROM app.tasks t WHERE t.created_at > $2 AND t.project_id = $1 AND NOT t.done ORDER BY t.number'), 'app', new Set(['tasks']), relation.columns);
+    const uses = queryColumnUses(
+      stmt('SELECT * FROM app.tasks t WHERE t.created_at > $2 AND t.project_id = $1 AND NOT t.done ORDER BY t.number'),
+      'app',
+      new Set(['tasks']),
+      relation.columns,
+    );
     const byColumn = (a: { column: string }, b: { column: string }) => a.column.localeCompare(b.column);
     expect([...uses].sort(byColumn)).toEqual([
       { column: 'created_at', op: 'range' },
@@ -206,7 +257,11 @@ describe('suggestIndex', () => {
   });
 
   it('takes columns from the plan filter too, and knows an existing index; partitioned tables get no CONCURRENTLY', () => {
-    const withIndex = { ...relation, partitioned: true, indexes: [{ schema: 'app', name: 'tasks_org_id_done_idx', columns: ['org_id', 'done', 'id'], unique: false, partial: false }] };
+    const withIndex = {
+      ...relation,
+      partitioned: true,
+      indexes: [{ schema: 'app', name: 'tasks_org_id_done_idx', columns: ['org_id', 'done', 'id'], unique: false, partial: false }],
+    };
     const s = suggestIndex(withIndex, [], '((t.org_id = $0) AND (t.done = $1))', 't');
     expect(s.columns).toEqual(['org_id', 'done']);
     expect(s.existing?.name).toBe('tasks_org_id_done_idx');

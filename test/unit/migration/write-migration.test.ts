@@ -78,11 +78,16 @@ describe('writeMigration', () => {
   it('a --dir that is a file is exit 2', async () => {
     const file = path.join(scratch(), 'file');
     writeFileSync(file, '');
-    await expect(writeMigration(PLAN, { tool: 'sql', dir: file, now: NOW })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/cannot write/) });
+    await expect(writeMigration(PLAN, { tool: 'sql', dir: file, now: NOW })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/cannot write/),
+    });
   });
 
   it('a summary with a line break stays a comment in every file (no statement smuggled through it)', async () => {
-    const evil = { statements: [statement('SELECT 1;', 'transaction', 'x\nDROP TABLE s.t; --\r\u2028y'), statement('SELECT 2;', 'concurrent', 'z\n*/ DROP TABLE s.t; /*')] };
+    const evil = {
+      statements: [statement('SELECT 1;', 'transaction', 'x\nDROP TABLE s.t; --\r\u2028y'), statement('SELECT 2;', 'concurrent', 'z\n*/ DROP TABLE s.t; /*')],
+    };
     for (const tool of MIGRATION_TOOLS) {
       const dir = scratch();
       const written = await writeMigration(evil, { tool: tool.name, dir, now: NOW });
@@ -96,19 +101,27 @@ describe('writeMigration', () => {
 
   it('refuses SQL holding text a tool reads as its own marker', async () => {
     const literal = (text: string) => ({ statements: [statement(`CREATE POLICY p ON s.t USING (a = '${text}');`, 'transaction')] });
-    await expect(writeMigration(literal('\n-- migrate:down\nDROP TABLE s.t; --'), { tool: 'dbmate', dir: scratch(), now: NOW })).rejects.toThrow(/dbmate would read/);
+    await expect(writeMigration(literal('\n-- migrate:down\nDROP TABLE s.t; --'), { tool: 'dbmate', dir: scratch(), now: NOW })).rejects.toThrow(
+      /dbmate would read/,
+    );
     await expect(writeMigration(literal('--> statement-breakpoint'), { tool: 'drizzle', dir: scratch(), now: NOW })).rejects.toThrow(/drizzle would read/);
     await expect(writeMigration(literal('${flyway:user}'), { tool: 'flyway', dir: scratch(), now: NOW })).rejects.toThrow(/flyway would read/);
     // The same literal is fine where no tool reads it: the JavaScript tools carry it as a JSON string.
     const dir = scratch();
     const written = await writeMigration(literal('\n-- migrate:down ${x} --> statement-breakpoint `'), { tool: 'kysely', dir, now: NOW });
-    expect(readFileSync(path.join(dir, written.files[0]), 'utf8')).toContain(JSON.stringify("CREATE POLICY p ON s.t USING (a = '\n-- migrate:down ${x} --> statement-breakpoint `')"));
+    expect(readFileSync(path.join(dir, written.files[0]), 'utf8')).toContain(
+      JSON.stringify("CREATE POLICY p ON s.t USING (a = '\n-- migrate:down ${x} --> statement-breakpoint `')"),
+    );
   });
 
   it('drizzle appends to an existing journal after its last entry, and refuses one that is not PostgreSQL', async () => {
     const dir = scratch();
     mkdirSync(path.join(dir, 'meta'));
-    const journal = { version: '7', dialect: 'postgresql', entries: [{ idx: 0, version: '7', when: NOW.getTime() + 5000, tag: '0000_init', breakpoints: true }] };
+    const journal = {
+      version: '7',
+      dialect: 'postgresql',
+      entries: [{ idx: 0, version: '7', when: NOW.getTime() + 5000, tag: '0000_init', breakpoints: true }],
+    };
     writeFileSync(path.join(dir, 'meta/_journal.json'), JSON.stringify(journal));
     const written = await writeMigration(PLAN, { tool: 'drizzle', dir, name: 'rls', now: NOW });
     expect(written.files).toEqual(['0001_rls.sql', 'meta/_journal.json', '0001_rls_concurrent.sql']);

@@ -15,8 +15,8 @@ function messageOf(text: string): string | undefined {
 describe('checkExpression', () => {
   it.each([
     'true',
-    'owner_id = (SELECT current_setting(\'app.user_id\', true))::uuid',
-    "body <> 'a; DROP TABLE b; --' AND \"odd;name)\" IS NOT NULL",
+    "owner_id = (SELECT current_setting('app.user_id', true))::uuid",
+    'body <> \'a; DROP TABLE b; --\' AND "odd;name)" IS NOT NULL',
     'EXISTS (SELECT 1 FROM app.projects p WHERE p.id = project_id)',
     'v < 2 -- a trailing comment',
     'a /* a ; ) comment */ = b',

@@ -40,7 +40,12 @@ const INVALID_CASES: Record<string, Expected[]> = {
   'missing-version.yaml': [{ line: 2, column: 1, message: 'the policy file has no `version`', hint: 'add `version: 1` as the first line' }],
   'version-2.yaml': [{ line: 1, column: 10, message: 'unsupported version 2', hint: 'this rlsctl reads format version 1: write `version: 1`' }],
   'setting-without-dot.yaml': [
-    { line: 3, column: 12, message: 'the setting `tenant_id` has no dot', hint: 'PostgreSQL only accepts custom settings with a prefix: write `app.tenant_id`' },
+    {
+      line: 3,
+      column: 12,
+      message: 'the setting `tenant_id` has no dot',
+      hint: 'PostgreSQL only accepts custom settings with a prefix: write `app.tenant_id`',
+    },
   ],
   'unknown-type.yaml': [{ line: 4, column: 9, message: 'unknown tenant type `uid`', hint: 'did you mean `uuid`?' }],
   'unknown-mode.yaml': [{ line: 8, column: 15, message: 'unknown mode `shard` for the table `app.countries`', hint: 'did you mean `shared`?' }],
@@ -78,7 +83,12 @@ const INVALID_CASES: Record<string, Expected[]> = {
     },
   ],
   'key-not-for-mode.yaml': [
-    { line: 9, column: 9, message: '`column` does not apply to a shared table (the table `app.countries`)', hint: 'keys of a shared table: mode, indexes, policies' },
+    {
+      line: 9,
+      column: 9,
+      message: '`column` does not apply to a shared table (the table `app.countries`)',
+      hint: 'keys of a shared table: mode, indexes, policies',
+    },
   ],
   'identifier-too-long.yaml': [
     {
@@ -144,8 +154,18 @@ const INVALID_CASES: Record<string, Expected[]> = {
     },
   ],
   'via-cycle.yaml': [
-    { line: 8, column: 9, message: '`via` makes a cycle: app.folders -> app.documents -> app.folders', hint: 'one table in the chain must carry the tenant column itself' },
-    { line: 10, column: 9, message: '`via` makes a cycle: app.documents -> app.folders -> app.documents', hint: 'one table in the chain must carry the tenant column itself' },
+    {
+      line: 8,
+      column: 9,
+      message: '`via` makes a cycle: app.folders -> app.documents -> app.folders',
+      hint: 'one table in the chain must carry the tenant column itself',
+    },
+    {
+      line: 10,
+      column: 9,
+      message: '`via` makes a cycle: app.documents -> app.folders -> app.documents',
+      hint: 'one table in the chain must carry the tenant column itself',
+    },
   ],
   'index-name-clash.yaml': [
     {
@@ -156,7 +176,12 @@ const INVALID_CASES: Record<string, Expected[]> = {
     },
   ],
   'several-errors.yaml': [
-    { line: 3, column: 12, message: 'the setting `tenant_id` has no dot', hint: 'PostgreSQL only accepts custom settings with a prefix: write `app.tenant_id`' },
+    {
+      line: 3,
+      column: 12,
+      message: 'the setting `tenant_id` has no dot',
+      hint: 'PostgreSQL only accepts custom settings with a prefix: write `app.tenant_id`',
+    },
     { line: 4, column: 9, message: 'unknown tenant type `uid`', hint: 'did you mean `uuid`?' },
     { line: 11, column: 9, message: 'unknown key `colum` in the table `app.invoices`', hint: 'did you mean `column`?' },
     {
@@ -175,7 +200,12 @@ const INVALID_CASES: Record<string, Expected[]> = {
     },
   ],
   'duplicate-key.yaml': [
-    { line: 9, column: 7, message: 'the key `invoices` appears twice in one mapping: here and at line 7', hint: 'YAML keeps only one of them: merge the two into one entry' },
+    {
+      line: 9,
+      column: 7,
+      message: 'the key `invoices` appears twice in one mapping: here and at line 7',
+      hint: 'YAML keeps only one of them: merge the two into one entry',
+    },
   ],
   'schema-in-two-files': [
     {
@@ -275,7 +305,10 @@ describe('invalid policy files', () => {
       { file: 'a.yaml', text: 'version: 1\nowner: x\n' },
       { file: 'b.yaml', text: 'version: 1\n' },
     ]).diagnostics;
-    expect(diagnostics.map((d) => d.message)).toEqual(['none of the policy files (a.yaml, b.yaml) has a `roles` section', 'unknown key `owner` in the top-level mapping']);
+    expect(diagnostics.map((d) => d.message)).toEqual([
+      'none of the policy files (a.yaml, b.yaml) has a `roles` section',
+      'unknown key `owner` in the top-level mapping',
+    ]);
   });
 
   it.each([

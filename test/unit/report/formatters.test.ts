@@ -17,14 +17,26 @@ const schema = JSON.parse(readFileSync(path.join(here, 'sarif-2.1.0-subset.schem
 
 function finding(code: string, object: Finding['object'], message: string, detail?: string): Finding {
   const rule = AUDIT_RULES.find((r) => r.code === code)!;
-  return { rule: code, name: rule.name, severity: rule.severity, message, object, help: `-- fix for ${message}`, fingerprint: fingerprintOf(code, object, detail) };
+  return {
+    rule: code,
+    name: rule.name,
+    severity: rule.severity,
+    message,
+    object,
+    help: `-- fix for ${message}`,
+    fingerprint: fingerprintOf(code, object, detail),
+  };
 }
 
 const FINDINGS: Finding[] = [
   finding('RLS040', { kind: 'table', schema: 'app', name: 'tasks' }, 'app.tasks has no valid index that leads with org_id'),
   finding('RLS002', { kind: 'table', schema: 'app', name: 'projects' }, 'app.projects has row level security enabled but not forced'),
   finding('RLS001', { kind: 'table', schema: 'app', name: 'tasks' }, 'app.tasks is a tenant table without row level security'),
-  finding('RLS021', { kind: 'policy', schema: 'app', table: 'tasks', name: 'tasks_tenant' }, "policy tasks_tenant casts app.tenant_id::uuid without NULLIF(..., '')"),
+  finding(
+    'RLS021',
+    { kind: 'policy', schema: 'app', table: 'tasks', name: 'tasks_tenant' },
+    "policy tasks_tenant casts app.tenant_id::uuid without NULLIF(..., '')",
+  ),
   finding('RLS010', { kind: 'role', name: 'app_user' }, 'app role app_user is BYPASSRLS', 'BYPASSRLS'),
   finding('RLS007', { kind: 'table', schema: 'app', name: 'schema_migrations' }, 'app.schema_migrations is exempt'),
 ];
@@ -77,7 +89,7 @@ describe('SARIF 2.1.0', () => {
 });
 
 describe('JSON envelope', () => {
-  it('is the spec\'s document: version, command, sorted findings, summary', () => {
+  it("is the spec's document: version, command, sorted findings, summary", () => {
     const doc = JSON.parse(formatFindingsJson('audit', FINDINGS));
     expect(Object.keys(doc)).toEqual(['version', 'command', 'findings', 'summary']);
     expect(doc.version).toBe(1);
@@ -125,7 +137,11 @@ describe('baseline', () => {
     expect(baseline.fingerprints).toEqual([...FINDINGS.slice(0, 3).map((f) => f.fingerprint)].sort());
     const later = [...FINDINGS.slice(1), finding('RLS062', { kind: 'table', schema: 'app', name: 'users' }, 'app.users.org_id admits NULL', 'org_id')];
     const split = applyBaseline(later, baseline);
-    expect(split.hidden.map((f) => f.fingerprint).sort()).toEqual(FINDINGS.slice(1, 3).map((f) => f.fingerprint).sort());
+    expect(split.hidden.map((f) => f.fingerprint).sort()).toEqual(
+      FINDINGS.slice(1, 3)
+        .map((f) => f.fingerprint)
+        .sort(),
+    );
     expect(split.shown.map((f) => f.rule).sort()).toEqual(['RLS007', 'RLS010', 'RLS021', 'RLS062']);
     expect(split.fixed).toEqual([FINDINGS[0].fingerprint]);
     expect(JSON.parse(await readFile(file, 'utf8')).version).toBe(1);

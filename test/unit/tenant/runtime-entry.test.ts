@@ -55,7 +55,8 @@ console.log(JSON.stringify({ urls, keys: modules.map((m) => Object.keys(m).sort(
   return JSON.parse(stdout) as { urls: string[]; keys: string[][]; same: boolean };
 }
 
-const FORBIDDEN = /node_modules\/(libpg-query|yaml|chalk|commander|kysely|pg)\/|\/dist\/(audit|verify|explain|policy|compile|cli|diff|plan|apply|catalog|facts|report|db|init|embedded)\/|\/dist\/errors\.js$/;
+const FORBIDDEN =
+  /node_modules\/(libpg-query|yaml|chalk|commander|kysely|pg)\/|\/dist\/(audit|verify|explain|policy|compile|cli|diff|plan|apply|catalog|facts|report|db|init|embedded)\/|\/dist\/errors\.js$/;
 
 describe('rlsctl/runtime', () => {
   it('exports the runtime API and nothing else', async () => {

@@ -35,7 +35,7 @@ describe('validateTenantId', () => {
       '00000000-0000-4000-8000-00000000000g',
       '{00000000-0000-4000-8000-00000000000a}',
       '000000000000400080000000000000a0',
-      " 00000000-0000-4000-8000-00000000000a",
+      ' 00000000-0000-4000-8000-00000000000a',
       "00000000-0000-4000-8000-00000000000a'; DROP TABLE t; --",
       42,
       42n,
@@ -54,7 +54,22 @@ describe('validateTenantId', () => {
     expect(validateTenantId('9223372036854775807', 'bigint')).toBe('9223372036854775807');
     expect(validateTenantId(-(2n ** 63n), 'bigint')).toBe('-9223372036854775808');
     expect(validateTenantId(-0, 'bigint')).toBe('0');
-    for (const value of ['9223372036854775808', 2n ** 63n, -(2n ** 63n) - 1n, 1.5, Number.MAX_SAFE_INTEGER + 2, NaN, Infinity, '1e3', '+1', ' 1', '1.0', '0x10', '١٢', true]) {
+    for (const value of [
+      '9223372036854775808',
+      2n ** 63n,
+      -(2n ** 63n) - 1n,
+      1.5,
+      Number.MAX_SAFE_INTEGER + 2,
+      NaN,
+      Infinity,
+      '1e3',
+      '+1',
+      ' 1',
+      '1.0',
+      '0x10',
+      '١٢',
+      true,
+    ]) {
       expect(refusal(() => validateTenantId(value, 'bigint')).code).toBe('invalid-tenant');
     }
   });

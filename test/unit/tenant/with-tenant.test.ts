@@ -45,7 +45,9 @@ describe('withTenant argument checks', () => {
     const pool = new pg.Pool({ host: '127.0.0.1', port: 1, max: 1 });
     const outcome = withCurrentTenant(pool, async () => 1);
     expect(outcome).toBeInstanceOf(Promise);
-    return expect(outcome).rejects.toThrow(/no tenant context/).finally(() => pool.end());
+    return expect(outcome)
+      .rejects.toThrow(/no tenant context/)
+      .finally(() => pool.end());
   });
 });
 
