@@ -2,7 +2,7 @@
 // `npm run bench [-- --quick]`: every benchmark, each in its own process on its own server,
 // then one table (median, min, max) and bench/results.json with every figure.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,11 +65,21 @@ const results = {
   },
   seconds: Math.round((Date.now() - started) / 1000),
   figures: Object.fromEntries(
-    figures.map((f) => [f.name, { median: f.median, min: f.min, max: f.max, unit: f.unit, aim: f.aim, samples: f.samples, bench: f.bench }]),
+    figures.map((f) => [
+      f.name,
+      { median: f.median, min: f.min, max: f.max, unit: f.unit, aim: f.aim, samples: f.samples, bench: f.bench, measured: new Date().toISOString() },
+    ]),
   ),
   failures,
 };
 const out = quick ? 'results.quick.json' : 'results.json';
+// --only measures some benchmarks: the figures of the others stay as the file had them (each figure
+// says when it was measured), and `only` names what this run measured.
+if (only && existsSync(path.join(here, out))) {
+  const before = JSON.parse(readFileSync(path.join(here, out), 'utf8'));
+  results.figures = { ...before.figures, ...results.figures };
+  results.only = only;
+}
 writeFileSync(path.join(here, out), JSON.stringify(results, null, 2) + '\n');
 process.stdout.write(`\nwrote bench/${out} (${results.seconds} s)${failures.length ? `; failed: ${failures.join(', ')}` : ''}\n`);
 process.exitCode = failures.length ? 1 : 0;

@@ -185,7 +185,10 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
   // partition and seconds of deparsing the same few trees again and again. So:
   // - `ctx`: a partition whose columns have the same names at the same
   //   numbers as its parent's prints the same text in its parent's context,
-  //   which the server opens once;
+  //   which the server opens once; except an expression with a reference to
+  //   the row inside a sub-query (a Var with varlevelsup > 0 in the stored
+  //   tree: a via policy), which pg_get_expr qualifies with the relation's
+  //   own name, so it is printed in the partition's own context;
   // - `texts`: each distinct stored tree is printed once per context
   //   relation (the partitions' copies of a policy store the same tree), and
   //   the same tree in the same context always prints the same text. Trees
@@ -220,7 +223,7 @@ async function readPolicies(client: pg.ClientBase, roleNames: Map<string, string
        SELECT p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles,
               pg_catalog.hashtextextended(t.q, 0) AS q0, pg_catalog.hashtextextended(t.q, 1) AS q1, pg_catalog.octet_length(t.q) AS ql,
               pg_catalog.hashtextextended(t.w, 0) AS w0, pg_catalog.hashtextextended(t.w, 1) AS w1, pg_catalog.octet_length(t.w) AS wl,
-              rel.ctx
+              CASE WHEN t.q ~ ':varlevelsup [1-9]' OR t.w ~ ':varlevelsup [1-9]' THEN p.polrelid ELSE rel.ctx END AS ctx
          FROM pg_catalog.pg_policy p
          JOIN rel ON rel.oid = p.polrelid
         CROSS JOIN LATERAL (SELECT p.polqual::text AS q, p.polwithcheck::text AS w OFFSET 0) t
