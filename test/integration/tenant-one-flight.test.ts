@@ -129,7 +129,7 @@ describeEachServer('withTenantQuery', (ctx) => {
         text: `version: 1\ntenant:\n  setting: app.tenant_id\n  type: uuid\nroles:\n  app: [${app}]\nschemas:\n  rt:\n    tables:\n      notes: tenant\n`,
       },
     ]);
-    await ctx.db.runScript(compileScript(model));
+    await ctx.db.runScript(compileScript(model, { transactional: true }));
     await createCanary(ctx.db);
   });
 
