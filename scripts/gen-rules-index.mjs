@@ -78,13 +78,13 @@ export function renderRulesIndex(rules) {
 /** The registries of the built package (dist/). */
 export async function loadBuiltRules(root) {
   const load = (file) => import(pathToFileURL(path.join(root, 'dist', file)).href);
-  const [{ AUDIT_RULES }, { EXPLAIN_RULES }, { VERIFY_RULES }, { POLICY_RULE }] = await Promise.all([
+  const [{ AUDIT_RULES }, { EXPLAIN_RULES }, { VERIFY_RULES }, { POLICY_RULES }] = await Promise.all([
     load('audit/registry.js'),
     load('explain/explain-rules.js'),
     load('verify/verify-rules.js'),
-    load('cli/commands/validate.js'),
+    load('policy/policy-rules.js'),
   ]);
-  return { audit: AUDIT_RULES, explain: EXPLAIN_RULES, verify: VERIFY_RULES, policy: [POLICY_RULE] };
+  return { audit: AUDIT_RULES, explain: EXPLAIN_RULES, verify: VERIFY_RULES, policy: POLICY_RULES };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

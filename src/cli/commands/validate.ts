@@ -1,34 +1,14 @@
 import { Command } from 'commander';
 import { loadPolicy } from '../../policy/load-policy.js';
 import { PolicyInvalid } from '../../errors.js';
-import type { Finding, RuleMeta } from '../../report/finding.js';
+import type { Finding } from '../../report/finding.js';
 import { formatFindingsJson } from '../../report/format-json.js';
 import { formatSarif } from '../../report/format-sarif.js';
+import { POLICY_RULE, policyFindings } from '../../policy/policy-rules.js';
 import { addCommonOptions, formatOf, note, write, type CommonOptions } from '../common.js';
 import { VERSION } from '../../version.js';
 
-export const POLICY_RULE: RuleMeta = {
-  code: 'POL001',
-  name: 'invalid-policy-file',
-  severity: 'error',
-  title: 'The policy file is invalid',
-  description: 'The policy file does not follow format version 1: a key, a value, an identifier or an expression is wrong.',
-  remediation: 'Fix the file at the location given; the message says what is expected there.',
-};
-
-/** Policy-file problems as findings, so validate reports like every other checking command. */
-export function policyFindings(error: PolicyInvalid): Finding[] {
-  return error.diagnostics.map((d) => ({
-    rule: POLICY_RULE.code,
-    name: POLICY_RULE.name,
-    severity: 'error' as const,
-    message: d.message,
-    object: { kind: 'policy_file' as const, name: d.location.file },
-    help: d.hint,
-    fingerprint: `${POLICY_RULE.code}:${d.location.file}:${d.location.line}:${d.location.column}`,
-    location: d.location,
-  }));
-}
+export { POLICY_RULE, policyFindings } from '../../policy/policy-rules.js';
 
 export function validateCommand(): Command {
   return addCommonOptions(new Command('validate'), ['text', 'json', 'sarif'])

@@ -5,7 +5,7 @@ import { renderRulesIndex, type RuleRegistries } from '../../../scripts/gen-rule
 import { AUDIT_RULES } from '../../../src/audit/registry.js';
 import { EXPLAIN_RULES } from '../../../src/explain/explain-rules.js';
 import { VERIFY_RULES } from '../../../src/verify/verify-rules.js';
-import { POLICY_RULE } from '../../../src/cli/commands/validate.js';
+import { POLICY_RULE, POLICY_RULES } from '../../../src/policy/policy-rules.js';
 import { ROOT } from '../../helpers/cli.js';
 
 /**
@@ -16,7 +16,7 @@ import { ROOT } from '../../helpers/cli.js';
  */
 
 const RULES_DIR = path.join(ROOT, 'docs/rules');
-const registries: RuleRegistries = { audit: AUDIT_RULES, explain: EXPLAIN_RULES, verify: VERIFY_RULES, policy: [POLICY_RULE] };
+const registries: RuleRegistries = { audit: AUDIT_RULES, explain: EXPLAIN_RULES, verify: VERIFY_RULES, policy: [...POLICY_RULES] };
 const allRules = [...AUDIT_RULES, ...EXPLAIN_RULES, ...VERIFY_RULES, POLICY_RULE];
 const pages = readdirSync(RULES_DIR).filter((f) => f.endsWith('.md') && f !== 'README.md');
 
