@@ -26,7 +26,9 @@ export const rls052 = defineRule({
       return list;
     };
     for (const fn of ctx.catalog.functions) {
-      if (fn.executableBy.length === 0) continue;
+      // Like every rule, about the schemas audited (--schema, or the policy file's): a function elsewhere
+      // (an auth or private helper schema) is reported when its schema is audited.
+      if (fn.executableBy.length === 0 || !ctx.scopeSchemas.has(fn.schema)) continue;
       const attr = ctx.bypassesByAttribute(fn.owner);
       const tables = attr ? [] : owned(fn.owner);
       if (!attr && tables.length === 0) continue;
