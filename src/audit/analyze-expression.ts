@@ -255,8 +255,13 @@ export function analyzeExpression(text: string): ExpressionFacts {
       case 'SubLink': {
         facts.hasSubquery = true;
         const scalar = body.subLinkType === 'EXPR_SUBLINK';
+        // A sub-select that reads no table and names no column cannot depend on the row: PostgreSQL runs
+        // it once per statement whatever its kind (an InitPlan; a hashed SubPlan for IN), as
+        // `org_id IN (SELECT private.user_org_ids())` in Supabase's helper pattern.
+        const select = kindOf(body.subselect)?.[1];
+        const standalone = !!select && !((select.fromClause as unknown[] | undefined)?.length ?? 0) && !referencesColumn(body.subselect);
         walk(body.testexpr, state, undefined);
-        walk(body.subselect, { ...state, inSubquery: true, underScalarSubselect: state.underScalarSubselect || scalar }, undefined);
+        walk(body.subselect, { ...state, inSubquery: true, underScalarSubselect: state.underScalarSubselect || scalar || standalone }, undefined);
         return;
       }
       case 'FuncCall': {

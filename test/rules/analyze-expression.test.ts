@@ -72,6 +72,14 @@ describe('analyzeExpression', () => {
     expect(analyzeExpression(`(EXISTS ( SELECT 1 FROM m WHERE (m.org = (current_setting('app.t'::text, true))::uuid)))`).perRowCalls).toEqual([
       'current_setting',
     ]);
+    // A sub-select that reads no table and no column (Supabase's SECURITY DEFINER helper pattern) does not
+    // depend on the row: PostgreSQL runs it once per statement (an InitPlan, or a hashed SubPlan for IN).
+    expect(analyzeExpression(`(org_id IN ( SELECT private.user_org_ids() AS user_org_ids))`).perRowCalls).toEqual([]);
+    expect(analyzeExpression(`(org_id = ANY (ARRAY( SELECT private.user_org_ids() AS user_org_ids)))`).perRowCalls).toEqual([]);
+    // Near misses: one that reads a table runs the call for each row it reads; one that names a column may read the row.
+    expect(analyzeExpression(`(org_id IN ( SELECT m.org_id FROM m WHERE (m.user_id = auth.uid())))`).perRowCalls).toEqual(['uid']);
+    expect(analyzeExpression(`(org_id IN ( SELECT private.orgs_of(owner_id) AS orgs_of))`).perRowCalls).toEqual([]);
+    expect(analyzeExpression(`(org_id IN ( SELECT private.orgs_of(owner_id, auth.uid()) AS orgs_of))`).perRowCalls).toEqual(['uid']);
   });
 
   it('RLS042: the tenant column under a cast, a function or COALESCE', () => {
