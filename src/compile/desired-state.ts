@@ -115,6 +115,11 @@ export function viaAlias(self: string): string {
   return self === VIA_ALIAS ? VIA_ALIAS_ALT : VIA_ALIAS;
 }
 
+/** viaAlias in SQL, for a relation whose name is known only when the SQL runs (`relnameSql` evaluates to it). */
+export function viaAliasSql(relnameSql: string): string {
+  return `CASE ${relnameSql} WHEN ${quoteLiteral(VIA_ALIAS)} THEN ${quoteLiteral(VIA_ALIAS_ALT)} ELSE ${quoteLiteral(VIA_ALIAS)} END`;
+}
+
 /**
  * EXISTS on the parent row. The parent is itself tenant-protected and the
  * sub-query runs as the current user, so its policies decide which parent

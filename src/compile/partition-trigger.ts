@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { PolicyModel } from '../policy/model.js';
-import { desiredState, VIA_ALIAS, VIA_ALIAS_ALT } from './desired-state.js';
+import { desiredState, viaAliasSql } from './desired-state.js';
 import { qualify, quoteIdent, quoteLiteral } from './quote.js';
 import { partitionTemplate } from './render-sql.js';
 import type { Statement } from './statement.js';
@@ -82,7 +82,7 @@ export function triggerFunctionBody(model: PolicyModel): string {
     '    CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = part AND relrowsecurity AND relforcerowsecurity)',
     '      AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy WHERE polrelid = part AND polname OPERATOR(pg_catalog.=) ANY (wanted)) = pg_catalog.cardinality(wanted);',
     // %3$I, the alias of a `via` parent, must differ from the partition's own name (format() ignores it where unused).
-    `    EXECUTE pg_catalog.format(tpl, part::pg_catalog.regclass, (SELECT relname FROM pg_catalog.pg_class WHERE oid = part), CASE (SELECT relname FROM pg_catalog.pg_class WHERE oid = part) WHEN ${quoteLiteral(VIA_ALIAS)} THEN ${quoteLiteral(VIA_ALIAS_ALT)} ELSE ${quoteLiteral(VIA_ALIAS)} END);`,
+    `    EXECUTE pg_catalog.format(tpl, part::pg_catalog.regclass, (SELECT relname FROM pg_catalog.pg_class WHERE oid = part), ${viaAliasSql('(SELECT relname FROM pg_catalog.pg_class WHERE oid = part)')});`,
     '  END LOOP;',
     `  PERFORM pg_catalog.set_config(${quoteLiteral(GUARD_SETTING)}, 'off', true);`,
     'END',

@@ -1,6 +1,6 @@
 import type { PolicyModel } from '../policy/model.js';
 import { embedExpression } from '../policy/expression.js';
-import { desiredState, staleGeneratedPolicySql, VIA_ALIAS, VIA_ALIAS_ALT, type DesiredTable, type IndexSpec, type PolicySpec } from './desired-state.js';
+import { desiredState, staleGeneratedPolicySql, viaAliasSql, type DesiredTable, type IndexSpec, type PolicySpec } from './desired-state.js';
 import type { Statement } from './statement.js';
 import { qualify, quoteIdent, quoteLiteral } from './quote.js';
 
@@ -142,9 +142,7 @@ export function partitionTemplate(table: DesiredTable): string {
  */
 export function viaAliasArgument(template: string, partOid: string): string {
   const relname = `(SELECT relname FROM pg_catalog.pg_class WHERE oid = ${partOid})`;
-  return template.includes('%3$I')
-    ? `, CASE ${relname} WHEN ${quoteLiteral(VIA_ALIAS)} THEN ${quoteLiteral(VIA_ALIAS_ALT)} ELSE ${quoteLiteral(VIA_ALIAS)} END`
-    : '';
+  return template.includes('%3$I') ? `, ${viaAliasSql(relname)}` : '';
 }
 
 /**
