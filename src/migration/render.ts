@@ -1,3 +1,4 @@
+import { commentText } from '../compile/render-sql.js';
 import type { Statement } from '../compile/statement.js';
 import { UsageError } from '../errors.js';
 
@@ -54,14 +55,9 @@ export function stamp(now: Date, offset = 0): string {
   return String(base + BigInt(offset));
 }
 
-/** A comment's text on one line: no control character can end the comment and start SQL. */
-export function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
-}
-
 /** `-- line` comments, one per line of text. */
 export function sqlComment(...lines: string[]): string {
-  return lines.map((l) => `-- ${oneLine(l)}`.trimEnd()).join('\n');
+  return lines.map((l) => `-- ${commentText(l)}`.trimEnd()).join('\n');
 }
 
 export const GENERATED = 'Written by `rlsctl plan --migration`: the change that brings the database to the policy file.';
@@ -94,7 +90,7 @@ function terminated(sql: string): string {
 export function refuseMarker(tool: string, statements: Statement[], marker: RegExp, what: string): void {
   const bad = statements.find((s) => marker.test(s.sql));
   if (bad) {
-    throw new UsageError(`${tool} would read ${what} inside the SQL of "${oneLine(bad.summary)}" as its own marker; no migration was written`, {
+    throw new UsageError(`${tool} would read ${what} inside the SQL of "${commentText(bad.summary)}" as its own marker; no migration was written`, {
       hint: 'use another --migration tool (sql, flyway), or rlsctl apply',
     });
   }
@@ -116,7 +112,7 @@ export function sqlFile(header: string[], statements: Statement[], transaction: 
 
 /** `// line` comments for JavaScript and TypeScript files. */
 export function jsComment(...lines: string[]): string {
-  return lines.map((l) => `// ${oneLine(l)}`.trimEnd()).join('\n');
+  return lines.map((l) => `// ${commentText(l)}`.trimEnd()).join('\n');
 }
 
 /** A statement as a JavaScript string literal (JSON is valid JavaScript), under its summary. */
