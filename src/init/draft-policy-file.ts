@@ -1,3 +1,4 @@
+import { holdableName } from '../policy/validate-policy.js';
 import type { CatalogColumn, CatalogModel, CatalogPolicy, CatalogTable } from '../catalog/catalog-model.js';
 import { UsageError } from '../errors.js';
 import { didYouMean } from '../policy/suggest.js';
@@ -93,7 +94,7 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
   // Each tenant table's column: the first of the wanted names it has with the tenant type.
   const columnOf = new Map<string, string>();
   for (const t of tables) {
-    if (templateOf(t) || !holdable(t.name) || !holdable(t.schema)) continue;
+    if (templateOf(t) || !holdableName(t.name) || !holdableName(t.schema)) continue;
     const c = candidates(t).find((col) => typeOf(col) === type);
     if (c) columnOf.set(keyOf(t), c.name);
   }
@@ -136,7 +137,7 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
     const child = byKey.get(`${fk.schema}.${fk.table}`);
     const parentKey = `${fk.refSchema}.${fk.refTable}`;
     const parent = byKey.get(parentKey);
-    if (!child || !parent || !tables.includes(parent) || !holdable(parent.name) || columnOf.has(parentKey) || fk.columns.length !== 1) continue;
+    if (!child || !parent || !tables.includes(parent) || !holdableName(parent.name) || columnOf.has(parentKey) || fk.columns.length !== 1) continue;
     if (columnOf.get(keyOf(child)) !== fk.columns[0]) continue;
     const ref = parent.columns.find((c) => c.name === fk.refColumns[0]);
     if (ref && typeOf(ref) === type && uniqueKey(parent, fk.refColumns)) roots.set(parentKey, ref.name);
@@ -159,7 +160,7 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
     if (appRoles.length > 0) notes.push(`app roles inferred from the existing policies: ${appRoles.map(shown).join(', ')}`);
   }
   const superusers = new Set(catalog.roles.filter((r) => r.superuser).map((r) => r.name));
-  appRoles = appRoles.filter((r) => !superusers.has(r) && holdable(r));
+  appRoles = appRoles.filter((r) => !superusers.has(r) && holdableName(r));
   let appPlaceholder = false;
   if (appRoles.length === 0) {
     appRoles = ['app_user'];
@@ -169,8 +170,8 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
   const bypassAll = (options.facts?.bypassRoles ?? catalog.roles.filter((r) => r.bypassRls && !r.superuser && r.canLogin).map((r) => r.name)).filter(
     (r) => !appRoles.includes(r),
   );
-  const bypass = bypassAll.filter(holdable);
-  const unnamed = bypassAll.filter((r) => !holdable(r));
+  const bypass = bypassAll.filter(holdableName);
+  const unnamed = bypassAll.filter((r) => !holdableName(r));
 
   // The setting: as given; else the one existing policies read.
   let setting = options.tenantSetting;
@@ -214,8 +215,8 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
   ];
   const undecided: string[] = [];
   const extensionTables = options.facts?.extensionTables ?? [];
-  const schemas = [...new Set(tables.map((t) => t.schema))].filter(holdable).sort();
-  const unheld = [...new Set(tables.map((t) => t.schema))].filter((n) => !holdable(n));
+  const schemas = [...new Set(tables.map((t) => t.schema))].filter(holdableName).sort();
+  const unheld = [...new Set(tables.map((t) => t.schema))].filter((n) => !holdableName(n));
   if (unheld.length > 0) notes.push(`schemas left out, their names have control characters (rename them): ${unheld.map(shown).join(', ')}`);
   for (const schema of schemas) {
     const inSchema = tables.filter((t) => t.schema === schema);
@@ -265,7 +266,7 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
         const fk = fits.find((f) => f.columns.every((n) => t.columns.some((c) => c.name === n && c.notNull))) ?? fits[0];
         const sensitive = [t.name, ...t.columns.map((c) => c.name)].find((n) => SENSITIVE.test(n));
         const why = [
-          ...(holdable(t.name) ? [] : ['its name has control characters, which a policy file cannot name: rename it']),
+          ...(holdableName(t.name) ? [] : ['its name has control characters, which a policy file cannot name: rename it']),
           other ? `its ${shown(other.name)} is ${commentText(other.type)}, not ${type}` : `no ${commentText(columnNames)} column`,
           fk ? 'it references a tenant table' : 'no foreign key to a unique key of a tenant table',
           ...(fk
@@ -276,7 +277,7 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
           ...(sensitive ? [`${sensitive === t.name ? 'its name' : `its column ${shown(sensitive)}`} suggests credentials or personal data: never shared`] : []),
         ];
         lines.push(`      # ${name}: to decide: ${why.join('; ')}`);
-        if (!holdable(t.name)) continue;
+        if (!holdableName(t.name)) continue;
         if (fk) {
           const parent = fk.refSchema === t.schema ? fk.refTable : `${fk.refSchema}.${fk.refTable}`;
           lines.push(
@@ -348,11 +349,6 @@ export function commentText(value: string): string {
 export function yamlScalar(value: string): string {
   const plain = /^[A-Za-z_][A-Za-z0-9_ .$-]*$/.test(value) && !/ $/.test(value) && !/^(true|false|null|yes|no|on|off|y|n|~)$/i.test(value);
   return plain ? value : commentText(JSON.stringify(value));
-}
-
-/** Names `rlsctl validate` accepts (src/policy/validate-policy.ts): no control characters, not blank. */
-function holdable(name: string): boolean {
-  return !/[\u0000-\u001f\u007f-\u009f]|\p{Cs}/u.test(name) && name.trim() !== '';
 }
 
 /** A catalog name in a comment or message: as a YAML scalar, so a strange name shows quoted and escaped. */

@@ -66,6 +66,15 @@ interface Declared {
   location: SourceLocation;
 }
 
+/**
+ * Whether a policy file can name `name`: no control character (C0, DEL, C1: names that cannot be told apart
+ * in a terminal or a log), no lone surrogate (not valid UTF-8, so PostgreSQL could not store it as
+ * written), not blank. The validator refuses other names; init never declares them.
+ */
+export function holdableName(name: string): boolean {
+  return !/[\u0000-\u001f\u007f-\u009f]|\p{Cs}/u.test(name) && name.trim() !== '';
+}
+
 class Validator {
   private diagnostics: PolicyDiagnostic[] = [];
   private file = '';
@@ -211,7 +220,7 @@ class Validator {
     // in a terminal or a log; a lone surrogate is not valid UTF-8, so
     // PostgreSQL could not store it as written. A name of spaces only is
     // legal SQL but certainly a mistake.
-    if (/[\u0000-\u001f\u007f-\u009f]|\p{Cs}/u.test(name) || name.trim() === '') {
+    if (!holdableName(name)) {
       this.report(
         location,
         `${what} ${JSON.stringify(name)} is not a valid PostgreSQL identifier`,
