@@ -144,7 +144,8 @@ export function planRelationPolicies(item: RelationPolicies, canon: Canonicalize
       reasons: {
         AUTHZ_NARROWS: relation.rls.enabled
           ? `the owner of ${label} becomes subject to its policies: it sees and writes only the rows they admit`
-          : `the policies of ${label} start to apply: every role except superusers, BYPASSRLS roles${relation.rls.forced ? '' : ' and the owner'} sees and writes only the rows they admit`,
+          : // The statement forces RLS too (when it was not forced): afterwards the owner is subject to the policies either way.
+            `the policies of ${label} start to apply: every role except superusers and BYPASSRLS roles, the owner included, sees and writes only the rows they admit`,
       },
       phase: 'transaction',
       summary: `${[relation.rls.enabled ? '' : 'enable', relation.rls.forced ? '' : 'force'].filter(Boolean).join(' and ')} row level security on ${label}${relation.rls.forced ? '' : ' (its owner too is subject to the policies)'}`,
