@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
-import { BIN, ROOT, runCli, type CliResult } from '../helpers/cli.js';
+import { BIN, readableCliCopy, ROOT, runCli, type CliResult } from '../helpers/cli.js';
 
 /** `rlsctl plan` and `rlsctl apply` as a CI job runs them: exit codes, JSON, markdown, messages. */
 
@@ -151,10 +151,10 @@ describeEachServer('plan and apply CLI', (ctx) => {
 });
 
 /** Run the binary as another user (uid/gid), with the embedded default. */
-function runAs(uid: number, args: string[], home: string): Promise<CliResult> {
+function runAs(uid: number, args: string[], home: string, project = ROOT): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, ...NO_DATABASE, NO_COLOR: '1', HOME: home };
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, uid, gid: uid });
+    const child = spawn(process.execPath, [path.join(project, path.relative(ROOT, BIN)), ...args], { cwd: project, env, uid, gid: uid });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -182,7 +182,14 @@ describe('the embedded default', () => {
     const uid = process.getuid?.() === 0 ? 65534 : (process.getuid?.() ?? 0);
     const home = mkdtempSync(path.join(tmpdir(), 'rlsctl-home-'));
     if (uid === 65534) await import('node:fs/promises').then((fs) => fs.chown(home, uid, uid));
-    const result = await runAs(uid, ['plan', '--schema', 'fixtures/demo/schema.sql', '--policies', 'policies/saas.yaml', '--format', 'json'], home);
+    // `nobody` may not enter this checkout (a clone in a `mktemp -d` folder): it runs a readable copy of the built CLI.
+    const project = uid === 65534 ? readableCliCopy(['fixtures/demo', 'policies']) : ROOT;
+    let result: CliResult;
+    try {
+      result = await runAs(uid, ['plan', '--schema', 'fixtures/demo/schema.sql', '--policies', 'policies/saas.yaml', '--format', 'json'], home, project);
+    } finally {
+      if (project !== ROOT) rmSync(project, { recursive: true, force: true });
+    }
     expect(result.stderr).toMatch(/no database named/);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout).summary.statements).toBeGreaterThan(0);
