@@ -11,6 +11,10 @@ import { acquireApplyLock, releaseApplyLock } from './advisory-lock.js';
 import { checkPrivileges } from './check-privileges.js';
 import { qualify } from '../compile/quote.js';
 import { GUARD_SETTING } from '../compile/partition-trigger.js';
+import { describeIndexBuild, indexLabel, watchIndexBuild, type IndexBuildProgress } from './index-build-progress.js';
+import { withLockHolders } from './lock-diagnostics.js';
+
+export { describeIndexBuild, type IndexBuildProgress } from './index-build-progress.js';
 
 /**
  * Run a plan.
@@ -31,12 +35,16 @@ import { GUARD_SETTING } from '../compile/partition-trigger.js';
  *    long as it takes). A build that fails leaves an INVALID index behind:
  *    it is dropped at once (retried; see dropIfInvalid), or the error gives
  *    the statement to drop it, and the next plan would rebuild it anyway.
+ *
+ * A statement that gives up waiting for a lock names who it waited for
+ * (lock-diagnostics.ts); a running index build reports its progress
+ * (index-build-progress.ts).
  */
 export interface ApplyOptions {
   /**
    * What apply is doing, as a line for people and as data. Giving it also
    * makes apply watch each index build from a second connection (see
-   * watchIndexBuild): leave it out where nobody is looking.
+   * watchIndexBuild in index-build-progress.ts): leave it out where nobody is looking.
    */
   onProgress?: (line: string, event: ApplyProgress) => void;
   /** How often a running index build is polled for progress (ms); default 500. */
@@ -67,19 +75,6 @@ export type ApplyProgress =
   | { kind: 'statement'; n: number; total: number; statement: Statement }
   /** An index build in progress, as pg_stat_progress_create_index reports it (PostgreSQL 12+). */
   | { kind: 'index-build'; n: number; total: number; statement: Statement; build: IndexBuildProgress };
-
-/** One row of pg_stat_progress_create_index; the counters that do not apply to the phase are 0. */
-export interface IndexBuildProgress {
-  /** PostgreSQL's words, e.g. `building index: scanning table`, `waiting for writers before build`. */
-  phase: string;
-  blocksDone: number;
-  blocksTotal: number;
-  tuplesDone: number;
-  tuplesTotal: number;
-  /** Transactions the build waits for (the `waiting for ...` phases). */
-  lockersDone: number;
-  lockersTotal: number;
-}
 
 export interface ApplyResult {
   /** The statements that ran, in order. */
@@ -229,93 +224,6 @@ async function runIndexPhase(db: Database, client: pg.Client, plan: Plan, option
 }
 
 /**
- * Watch one CREATE INDEX CONCURRENTLY from a second connection: the session
- * running it is busy until the build ends, and pg_stat_progress_create_index
- * (PostgreSQL 12+) shows another session's build to a role that is that
- * session's user. Each poll is a single short statement in its own
- * transaction, so it never holds the snapshot that the build's "waiting for
- * old snapshots" phase waits on for longer than the poll itself. Polls never
- * overlap. Progress is a courtesy: when the second connection cannot be made
- * (max_connections reached) or a poll fails, the build runs unwatched.
- */
-async function watchIndexBuild(db: Database, pid: number, pollMs: number, report: (build: IndexBuildProgress) => void): Promise<{ stop(): Promise<void> }> {
-  let watcher: pg.Client;
-  try {
-    watcher = await db.connect();
-  } catch {
-    return { stop: async () => undefined };
-  }
-  watcher.on('error', () => undefined);
-  let stopped = false;
-  let ended = false;
-  let timer: NodeJS.Timeout | undefined;
-  let inFlight: Promise<void> = Promise.resolve();
-  const poll = async () => {
-    try {
-      const { rows } = await watcher.query<{ phase: string; bd: string; bt: string; td: string; tt: string; ld: string; lt: string }>(
-        `SELECT phase, blocks_done AS bd, blocks_total AS bt, tuples_done AS td, tuples_total AS tt, lockers_done AS ld, lockers_total AS lt
-           FROM pg_catalog.pg_stat_progress_create_index WHERE pid = $1`,
-        [pid],
-      );
-      const row = rows[0];
-      if (row && !stopped) {
-        report({
-          phase: row.phase,
-          blocksDone: Number(row.bd),
-          blocksTotal: Number(row.bt),
-          tuplesDone: Number(row.td),
-          tuplesTotal: Number(row.tt),
-          lockersDone: Number(row.ld),
-          lockersTotal: Number(row.lt),
-        });
-      }
-    } catch {
-      stopped = true;
-      return;
-    }
-    if (!stopped) timer = setTimeout(tick, pollMs);
-  };
-  const tick = () => {
-    inFlight = poll();
-  };
-  timer = setTimeout(tick, Math.min(pollMs, 100));
-  return {
-    async stop() {
-      if (ended) return;
-      ended = true;
-      stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
-      await inFlight;
-      await watcher.end().catch(() => undefined);
-    },
-  };
-}
-
-function indexLabel(statement: Statement): string {
-  const t = statement.target;
-  return t.kind === 'index' ? `index ${t.name} on ${t.schema}.${t.table}` : statement.summary;
-}
-
-/**
- * `building index: scanning table, 1,204 of 8,850 blocks (13%)`: the counter
- * that belongs to the phase. PostgreSQL leaves the counters of an earlier
- * phase in place (a "waiting for old snapshots" row still shows the blocks of
- * the scan before it), so the phase picks the counter, not which one is set.
- */
-export function describeIndexBuild(build: IndexBuildProgress): string {
-  const of = (done: number, total: number, unit: string) =>
-    `${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} ${unit} (${Math.min(100, Math.floor((done * 100) / total))}%)`;
-  const phase = build.phase;
-  if (phase.startsWith('waiting for')) {
-    return build.lockersTotal > 0 ? `${phase}, ${of(build.lockersDone, build.lockersTotal, build.lockersTotal === 1 ? 'transaction' : 'transactions')}` : phase;
-  }
-  if (phase.includes('scanning') && build.blocksTotal > 0) return `${phase}, ${of(build.blocksDone, build.blocksTotal, 'blocks')}`;
-  if ((phase.includes('sorting') || phase.includes('loading')) && build.tuplesTotal > 0)
-    return `${phase}, ${of(build.tuplesDone, build.tuplesTotal, 'tuples')}`;
-  return phase;
-}
-
-/**
  * COMMIT failed. An ERROR reply means the server rolled the transaction back:
  * nothing was changed, as for any other failure. A FATAL one, a lost
  * connection (no reply, or SQLSTATE class 08) does not say: the server may
@@ -434,81 +342,6 @@ async function dropIfInvalid(client: pg.ClientBase, schema: string, name: string
     }
   }
   return { note: `; it left the INVALID index ${schema}.${name}, which writes still maintain, and dropping it failed 3 times (${reason})`, drop };
-}
-
-/**
- * A lock timeout (55P03) names the sessions that hold a lock on the table, as
- * they are just after it: usually one long transaction (a report, an idle
- * session that never committed) that apply would otherwise have queued
- * behind, with every reader of the table queued behind apply. Not their
- * queries: a query text can hold data.
- */
-async function withLockHolders(client: pg.ClientBase, cause: unknown, statement: Statement, failure: DatabaseError): Promise<DatabaseError> {
-  if ((cause as { code?: string }).code !== '55P03') return failure;
-  const table = !('table' in statement.target) ? statement.target.name : statement.target.table;
-  let holders: Array<{ pid: number; usename: string | null; app: string | null; state: string | null; seconds: number | null; mode: string }>;
-  try {
-    ({ rows: holders } = await client.query(
-      `SELECT a.pid, a.usename::pg_catalog.text AS usename, a.application_name AS app, a.state,
-              pg_catalog.floor(EXTRACT(epoch FROM pg_catalog.now() - a.xact_start))::int AS seconds, l.mode
-         FROM pg_catalog.pg_locks l
-         JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'relation' AND l.granted AND l.relation = pg_catalog.to_regclass($1)
-          AND l.pid <> pg_catalog.pg_backend_pid()
-        ORDER BY a.xact_start NULLS LAST, a.pid
-        LIMIT 5`,
-      [qualify(statement.target.schema, table)],
-    ));
-  } catch {
-    return failure;
-  }
-  if (holders.length === 0) return statement.phase === 'concurrent' ? withOldTransactions(client, cause, failure) : failure;
-  const who = holders.map(
-    (h) =>
-      `pid ${h.pid} (user ${h.usename ?? '?'}${h.app ? `, application ${h.app}` : ''}${h.state ? `, ${h.state}` : ''}${h.seconds !== null ? `, in a transaction for ${h.seconds} s` : ''}; holds ${h.mode})`,
-  );
-  return new DatabaseError(failure.message, {
-    hint: [
-      `another transaction holds a lock on ${statement.target.schema}.${table} longer than lock_timeout: ${who.join(', ')}`,
-      `  run apply again when ${holders.length === 1 ? 'it has' : 'they have'} finished, at a quieter time, or with a longer --lock-timeout; to end ${holders.length === 1 ? 'it' : 'them'} now: SELECT pg_catalog.pg_terminate_backend(${holders[0].pid});`,
-    ].join('\n'),
-    cause,
-  });
-}
-
-/**
- * CREATE INDEX CONCURRENTLY also waits, through the lock manager and so under
- * lock_timeout, for every transaction of the database that holds a snapshot
- * older than its own ("waiting for old snapshots"), whatever table it reads:
- * a pg_dump or a long report anywhere stops the build. Name the oldest.
- */
-async function withOldTransactions(client: pg.ClientBase, cause: unknown, failure: DatabaseError): Promise<DatabaseError> {
-  let old: Array<{ pid: number; usename: string | null; app: string | null; state: string | null; seconds: number }>;
-  try {
-    ({ rows: old } = await client.query(
-      `SELECT a.pid, a.usename::pg_catalog.text AS usename, a.application_name AS app, a.state,
-              pg_catalog.floor(EXTRACT(epoch FROM pg_catalog.now() - a.xact_start))::int AS seconds
-         FROM pg_catalog.pg_stat_activity a
-        WHERE a.datname = pg_catalog.current_database() AND a.pid <> pg_catalog.pg_backend_pid()
-          AND a.xact_start IS NOT NULL AND (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL)
-        ORDER BY a.xact_start, a.pid
-        LIMIT 5`,
-    ));
-  } catch {
-    return failure;
-  }
-  const who = old.map(
-    (h) =>
-      `pid ${h.pid} (user ${h.usename ?? '?'}${h.app ? `, application ${h.app}` : ''}${h.state ? `, ${h.state}` : ''}, in a transaction for ${h.seconds} s)`,
-  );
-  return new DatabaseError(failure.message, {
-    hint: [
-      'CREATE INDEX CONCURRENTLY waits for the transactions of this database that were open when it started, whatever they read, and lock_timeout ended the wait' +
-        (who.length > 0 ? `; open now: ${who.join(', ')}` : ''),
-      '  while it waits it blocks no reads or writes of the table: run apply again with a longer --lock-timeout (e.g. --lock-timeout 600), or when long transactions (pg_dump, reports, sessions idle in transaction) have ended',
-    ].join('\n'),
-    cause,
-  });
 }
 
 /** A failed statement as exit 3, naming the statement, the object and PostgreSQL's reason. */
