@@ -81,7 +81,7 @@ export async function loadBuiltRules(root) {
   const [{ AUDIT_RULES }, { EXPLAIN_RULES }, { VERIFY_RULES }, { POLICY_RULES }] = await Promise.all([
     load('audit/registry.js'),
     load('explain/explain-rules.js'),
-    load('verify/verify-rules.js'),
+    load('verify/registry.js'),
     load('policy/policy-rules.js'),
   ]);
   return { audit: AUDIT_RULES, explain: EXPLAIN_RULES, verify: VERIFY_RULES, policy: POLICY_RULES };

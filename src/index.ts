@@ -36,7 +36,7 @@ export {
 export { diffModels } from './diff/diff-models.js';
 export type { PolicyChange, ChangeClass, ChangeKind, ChangeObject, ChangeSummary } from './diff/policy-change.js';
 export { runVerify, type VerifyOptions, type VerifyResult, type VerifyProgress } from './verify/run-verify.js';
-export { VERIFY_RULES } from './verify/verify-rules.js';
+export { VERIFY_RULES } from './verify/registry.js';
 export { introspectCatalog, type IntrospectOptions } from './catalog/introspect-catalog.js';
 export type {
   CatalogModel,

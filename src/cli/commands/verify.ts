@@ -8,7 +8,7 @@ import { formatSarif } from '../../report/format-sarif.js';
 import { formatFindingsText, makeChalk } from '../../report/format-text.js';
 import { runVerify, type VerifyResult } from '../../verify/run-verify.js';
 import { seedThrowawayDatabase } from '../../verify/seed-database.js';
-import { VERIFY_RULES } from '../../verify/verify-rules.js';
+import { VERIFY_RULES } from '../../verify/registry.js';
 import { VERSION } from '../../version.js';
 import { quoteIdent } from '../../compile/quote.js';
 import { choosePolicyModel } from '../choose-policy.js';
@@ -151,7 +151,7 @@ export function verifyCommand(): Command {
           }),
         );
       } else if (format === 'sarif') {
-        write(formatSarif(result.findings, VERIFY_RULES, VERSION));
+        write(formatSarif(result.findings, [...VERIFY_RULES], VERSION));
       } else {
         const c = makeChalk(useColor(options));
         const header = [

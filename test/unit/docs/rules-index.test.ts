@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { renderRulesIndex, type RuleRegistries } from '../../../scripts/gen-rules-index.mjs';
 import { AUDIT_RULES } from '../../../src/audit/registry.js';
 import { EXPLAIN_RULES } from '../../../src/explain/explain-rules.js';
-import { VERIFY_RULES } from '../../../src/verify/verify-rules.js';
+import { VERIFY_RULES } from '../../../src/verify/registry.js';
 import { POLICY_RULE, POLICY_RULES } from '../../../src/policy/policy-rules.js';
 import { ROOT } from '../../helpers/cli.js';
 
