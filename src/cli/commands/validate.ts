@@ -8,8 +8,6 @@ import { POLICY_RULE, policyFindings } from '../../policy/policy-rules.js';
 import { addCommonOptions, formatOf, note, write, type CommonOptions } from '../common.js';
 import { VERSION } from '../../version.js';
 
-export { POLICY_RULE, policyFindings } from '../../policy/policy-rules.js';
-
 export function validateCommand(): Command {
   return addCommonOptions(new Command('validate'), ['text', 'json', 'sarif'])
     .description('read the policy file and report every problem in it')
