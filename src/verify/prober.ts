@@ -1,24 +1,18 @@
-import { quoteIdent, quoteLiteral } from '../compile/quote.js';
-import {
-  avoidCollisions,
-  columnLiteral,
-  freshenUniques,
-  insertSql,
-  insertableColumns,
-  rowFromResult,
-  selectRowSql,
-  type FetchedRow,
-  type Row,
-  type ValueCounter,
-} from './make-row.js';
+import { quoteIdent } from '../compile/quote.js';
+import { avoidCollisions, freshenUniques, rowFromResult, selectRowSql, type FetchedRow, type Row, type ValueCounter } from './make-row.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
-import type { PgError, ProbeOutcome, ProbeSession } from './probe-session.js';
+import type { PgError, ProbeSession } from './probe-session.js';
 import type { SeedFailure } from './seed-tenants.js';
 import type { FindingBook } from './finding-book.js';
-import { labelOf, resultKey, type Target } from './target.js';
-import type { VerifyCatalog, VerifyFunction, VerifyRelation } from './verify-catalog.js';
+import { functionSql, resultKey, viewResultSql, type Target } from './target.js';
+import type { VerifyCatalog, VerifyRelation } from './verify-catalog.js';
 import type { VerifyRuleCode } from './rule.js';
+import { probeRead, probeResults, probeViewWithTenantColumn } from './rules/ver001-cross-tenant-read.js';
 import { notAboutContext } from './rules/ver003-unset-context-error.js';
+import { probeInsert } from './rules/ver004-cross-tenant-insert.js';
+import { probeMove, probeUpdateOther } from './rules/ver005-cross-tenant-update.js';
+import { probeDelete } from './rules/ver006-cross-tenant-delete.js';
+import type { WriteOutcome } from './rules/write-probe.js';
 import { errorText, revealer, type Reveal } from './hide-values.js';
 
 /**
@@ -37,75 +31,51 @@ export interface UnprobedView {
   tables: string[];
 }
 
-const ROW_LIMIT = 200;
-
-// ---------------------------------------------------------------------------
-
-/** How a write attempt ended. */
-type WriteOutcome = { kind: 'crossed'; rows: number; note: string } | { kind: 'blocked' } | { kind: 'undecided'; error: PgError };
-
-/**
- * Row level security is checked before the table's own constraints: for an
- * INSERT or UPDATE, PostgreSQL runs the WITH CHECK policies (ExecWithCheckOptions)
- * before NOT NULL and CHECK constraints, unique indexes and the foreign keys
- * (after-row triggers); a DELETE's foreign keys fire after the row is gone.
- * So a constraint error means the policies had already admitted the write:
- * it crossed, and only the data stopped this one row. A partition routing or
- * partition constraint error (23514 without a constraint name) comes before
- * the policies and decides nothing.
- */
-function classifyWrite(outcome: ProbeOutcome, show: boolean, row?: Row): WriteOutcome {
-  if (outcome.ok) return (outcome.result.rowCount ?? 0) > 0 ? { kind: 'crossed', rows: outcome.result.rowCount ?? 0, note: '' } : { kind: 'blocked' };
-  const e = outcome.error;
-  if (e.code === '42501') return { kind: 'blocked' };
-  const admitted = ['23502', '23503', '23505', '23P01'].includes(e.code) || (e.code === '23514' && Boolean(e.constraint));
-  if (admitted)
-    return {
-      kind: 'crossed',
-      rows: 0,
-      note: ` (the row policies admitted it; only ${e.constraint ? `the constraint ${e.constraint}` : 'a NOT NULL constraint'} stopped this particular row: ${errorText({ message: e.message }, show, row)})`,
-    };
-  return { kind: 'undecided', error: e };
-}
-
 /** The rows (as JSON) a view or function returned to one role: compared across tenants and with no tenant set. */
 export interface Result {
   rows: string[];
 }
 
+/**
+ * Runs the passes over the targets. The probes that decide a rule's finding
+ * are in the rule's file (rules/ver001-..., ver004-..., ver005-..., ver006-...)
+ * and use what the prober offers here; the no-tenant probe decides VER002
+ * and VER003 at once, so it stays here.
+ */
 export class Prober {
-  private readonly pairs: Array<[string, string]>;
+  /** Each tenant with the next: acting as the first, across to the second. */
+  readonly pairs: Array<[string, string]>;
   readonly unprobedViews: UnprobedView[] = [];
 
   constructor(
-    private readonly session: ProbeSession,
-    private readonly catalog: VerifyCatalog,
-    private readonly book: FindingBook,
+    readonly session: ProbeSession,
+    readonly catalog: VerifyCatalog,
+    readonly book: FindingBook,
     private readonly setting: string,
-    private readonly tenants: string[],
+    readonly tenants: string[],
     private readonly counter: ValueCounter,
     private readonly seedFailures: SeedFailure[],
-    private readonly showValues: boolean,
+    readonly showValues: boolean,
   ) {
     this.pairs = tenants.map((a, i) => [a, tenants[(i + 1) % tenants.length]] as [string, string]);
   }
 
   /** A server error for a finding: values hidden unless --show-values (hide-values.ts). */
-  private errorText(e: PgError, row?: Row): string {
+  errorText(e: PgError, row?: Row): string {
     return errorText(e, this.showValues, row);
   }
 
   /** Which values a statement shown in a finding prints (the tenant column's only, unless --show-values). */
-  private reveal(rel: VerifyRelation): Reveal {
+  reveal(rel: VerifyRelation): Reveal {
     return revealer(this.showValues, rel.tenantColumn);
   }
 
   /** An owner found in a row: a tenant verify acts as is named (the header names them); another tenant's id only with --show-values. */
-  private tenantName(owner: string): string {
+  tenantName(owner: string): string {
     return this.showValues || this.tenants.includes(owner) ? `tenant ${owner}` : 'another tenant (one verify does not act as; --show-values names it)';
   }
 
-  private rolesFor(target: Target, need: 'select' | 'any'): string[] {
+  rolesFor(target: Target, need: 'select' | 'any'): string[] {
     if (target.kind === 'function') return target.fn.executableBy;
     return [...target.rel.privileges]
       .filter(([, p]) => (need === 'select' ? p.select : p.select || p.insert || p.update || p.delete))
@@ -164,7 +134,7 @@ export class Prober {
   }
 
   /** Values of tenant columns in a JSON row (a view's or function's result). */
-  private tenantValuesIn(json: string | null): Array<string | null> {
+  tenantValuesIn(json: string | null): Array<string | null> {
     if (json === null) return [];
     let value: unknown;
     try {
@@ -182,17 +152,15 @@ export class Prober {
   async asTenants(targets: Target[], noTenant: Map<string, Result>, step: Step = () => undefined): Promise<void> {
     for (const [i, target] of targets.entries()) {
       step(i, target);
-      if (target.kind === 'function') await this.probeResults(target, noTenant);
+      if (target.kind === 'function') await probeResults(this, target, noTenant);
       else if (target.rel.kind === 'view' || target.rel.kind === 'materialized_view') {
-        if (target.rel.viewTenantColumn) await this.probeViewWithTenantColumn(target);
-        else await this.probeResults(target, noTenant);
+        if (target.rel.viewTenantColumn) await probeViewWithTenantColumn(this, target);
+        else await probeResults(this, target, noTenant);
         this.unseededView(target);
       } else await this.probeTable(target);
     }
     step(targets.length);
   }
-
-  // -- tables and partitions ---------------------------------------------------
 
   private async probeTable(target: Target & { kind: 'relation' }): Promise<void> {
     const rel = target.rel;
@@ -212,20 +180,20 @@ export class Prober {
         const rowA = rows.get(a);
         const rowB = rows.get(b);
         // Reading across proves something only when the other tenant has a row there to be read.
-        if (priv.select && (await this.probeRead(target, role, a, owner)) === 'clean' && writable && !rowB) this.missingRow(target, role, 'read', b);
+        if (priv.select && (await probeRead(this, target, role, a, owner)) === 'clean' && writable && !rowB) this.missingRow(target, role, 'read', b);
         if (!writable) continue;
         if (priv.insert) {
-          if (rowB) await this.probeInsert(target, role, a, b, rowB);
+          if (rowB) await probeInsert(this, target, role, a, b, rowB);
           else this.missingRow(target, role, 'insert', b);
         }
         if (priv.update) {
-          if (rowB) await this.probeUpdateOther(target, role, a, b, rowB);
+          if (rowB) await probeUpdateOther(this, target, role, a, b, rowB);
           else this.missingRow(target, role, 'update', b);
-          if (rowA && rowB) await this.probeMove(target, role, a, b, rowA, rowB);
+          if (rowA && rowB) await probeMove(this, target, role, a, b, rowA, rowB);
           else this.missingRow(target, role, 'move', rowA ? b : a);
         }
         if (priv.delete) {
-          if (rowB) await this.probeDelete(target, role, a, b, rowB);
+          if (rowB) await probeDelete(this, target, role, a, b, rowB);
           else this.missingRow(target, role, 'delete', b);
         }
       }
@@ -280,7 +248,7 @@ export class Prober {
   }
 
   /** A probe that did not run or could not decide: a VER010 finding (unless another one already says why) and a counted skip. */
-  private skipped(target: Target, role: string, probe: string, tenant: string | undefined, reason: string, statement?: string, finding = true): void {
+  skipped(target: Target, role: string, probe: string, tenant: string | undefined, reason: string, statement?: string, finding = true): void {
     if (finding) this.book.add('VER010', target, role, probe, probe, reason, statement);
     this.book.skip(target, role, probe, tenant, reason);
   }
@@ -294,43 +262,8 @@ export class Prober {
     return false;
   }
 
-  private async probeRead(
-    target: Target & { kind: 'relation' },
-    role: string,
-    a: string,
-    owner: { sql: string; type: string },
-  ): Promise<'leak' | 'clean' | 'failed'> {
-    const rel = target.rel;
-    const sql = `SELECT (${owner.sql})::text AS rlsctl_owner, r.tableoid::pg_catalog.regclass::text AS rlsctl_rel, r.ctid::text AS rlsctl_ctid FROM ${rel.sql} AS r WHERE (${owner.sql}) IS DISTINCT FROM ${tenantLiteral(a, owner.type)} LIMIT 5`;
-    const outcome = await this.session.as(role, a, sql);
-    if (!outcome.ok) {
-      this.skipped(target, role, 'read', a, `the read probe as tenant ${a} failed: ${this.errorText(outcome.error)}`, sql);
-      return 'failed';
-    }
-    const found = outcome.result.rows as Array<{ rlsctl_owner: string | null; rlsctl_rel: string; rlsctl_ctid: string }>;
-    if (found.length === 0) return 'clean';
-    let owners = found.map((r) => r.rlsctl_owner);
-    if (rel.via) {
-      // As the app role a hidden parent reads as NULL: ask the connecting role who really owns these rows.
-      const truth = ownerSql(this.catalog, rel, 'r')!;
-      const tids = `ARRAY[${found.map((r) => quoteLiteral(r.rlsctl_ctid)).join(', ')}]::pg_catalog.tid[]`;
-      const { rows: real } = await this.session.connecting(
-        `SELECT (${truth.sql})::text AS owner, r.tableoid::pg_catalog.regclass::text AS rel, r.ctid::text AS ctid FROM ${rel.sql} AS r WHERE r.ctid = ANY (${tids})`,
-      );
-      const wanted = new Set(found.map((r) => `${r.rlsctl_rel}@${r.rlsctl_ctid}`));
-      owners = real
-        .filter((r) => wanted.has(`${r.rel}@${r.ctid}`))
-        .map((r) => r.owner as string | null)
-        .filter((o) => o !== a);
-      if (owners.length === 0) return 'clean';
-    }
-    const whose = owners[0] === null ? 'a row that belongs to no tenant' : `a row of ${this.tenantName(owners[0])}`;
-    this.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads ${whose} in ${labelOf(target, this.catalog)}`, sql);
-    return 'leak';
-  }
-
   /** The row a probe writes for tenant `b`: a copy of b's row, with fresh unique values (none a row already holds). */
-  private async probeRow(rel: VerifyRelation, rowB: FetchedRow): Promise<Row> {
+  async probeRow(rel: VerifyRelation, rowB: FetchedRow): Promise<Row> {
     const row: Row = new Map(rowB.values);
     const pinned = new Set<string>([
       ...(rel.tenantColumn ? [rel.tenantColumn] : []),
@@ -356,103 +289,8 @@ export class Prober {
     return keys;
   }
 
-  private async probeInsert(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
-    const row = await this.probeRow(target.rel, rowB);
-    const sql = insertSql(target.rel, row);
-    const shown = insertSql(target.rel, row, this.reveal(target.rel));
-    const outcome = classifyWrite(await this.session.as(role, a, sql, [], shown), this.showValues, row);
-    this.recordWrite(
-      'VER004',
-      'insert',
-      target,
-      role,
-      a,
-      outcome,
-      `${role} acting as tenant ${a} inserted a row for tenant ${b} into ${labelOf(target, this.catalog)}`,
-      shown,
-      row,
-    );
-  }
-
-  /** A cursor opened by the connecting role stands on the target row, so only the UPDATE or DELETE policies decide (a WHERE on a column would bring in the SELECT policies too). */
-  private cursorOn(rel: VerifyRelation, row: FetchedRow): string[] {
-    return [
-      `DECLARE rlsctl_row CURSOR FOR SELECT 1 FROM ${rel.sql} AS r WHERE r.ctid = ${quoteLiteral(row.ctid)}::pg_catalog.tid AND r.tableoid = ${quoteLiteral(row.storedIn)}::pg_catalog.regclass`,
-      'FETCH rlsctl_row',
-    ];
-  }
-
-  private async probeUpdateOther(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
-    const rel = target.rel;
-    const updatable = rel.privileges.get(role)!.updatable;
-    const insertable = new Set(insertableColumns(rel).map((c) => c.name));
-    // Set a column to the value it already has: the row stays tenant b's.
-    const preferred = [rel.tenantColumn, ...(rel.via?.columns ?? []), ...rel.columns.map((c) => c.name)].filter((c): c is string => Boolean(c));
-    const column = preferred.find((c) => updatable.includes(c) && insertable.has(c) && rowB.values.has(c));
-    if (!column) return; // no column it may update: the privileges already stop it
-    const cell = rowB.values.get(column)!;
-    const update = (reveal?: Reveal) =>
-      `UPDATE ${rel.sql} SET ${quoteIdent(column)} = ${columnLiteral(rel, column, cell.kind === 'literal' ? cell.text : null, reveal)} WHERE CURRENT OF rlsctl_row`;
-    const [sql, shown] = [update(), update(this.reveal(rel))];
-    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB), shown), this.showValues, rowB.values);
-    this.recordWrite(
-      'VER005',
-      'update',
-      target,
-      role,
-      a,
-      outcome,
-      `${role} acting as tenant ${a} updated a row of tenant ${b} in ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`,
-      shown,
-      rowB.values,
-    );
-  }
-
-  private async probeMove(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowA: FetchedRow, rowB: FetchedRow): Promise<void> {
-    const rel = target.rel;
-    const updatable = rel.privileges.get(role)!.updatable;
-    const columns = rel.tenantColumn ? [rel.tenantColumn] : (rel.via?.columns ?? []);
-    if (columns.length === 0 || !columns.every((c) => updatable.includes(c))) return; // the privileges already stop it
-    const move = (reveal?: Reveal) => {
-      const sets = columns.map((c, i) => {
-        const cell = rel.tenantColumn === c ? { kind: 'literal' as const, text: b } : rowB.values.get(c);
-        return `${quoteIdent(c)} = ${columnLiteral(rel, c, cell?.kind === 'literal' ? cell.text : null, reveal, i + 1)}`;
-      });
-      return `UPDATE ${rel.sql} SET ${sets.join(', ')} WHERE CURRENT OF rlsctl_row`;
-    };
-    const [sql, shown] = [move(), move(this.reveal(rel))];
-    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowA), shown), this.showValues, rowB.values);
-    this.recordWrite(
-      'VER005',
-      'move',
-      target,
-      role,
-      a,
-      outcome,
-      `${role} acting as tenant ${a} moved its own row ${rowA.ctid} of ${rowA.storedIn} to tenant ${b} in ${labelOf(target, this.catalog)}`,
-      shown,
-      rowB.values,
-    );
-  }
-
-  private async probeDelete(target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
-    const rel = target.rel;
-    const sql = `DELETE FROM ${rel.sql} WHERE CURRENT OF rlsctl_row`;
-    const outcome = classifyWrite(await this.session.as(role, a, sql, this.cursorOn(rel, rowB)), this.showValues, rowB.values);
-    this.recordWrite(
-      'VER006',
-      'delete',
-      target,
-      role,
-      a,
-      outcome,
-      `${role} acting as tenant ${a} deleted a row of tenant ${b} from ${labelOf(target, this.catalog)} (its row ${rowB.ctid} of ${rowB.storedIn}, under a cursor)`,
-      sql,
-    );
-  }
-
   /** `sql`: the statement as a finding shows it (values hidden unless --show-values); `row`: the values the probe used. */
-  private recordWrite(
+  recordWrite(
     rule: VerifyRuleCode,
     probe: string,
     target: Target,
@@ -467,96 +305,4 @@ export class Prober {
     else if (outcome.kind === 'undecided')
       this.skipped(target, role, probe, tenant, `the ${probe} probe could not decide: ${this.errorText(outcome.error, row)}`, sql);
   }
-
-  // -- views, materialized views, functions -----------------------------------
-
-  private async probeViewWithTenantColumn(target: Target & { kind: 'relation' }): Promise<void> {
-    const rel = target.rel;
-    const c = quoteIdent(rel.viewTenantColumn!);
-    const type = rel.columns.find((col) => col.name === rel.viewTenantColumn)!.type;
-    for (const role of this.rolesFor(target, 'select')) {
-      for (const [a] of this.pairs) {
-        const sql = `SELECT v.${c}::text AS rlsctl_owner FROM ${rel.sql} AS v WHERE v.${c} IS NOT NULL AND v.${c} <> ${tenantLiteral(a, type)} LIMIT 1`;
-        const outcome = await this.session.as(role, a, sql);
-        if (!outcome.ok) {
-          this.skipped(target, role, 'read', a, `the read probe as tenant ${a} failed: ${this.errorText(outcome.error)}`, sql);
-          continue;
-        }
-        const found = outcome.result.rows[0] as { rlsctl_owner: string } | undefined;
-        if (found)
-          this.book.add(
-            'VER001',
-            target,
-            role,
-            undefined,
-            'read',
-            `${role} acting as tenant ${a} reads a row of ${this.tenantName(found.rlsctl_owner)} through ${labelOf(target, this.catalog)}`,
-            sql,
-          );
-      }
-    }
-  }
-
-  /**
-   * A view without a tenant column, or a function: what it returns is
-   * compared per tenant. A leak is (a) a row carrying another tenant's value
-   * in a tenant column (a column named like a tenant column), or (b) the same
-   * non-empty result for every tenant and for a session with no tenant at
-   * all: it returns the same whoever asks, so it does not filter by tenant
-   * (the tenants own different rows, and with no tenant set a filtered
-   * result is empty or differs).
-   */
-  private async probeResults(target: Target, noTenant: Map<string, Result>): Promise<void> {
-    const sql = target.kind === 'function' ? functionSql(target.fn) : viewResultSql(target.rel);
-    for (const role of this.rolesFor(target, 'select')) {
-      const results = new Map<string, Result>();
-      for (const tenant of this.tenants) {
-        const outcome = await this.session.as(role, tenant, sql);
-        if (!outcome.ok) {
-          this.skipped(target, role, 'read', tenant, `the probe as tenant ${tenant} failed: ${this.errorText(outcome.error)}`, sql);
-          continue;
-        }
-        const rows = (outcome.result.rows as Array<{ j: string | null }>).map((r) => r.j ?? 'null');
-        results.set(tenant, { rows });
-        const other = rows.flatMap((r) => this.tenantValuesIn(r)).find((v): v is string => v !== null && v !== tenant);
-        if (other !== undefined) {
-          this.book.add(
-            'VER001',
-            target,
-            role,
-            undefined,
-            'read',
-            `${role} acting as tenant ${tenant} gets a row of ${this.tenantName(other)} from ${labelOf(target, this.catalog)}`,
-            sql,
-          );
-        }
-      }
-      const none = noTenant.get(resultKey(target, role));
-      const all = this.tenants.map((t) => results.get(t));
-      if (none && all.every((r) => r !== undefined) && none.rows.length > 0 && all.every((r) => sameRows(r!.rows, none.rows))) {
-        const n = none.rows.length;
-        this.book.add(
-          'VER001',
-          target,
-          role,
-          undefined,
-          'same-for-all',
-          `${role} gets the same ${n >= ROW_LIMIT + 1 ? `${ROW_LIMIT}+` : n} row${n === 1 ? '' : 's'} from ${labelOf(target, this.catalog)} as tenant ${this.tenants.join(', as tenant ')} and with no tenant set: it does not filter by tenant`,
-          sql,
-        );
-      }
-    }
-  }
-}
-
-function sameRows(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function viewResultSql(rel: VerifyRelation): string {
-  return `SELECT pg_catalog.to_jsonb(v)::text AS j FROM ${rel.sql} AS v ORDER BY 1 LIMIT ${ROW_LIMIT + 1}`;
-}
-
-function functionSql(fn: VerifyFunction): string {
-  return `SELECT pg_catalog.to_jsonb(x.v)::text AS j FROM (SELECT ${fn.sql} AS v) AS x ORDER BY 1 LIMIT ${ROW_LIMIT + 1}`;
 }

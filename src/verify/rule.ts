@@ -7,8 +7,10 @@ import type { VerifyCatalog } from './verify-catalog.js';
  * A verify rule: the static half (code, name, severity, title, description,
  * remediation: what SARIF and docs/rules/ show) beside how its finding reads:
  * `message` turns what the probes collected into the per-object message, and
- * `help` is the fix for that object. The probes that break the rule are in
- * prober.ts; the finding book (finding-book.ts) collects what they find.
+ * `help` is the fix for that object. The rule's file also holds the probe
+ * that tries to break it, where one probe decides one rule (VER001, VER004 to
+ * VER006; the no-tenant probe of prober.ts decides VER002 and VER003 at once);
+ * the finding book (finding-book.ts) collects what the probes find.
  * Codes are stable and never reused.
  */
 

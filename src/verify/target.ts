@@ -2,6 +2,9 @@ import type pg from 'pg';
 import type { FindingObject } from '../report/finding.js';
 import type { VerifyCatalog, VerifyFunction, VerifyRelation } from './verify-catalog.js';
 
+/** The most rows of a view's or function's result that verify reads (one more tells that there are more). */
+export const ROW_LIMIT = 200;
+
 /** What verify probes: the relations an app role can reach and the SECURITY DEFINER functions, and how findings name them. */
 
 export type Target = { kind: 'relation'; rel: VerifyRelation } | { kind: 'function'; fn: VerifyFunction };
@@ -66,4 +69,14 @@ export function labelOf(target: Target, catalog?: VerifyCatalog): string {
 
 export function resultKey(target: Target, role: string): string {
   return `${target.kind === 'function' ? `f${target.fn.oid}` : `r${target.rel.oid}`}:${role}`;
+}
+
+/** A view's result, one JSON row each, in a stable order. */
+export function viewResultSql(rel: VerifyRelation): string {
+  return `SELECT pg_catalog.to_jsonb(v)::text AS j FROM ${rel.sql} AS v ORDER BY 1 LIMIT ${ROW_LIMIT + 1}`;
+}
+
+/** A function's result, one JSON row each, in a stable order. */
+export function functionSql(fn: VerifyFunction): string {
+  return `SELECT pg_catalog.to_jsonb(x.v)::text AS j FROM (SELECT ${fn.sql} AS v) AS x ORDER BY 1 LIMIT ${ROW_LIMIT + 1}`;
 }

@@ -1,5 +1,9 @@
 import { defineVerifyRule, detailsMessage } from '../rule.js';
 import { crossTenantHelp } from './verify-help.js';
+import { insertSql, type FetchedRow } from '../make-row.js';
+import type { Prober } from '../prober.js';
+import { labelOf, type Target } from '../target.js';
+import { classifyWrite } from './write-probe.js';
 
 /** docs/rules/VER004.md */
 export const ver004 = defineVerifyRule({
@@ -13,3 +17,22 @@ export const ver004 = defineVerifyRule({
   message: detailsMessage,
   help: (input) => crossTenantHelp(input, 'INSERT (WITH CHECK)'),
 });
+
+/** As tenant `a`, insert a copy of tenant `b`'s row (fresh unique values): admitted is a leak. */
+export async function probeInsert(p: Prober, target: Target & { kind: 'relation' }, role: string, a: string, b: string, rowB: FetchedRow): Promise<void> {
+  const row = await p.probeRow(target.rel, rowB);
+  const sql = insertSql(target.rel, row);
+  const shown = insertSql(target.rel, row, p.reveal(target.rel));
+  const outcome = classifyWrite(await p.session.as(role, a, sql, [], shown), p.showValues, row);
+  p.recordWrite(
+    'VER004',
+    'insert',
+    target,
+    role,
+    a,
+    outcome,
+    `${role} acting as tenant ${a} inserted a row for tenant ${b} into ${labelOf(target, p.catalog)}`,
+    shown,
+    row,
+  );
+}
