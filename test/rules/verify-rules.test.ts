@@ -13,8 +13,9 @@ import { ROOT } from '../helpers/cli.js';
  * Every verify rule in the "one finding → fix → no finding" form, from a real
  * verify run on each server: fixtures/verify/<RULE>/bad.sql must give exactly
  * one finding, of the rule, and good.sql (the fix, with near misses) none at
- * all. verify commits nothing and works on its own connection, so each
- * fixture is committed, verified, and its schema dropped.
+ * all. Each runs after fixtures/verify/rules-base.sql (the table and its rows).
+ * verify commits nothing and works on its own connection, so each fixture is
+ * committed, verified, and its schema dropped.
  */
 
 const DIR = path.join(ROOT, 'fixtures/verify');
@@ -73,7 +74,7 @@ describeEachServer('verify rules', (ctx) => {
   });
 
   async function verifyFixture(rule: string, variant: 'bad' | 'good'): Promise<Finding[]> {
-    await ctx.db.runScript(fill(readFileSync(path.join(DIR, rule, `${variant}.sql`), 'utf8')));
+    for (const file of ['rules-base.sql', path.join(rule, `${variant}.sql`)]) await ctx.db.runScript(fill(readFileSync(path.join(DIR, file), 'utf8')));
     try {
       const client = await ctx.db.client();
       const facts = await inferFacts({ schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: [roles.app] }, client).finally(() =>

@@ -57,7 +57,7 @@ export async function probeRead(
     if (owners.length === 0) return 'clean';
   }
   const whose = owners[0] === null ? 'a row that belongs to no tenant' : `a row of ${p.tenantName(owners[0])}`;
-  p.book.add('VER001', target, role, undefined, 'read', `${role} acting as tenant ${a} reads ${whose} in ${labelOf(target, p.catalog)}`, sql);
+  leak(p, target, role, 'read', `${role} acting as tenant ${a} reads ${whose} in ${labelOf(target, p.catalog)}`, sql);
   return 'leak';
 }
 
@@ -76,11 +76,10 @@ export async function probeViewWithTenantColumn(p: Prober, target: Target & { ki
       }
       const found = outcome.result.rows[0] as { rlsctl_owner: string } | undefined;
       if (found)
-        p.book.add(
-          'VER001',
+        leak(
+          p,
           target,
           role,
-          undefined,
           'read',
           `${role} acting as tenant ${a} reads a row of ${p.tenantName(found.rlsctl_owner)} through ${labelOf(target, p.catalog)}`,
           sql,
@@ -112,26 +111,17 @@ export async function probeResults(p: Prober, target: Target, noTenant: Map<stri
       results.set(tenant, { rows });
       const other = rows.flatMap((r) => p.tenantValuesIn(r)).find((v): v is string => v !== null && v !== tenant);
       if (other !== undefined) {
-        p.book.add(
-          'VER001',
-          target,
-          role,
-          undefined,
-          'read',
-          `${role} acting as tenant ${tenant} gets a row of ${p.tenantName(other)} from ${labelOf(target, p.catalog)}`,
-          sql,
-        );
+        leak(p, target, role, 'read', `${role} acting as tenant ${tenant} gets a row of ${p.tenantName(other)} from ${labelOf(target, p.catalog)}`, sql);
       }
     }
     const none = noTenant.get(resultKey(target, role));
     const all = p.tenants.map((t) => results.get(t));
     if (none && all.every((r) => r !== undefined) && none.rows.length > 0 && all.every((r) => sameRows(r!.rows, none.rows))) {
       const n = none.rows.length;
-      p.book.add(
-        'VER001',
+      leak(
+        p,
         target,
         role,
-        undefined,
         'same-for-all',
         `${role} gets the same ${n >= ROW_LIMIT + 1 ? `${ROW_LIMIT}+` : n} row${n === 1 ? '' : 's'} from ${labelOf(target, p.catalog)} as tenant ${p.tenants.join(', as tenant ')} and with no tenant set: it does not filter by tenant`,
         sql,
@@ -142,4 +132,9 @@ export async function probeResults(p: Prober, target: Target, noTenant: Map<stri
 
 function sameRows(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Record a VER001 finding; `way` tells a read across from a result that is the same for everyone. */
+function leak(p: Prober, target: Target, role: string, way: 'read' | 'same-for-all', detail: string, sql: string): void {
+  p.book.add('VER001', target, role, undefined, way, detail, sql);
 }
