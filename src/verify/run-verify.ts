@@ -2,7 +2,8 @@ import type pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import type { Database } from '../db/connection.js';
 import { DatabaseError, UsageError } from '../errors.js';
-import type { TenantFacts } from '../facts/resolve-facts.js';
+import { tenantLookupOfFacts, type TenantFacts } from '../facts/resolve-facts.js';
+import { currentTenantSql, settingValueFor } from '../compile/tenant-lookup.js';
 import { fingerprintOf, type Finding, type FindingObject } from '../report/finding.js';
 import { quoteIdent, quoteLiteral } from '../compile/quote.js';
 import {
@@ -165,7 +166,8 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     await client.query(`SAVEPOINT ${PROBE_SAVEPOINT}`);
     for (const failure of seed.failures) book.seedFailure(failure);
 
-    const session = new ProbeSession(client, setting, catalog.loginDefaults);
+    const settingValue = (tenant: string) => settingValueFor(tenantLookupOfFacts(facts), tenant);
+    const session = new ProbeSession(client, setting, catalog.loginDefaults, settingValue);
     const targets = targetsOf(catalog, facts.appRoles);
     // Read before the first probe: afterwards the session may stand in a probe's role or failed subtransaction.
     const triggers = await triggersOf(client, targets);
@@ -188,7 +190,7 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     // Phase 1: a session in which the tenant setting was never set.
     const fresh = await probe.noContext(targets, 'in a fresh session', step(1));
     // Phase 2: after a transaction that set the tenant locally ended.
-    await session.connecting(`SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(tenants[0])}, true)`);
+    await session.connecting(`SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(settingValue(tenants[0]))}, true)`);
     await probe.noContext(targets, 'after a transaction-local tenant ended', step(2));
     // Phase 3: as each tenant.
     await probe.asTenants(targets, fresh, step(3));
@@ -449,7 +451,7 @@ function helpFor(
   facts: TenantFacts,
   catalog: VerifyCatalog,
 ): string | undefined {
-  const current = `(SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(setting)}, true), '')::${facts.tenantType})`;
+  const current = currentTenantSql(tenantLookupOfFacts(facts));
   if (target.kind === 'function') {
     const fn = target.fn;
     if (rule === 'VER001' || rule === 'VER002') {

@@ -30,14 +30,16 @@ describe('resolveTenantOptions', () => {
   });
 });
 
+const SET_CONFIG = { setting: 'app.tenant_id', type: 'uuid', propagate: 'set-config' } as const;
+
 describe('beginTenantSql', () => {
   it('opens the transaction and sets the tenant transaction-locally in one query', () => {
-    expect(beginTenantSql('app.tenant_id', '00000000-0000-4000-8000-00000000000a')).toBe(
+    expect(beginTenantSql(SET_CONFIG, '00000000-0000-4000-8000-00000000000a')).toBe(
       "BEGIN; SELECT pg_catalog.set_config('app.tenant_id', '00000000-0000-4000-8000-00000000000a', true)",
     );
   });
 
   it('escapes quotes and backslashes of a text tenant', () => {
-    expect(beginTenantSql('app.tenant_id', "o'brien\\")).toBe("BEGIN; SELECT pg_catalog.set_config('app.tenant_id', E'o''brien\\\\', true)");
+    expect(beginTenantSql(SET_CONFIG, "o'brien\\")).toBe("BEGIN; SELECT pg_catalog.set_config('app.tenant_id', E'o''brien\\\\', true)");
   });
 });
