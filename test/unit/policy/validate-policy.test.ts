@@ -32,7 +32,12 @@ const TOO_LONG_HINT = 'PostgreSQL would truncate it silently, so the name in the
 const INVALID_CASES: Record<string, Expected[]> = {
   'unknown-key-near-miss.yaml': [{ line: 8, column: 9, message: 'unknown key `colum` in the table `app.invoices`', hint: 'did you mean `column`?' }],
   'unknown-key.yaml': [
-    { line: 2, column: 1, message: 'unknown key `owner` in the top-level mapping', hint: 'allowed keys here: version, tenant, roles, schemas, partitions, engine' },
+    {
+      line: 2,
+      column: 1,
+      message: 'unknown key `owner` in the top-level mapping',
+      hint: 'allowed keys here: version, tenant, roles, schemas, partitions, engine',
+    },
   ],
   'wrong-type-list.yaml': [{ line: 3, column: 8, message: '`roles.app` must be a list of names', hint: 'found string "app_user"' }],
   'partitions-not-boolean.yaml': [{ line: 5, column: 16, message: '`partitions.protect_new` must be true or false', hint: 'found string "yes"' }],
