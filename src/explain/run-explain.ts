@@ -84,6 +84,8 @@ export interface ExplainContext {
   policyRole: string;
   tenant: string;
   setting: string;
+  /** What the setting holds for the tenant when it is not the tenant itself (the claims JSON of the claim model). */
+  settingValue?: string;
   serverVersion: string;
   major: number;
   hypopg: HypopgStatus & { used: boolean };
@@ -188,6 +190,7 @@ export async function runExplain(
       policyRole: options.policyRole ?? role,
       tenant,
       setting: facts.setting,
+      ...(facts.claim ? { settingValue: settingValueFor(tenantLookupOfFacts(facts), tenant) } : {}),
       serverVersion: catalog.serverVersion,
       major: catalog.major,
       hypopg: { ...catalog.hypopg, used: useHypopg },
@@ -198,7 +201,7 @@ export async function runExplain(
       role,
       setting: facts.setting,
       tenant,
-      settingValue: settingValueFor(tenantLookupOfFacts(facts), tenant),
+      settingValue: context.settingValue,
       major: catalog.major,
     });
     try {
