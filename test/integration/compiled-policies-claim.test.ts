@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
 import { parseSync } from 'libpg-query';
 import { parsePolicy } from '../../src/policy/load-policy.js';
 import { loadParser } from '../../src/policy/expression.js';
@@ -12,6 +11,15 @@ import { currentTenantSql, settingValueFor, type TenantLookup } from '../../src/
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { ROOT } from '../helpers/cli.js';
 import { runPsql } from '../helpers/psql.js';
+import {
+  asRaw as asRawHelper,
+  asTenant,
+  expectHandPolicyCannotWiden,
+  expectNothingAfterTenantEnded,
+  expectOwnerSubjectBypassNot,
+  explainAsTenant,
+  type TenantModelUnderTest,
+} from '../helpers/tenant-behaviours.js';
 
 /**
  * The six required behaviours (compiled-policies.test.ts, for the setting
@@ -88,20 +96,9 @@ for (const model of MODELS) {
     const roles = { app: uniqueName('app'), owner: uniqueName('owner'), bypass: uniqueName('bypass'), other: uniqueName('other') };
     const value = (tenant: string) => settingValueFor({ claim: model.claim }, tenant);
 
-    /** Run `sql` as `role` with the setting set to `raw` (or not set), in a transaction that is rolled back. */
-    async function asRaw(role: string, raw: string | null, sql: string): Promise<pg.QueryResult> {
-      const client = await ctx.db.pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query(`SET LOCAL ROLE ${role}`);
-        if (raw !== null) await client.query('SELECT set_config($1, $2, true)', [model.setting, raw]);
-        return await client.query(sql);
-      } finally {
-        await client.query('ROLLBACK').catch(() => undefined);
-        client.release();
-      }
-    }
-    const as = (role: string, tenant: string | null, sql: string) => asRaw(role, tenant === null ? null : value(tenant), sql);
+    const under = (): TenantModelUnderTest => ({ pool: ctx.db.pool, setting: model.setting, value, roles, A, B });
+    const asRaw = (role: string, raw: string | null, sql: string) => asRawHelper(under(), role, raw, sql);
+    const as = (role: string, tenant: string | null, sql: string) => asTenant(under(), role, tenant, sql);
 
     beforeAll(async () => {
       await ctx.db.runScript(fixture('schema.sql', roles));
@@ -136,19 +133,7 @@ for (const model of MODELS) {
     });
 
     it('2. after a transaction-local tenant ended, the empty setting returns zero rows, no error', async () => {
-      const client = await ctx.db.pool.connect();
-      try {
-        await client.query(`SET ROLE ${roles.app}`);
-        await client.query('BEGIN');
-        await client.query('SELECT set_config($1, $2, true)', [model.setting, value(A)]);
-        expect((await client.query('SELECT * FROM app.items')).rowCount).toBe(2);
-        await client.query('COMMIT');
-        expect((await client.query('SELECT current_setting($1) AS v', [model.setting])).rows[0].v).toBe('');
-        for (const table of ['app.items', 'app.logs', 'app.audit']) expect((await client.query(`SELECT * FROM ${table}`)).rowCount).toBe(0);
-      } finally {
-        await client.query('RESET ROLE');
-        client.release();
-      }
+      await expectNothingAfterTenantEnded(under(), ['app.items', 'app.logs', 'app.audit']);
     });
 
     if (model.claim) {
@@ -190,36 +175,10 @@ for (const model of MODELS) {
     });
 
     it('4. a permissive USING (true) policy added by hand cannot widen access across tenants', async () => {
-      const client = await ctx.db.pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query(`CREATE POLICY wide_open ON app.items AS PERMISSIVE FOR ALL TO ${roles.app} USING (true) WITH CHECK (true)`);
-        await client.query(`SET LOCAL ROLE ${roles.app}`);
-        await client.query('SELECT set_config($1, $2, true)', [model.setting, value(A)]);
-        expect((await client.query('SELECT id FROM app.items ORDER BY id')).rows.map((r) => r.id)).toEqual([1, 2]);
-        await client.query('SAVEPOINT s');
-        await expect(client.query(`INSERT INTO app.items VALUES ('${B}', 14, 'n')`)).rejects.toThrow(/row-level security/);
-        await client.query('ROLLBACK TO SAVEPOINT s');
-      } finally {
-        await client.query('ROLLBACK');
-        client.release();
-      }
+      await expectHandPolicyCannotWiden(under());
     });
 
-    async function explain(sql: string): Promise<string> {
-      const client = await ctx.db.pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query('SET LOCAL enable_seqscan = off');
-        await client.query(`SET LOCAL ROLE ${roles.app}`);
-        await client.query('SELECT set_config($1, $2, true)', [model.setting, value(A)]);
-        const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${sql}`);
-        return JSON.stringify(rows[0]['QUERY PLAN']);
-      } finally {
-        await client.query('ROLLBACK');
-        client.release();
-      }
-    }
+    const explain = (sql: string) => explainAsTenant(under(), sql);
 
     if (model.citus) {
       it('5. without a sub-select, the tenant lookup is the index condition: evaluated once per index scan, not per row', async () => {
@@ -252,10 +211,7 @@ for (const model of MODELS) {
     }
 
     it('6. the owner is subject to the policies; superusers and declared bypass roles are not', async () => {
-      expect((await as(roles.owner, null, 'SELECT * FROM app.items')).rowCount).toBe(0);
-      expect((await as(roles.owner, A, 'SELECT * FROM app.items')).rowCount).toBe(0);
-      expect((await as(roles.bypass, null, 'SELECT * FROM app.items')).rowCount).toBe(3);
-      expect((await ctx.db.query('SELECT * FROM app.items')).rowCount).toBe(3);
+      await expectOwnerSubjectBypassNot(under());
     });
 
     if (model.citus) {
