@@ -52,6 +52,14 @@ const INVALID_CASES: Record<string, Expected[]> = {
       hint: 'PostgreSQL only accepts custom settings with a prefix: write `app.tenant_id`',
     },
   ],
+  'claim-path-invalid.yaml': [
+    {
+      line: 3,
+      column: 10,
+      message: 'the claim path "app_metadata.org id" is not a valid claim path',
+      hint: 'write claim names of letters, digits, `_` and `-` (at most 63 each) joined by dots, e.g. `app_metadata.org_id` (at most 16 names)',
+    },
+  ],
   'unknown-type.yaml': [{ line: 4, column: 9, message: 'unknown tenant type `uid`', hint: 'did you mean `uuid`?' }],
   'unknown-mode.yaml': [{ line: 8, column: 15, message: 'unknown mode `shard` for the table `app.countries`', hint: 'did you mean `shared`?' }],
   'empty-app-roles.yaml': [{ line: 3, column: 8, message: '`roles.app` is empty', hint: 'policies are made TO the app roles: name at least one' }],
