@@ -4,6 +4,7 @@ import { loadParser } from '../../../src/policy/expression.js';
 import { validatePolicy } from '../../../src/policy/validate-policy.js';
 import { desiredState } from '../../../src/compile/desired-state.js';
 import { currentTenantSql, settingValueFor, tenantLookupOf } from '../../../src/compile/tenant-lookup.js';
+import { compileScript } from '../../../src/compile/render-sql.js';
 
 /** The keys of issue 17 for the claim model and Citus: `engine` and `tenant.claim`, validated with their place. */
 
@@ -130,5 +131,12 @@ describe('engine', () => {
       { file: 'b.yaml', text: 'version: 1\nengine: postgres\n' },
     ]);
     expect(twice.diagnostics.map((d) => d.message)).toEqual(['`engine` is declared twice: at a.yaml:3:1 and at b.yaml:2:1']);
+  });
+});
+
+describe('the compiled script', () => {
+  it('names the claim and the engine in its header', () => {
+    const { model } = check(`${HEAD}engine: citus\ntenant: { claim: app_metadata.org_id, column: org_id }\n${TABLES}`);
+    expect(compileScript(model!)).toContain(`-- Tenant setting request.jwt.claims, claim app_metadata.org_id (uuid), engine citus; app roles: app_user.`);
   });
 });
