@@ -76,5 +76,9 @@ describe('the claim model and propagate: set-local', () => {
       expect(() => resolveTenantOptions({ claim: claim as never })).toThrow(/not a valid claim path/);
     }
     expect(() => resolveTenantOptions({ propagate: 'set' as never })).toThrow(/unknown propagate/);
+    // The setting name reaches SET LOCAL as identifiers: one that is not a plain custom setting name is refused first.
+    for (const setting of ['app."x', 'app.x = 1; DROP TABLE t; --', 'app.x"."y']) {
+      expect(() => resolveTenantOptions({ setting, propagate: 'set-local' })).toThrow(/not a valid custom setting name/);
+    }
   });
 });
