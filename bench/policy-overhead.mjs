@@ -5,7 +5,9 @@
 // show (tenant_id = current_setting('app.tenant_id')::uuid, no sub-select, no tenant index).
 // Four typical tenant queries run as the app role with the tenant set, against the same queries
 // with an explicit WHERE tenant_id = $1 as a bypass role; runs are interleaved so both see the
-// same machine state.
+// same machine state. The same data in `claim` and `citus` carries the policies of the other tenant
+// models of docs/policy-file.md (the tenant as a claim of request.jwt.claims; engine: citus, no
+// sub-select): policy_overhead_ratio_claim and policy_overhead_ratio_citus, against the same WHERE.
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import { parsePolicy } from '../dist/policy/load-policy.js';
@@ -35,6 +37,12 @@ const QUERIES = {
   },
 };
 
+/** The other tenant models, each on its own copy of the data: schema -> the policy file's header. */
+const MODELS = {
+  claim: 'tenant: { claim: app_metadata.org_id, type: uuid }',
+  citus: 'engine: citus\ntenant: { setting: app.tenant_id, type: uuid }',
+};
+
 function sql(text, schema) {
   return text.replaceAll('%s', schema);
 }
@@ -46,7 +54,7 @@ async function setup(url) {
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_app') THEN CREATE ROLE bench_app; END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_bypass') THEN CREATE ROLE bench_bypass BYPASSRLS; END IF;
   END $$`);
-  for (const schema of ['gen', 'naive']) {
+  for (const schema of ['gen', 'naive', ...Object.keys(MODELS)]) {
     await c.query(`CREATE SCHEMA ${schema}`);
     await c.query(`CREATE TABLE ${schema}.projects (tenant_id uuid NOT NULL, id bigint PRIMARY KEY, name text NOT NULL)`);
     await c.query(
@@ -64,17 +72,20 @@ async function setup(url) {
                         ((g % ${TENANTS})) * ${PROJECTS_PER_TENANT} + (g / ${TENANTS}) % ${PROJECTS_PER_TENANT} + 1,
                         'task ' || g, timestamptz '2026-01-01' + g * interval '1 second'
                    FROM generate_series(1, ${TENANTS * TASKS_PER_TENANT}) g`);
-  await c.query('INSERT INTO naive.projects SELECT * FROM gen.projects');
-  await c.query('INSERT INTO naive.tasks SELECT * FROM gen.tasks');
+  for (const schema of ['naive', ...Object.keys(MODELS)]) {
+    await c.query(`INSERT INTO ${schema}.projects SELECT * FROM gen.projects`);
+    await c.query(`INSERT INTO ${schema}.tasks SELECT * FROM gen.tasks`);
+  }
 
-  const model = await parsePolicy([
-    {
-      file: 'bench.yaml',
-      text: `version: 1
-tenant: { setting: app.tenant_id, type: uuid }
+  for (const [schema, header] of [['gen', 'tenant: { setting: app.tenant_id, type: uuid }'], ...Object.entries(MODELS)]) {
+    const model = await parsePolicy([
+      {
+        file: 'bench.yaml',
+        text: `version: 1
+${header}
 roles: { app: [bench_app], bypass: [bench_bypass] }
 schemas:
-  gen:
+  ${schema}:
     tables:
       projects: tenant
       tasks:
@@ -82,13 +93,14 @@ schemas:
           - [created_at]
           - [project_id]
 `,
-    },
-  ]);
-  const statements = compileStatements(model);
-  await c.query('BEGIN');
-  for (const s of statements.filter((s) => s.phase === 'transaction')) await c.query(s.sql);
-  await c.query('COMMIT');
-  for (const s of statements.filter((s) => s.phase === 'concurrent')) await c.query(s.sql);
+      },
+    ]);
+    const statements = compileStatements(model);
+    await c.query('BEGIN');
+    for (const s of statements.filter((s) => s.phase === 'transaction')) await c.query(s.sql);
+    await c.query('COMMIT');
+    for (const s of statements.filter((s) => s.phase === 'concurrent')) await c.query(s.sql);
+  }
   // The baseline gets the same indexes; the naive schema gets none beyond its primary keys.
   await c.query(`ALTER TABLE naive.tasks ENABLE ROW LEVEL SECURITY; ALTER TABLE naive.tasks FORCE ROW LEVEL SECURITY;
                  ALTER TABLE naive.projects ENABLE ROW LEVEL SECURITY; ALTER TABLE naive.projects FORCE ROW LEVEL SECURITY;
@@ -126,6 +138,7 @@ export async function run() {
     const app = await session(url, 'bench_app');
     const bypass = await session(url, 'bench_bypass');
     const ratios = [];
+    const modelRatios = Object.fromEntries(Object.keys(MODELS).map((m) => [m, []]));
     const slowdowns = [];
     const perQuery = {};
     let seed = 42;
@@ -133,18 +146,26 @@ export async function run() {
     for (let round = 0; round < ROUNDS; round++) {
       let policyMs = 0;
       let explicitMs = 0;
+      const modelMs = Object.fromEntries(Object.keys(MODELS).map((m) => [m, 0]));
       for (let i = 0; i < SAMPLES_PER_ROUND; i++) {
         const k = 1 + Math.floor(random() * TENANTS);
         const tenant = uuidOf(k);
         const taskId = k - 1 + TENANTS * Math.floor(random() * TASKS_PER_TENANT) || TENANTS;
-        await app.query("SELECT set_config('app.tenant_id', $1, false)", [tenant]);
+        await app.query("SELECT set_config('app.tenant_id', $1, false), set_config('request.jwt.claims', $2, false)", [
+          tenant,
+          JSON.stringify({ sub: uuidOf(0), role: 'authenticated', app_metadata: { org_id: tenant } }),
+        ]);
         for (const [q, text] of Object.entries(QUERIES)) {
           const policyParams = q === 'point' ? [taskId] : [];
           const explicitParams = q === 'point' ? [taskId, tenant] : [tenant];
-          // Alternate which side goes first, so caches favour neither.
-          const order = (i + round) % 2 === 0 ? ['p', 'e'] : ['e', 'p'];
+          // Rotate which side goes first, so caches favour none.
+          const sides = ['p', 'e', ...Object.keys(MODELS)];
+          const shift = (i + round) % sides.length;
+          const order = [...sides.slice(shift), ...sides.slice(0, shift)];
           for (const side of order) {
-            if (side === 'p') {
+            if (side in MODELS) {
+              modelMs[side] += (await timed(app, `${side}_${q}`, sql(text.policy, side), policyParams)).ms;
+            } else if (side === 'p') {
               const r = await timed(app, `p_${q}`, sql(text.policy, 'gen'), policyParams);
               policyMs += r.ms;
               (perQuery[q] ??= { policy: 0, explicit: 0 }).policy += r.ms;
@@ -157,6 +178,7 @@ export async function run() {
         }
       }
       ratios.push(policyMs / explicitMs);
+      for (const m of Object.keys(MODELS)) modelRatios[m].push(modelMs[m] / explicitMs);
 
       // The naive policy: the same queries, far fewer samples (each scans the whole table).
       let naiveMs = 0;
@@ -181,6 +203,7 @@ export async function run() {
       );
     }
     figures.push(report('policy_overhead_ratio', ratios, 'ratio', '<= 1.10'));
+    for (const m of Object.keys(MODELS)) figures.push(report(`policy_overhead_ratio_${m}`, modelRatios[m], 'ratio', '<= 1.10'));
     figures.push(report('naive_policy_slowdown', slowdowns, 'ratio', 'report (expect >= 10)'));
   } finally {
     await server.stop();

@@ -43,6 +43,8 @@ export interface ExpressionFacts {
   perRowCalls: string[];
   /** Columns that appear under a cast or a function call (RLS042), with what wraps them. */
   wrappedColumns: Array<{ column: string; wrapper: string }>;
+  /** A JSON path that starts with `user_metadata` (Supabase's user-editable claims, RLS024). */
+  readsUserMetadata: boolean;
 }
 
 const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'name', 'character varying', 'char']);
@@ -212,6 +214,7 @@ export function analyzeExpression(text: string): ExpressionFacts {
     hasSubquery: false,
     perRowCalls: [],
     wrappedColumns: [],
+    readsUserMetadata: false,
   };
   let root: unknown;
   try {
@@ -238,6 +241,7 @@ export function analyzeExpression(text: string): ExpressionFacts {
       return;
     }
     const [kind, body] = k;
+    if (kind === 'A_Expr' && startsWithUserMetadata(body)) facts.readsUserMetadata = true;
     switch (kind) {
       case 'ColumnRef': {
         const name = lastName(body.fields);
@@ -316,6 +320,19 @@ export function analyzeExpression(text: string): ExpressionFacts {
   };
   walk(root, { underScalarSubselect: false, inSubquery: false, underCall: false }, undefined);
   return facts;
+}
+
+const JSON_OPERATORS = new Set(['->', '->>', '#>', '#>>']);
+
+/** `x -> 'user_metadata'`, `x #>> ARRAY['user_metadata', ...]`, `x #>> '{user_metadata,...}'`. */
+function startsWithUserMetadata(expr: Node): boolean {
+  if (expr.kind !== 'AEXPR_OP' || !JSON_OPERATORS.has(lastName(expr.name))) return false;
+  const key = constString(expr.rexpr);
+  if (key !== undefined) return key === 'user_metadata' || /^\{\s*"?user_metadata"?\s*(,|\})/.test(key);
+  const array = kindOf(stripTextCasts(expr.rexpr));
+  const arrayNode = array && array[0] === 'TypeCast' ? kindOf(array[1].arg) : array;
+  if (arrayNode && arrayNode[0] === 'A_ArrayExpr') return constString(((arrayNode[1].elements as unknown[]) ?? [])[0]) === 'user_metadata';
+  return false;
 }
 
 /** Parses each distinct expression text once. */

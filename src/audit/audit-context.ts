@@ -1,7 +1,8 @@
 import { appliesToCommand, clauseExpression, clausesOf } from '../rls/policy-semantics.js';
-import type { TenantFacts } from '../facts/resolve-facts.js';
+import { tenantLookupOfFacts, type TenantFacts } from '../facts/resolve-facts.js';
 import type { Plan } from '../plan/plan.js';
-import { qualify, quoteIdent, quoteLiteral } from '../compile/quote.js';
+import { qualify } from '../compile/quote.js';
+import { currentTenantSql, tenantEqualsSql } from '../compile/tenant-lookup.js';
 import { quoteRole } from '../compile/render-sql.js';
 import type { Finding, FindingObject, RuleMeta } from '../report/finding.js';
 import { fingerprintOf } from '../report/finding.js';
@@ -221,12 +222,11 @@ export class AuditContext {
 
   /** The current tenant as rlsctl generates it: once per statement, NULL (not an error) when unset or empty. */
   currentTenantSql(): string {
-    const cast = { uuid: '::uuid', bigint: '::bigint', integer: '::integer', text: '' }[this.facts.tenantType];
-    return `(SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(this.facts.setting ?? 'app.tenant_id')}, true), '')${cast})`;
+    return currentTenantSql(tenantLookupOfFacts(this.facts));
   }
 
   tenantPredicateSql(column: string): string {
-    return `${quoteIdent(column)} = ${this.currentTenantSql()}`;
+    return tenantEqualsSql(column, tenantLookupOfFacts(this.facts));
   }
 
   /** The table-like object of a relation, for findings. */

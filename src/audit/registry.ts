@@ -13,6 +13,7 @@ import { rls020 } from './rules/rls020-setting-not-missing-ok.js';
 import { rls021 } from './rules/rls021-empty-setting-cast.js';
 import { rls022 } from './rules/rls022-fail-open-context.js';
 import { rls023 } from './rules/rls023-persistent-tenant-default.js';
+import { rls024 } from './rules/rls024-user-editable-claim.js';
 import { rls030 } from './rules/rls030-permissive-always-true.js';
 import { rls031 } from './rules/rls031-multiple-permissive.js';
 import { rls032 } from './rules/rls032-write-not-tenant-checked.js';
@@ -48,6 +49,7 @@ export const AUDIT_RULES: readonly AuditRule[] = [
   rls021,
   rls022,
   rls023,
+  rls024,
   rls030,
   rls031,
   rls032,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Command, PolicyCommand, PolicyModel, TableDecl, TenantTable, Via } from '../policy/model.js';
 import { identBytes, qualify, quoteIdent, quoteLiteral } from './quote.js';
+import { tenantEqualsSql, tenantLookupOf } from './tenant-lookup.js';
 
 /**
  * PolicyModel → the state the database must be in: per table its RLS flags,
@@ -75,28 +76,9 @@ export function staleGeneratedPolicySql(column: string, wanted: string[]): strin
   return `pg_catalog.starts_with(${column}::text, ${quoteLiteral(GENERATED_PREFIX)})${names}`;
 }
 
-const CAST: Record<PolicyModel['tenant']['type'], string> = {
-  uuid: '::uuid',
-  bigint: '::bigint',
-  integer: '::integer',
-  text: '',
-};
-
-/**
- * The current tenant, looked up once per statement. The scalar sub-select
- * makes the planner run it as an InitPlan instead of once per row; NULLIF
- * turns the empty string that an unset custom setting reads as after a
- * transaction-local SET ends into NULL, so the cast cannot fail and the
- * comparison admits no row; `missing_ok = true` returns NULL instead of an
- * error when the setting was never set in the session.
- */
-export function currentTenantExpression(model: PolicyModel): string {
-  return `(SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(model.tenant.setting)}, true), '')${CAST[model.tenant.type]})`;
-}
-
 export function tenantPredicate(model: PolicyModel, table: TenantTable, self: string, parentAlias?: string): string {
   if (table.via) return viaPredicate(table.via, self, parentAlias);
-  return `${quoteIdent(tenantColumnOf(model, table))} = ${currentTenantExpression(model)}`;
+  return tenantEqualsSql(tenantColumnOf(model, table), tenantLookupOf(model));
 }
 
 /** The alias of the parent in a `via` predicate, and the one used on a relation of that very name. */

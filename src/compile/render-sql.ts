@@ -327,7 +327,7 @@ export function compileScript(model: PolicyModel, options: CompileOptions = {}):
       ? '-- Transactional (compile --transactional): no BEGIN/COMMIT of its own, every index built inside the transaction; run it in one transaction, as migration tools do (psql -1 -v ON_ERROR_STOP=1 -f FILE).'
       : '-- Concurrent index builds: run it with psql (psql -v ON_ERROR_STOP=1 -f FILE), not inside a transaction (compile --transactional writes a script for that).',
     '-- Idempotent: run it any number of times; each run leaves the same catalog.',
-    `-- Tenant setting ${model.tenant.setting} (${model.tenant.type}); app roles: ${model.roles.app.join(', ')}.`,
+    `-- Tenant setting ${model.tenant.setting}${model.tenant.claim ? `, claim ${model.tenant.claim.join('.')}` : ''} (${model.tenant.type})${model.engine === 'citus' ? ', engine citus' : ''}; app roles: ${model.roles.app.join(', ')}.`,
     ...(model.partitions?.protectNew
       ? ['-- partitions.protect_new: its event trigger is installed by rlsctl apply (as a superuser), not by this script.']
       : []),

@@ -118,6 +118,31 @@ class ModelDiff {
         this.fileWideSql({ ...this.base, tenant: { ...b, type: h.type } }),
       );
     }
+    const bClaim = b.claim?.join('.');
+    const hClaim = h.claim?.join('.');
+    if (bClaim !== hClaim) {
+      this.add(
+        'tenant-claim',
+        { kind: 'policy_file', name: 'tenant.claim' },
+        `tenant claim ${bClaim ?? '(none)'} -> ${hClaim ?? '(none)'}`,
+        // Another claim is another value of the token: who can put what in it
+        // (an identity provider's user-editable metadata, say) is not in the file.
+        'widening',
+        `tenant tables now take the current tenant from ${hClaim ? `the claim ${hClaim} of ${h.setting}` : h.setting} instead of ${bClaim ? `the claim ${bClaim}` : b.setting}; whoever can set that value now decides which rows each app role sees, which rlsctl cannot check, so this counts as widening`,
+        this.fileWideSql({ ...this.base, tenant: { ...b, claim: h.claim } }),
+      );
+    }
+    if ((this.base.engine ?? 'postgres') !== (this.head.engine ?? 'postgres')) {
+      this.add(
+        'engine',
+        { kind: 'policy_file', name: 'engine' },
+        `engine ${this.base.engine ?? 'postgres'} -> ${this.head.engine ?? 'postgres'}`,
+        // The same lookup with or without the scalar sub-select: the same rows.
+        'neutral',
+        'the tenant lookup is written for the other engine (with or without a scalar sub-select); it reads the same tenant, so each tenant sees the same rows',
+        this.fileWideSql({ ...this.base, engine: this.head.engine }),
+      );
+    }
     if (b.column !== h.column) {
       this.add(
         'tenant-column-default',

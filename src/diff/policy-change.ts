@@ -14,6 +14,8 @@ export type ChangeClass = (typeof CHANGE_CLASSES)[number];
 export type ChangeKind =
   | 'tenant-setting'
   | 'tenant-type'
+  | 'tenant-claim'
+  | 'engine'
   | 'tenant-column-default'
   | 'managed-schema'
   | 'partitions-protect-new'

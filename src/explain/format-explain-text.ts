@@ -41,7 +41,7 @@ export function formatExplainText(findings: ExplainFinding[], queries: QueryOutc
   const planned = queries.filter((q) => q.planned).length;
   const s = summarize(findings);
   lines.push(
-    `${planned} of ${queries.length} quer${queries.length === 1 ? 'y' : 'ies'} planned as ${escapeTerminal(context.role)}${context.policyRole !== context.role ? ` (a member of ${escapeTerminal(context.policyRole)}, an app role of the policy file)` : ''} with ${escapeTerminal(context.setting)} = '${escapeTerminal(context.tenant)}' on PostgreSQL ${context.serverVersion}, each as is and with sequential scans disabled (generic plans for parameters)`,
+    `${planned} of ${queries.length} quer${queries.length === 1 ? 'y' : 'ies'} planned as ${escapeTerminal(context.role)}${context.policyRole !== context.role ? ` (a member of ${escapeTerminal(context.policyRole)}, an app role of the policy file)` : ''} with ${escapeTerminal(context.setting)} = '${escapeTerminal(context.settingValue ?? context.tenant)}' on PostgreSQL ${context.serverVersion}, each as is and with sequential scans disabled (generic plans for parameters)`,
   );
   lines.push(
     context.hypopg.used

@@ -37,6 +37,8 @@ export interface PlanContext {
   role: string;
   setting: string;
   tenant: string;
+  /** What goes into the setting for `tenant` (the claims JSON of the claim model); default the tenant itself. */
+  settingValue?: string;
   /** Server major version (14...). */
   major: number;
   /** Statement and lock timeouts, in milliseconds (a migration holding a lock must not hang explain). */
@@ -101,7 +103,7 @@ export class PlanSession {
         throw error;
       }
       // Transaction-local, as a pooled connection sets it per transaction (cli.md; policy-file.md behaviour 2).
-      await client.query('SELECT pg_catalog.set_config($1, $2, true)', [context.setting, context.tenant]);
+      await client.query('SELECT pg_catalog.set_config($1, $2, true)', [context.setting, context.settingValue ?? context.tenant]);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;

@@ -4,7 +4,8 @@ import type pg from 'pg';
 import { UsageError } from '../errors.js';
 import type { Database } from '../db/connection.js';
 import { refuseOpenTransaction } from '../db/open-transaction.js';
-import type { TenantFacts } from '../facts/resolve-facts.js';
+import { tenantLookupOfFacts, type TenantFacts } from '../facts/resolve-facts.js';
+import { settingValueFor, tenantEqualsSql } from '../compile/tenant-lookup.js';
 import type { TenantType } from '../policy/model.js';
 import { loadParser } from '../policy/expression.js';
 import { qualify, quoteIdent, quoteLiteral } from '../compile/quote.js';
@@ -83,6 +84,8 @@ export interface ExplainContext {
   policyRole: string;
   tenant: string;
   setting: string;
+  /** What the setting holds for the tenant when it is not the tenant itself (the claims JSON of the claim model). */
+  settingValue?: string;
   serverVersion: string;
   major: number;
   hypopg: HypopgStatus & { used: boolean };
@@ -187,13 +190,20 @@ export async function runExplain(
       policyRole: options.policyRole ?? role,
       tenant,
       setting: facts.setting,
+      ...(facts.claim ? { settingValue: settingValueFor(tenantLookupOfFacts(facts), tenant) } : {}),
       serverVersion: catalog.serverVersion,
       major: catalog.major,
       hypopg: { ...catalog.hypopg, used: useHypopg },
     };
     const findings: ExplainFinding[] = (options.problems ?? []).map((p) => failedFinding(p.name, p.message, { file: p.file, line: p.line, column: p.column }));
     const outcomes: QueryOutcome[] = (options.problems ?? []).map((p) => ({ name: p.name, file: p.file, line: p.line, planned: false }));
-    const session = await PlanSession.open(client, { role, setting: facts.setting, tenant, major: catalog.major });
+    const session = await PlanSession.open(client, {
+      role,
+      setting: facts.setting,
+      tenant,
+      settingValue: context.settingValue,
+      major: catalog.major,
+    });
     try {
       let done = 0;
       for (const query of queries) {
@@ -324,11 +334,9 @@ function isCorrelated(policy: PolicyInfo, relation: TenantRelation): boolean {
   return /\bSELECT\b/i.test(policy.using ?? '') && new RegExp(`(?<![\\w$."])${ident}\\.`).test(policy.using ?? '');
 }
 
-const CAST: Record<TenantType, string> = { uuid: '::uuid', bigint: '::bigint', integer: '::integer', text: '' };
-
 /** The predicate every tenant policy should hold (the shape `rlsctl compile` writes). */
 function idealPredicate(facts: TenantFacts, column: string): string {
-  return `${quoteIdent(column)} = (SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(facts.setting!)}, true), '')${CAST[facts.tenantType]})`;
+  return tenantEqualsSql(column, tenantLookupOfFacts(facts));
 }
 
 /** ALTER POLICY statements that give the offending policies the one-lookup, index-friendly shape. */

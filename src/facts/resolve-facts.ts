@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import type pg from 'pg';
 import { loadPolicy, DEFAULT_POLICY_PATH } from '../policy/load-policy.js';
-import type { PolicyModel, TenantType } from '../policy/model.js';
+import type { Engine, PolicyModel, TenantType } from '../policy/model.js';
 import { tenantColumnOf } from '../compile/desired-state.js';
+import type { TenantLookup } from '../compile/tenant-lookup.js';
 import { parseSync } from 'libpg-query';
 import { loadParser } from '../policy/expression.js';
 
@@ -35,6 +36,9 @@ export interface TenantFacts {
   bypassRoles: string[];
   setting?: string;
   tenantType: TenantType;
+  /** The claim path inside the setting's JSON (`tenant.claim`), for the claim model. */
+  claim?: string[];
+  engine?: Engine;
   tenantColumn: string;
   /** What was inferred rather than said, one line each, for the text report. */
   inferred: string[];
@@ -69,9 +73,16 @@ export function factsFromModel(model: PolicyModel): TenantFacts {
     bypassRoles: model.roles.bypass,
     setting: model.tenant.setting,
     tenantType: model.tenant.type,
+    ...(model.tenant.claim ? { claim: model.tenant.claim } : {}),
+    ...(model.engine ? { engine: model.engine } : {}),
     tenantColumn: model.tenant.column,
     inferred: [],
   };
+}
+
+/** The tenant model of the facts, as compile reads it (src/compile/tenant-lookup.ts). */
+export function tenantLookupOfFacts(facts: TenantFacts): TenantLookup {
+  return { setting: facts.setting ?? 'app.tenant_id', type: facts.tenantType, claim: facts.claim, engine: facts.engine };
 }
 
 /** The constant names of the custom settings an expression reads with current_setting(). */

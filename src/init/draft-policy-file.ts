@@ -188,6 +188,12 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
     if (setting) notes.push(`tenant setting ${shown(setting)} inferred from the existing policies`);
     else setting = 'app.tenant_id';
   }
+  // The claim model: existing policies that read a path of the JWT claims (PostgREST, Supabase's auth.jwt()).
+  const claim = options.tenantSetting ? undefined : claimRead(tables.flatMap((t) => t.policies.flatMap((p) => [p.using ?? '', p.check ?? ''])));
+  if (claim) {
+    setting = 'request.jwt.claims';
+    notes.push(`tenant claim ${shown(claim)} of request.jwt.claims inferred from the existing policies`);
+  }
 
   const columnNames = wanted.map(shown).join(' or ');
 
@@ -201,6 +207,7 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
     '',
     'tenant:',
     `  setting: ${yamlScalar(setting)}`,
+    ...(claim ? [`  claim: ${yamlScalar(claim)}`] : []),
     `  type: ${type}`,
     `  column: ${yamlScalar(column)}`,
     '',
@@ -312,6 +319,27 @@ export function draftPolicyFile(catalog: CatalogModel, options: DraftOptions): D
     notes,
   };
 }
+
+/**
+ * The claim path the most policy texts read from the JWT claims, as
+ * pg_get_expr prints `(current_setting('request.jwt.claims', true)::jsonb -> 'a') ->> 'b'`
+ * or `(auth.jwt() -> 'a') ->> 'b'`; only paths a policy file can hold (CLAIM_PATH).
+ */
+function claimRead(texts: string[]): string | undefined {
+  const source = String.raw`(?:current_setting\('request\.jwt\.claims'(?:::text)?(?:, true)?\)\)?::jsonb?|auth\.jwt\(\))\)?`;
+  const step = String.raw`\s*->>?\s*'([^']*)'(?:::text)?\)?`;
+  const read = new RegExp(`${source}((?:${step})+)`, 'g');
+  const seen = new Map<string, number>();
+  for (const text of texts) {
+    for (const m of text.matchAll(read)) {
+      const path = [...m[1].matchAll(new RegExp(step, 'g'))].map((s) => s[1]).join('.');
+      if (CLAIM_PATH.test(path)) seen.set(path, (seen.get(path) ?? 0) + 1);
+    }
+  }
+  return [...seen].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
+}
+
+const CLAIM_PATH = /^[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63}){0,15}$/;
 
 function existingComment(t: CatalogTable, indent: string): string[] {
   if (t.policies.length === 0 && !t.rls.enabled) return [];

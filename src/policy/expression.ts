@@ -94,3 +94,10 @@ export function embedExpression(text: string): string {
   const trimmed = text.trim();
   return trimmed.includes('--') || trimmed.includes('\n') ? `(\n    ${trimmed}\n  )` : `(${trimmed})`;
 }
+
+/** Whether a parsed expression (checkExpression's tree) holds a sub-query: EXISTS, IN (SELECT ...), a scalar (SELECT ...). */
+export function hasSubLink(tree: unknown): boolean {
+  if (!tree || typeof tree !== 'object') return false;
+  if (Array.isArray(tree)) return tree.some(hasSubLink);
+  return Object.entries(tree as Record<string, unknown>).some(([key, value]) => key === 'SubLink' || hasSubLink(value));
+}

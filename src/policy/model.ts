@@ -6,13 +6,22 @@ import type { SourceLocation } from '../errors.js';
 import type { TenantType } from '../tenant/tenant-type.js';
 export { TENANT_TYPES, type TenantType } from '../tenant/tenant-type.js';
 
+export const ENGINES = ['postgres', 'citus'] as const;
+export type Engine = (typeof ENGINES)[number];
+
 export const COMMANDS = ['select', 'insert', 'update', 'delete'] as const;
 export type Command = (typeof COMMANDS)[number];
 export type PolicyCommand = Command | 'all';
 
 export interface PolicyModel {
   version: 1;
-  tenant: { setting: string; type: TenantType; column: string };
+  /**
+   * `claim`: the tenant is this path inside the setting's JSON (`tenant.claim`,
+   * `app_metadata.org_id` → ['app_metadata', 'org_id']); absent, the setting holds the tenant itself.
+   */
+  tenant: { setting: string; type: TenantType; column: string; claim?: string[] };
+  /** `engine: citus`: policies without sub-queries (src/compile/tenant-lookup.ts). Absent means postgres. */
+  engine?: Engine;
   roles: { app: string[]; bypass: string[] };
   /** Managed schemas, in file order: every table in them must be declared. */
   schemas: string[];

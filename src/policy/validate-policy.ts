@@ -4,6 +4,8 @@ import { identBytes } from '../compile/quote.js';
 import { desiredTable } from '../compile/desired-state.js';
 import {
   COMMANDS,
+  ENGINES,
+  type Engine,
   TENANT_TYPES,
   type Command,
   type ExtraPolicy,
@@ -14,7 +16,7 @@ import {
   type TenantType,
   type Via,
 } from './model.js';
-import { checkExpression } from './expression.js';
+import { checkExpression, hasSubLink } from './expression.js';
 import { didYouMean } from './suggest.js';
 
 export interface PolicySource {
@@ -27,9 +29,11 @@ export interface ValidationResult {
   diagnostics: PolicyDiagnostic[];
 }
 
-const TOP_KEYS = ['version', 'tenant', 'roles', 'schemas', 'partitions'] as const;
+const TOP_KEYS = ['version', 'tenant', 'roles', 'schemas', 'partitions', 'engine'] as const;
 const PARTITIONS_KEYS = ['protect_new'] as const;
-const TENANT_KEYS = ['setting', 'type', 'column'] as const;
+const TENANT_KEYS = ['setting', 'type', 'column', 'claim'] as const;
+/** A segment of `tenant.claim`: it becomes a quoted literal of a text[] path (src/compile/tenant-lookup.ts). */
+const CLAIM_SEGMENT = /^[A-Za-z0-9_-]{1,63}$/;
 const ROLE_KEYS = ['app', 'bypass'] as const;
 const SCHEMA_KEYS = ['tables'] as const;
 const TABLE_KEYS = ['mode', 'column', 'indexes', 'commands', 'via', 'reason', 'policies'] as const;
@@ -83,6 +87,9 @@ class Validator {
   private tenant?: { value: PolicyModel['tenant'] } & Declared;
   private roles?: { value: PolicyModel['roles'] } & Declared;
   private partitions?: { value: NonNullable<PolicyModel['partitions']> } & Declared;
+  private engine?: { value: Engine } & Declared;
+  /** Hand-written expressions that hold a sub-query, refused under `engine: citus`. */
+  private subqueries: SourceLocation[] = [];
   /** A `roles` key was found in some file, valid or not. */
   private rolesSeen = false;
   /** Some file could not be parsed as YAML, so what it declares is unknown. */
@@ -124,6 +131,7 @@ class Validator {
       schemas: [...this.schemas.keys()],
       tables: this.tables,
       ...(this.partitions ? { partitions: this.partitions.value } : {}),
+      ...(this.engine ? { engine: this.engine.value } : {}),
       files: sources.map((s) => s.file),
     };
   }
@@ -297,6 +305,15 @@ class Validator {
     if (schemas) this.readSchemas(schemas);
     const partitions = top.get('partitions');
     if (partitions) this.readPartitions(partitions);
+    const engine = top.get('engine');
+    if (engine && this.firstDeclaration(this.engine, engine, '`engine`')) {
+      const e = this.string(engine, '`engine`');
+      if (e !== undefined && (ENGINES as readonly string[]).includes(e)) this.engine = { value: e as Engine, location: this.keyLocation(engine) };
+      else if (e !== undefined) {
+        const near = didYouMean(e, ENGINES);
+        this.report(this.valueLocation(engine), `unknown engine \`${e}\``, near ? `did you mean \`${near}\`?` : `use one of ${ENGINES.join(', ')}`);
+      }
+    }
   }
 
   private readPartitions(pair: Pair): void {
@@ -432,7 +449,27 @@ class Validator {
       const c = this.string(column, '`tenant.column`');
       if (c !== undefined && this.identifier(c, this.valueLocation(column), 'the tenant column')) value.column = c;
     }
+    const claimPair = keys.get('claim');
+    const claim = claimPair ? this.claimPath(claimPair) : undefined;
+    // PostgREST's setting is the default home of claims.
+    if (claim) Object.assign(value, { claim, setting: setting ? value.setting : 'request.jwt.claims' });
     this.tenant = { value, location: this.keyLocation(pair) };
+  }
+
+  /** `tenant.claim`: dot-separated segments of letters, digits, `_` and `-`; nothing else can reach the SQL. */
+  private claimPath(pair: Pair): string[] | undefined {
+    const text = this.string(pair, '`tenant.claim`');
+    if (text === undefined) return undefined;
+    const segments = text.split('.');
+    if (segments.length > 16 || !segments.every((part) => CLAIM_SEGMENT.test(part))) {
+      this.report(
+        this.valueLocation(pair),
+        `the claim path ${JSON.stringify(text)} is not a valid claim path`,
+        'write claim names of letters, digits, `_` and `-` (at most 63 each) joined by dots, e.g. `app_metadata.org_id` (at most 16 names)',
+      );
+      return undefined;
+    }
+    return segments;
   }
 
   private readRoles(pair: Pair): void {
@@ -826,12 +863,28 @@ class Validator {
       );
       return undefined;
     }
+    if (hasSubLink(checked.tree)) this.subqueries.push(this.valueLocation(pair));
     return text;
   }
 
   // ------------------------------------------------------- across the files
 
   private checkCrossReferences(): void {
+    if (this.engine?.value === 'citus') {
+      const where = `\`engine: citus\` (${formatLocation(this.engine.location)})`;
+      for (const location of this.viaLocations.values())
+        this.report(
+          location,
+          `\`via\` is not available with ${where}: Citus refuses sub-queries in the policies of distributed tables`,
+          'add the tenant column to this table (every distributed table carries it as its distribution column) and declare it `column: ...` instead of `via`',
+        );
+      for (const location of this.subqueries)
+        this.report(
+          location,
+          `this expression holds a sub-query, which Citus refuses in the policies of distributed tables (${where})`,
+          'write it without SELECT, EXISTS or IN (SELECT ...)',
+        );
+    }
     const byKey = new Map<string, TableDecl>();
     for (const table of this.tables) byKey.set(`${table.schema}.${table.name}`, table);
     for (const [table, location] of this.viaLocations) {

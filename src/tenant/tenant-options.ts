@@ -1,6 +1,7 @@
 import type { TenantType } from './tenant-type.js';
 import { TenantContextError } from './tenant-context-error.js';
 import { assertTenantType, describeTenantValue } from './validate-tenant.js';
+import { quoteLiteral } from './quote-literal.js';
 
 export const DEFAULT_TENANT_SETTING = 'app.tenant_id';
 export const DEFAULT_TENANT_TYPE: TenantType = 'uuid';
@@ -17,18 +18,34 @@ const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$/;
  * `app.tenant_id` and `uuid`, the policy file's own defaults.
  */
 export interface WithTenantOptions {
-  /** A loaded policy model (or anything with its `tenant` section). */
-  policy?: { tenant: { setting: string; type: TenantType } };
+  /** A loaded policy model (or anything with its `tenant` section and `engine`). */
+  policy?: { tenant: { setting: string; type: TenantType; claim?: readonly string[] }; engine?: 'postgres' | 'citus' };
   /** The custom setting the policies read, e.g. `app.tenant_id`. */
   setting?: string;
   /** The tenant type the value is validated against: uuid | bigint | integer | text. */
   type?: TenantType;
+  /**
+   * The claim path of the policy file's `tenant.claim` (`app_metadata.org_id` or its
+   * segments): the setting then gets the claims JSON `{"app_metadata":{"org_id":"<tenant>"}}`.
+   */
+  claim?: string | readonly string[];
+  /**
+   * How the tenant is set: `set-config` (`set_config(setting, value, true)`, the default) or
+   * `set-local` (`SET LOCAL setting = 'value'`, which Citus forwards to the shards' connections
+   * when `citus.propagate_set_commands` is `local`). The default with a policy of `engine: citus` is `set-local`.
+   */
+  propagate?: 'set-config' | 'set-local';
 }
 
 export interface TenantSettings {
   setting: string;
   type: TenantType;
+  claim?: readonly string[];
+  propagate: 'set-config' | 'set-local';
 }
+
+/** A claim segment, as the policy file's `tenant.claim` admits it (src/policy/validate-policy.ts). */
+const CLAIM_SEGMENT = /^[A-Za-z0-9_-]{1,63}$/;
 
 /** Resolve and check the options; throws TenantContextError('invalid-options') before any SQL. */
 export function resolveTenantOptions(options: WithTenantOptions | undefined): TenantSettings {
@@ -40,5 +57,43 @@ export function resolveTenantOptions(options: WithTenantOptions | undefined): Te
     });
   }
   assertTenantType(type);
-  return { setting, type };
+  const rawClaim = options?.claim ?? options?.policy?.tenant.claim;
+  const claim = typeof rawClaim === 'string' ? rawClaim.split('.') : rawClaim;
+  if (claim !== undefined && (!Array.isArray(claim) || claim.length === 0 || !claim.every((c) => typeof c === 'string' && CLAIM_SEGMENT.test(c)))) {
+    throw new TenantContextError('invalid-options', `the claim path ${describeTenantValue(rawClaim)} is not a valid claim path`, {
+      hint: "names of letters, digits, _ and - joined by dots, as the policy file's tenant.claim, e.g. app_metadata.org_id",
+    });
+  }
+  const propagate = options?.propagate ?? (options?.policy?.engine === 'citus' ? 'set-local' : 'set-config');
+  if (propagate !== 'set-config' && propagate !== 'set-local') {
+    throw new TenantContextError('invalid-options', `unknown propagate ${describeTenantValue(propagate)}`, { hint: 'use set-config or set-local' });
+  }
+  return { setting, type, ...(claim ? { claim } : {}), propagate };
+}
+
+/**
+ * What goes into the setting for `tenant`: the tenant itself, or for the claim
+ * model the smallest claims JSON that holds it at the claim path (a JSON string;
+ * the compiled lookup reads integers from strings too, src/compile/tenant-lookup.ts).
+ */
+export function settingValueFor(settings: { claim?: readonly string[] }, tenant: string): string {
+  if (!settings.claim) return tenant;
+  let value: unknown = tenant;
+  for (const key of [...settings.claim].reverse()) value = { [key]: value };
+  return JSON.stringify(value);
+}
+
+/**
+ * The statement that sets the tenant transaction-locally, with literals (the
+ * setting matched SETTING_NAME; the tenant was validated): `set_config(...)`,
+ * or for `propagate: 'set-local'` `SET LOCAL "prefix"."name" = '...'`.
+ */
+export function setTenantSql(settings: TenantSettings, tenant: string): string {
+  const value = quoteLiteral(settingValueFor(settings, tenant));
+  if (settings.propagate === 'set-local')
+    return `SET LOCAL ${settings.setting
+      .split('.')
+      .map((part) => `"${part.replace(/"/g, '""')}"`)
+      .join('.')} = ${value}`;
+  return `SELECT pg_catalog.set_config(${quoteLiteral(settings.setting)}, ${value}, true)`;
 }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { DatabaseError } from './rlsctl-error.js';
 import { TenantContextError } from './tenant-context-error.js';
 import { checkTenantScope, poolOf } from './with-tenant.js';
-import { resolveTenantOptions, type WithTenantOptions } from './tenant-options.js';
+import { resolveTenantOptions, settingValueFor, type WithTenantOptions } from './tenant-options.js';
 import { describeTenantValue, validateTenantId, type TenantId } from './validate-tenant.js';
 
 /**
@@ -169,6 +169,15 @@ export async function withTenantQuery<R extends pg.QueryResultRow = Record<strin
 ): Promise<pg.QueryResult<R>> {
   const checkedPool = poolOf(pool, 'withTenantQuery');
   const settings = resolveTenantOptions(options);
+  if (settings.propagate === 'set-local') {
+    throw new TenantContextError(
+      'invalid-options',
+      "withTenantQuery sets the tenant with set_config in its one flight; propagate: 'set-local' is not available here",
+      {
+        hint: "use withTenant with { propagate: 'set-local' } (Citus forwards SET LOCAL, not set_config, to the shards)",
+      },
+    );
+  }
   const tenant = validateTenantId(tenantId, settings.type);
   checkTenantScope(tenant, settings.type, 'withTenantQuery');
   const statement = statementOf(query, values);
@@ -188,7 +197,7 @@ export async function withTenantQuery<R extends pg.QueryResultRow = Record<strin
       });
     }
     const OneFlight = oneFlightClass(Base);
-    const flight = new OneFlight(statement, [settings.setting, tenant], () => clientWithStatus.getTransactionStatus!());
+    const flight = new OneFlight(statement, [settings.setting, settingValueFor(settings, tenant)], () => clientWithStatus.getTransactionStatus!());
     try {
       return await new Promise<pg.QueryResult<R>>((resolve, reject) => {
         let settled = false;

@@ -1,12 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
 import type { Kysely, Transaction } from 'kysely';
-import { quoteLiteral } from './quote-literal.js';
 import { DatabaseError } from './rlsctl-error.js';
 import { TenantContextError } from './tenant-context-error.js';
 import { tenantContext } from './tenant-context.js';
 import { HandleState, kyselyHandle, pgHandle, type TenantClient } from './tenant-handle.js';
-import { resolveTenantOptions, type TenantSettings, type WithTenantOptions } from './tenant-options.js';
+import { resolveTenantOptions, setTenantSql, settingValueFor, type TenantSettings, type WithTenantOptions } from './tenant-options.js';
 import { describeTenantValue, validateTenantId, type TenantId } from './validate-tenant.js';
 
 /**
@@ -197,8 +196,8 @@ export async function withCurrentTenant(db: unknown, fn: (handle: never) => Prom
  * dashes only; text: no NUL, which would cut the query short) before
  * quoteLiteral escapes them. bench/with-tenant.mjs measures the alternatives.
  */
-export function beginTenantSql(setting: string, tenant: string): string {
-  return `BEGIN; SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(tenant)}, true)`;
+export function beginTenantSql(settings: TenantSettings, tenant: string): string {
+  return `BEGIN; ${setTenantSql(settings, tenant)}`;
 }
 
 function asError(value: unknown): Error {
@@ -221,7 +220,7 @@ async function runOnPool(pool: pg.Pool, prepared: Prepared, fn: (client: TenantC
   try {
     let result: unknown;
     try {
-      await client.query(beginTenantSql(prepared.settings.setting, prepared.tenant));
+      await client.query(beginTenantSql(prepared.settings, prepared.tenant));
       try {
         result = await transactionScope.run(scope, () => fn(pgHandle(client, state)));
       } finally {
@@ -279,7 +278,12 @@ async function runOnKysely(db: Kysely<unknown>, prepared: Prepared, fn: (trx: Tr
     // connection whose ROLLBACK failed, and raises on a COMMIT that rolled back.
     return await transactionScope.run(scope, () =>
       db.transaction().execute(async (trx) => {
-        await trx.executeQuery(CompiledQuery.raw('SELECT pg_catalog.set_config($1, $2, true)', [prepared.settings.setting, prepared.tenant]));
+        const { settings, tenant } = prepared;
+        await trx.executeQuery(
+          settings.propagate === 'set-local'
+            ? CompiledQuery.raw(setTenantSql(settings, tenant))
+            : CompiledQuery.raw('SELECT pg_catalog.set_config($1, $2, true)', [settings.setting, settingValueFor(settings, tenant)]),
+        );
         const state = new HandleState('Kysely transaction');
         try {
           return await fn(kyselyHandle(trx, state));

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Database } from '../db/connection.js';
 import { UsageError } from '../errors.js';
-import type { TenantFacts } from '../facts/resolve-facts.js';
+import { tenantLookupOfFacts, type TenantFacts } from '../facts/resolve-facts.js';
+import { settingValueFor } from '../compile/tenant-lookup.js';
 import type { Finding } from '../report/finding.js';
 import { quoteLiteral } from '../compile/quote.js';
 import { ValueCounter } from './make-row.js';
@@ -142,7 +143,8 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     await client.query(`SAVEPOINT ${PROBE_SAVEPOINT}`);
     for (const failure of seed.failures) book.seedFailure(failure);
 
-    const session = new ProbeSession(client, setting, catalog.loginDefaults);
+    const settingValue = (tenant: string) => settingValueFor(tenantLookupOfFacts(facts), tenant);
+    const session = new ProbeSession(client, setting, catalog.loginDefaults, settingValue);
     const targets = targetsOf(catalog, facts.appRoles);
     // Read before the first probe: afterwards the session may stand in a probe's role or failed subtransaction.
     const triggers = await triggersOf(client, targets);
@@ -165,7 +167,7 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     // Phase 1: a session in which the tenant setting was never set.
     const fresh = await probe.noContext(targets, 'in a fresh session', step(1));
     // Phase 2: after a transaction that set the tenant locally ended.
-    await session.connecting(`SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(tenants[0])}, true)`);
+    await session.connecting(`SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(settingValue(tenants[0]))}, true)`);
     await probe.noContext(targets, 'after a transaction-local tenant ended', step(2));
     // Phase 3: as each tenant.
     await probe.asTenants(targets, fresh, step(3));

@@ -2,12 +2,19 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, it, beforeAll } from 'vitest';
-import type pg from 'pg';
 import { parsePolicy } from '../../src/policy/load-policy.js';
 import { compileScript } from '../../src/compile/render-sql.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { ROOT } from '../helpers/cli.js';
 import { runPsql } from '../helpers/psql.js';
+import {
+  asTenant,
+  expectHandPolicyCannotWiden,
+  expectNothingAfterTenantEnded,
+  expectOwnerSubjectBypassNot,
+  explainAsTenant,
+  type TenantModelUnderTest,
+} from '../helpers/tenant-behaviours.js';
 
 /**
  * The six required behaviours of the policy-file spec, on the SQL that
@@ -36,20 +43,8 @@ async function runCompiled(url: string, script: string): Promise<void> {
 describeEachServer('compiled policies', (ctx) => {
   const roles = { app: uniqueName('app'), owner: uniqueName('owner'), bypass: uniqueName('bypass'), other: uniqueName('other') };
   let script = '';
-
-  /** Run `sql` as `role` with the tenant set (or not), in a transaction that is rolled back. */
-  async function as(role: string, tenant: string | null, sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
-    const client = await ctx.db.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`SET LOCAL ROLE ${role}`);
-      if (tenant !== null) await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenant]);
-      return await client.query(sql, params);
-    } finally {
-      await client.query('ROLLBACK').catch(() => undefined);
-      client.release();
-    }
-  }
+  const model = (): TenantModelUnderTest => ({ pool: ctx.db.pool, setting: 'app.tenant_id', value: (t) => t, roles, A, B });
+  const as = (role: string, tenant: string | null, sql: string, params: unknown[] = []) => asTenant(model(), role, tenant, sql, params);
 
   async function catalogSnapshot(): Promise<unknown> {
     const { rows } = await ctx.db.query(`
@@ -100,21 +95,7 @@ describeEachServer('compiled policies', (ctx) => {
   });
 
   it('2. after a transaction-local tenant ended, the empty setting returns zero rows, no error', async () => {
-    const client = await ctx.db.pool.connect();
-    try {
-      await client.query(`SET ROLE ${roles.app}`);
-      await client.query('BEGIN');
-      await client.query(`SET LOCAL app.tenant_id = '${A}'`);
-      expect((await client.query('SELECT * FROM app.items')).rowCount).toBe(2);
-      await client.query('COMMIT');
-      expect((await client.query("SELECT current_setting('app.tenant_id')")).rows[0].current_setting).toBe('');
-      for (const table of ['app.items', 'app.lines', 'app.logs', 'app.logs_a', 'app.audit']) {
-        expect((await client.query(`SELECT * FROM ${table}`)).rowCount).toBe(0);
-      }
-    } finally {
-      await client.query('RESET ROLE');
-      client.release();
-    }
+    await expectNothingAfterTenantEnded(model(), ['app.items', 'app.lines', 'app.logs', 'app.logs_a', 'app.audit']);
   });
 
   it('3. an INSERT or UPDATE that would create or move a row into another tenant is rejected', async () => {
@@ -127,45 +108,18 @@ describeEachServer('compiled policies', (ctx) => {
   });
 
   it('4. a permissive USING (true) policy added by hand cannot widen access across tenants', async () => {
-    const client = await ctx.db.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`CREATE POLICY wide_open ON app.items AS PERMISSIVE FOR ALL TO ${roles.app} USING (true) WITH CHECK (true)`);
-      await client.query(`SET LOCAL ROLE ${roles.app}`);
-      await client.query("SELECT set_config('app.tenant_id', $1, true)", [A]);
-      expect((await client.query('SELECT id FROM app.items ORDER BY id')).rows.map((r) => r.id)).toEqual([1, 2]);
-      await client.query('SAVEPOINT s');
-      await expect(client.query(`INSERT INTO app.items VALUES ('${B}', 14, 'n')`)).rejects.toThrow(/row-level security/);
-      await client.query('ROLLBACK TO SAVEPOINT s');
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
+    await expectHandPolicyCannotWiden(model());
   });
 
   it('5. the tenant lookup is an InitPlan and the tenant predicate an index condition', async () => {
-    const client = await ctx.db.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SET LOCAL enable_seqscan = off');
-      await client.query(`SET LOCAL ROLE ${roles.app}`);
-      await client.query("SELECT set_config('app.tenant_id', $1, true)", [A]);
-      const { rows } = await client.query('EXPLAIN (FORMAT JSON) SELECT * FROM app.items');
-      const plan = JSON.stringify(rows[0]['QUERY PLAN']);
-      expect(plan).toMatch(/"Index Cond":"\(tenant_id = \(?\$0\)?\)"|"Index Cond":"\(tenant_id = \(InitPlan 1\)\.col1\)"/);
-      expect(plan).toContain('"Parent Relationship":"InitPlan"');
-      expect(plan).not.toContain('"Parent Relationship":"SubPlan"');
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
+    const plan = await explainAsTenant(model(), 'SELECT * FROM app.items');
+    expect(plan).toMatch(/"Index Cond":"\(tenant_id = \(?\$0\)?\)"|"Index Cond":"\(tenant_id = \(InitPlan 1\)\.col1\)"/);
+    expect(plan).toContain('"Parent Relationship":"InitPlan"');
+    expect(plan).not.toContain('"Parent Relationship":"SubPlan"');
   });
 
   it('6. the owner is subject to the policies; superusers and declared bypass roles are not', async () => {
-    expect((await as(roles.owner, null, 'SELECT * FROM app.items')).rowCount).toBe(0);
-    expect((await as(roles.owner, A, 'SELECT * FROM app.items')).rowCount).toBe(0);
-    expect((await as(roles.bypass, null, 'SELECT * FROM app.items')).rowCount).toBe(3);
-    expect((await ctx.db.query('SELECT * FROM app.items')).rowCount).toBe(3);
+    await expectOwnerSubjectBypassNot(model());
   });
 
   it('protects partitions read directly, like their parent', async () => {

@@ -105,3 +105,20 @@ describe('analyzeExpression', () => {
     expect(analyzer.parsed).toBe(2);
   });
 });
+
+describe('readsUserMetadata (RLS024)', () => {
+  it.each([
+    [`(org_id = ((auth.jwt() -> 'user_metadata'::text) ->> 'org_id'::text)::uuid)`, true],
+    [
+      `(org_id = (( SELECT (NULLIF(current_setting('request.jwt.claims'::text, true), ''::text))::jsonb #>> ARRAY['user_metadata'::text, 'org_id'::text]))::uuid)`,
+      true,
+    ],
+    [`(org_id = ((current_setting('request.jwt.claims'::text, true))::jsonb #>> '{user_metadata,org_id}'::text[])::uuid)`, true],
+    [`(org_id = ((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text)::uuid)`, false],
+    [`((auth.jwt() #>> ARRAY['app_metadata'::text, 'user_metadata'::text]) = 'x'::text)`, false],
+    [`(user_metadata IS NOT NULL)`, false],
+    [`((data ->> 'note'::text) = 'user_metadata'::text)`, false],
+  ])('%s: %s', (text, expected) => {
+    expect(analyzeExpression(text).readsUserMetadata).toBe(expected);
+  });
+});

@@ -1,12 +1,14 @@
-import { quoteIdent, quoteLiteral } from '../../compile/quote.js';
+import { quoteIdent } from '../../compile/quote.js';
+import { currentTenantSql as tenantLookupSql } from '../../compile/tenant-lookup.js';
+import { tenantLookupOfFacts } from '../../facts/resolve-facts.js';
 import type { HelpInput } from '../rule.js';
 import type { VerifyRelation } from '../verify-catalog.js';
 
 /** What the help of several verify rules shares: the current tenant as the policies should read it, and the fixes of readers. */
 
 /** The current tenant, NULL when the setting is unset or empty: as rlsctl compiles it. */
-export function currentTenantSql({ setting, facts }: HelpInput): string {
-  return `(SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(setting)}, true), '')::${facts.tenantType})`;
+export function currentTenantSql({ facts }: HelpInput): string {
+  return tenantLookupSql(tenantLookupOfFacts(facts));
 }
 
 /**

@@ -188,6 +188,20 @@ const WIDENING: Case[] = [
     reverse: ['widening tenant-setting'],
   },
   {
+    name: 'the claim path changes: cannot tell, widening both ways',
+    base: doc({ invoices: 'tenant' }, { tenant: { setting: 'request.jwt.claims', claim: 'app_metadata.org_id' } }),
+    head: doc({ invoices: 'tenant' }, { tenant: { setting: 'request.jwt.claims', claim: 'user_metadata.org_id' } }),
+    expect: ['widening tenant-claim'],
+    reverse: ['widening tenant-claim'],
+  },
+  {
+    name: 'the setting model becomes the claim model: cannot tell, widening both ways',
+    base: doc({ invoices: 'tenant' }, { tenant: { setting: 'request.jwt.claims' } }),
+    head: doc({ invoices: 'tenant' }, { tenant: { setting: 'request.jwt.claims', claim: 'org' } }),
+    expect: ['widening tenant-claim'],
+    reverse: ['widening tenant-claim'],
+  },
+  {
     name: 'the tenant type changes: cannot tell, widening both ways',
     base: doc({ invoices: 'tenant' }),
     head: doc({ invoices: 'tenant' }, { tenant: { type: 'text' } }),
@@ -332,6 +346,13 @@ const NARROWING: Case[] = [
 ];
 
 const NEUTRAL: Case[] = [
+  {
+    name: 'the engine changes: the same tenant read with or without the sub-select, neutral',
+    base: doc({ invoices: 'tenant' }),
+    head: `${doc({ invoices: 'tenant' })}engine: citus\n`,
+    expect: ['neutral engine'],
+    reverse: ['neutral engine'],
+  },
   {
     // The table's policies as a whole (src/rls/compare-policy-sets.ts): support_agent has no permissive
     // policy here, so it reads no row either way, and a member of both roles is restricted through app_user.

@@ -30,6 +30,7 @@ const SCHEMA_EXPRESSIBLE = [
   'version-2.yaml', // const
   'setting-without-dot.yaml', // pattern
   'unknown-type.yaml', // enum
+  'claim-path-invalid.yaml', // pattern
   'unknown-mode.yaml',
   'empty-app-roles.yaml', // minItems
   'exempt-without-reason.yaml', // if mode = exempt then required reason

@@ -32,7 +32,12 @@ const TOO_LONG_HINT = 'PostgreSQL would truncate it silently, so the name in the
 const INVALID_CASES: Record<string, Expected[]> = {
   'unknown-key-near-miss.yaml': [{ line: 8, column: 9, message: 'unknown key `colum` in the table `app.invoices`', hint: 'did you mean `column`?' }],
   'unknown-key.yaml': [
-    { line: 2, column: 1, message: 'unknown key `owner` in the top-level mapping', hint: 'allowed keys here: version, tenant, roles, schemas, partitions' },
+    {
+      line: 2,
+      column: 1,
+      message: 'unknown key `owner` in the top-level mapping',
+      hint: 'allowed keys here: version, tenant, roles, schemas, partitions, engine',
+    },
   ],
   'wrong-type-list.yaml': [{ line: 3, column: 8, message: '`roles.app` must be a list of names', hint: 'found string "app_user"' }],
   'partitions-not-boolean.yaml': [{ line: 5, column: 16, message: '`partitions.protect_new` must be true or false', hint: 'found string "yes"' }],
@@ -45,6 +50,14 @@ const INVALID_CASES: Record<string, Expected[]> = {
       column: 12,
       message: 'the setting `tenant_id` has no dot',
       hint: 'PostgreSQL only accepts custom settings with a prefix: write `app.tenant_id`',
+    },
+  ],
+  'claim-path-invalid.yaml': [
+    {
+      line: 3,
+      column: 10,
+      message: 'the claim path "app_metadata.org id" is not a valid claim path',
+      hint: 'write claim names of letters, digits, `_` and `-` (at most 63 each) joined by dots, e.g. `app_metadata.org_id` (at most 16 names)',
     },
   ],
   'unknown-type.yaml': [{ line: 4, column: 9, message: 'unknown tenant type `uid`', hint: 'did you mean `uuid`?' }],
