@@ -1,5 +1,5 @@
 import type { Finding } from '../../report/finding.js';
-import type { CatalogPolicy } from '../catalog.js';
+import type { PolicyRow } from '../../catalog/catalog-rows.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
 import { EVENT_TRIGGER } from '../../compile/partition-trigger.js';
@@ -11,7 +11,7 @@ import { EVENT_TRIGGER } from '../../compile/partition-trigger.js';
  * Equal role lists are usually one array (collect-catalog.ts names each
  * distinct polroles once).
  */
-function samePolicy(a: CatalogPolicy, b: CatalogPolicy): boolean {
+function samePolicy(a: PolicyRow, b: PolicyRow): boolean {
   return a.name === b.name && a.command === b.command && a.permissive === b.permissive && (a.roles === b.roles || a.roles.join(',') === b.roles.join(','));
 }
 
