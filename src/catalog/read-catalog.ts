@@ -53,9 +53,13 @@ export interface Selection {
   schemas?: string[];
   /** With a schema scope: keep relations that belong to an extension (the audit judges what lives in user schemas). */
   extensions?: boolean;
+  /** With a schema scope: only relations that have a column of this name. */
+  withColumn?: string;
+  /** With a schema scope: only tables and partitioned tables that are not partitions. */
+  rootTables?: boolean;
 }
 
-/** The WHERE fragment of a selection over pg_class `c` / pg_namespace `n`; $1 oids, $2 schemas, $3/$4 names. */
+/** The WHERE fragment of a selection over pg_class `c` / pg_namespace `n`; $1 oids, $2 schemas, $3/$4 names, $5 withColumn, $6 rootTables. */
 function selectionSql(selection: Selection, relOid: string, kinds: string): string {
   const scope = relationScopeSql({ rel: 'c', nsp: 'n', schemas: '$2', extensions: selection.extensions });
   return `CASE
@@ -65,6 +69,9 @@ function selectionSql(selection: Selection, relOid: string, kinds: string): stri
           JOIN pg_catalog.pg_namespace sn ON sn.nspname = sel.schema
           JOIN pg_catalog.pg_class sc ON sc.relnamespace = sn.oid AND sc.relname = sel.name)
       ELSE c.relkind IN (${kinds}) AND ${scope}
+        AND ($5::pg_catalog.text IS NULL OR EXISTS (
+              SELECT 1 FROM pg_catalog.pg_attribute wa WHERE wa.attrelid = c.oid AND wa.attname = $5::pg_catalog.text AND wa.attnum > 0 AND NOT wa.attisdropped))
+        AND (NOT $6::pg_catalog.bool OR (c.relkind IN ('r', 'p') AND NOT c.relispartition))
     END`;
 }
 
@@ -74,6 +81,8 @@ function selectionParams(selection: Selection): unknown[] {
     selection.schemas ?? null,
     selection.names ? selection.names.map((n) => n.schema) : null,
     selection.names ? selection.names.map((n) => n.name) : null,
+    selection.withColumn ?? null,
+    selection.rootTables ?? false,
   ];
 }
 
@@ -123,11 +132,11 @@ export async function readRelations(client: Queryable, selection: Selection, det
             pg_catalog.pg_get_userbyid(c.relowner) AS owner,
             c.relrowsecurity AS rls, c.relforcerowsecurity AS force,
             c.reloptions::pg_catalog.text[] AS options, c.relispartition AS is_partition, i.inhparent::pg_catalog.text AS parent,
-            CASE WHEN $5 >= 1 AND i.inhparent IS NOT NULL THEN (
+            CASE WHEN $7 >= 1 AND i.inhparent IS NOT NULL THEN (
               SELECT pg_catalog.json_build_array(pn.nspname, pc.relname)::pg_catalog.text
                 FROM pg_catalog.pg_class pc JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE pc.oid = i.inhparent) END AS parent_name,
-            CASE WHEN $5 >= 2 THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS bound,
-            CASE WHEN $5 >= 2 AND c.relkind = 'p' THEN (
+            CASE WHEN $7 >= 2 THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS bound,
+            CASE WHEN $7 >= 2 AND c.relkind = 'p' THEN (
               SELECT CASE WHEN 0 = ANY (pt.partattrs::pg_catalog.int2[]) THEN ARRAY[]::pg_catalog.text[]
                           ELSE ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.unnest(pt.partattrs::pg_catalog.int2[]) WITH ORDINALITY k(attnum, ord)
                                        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.ord) END
@@ -181,8 +190,6 @@ export async function readInheritance(client: Queryable, rootOids: string[]): Pr
 export interface ColumnQuery {
   /** Only columns of these names. */
   names?: string[];
-  /** Only tables and partitioned tables that are not partitions (with a schema scope). */
-  rootTables?: boolean;
   /** 0: names and typname; 1: with format_type and collation; 2: with what a synthetic value needs (verify). */
   detail?: 0 | 1 | 2;
 }
@@ -210,8 +217,8 @@ export async function readColumns(client: Queryable, selection: Selection, query
     intdigits: number | null;
   }>(
     `SELECT a.attrelid::pg_catalog.text AS rel, a.attname AS name, a.attnum AS num, a.attnotnull AS not_null, t.typname AS type,
-            CASE WHEN $7 >= 1 THEN pg_catalog.format_type(a.atttypid, a.atttypmod) END AS format_type,
-            CASE WHEN $7 >= 1 AND a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN (
+            CASE WHEN $8 >= 1 THEN pg_catalog.format_type(a.atttypid, a.atttypmod) END AS format_type,
+            CASE WHEN $8 >= 1 AND a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN (
               SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
                 FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END AS collation,
             v.*
@@ -234,14 +241,13 @@ export async function readColumns(client: Queryable, selection: Selection, query
                 CASE WHEN bt.typname = 'numeric' AND COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) > 4
                      THEN (((COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) - 4) >> 16) & 65535) - ((COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) - 4) & 65535) END AS intdigits
            FROM pg_catalog.pg_type bt
-          WHERE $7 >= 2 AND bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+          WHERE $8 >= 2 AND bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
        ) v ON true
       WHERE a.attnum > 0 AND NOT a.attisdropped
-        AND ($5::pg_catalog.text[] IS NULL OR a.attname = ANY ($5::pg_catalog.text[]))
-        AND (NOT $6 OR (c.relkind IN ('r', 'p') AND NOT c.relispartition))
+        AND ($7::pg_catalog.text[] IS NULL OR a.attname = ANY ($7::pg_catalog.text[]))
         AND ${selectionSql(selection, 'a.attrelid', RELKINDS)}
       ORDER BY n.nspname, c.relname, a.attnum`,
-    [...selectionParams(selection), query.names ?? null, query.rootTables ?? false, detail],
+    [...selectionParams(selection), query.names ?? null, detail],
   );
   return rows.map((r) => {
     const column: ColumnRow = { relOid: r.rel, name: r.name, num: r.num, notNull: r.not_null, type: r.type };
@@ -410,25 +416,25 @@ export async function readIndexes(client: Queryable, selection: Selection, detai
             ARRAY(SELECT COALESCE(a.attname::pg_catalog.text, '') FROM pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k
                     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k] AND x.indkey[k] <> 0
                    ORDER BY k) AS key_names,
-            CASE WHEN $5 THEN ARRAY(
+            CASE WHEN $7 THEN ARRAY(
               SELECT pg_catalog.json_build_array(a.attname, CASE WHEN x.indkey[k] = 0 THEN pg_catalog.pg_get_indexdef(x.indexrelid, k + 1, true) END)::pg_catalog.text
                 FROM pg_catalog.generate_series(0, x.indnatts - 1) AS k
                 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k] AND x.indkey[k] <> 0
                ORDER BY k) END AS all_keys,
-            CASE WHEN $5 THEN (SELECT am.amname::pg_catalog.text FROM pg_catalog.pg_am am WHERE am.oid = ic.relam) END AS method,
-            CASE WHEN $5 THEN EXISTS (
+            CASE WHEN $7 THEN (SELECT am.amname::pg_catalog.text FROM pg_catalog.pg_am am WHERE am.oid = ic.relam) END AS method,
+            CASE WHEN $7 THEN EXISTS (
               SELECT 1 FROM pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k
                 JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k]
                 JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
                WHERE x.indcollation[k] <> a.attcollation AND NOT co.collisdeterministic) END AS loose_collation,
-            CASE WHEN $5 THEN pg_catalog.pg_get_expr(x.indpred, x.indrelid) END AS predicate,
-            CASE WHEN $5 THEN (
+            CASE WHEN $7 THEN pg_catalog.pg_get_expr(x.indpred, x.indrelid) END AS predicate,
+            CASE WHEN $7 THEN (
               SELECT pg_catalog.json_build_array(pn.nspname, pc.relname)::pg_catalog.text
                 FROM pg_catalog.pg_inherits inh
                 JOIN pg_catalog.pg_class pc ON pc.oid = inh.inhparent
                 JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
                WHERE inh.inhrelid = x.indexrelid) END AS attached_to,
-            CASE WHEN $5 THEN pg_catalog.pg_get_indexdef(x.indexrelid) END AS definition
+            CASE WHEN $7 THEN pg_catalog.pg_get_indexdef(x.indexrelid) END AS definition
        FROM pg_catalog.pg_index x
        JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
        JOIN pg_catalog.pg_namespace xn ON xn.oid = ic.relnamespace
@@ -501,14 +507,14 @@ export async function readForeignKeys(client: Queryable, selection: Selection, q
                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord)::pg_catalog.text[] AS colnames,
             ARRAY(SELECT a.attname FROM pg_catalog.unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord)::pg_catalog.text[] AS refcolnames,
-            CASE WHEN $6 THEN (
+            CASE WHEN $8 THEN (
               SELECT pg_catalog.json_build_array(rn.nspname, rc.relname)::pg_catalog.text
                 FROM pg_catalog.pg_class rc JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace WHERE rc.oid = con.confrelid) END AS ref_name
        FROM pg_catalog.pg_constraint con
        JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE con.contype = 'f'
-        AND CASE WHEN $5 THEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pk WHERE pk.oid = con.conparentid AND pk.conrelid = con.conrelid)
+        AND CASE WHEN $7 THEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pk WHERE pk.oid = con.conparentid AND pk.conrelid = con.conrelid)
                  ELSE con.conparentid = 0 END
         AND ${selectionSql(selection, 'con.conrelid', RELKINDS)}
       ORDER BY n.nspname, c.relname, con.conname`,
@@ -608,7 +614,7 @@ export async function readGrants(client: Queryable, selection: Selection, risky 
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       CROSS JOIN LATERAL ${aclEntriesSql('c.relacl', 'a')}
       WHERE c.relacl IS NOT NULL
-        AND (NOT $5 OR (a.grantee <> c.relowner AND (a.grantee = 0 OR a.privilege_type IN ('TRUNCATE', 'REFERENCES'))))
+        AND (NOT $7 OR (a.grantee <> c.relowner AND (a.grantee = 0 OR a.privilege_type IN ('TRUNCATE', 'REFERENCES'))))
         AND ${selectionSql(selection, 'c.oid', RELKINDS)}
       ORDER BY n.nspname, c.relname, (${aclGranteeSql('a')}) COLLATE "C", a.privilege_type COLLATE "C"`,
     [...selectionParams(selection), risky],
@@ -761,6 +767,17 @@ export async function readSettings(client: Queryable): Promise<SettingRow[]> {
   return settings;
 }
 
+/** Schemas: those listed that exist, or (none listed) every user schema; sorted. */
+export async function readSchemas(client: Queryable, schemas?: string[]): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT n.nspname::pg_catalog.text AS name FROM pg_catalog.pg_namespace n
+      WHERE ${userSchemaSql('n')} AND ($1::pg_catalog.text[] IS NULL OR n.nspname = ANY ($1::pg_catalog.text[]))
+      ORDER BY n.nspname`,
+    [schemas ?? null],
+  );
+  return rows.map((r) => r.name);
+}
+
 /** Installed extensions and their schemas, sorted by name. */
 export async function readExtensions(client: Queryable): Promise<ExtensionRow[]> {
   const { rows } = await client.query<ExtensionRow>(
@@ -843,6 +860,9 @@ export class CatalogSnapshot {
   server(): Promise<ServerRow> {
     return this.once('server', [], () => readServer(this.client));
   }
+  schemas(schemas?: string[]): Promise<string[]> {
+    return this.once('schemas', [schemas ?? null], () => readSchemas(this.client, schemas));
+  }
   relations(selection: Selection, detail: 0 | 1 | 2 = 0): Promise<RelationRow[]> {
     return this.once('relations', [selection, detail], () => readRelations(this.client, selection, detail));
   }
@@ -900,4 +920,16 @@ export class CatalogSnapshot {
   databaseBypassRoles(): Promise<string[]> {
     return this.once('databaseBypassRoles', [], () => readDatabaseBypassRoles(this.client));
   }
+}
+
+/** Rows by a key (a relation oid, say), each list in the rows' order. */
+export function groupBy<T, K>(rows: T[], key: (row: T) => K): Map<K, T[]> {
+  const map = new Map<K, T[]>();
+  for (const row of rows) {
+    const k = key(row);
+    const list = map.get(k);
+    if (list) list.push(row);
+    else map.set(k, [row]);
+  }
+  return map;
 }
