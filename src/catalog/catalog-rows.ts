@@ -251,3 +251,12 @@ export interface ExtensionTableRow {
   /** Listed in the extension's configuration tables (pg_extension.extconfig). */
   config: boolean;
 }
+
+/** What the database holds of the trigger, its function and its schema. */
+export interface PartitionTriggerState {
+  /** The current role is a superuser (CREATE / DROP EVENT TRIGGER need one). */
+  superuser: boolean;
+  schema?: { ownerSuper: boolean; otherObjects: number };
+  fn?: { source: string; config: string[]; securityDefiner: boolean; ownerSuper: boolean };
+  trigger?: { event: string; enabled: string; tags: string[]; callsFunction: boolean };
+}

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { EVENT_TRIGGER } from '../compile/partition-trigger.js';
+import { EVENT_TRIGGER, TRIGGER_FUNCTION, TRIGGER_SCHEMA } from '../compile/partition-trigger.js';
 import { decodePolcmd } from './decode-catalog.js';
 import { aclEntriesSql, aclGranteeSql, notExtensionMemberSql, relationScopeSql, userSchemaSql } from './catalog-scope.js';
 import type {
@@ -12,6 +12,7 @@ import type {
   IndexRow,
   InheritanceRow,
   MembershipRow,
+  PartitionTriggerState,
   PolicyRow,
   PrivilegeRow,
   RelKind,
@@ -837,6 +838,112 @@ export async function readDatabaseBypassRoles(client: Queryable): Promise<string
       ORDER BY r.rolname COLLATE "C"`,
   );
   return rows.map((r) => r.name);
+}
+
+/** The partition event trigger of `partitions.protect_new`, its function and its schema (src/compile/partition-trigger.ts). */
+export async function readPartitionTrigger(client: Queryable): Promise<PartitionTriggerState> {
+  const { rows } = await client.query<{
+    superuser: boolean;
+    has_schema: boolean;
+    schema_owner_super: boolean | null;
+    other_objects: string;
+    has_function: boolean;
+    source: string;
+    config: string[] | null;
+    security_definer: boolean;
+    function_owner_super: boolean | null;
+    has_trigger: boolean;
+    event: string;
+    enabled: string;
+    tags: string[] | null;
+    calls_function: boolean;
+  }>(
+    `SELECT r.rolsuper AS superuser,
+            n.oid IS NOT NULL AS has_schema,
+            (SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.oid = n.nspowner) AS schema_owner_super,
+            (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid)
+              + (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc f WHERE f.pronamespace = n.oid AND f.proname <> $2)
+              + (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type y WHERE y.typnamespace = n.oid) AS other_objects,
+            p.oid IS NOT NULL AS has_function, p.prosrc AS source, p.proconfig AS config, p.prosecdef AS security_definer,
+            (SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.oid = p.proowner) AS function_owner_super,
+            e.oid IS NOT NULL AS has_trigger, e.evtevent AS event, e.evtenabled AS enabled, e.evttags AS tags,
+            e.evtfoid IS NOT DISTINCT FROM p.oid AS calls_function
+       FROM pg_catalog.pg_roles r
+       LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1
+       LEFT JOIN pg_catalog.pg_proc p ON p.pronamespace = n.oid AND p.proname = $2 AND p.pronargs = 0
+       LEFT JOIN pg_catalog.pg_event_trigger e ON e.evtname = $3
+      WHERE r.rolname = current_user`,
+    [TRIGGER_SCHEMA, TRIGGER_FUNCTION, EVENT_TRIGGER],
+  );
+  const r = rows[0];
+  return {
+    superuser: r.superuser === true,
+    schema: r.has_schema ? { ownerSuper: r.schema_owner_super === true, otherObjects: Number(r.other_objects) } : undefined,
+    fn: r.has_function
+      ? { source: r.source, config: r.config ?? [], securityDefiner: r.security_definer, ownerSuper: r.function_owner_super === true }
+      : undefined,
+    trigger: r.has_trigger ? { event: r.event, enabled: r.enabled, tags: [...(r.tags ?? [])].sort(), callsFunction: r.calls_function === true } : undefined,
+  };
+}
+
+
+/**
+ * Of the tables given, those the current role may not change: ALTER TABLE,
+ * CREATE POLICY and CREATE INDEX need the owner's rights (being the owner, a
+ * member that inherits them, or a superuser). Sorted by schema and name.
+ */
+export async function readTablesNotOwned(
+  client: Queryable,
+  tables: Array<{ schema: string; name: string }>,
+): Promise<Array<{ schema: string; name: string; owner: string; me: string }>> {
+  const { rows } = await client.query<{ schema: string; name: string; owner: string; me: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name, pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text AS owner,
+            current_user::pg_catalog.text AS me
+       FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS t(schema, name)
+       JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema
+       JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
+      WHERE NOT pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')
+      ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name)],
+  );
+  return rows;
+}
+
+/**
+ * For each role given (in order): whether it exists, and for each of
+ * `targets` (in order) whether it inherits the target's privileges (USAGE)
+ * and whether it may SET ROLE to it (PostgreSQL 16+: the SET option; before,
+ * any membership). `app` is null when the role does not exist or no target is given.
+ */
+export async function readRoleReach(
+  client: Queryable,
+  roles: string[],
+  targets: string[],
+  versionNum: number,
+): Promise<Array<{ given: string; found: boolean; app: string | null; inherit: boolean | null; set: boolean | null }>> {
+  const set = versionNum >= 160000 ? `pg_catalog.pg_has_role(g.rolname, d.rolname, 'SET')` : `pg_catalog.pg_has_role(g.rolname, d.rolname, 'MEMBER')`;
+  const { rows } = await client.query<{ given: string; found: boolean; app: string | null; inherit: boolean | null; set: boolean | null }>(
+    `SELECT x.given, g.rolname IS NOT NULL AS found, d.rolname AS app,
+            pg_catalog.pg_has_role(g.rolname, d.rolname, 'USAGE') AS inherit, ${set} AS set
+       FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS x(given, n)
+       LEFT JOIN pg_catalog.pg_roles g ON g.rolname = x.given
+       LEFT JOIN LATERAL pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS dd(name, m) ON g.rolname IS NOT NULL
+       LEFT JOIN pg_catalog.pg_roles d ON d.rolname = dd.name
+      ORDER BY x.n, dd.m`,
+    [roles, targets],
+  );
+  return rows;
+}
+
+/** The USING texts of the policies on the session's own temporary tables (plan/canonicalize-expressions.ts). */
+export async function readTemporaryPolicies(client: Queryable): Promise<Array<{ table: string; policy: string; expr: string }>> {
+  const { rows } = await client.query<{ table: string; policy: string; expr: string }>(
+    `SELECT c.relname AS table, p.polname AS policy, pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS expr
+       FROM pg_catalog.pg_policy p
+       JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+      WHERE c.relnamespace = pg_catalog.pg_my_temp_schema()`,
+  );
+  return rows;
 }
 
 /**
