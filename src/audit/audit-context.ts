@@ -5,15 +5,7 @@ import { qualify, quoteIdent, quoteLiteral } from '../compile/quote.js';
 import { quoteRole } from '../compile/render-sql.js';
 import type { Finding, FindingObject, RuleMeta } from '../report/finding.js';
 import { fingerprintOf } from '../report/finding.js';
-import type {
-  ColumnRow,
-  IndexRow,
-  MembershipRow,
-  PolicyRow,
-  RelationRow,
-  RoleRow,
-  PolicyCommandCode,
-} from '../catalog/catalog-rows.js';
+import type { ColumnRow, IndexRow, MembershipRow, PolicyRow, RelationRow, RoleRow, PolicyCommandCode } from '../catalog/catalog-rows.js';
 import type { AuditCatalog } from './catalog.js';
 import { ExpressionAnalyzer, type ExpressionFacts } from './analyze-expression.js';
 

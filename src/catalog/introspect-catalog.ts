@@ -1,14 +1,5 @@
 import type pg from 'pg';
-import type {
-  CatalogForeignKey,
-  CatalogGrant,
-  CatalogIndex,
-  CatalogModel,
-  CatalogPolicy,
-  CatalogRole,
-  CatalogTable,
-  IndexKey,
-} from './catalog-model.js';
+import type { CatalogForeignKey, CatalogGrant, CatalogIndex, CatalogModel, CatalogPolicy, CatalogRole, CatalogTable, IndexKey } from './catalog-model.js';
 import { CatalogSnapshot } from './read-catalog.js';
 import { withCatalogSearchPath } from './with-catalog-search-path.js';
 
@@ -77,7 +68,9 @@ export async function introspectCatalog(client: pg.ClientBase | pg.Pool, options
       const detail = r.detail!;
       const index: CatalogIndex = {
         name: r.name,
-        keys: detail.keys.map(({ column, expression }): IndexKey => (column !== null ? { kind: 'column', name: column } : { kind: 'expression', sql: expression ?? '' })),
+        keys: detail.keys.map(({ column, expression }): IndexKey =>
+          column !== null ? { kind: 'column', name: column } : { kind: 'expression', sql: expression ?? '' },
+        ),
         include: detail.include,
         unique: r.unique,
         primary: r.primary,
@@ -103,7 +96,13 @@ export async function introspectCatalog(client: pg.ClientBase | pg.Pool, options
         inherit: r.inherit,
         memberOf: r.memberOf,
       })),
-      grants: grants.map((r): CatalogGrant => ({ schema: named(r.relOid).schema, table: named(r.relOid).name, grantee: r.grantee, privilege: r.privilege, grantable: r.grantable })),
+      grants: grants.map((r): CatalogGrant => ({
+        schema: named(r.relOid).schema,
+        table: named(r.relOid).name,
+        grantee: r.grantee,
+        privilege: r.privilege,
+        grantable: r.grantable,
+      })),
       foreignKeys: foreignKeys.map((r): CatalogForeignKey => ({
         name: r.name,
         schema: named(r.relOid).schema,

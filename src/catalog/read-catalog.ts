@@ -886,7 +886,6 @@ export async function readPartitionTrigger(client: Queryable): Promise<Partition
   };
 }
 
-
 /**
  * Of the tables given, those the current role may not change: ALTER TABLE,
  * CREATE POLICY and CREATE INDEX need the owner's rights (being the owner, a

@@ -106,7 +106,14 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
       partitioned: root.kind === 'p',
       columns: new Set((columnsOf.get(root.oid) ?? []).map((c) => c.name)),
       indexes: (indexesOf.get(root.oid) ?? []).map((r) => indexes.get(relationKey(r.schema, r.name))!),
-      policies: (policiesOf.get(root.oid) ?? []).map((p) => ({ name: p.name, permissive: p.permissive, command: p.command, roles: p.roles, using: p.using ?? null, check: p.check ?? null })),
+      policies: (policiesOf.get(root.oid) ?? []).map((p) => ({
+        name: p.name,
+        permissive: p.permissive,
+        command: p.command,
+        roles: p.roles,
+        using: p.using ?? null,
+        check: p.check ?? null,
+      })),
     };
     const own = [root.oid, ...(childrenOf.get(root.oid) ?? []).map((t) => t.oid)];
     for (const oid of own) {

@@ -194,7 +194,8 @@ describeEachServer('audit policy texts on partitions', (ctx) => {
 const OUTSIDE_CATALOG: Record<string, string> = {
   'src/compile/render-sql.ts': 'SQL rlsctl writes for the database to run (DO blocks of migrations), not a read of its own',
   'src/compile/partition-trigger.ts': 'the body of the event trigger function rlsctl installs: it runs in the database',
-  'src/apply/apply-plan.ts': 'server activity while apply runs (pg_locks, pg_stat_activity, pg_stat_progress_create_index) and the re-check of an index it just built',
+  'src/apply/apply-plan.ts':
+    'server activity while apply runs (pg_locks, pg_stat_activity, pg_stat_progress_create_index) and the re-check of an index it just built',
   'src/explain/plan-query.ts': "the planning session's own state: the role exists before SET ROLE, its prepared statement",
   'src/verify/run-verify.ts': "the probing session's own state: the connecting role and the app roles before SET ROLE, the triggers of the probed tables",
   'src/explain/read-query-file.ts': 'a hint that tells the user how to export pg_stat_statements',
