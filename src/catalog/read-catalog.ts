@@ -188,6 +188,31 @@ export async function readInheritance(client: Queryable, rootOids: string[]): Pr
   return rows;
 }
 
+/**
+ * What verify needs to make up a value for a column (readColumns, detail 2):
+ * joined only when asked, so that the audit's read of 100,000 tenant columns
+ * does not pay for it row by row.
+ */
+const VALUES_SQL = `
+       LEFT JOIN LATERAL (
+         SELECT a.atthasdef AS hasdef, a.attidentity::pg_catalog.text AS identity, a.attgenerated::pg_catalog.text AS generated,
+                a.attidentity <> '' OR EXISTS (
+                  SELECT 1 FROM pg_catalog.pg_attrdef ad
+                    JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = ad.oid
+                    JOIN pg_catalog.pg_class sq ON dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND sq.oid = dep.refobjid AND sq.relkind = 'S'
+                   WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) AS seqdef,
+                (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) AS defexpr,
+                bt.typname AS basetype, bt.typcategory::pg_catalog.text AS category,
+                (SELECT e.enumlabel::pg_catalog.text FROM pg_catalog.pg_enum e WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder LIMIT 1) AS enumfirst,
+                CASE WHEN bt.typname IN ('varchar', 'bpchar') AND COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) > 4
+                     THEN COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) - 4 END AS maxlen,
+                CASE WHEN bt.typname = 'numeric' AND COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) > 4
+                     THEN (((COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) - 4) >> 16) & 65535) - ((COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) - 4) & 65535) END AS intdigits
+           FROM pg_catalog.pg_type bt
+          WHERE bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+       ) v ON true
+`;
+
 export interface ColumnQuery {
   /** Only columns of these names. */
   names?: string[];
@@ -222,29 +247,12 @@ export async function readColumns(client: Queryable, selection: Selection, query
             CASE WHEN $8 >= 1 AND a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN (
               SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
                 FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END AS collation,
-            v.*
+            ${detail >= 2 ? 'v.*' : 'NULL AS hasdef'}
        FROM pg_catalog.pg_attribute a
        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-       LEFT JOIN LATERAL (
-         SELECT a.atthasdef AS hasdef, a.attidentity::pg_catalog.text AS identity, a.attgenerated::pg_catalog.text AS generated,
-                a.attidentity <> '' OR EXISTS (
-                  SELECT 1 FROM pg_catalog.pg_attrdef ad
-                    JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = ad.oid
-                    JOIN pg_catalog.pg_class sq ON dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND sq.oid = dep.refobjid AND sq.relkind = 'S'
-                   WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) AS seqdef,
-                (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) AS defexpr,
-                bt.typname AS basetype, bt.typcategory::pg_catalog.text AS category,
-                (SELECT e.enumlabel::pg_catalog.text FROM pg_catalog.pg_enum e WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder LIMIT 1) AS enumfirst,
-                CASE WHEN bt.typname IN ('varchar', 'bpchar') AND COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) > 4
-                     THEN COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) - 4 END AS maxlen,
-                CASE WHEN bt.typname = 'numeric' AND COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) > 4
-                     THEN (((COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) - 4) >> 16) & 65535) - ((COALESCE(NULLIF(t.typtypmod, -1), a.atttypmod) - 4) & 65535) END AS intdigits
-           FROM pg_catalog.pg_type bt
-          WHERE $8 >= 2 AND bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-       ) v ON true
-      WHERE a.attnum > 0 AND NOT a.attisdropped
+${detail >= 2 ? VALUES_SQL : ''}      WHERE a.attnum > 0 AND NOT a.attisdropped
         AND ($7::pg_catalog.text[] IS NULL OR a.attname = ANY ($7::pg_catalog.text[]))
         AND ${selectionSql(selection, 'a.attrelid', RELKINDS)}
       ORDER BY n.nspname, c.relname, a.attnum`,
