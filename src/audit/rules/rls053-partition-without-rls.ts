@@ -8,7 +8,7 @@ import { EVENT_TRIGGER } from '../../compile/partition-trigger.js';
  * The partition's policy is the parent's: same name, command, kind and roles
  * (not the text, which names the partition's columns). Compared field by
  * field, no string built: this runs for every policy of every partition.
- * Equal role lists are usually one array (collect-catalog.ts names each
+ * Equal role lists are usually one array (src/catalog/read-catalog.ts, readPolicies, names each
  * distinct polroles once).
  */
 function samePolicy(a: PolicyRow, b: PolicyRow): boolean {
