@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Statement } from '../compile/statement.js';
 import { DatabaseError } from '../errors.js';
+import { readTablesNotOwned } from '../catalog/read-catalog.js';
 
 /**
  * ALTER TABLE ... ROW LEVEL SECURITY, CREATE / ALTER / DROP POLICY and CREATE
@@ -20,16 +21,7 @@ export async function checkPrivileges(client: pg.ClientBase, statements: Stateme
   }
   if (tables.size === 0) return;
   const list = [...tables.values()];
-  const { rows } = await client.query<{ schema: string; name: string; owner: string; me: string }>(
-    `SELECT n.nspname AS schema, c.relname AS name, pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text AS owner,
-            current_user::pg_catalog.text AS me
-       FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS t(schema, name)
-       JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema
-       JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
-      WHERE NOT pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')
-      ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`,
-    [list.map((t) => t.schema), list.map((t) => t.name)],
-  );
+  const rows = await readTablesNotOwned(client, list);
   if (rows.length === 0) return;
   const shown = rows.slice(0, 10).map((r) => `${r.schema}.${r.name} (owner ${r.owner})`);
   if (rows.length > 10) shown.push(`and ${rows.length - 10} more`);

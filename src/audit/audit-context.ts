@@ -6,16 +6,8 @@ import { currentTenantSql, tenantEqualsSql } from '../compile/tenant-lookup.js';
 import { quoteRole } from '../compile/render-sql.js';
 import type { Finding, FindingObject, RuleMeta } from '../report/finding.js';
 import { fingerprintOf } from '../report/finding.js';
-import type {
-  AuditCatalog,
-  CatalogColumn,
-  CatalogIndex,
-  CatalogMembership,
-  CatalogPolicy,
-  CatalogRelation,
-  CatalogRole,
-  PolicyCommandCode,
-} from './catalog.js';
+import type { ColumnRow, IndexRow, MembershipRow, PolicyRow, RelationRow, RoleRow, PolicyCommandCode } from '../catalog/catalog-rows.js';
+import type { AuditCatalog } from './catalog.js';
 import { ExpressionAnalyzer, type ExpressionFacts } from './analyze-expression.js';
 
 /**
@@ -27,10 +19,10 @@ import { ExpressionAnalyzer, type ExpressionFacts } from './analyze-expression.j
 export type ProtectedMode = 'tenant' | 'shared';
 
 export interface ProtectedTable {
-  rel: CatalogRelation;
+  rel: RelationRow;
   mode: ProtectedMode;
   /** The tenant column, for tenant tables that carry one. */
-  column?: CatalogColumn;
+  column?: ColumnRow;
   /** The tenant column's name as the facts say it (even when the table lacks it). */
   columnName?: string;
   via?: { parentSchema: string; parentName: string; columns: string[]; references: string[] };
@@ -55,15 +47,15 @@ export class AuditContext {
   readonly plan?: PlanFacts;
   readonly expressions = new ExpressionAnalyzer();
 
-  readonly relations = new Map<string, CatalogRelation>();
-  readonly relationsByKey = new Map<string, CatalogRelation>();
-  readonly children = new Map<string, CatalogRelation[]>();
-  readonly columns = new Map<string, Map<string, CatalogColumn>>();
-  readonly policies = new Map<string, CatalogPolicy[]>();
-  readonly indexes = new Map<string, CatalogIndex[]>();
-  readonly roles = new Map<string, CatalogRole>();
+  readonly relations = new Map<string, RelationRow>();
+  readonly relationsByKey = new Map<string, RelationRow>();
+  readonly children = new Map<string, RelationRow[]>();
+  readonly columns = new Map<string, Map<string, ColumnRow>>();
+  readonly policies = new Map<string, PolicyRow[]>();
+  readonly indexes = new Map<string, IndexRow[]>();
+  readonly roles = new Map<string, RoleRow>();
   /** member → role → how. */
-  readonly memberships = new Map<string, Map<string, CatalogMembership>>();
+  readonly memberships = new Map<string, Map<string, MembershipRow>>();
   /** Declared or inferred tenant and shared tables (never partitions), by oid. */
   readonly protectedTables = new Map<string, ProtectedTable>();
   /** Partitions (at any depth) of protected tables → the protected root. */
@@ -132,15 +124,15 @@ export class AuditContext {
     for (const t of this.protectedTables.values()) mark(t.rel.oid, t);
   }
 
-  column(relOid: string, name: string): CatalogColumn | undefined {
+  column(relOid: string, name: string): ColumnRow | undefined {
     return this.columns.get(relOid)?.get(name);
   }
 
-  policiesOf(relOid: string): CatalogPolicy[] {
+  policiesOf(relOid: string): PolicyRow[] {
     return this.policies.get(relOid) ?? [];
   }
 
-  indexesOf(relOid: string): CatalogIndex[] {
+  indexesOf(relOid: string): IndexRow[] {
     return this.indexes.get(relOid) ?? [];
   }
 
@@ -152,7 +144,7 @@ export class AuditContext {
    * texts (several rules ask, and the partitions' copies of a policy share
    * their texts). The array is shared: callers read it, never change it.
    */
-  policyClauses(policy: CatalogPolicy): PolicyClause[] {
+  policyClauses(policy: PolicyRow): PolicyClause[] {
     let byCheck = this.clauseCache.get(policy.using);
     if (!byCheck) this.clauseCache.set(policy.using, (byCheck = new Map()));
     let out = byCheck.get(policy.check);
@@ -174,7 +166,7 @@ export class AuditContext {
     return [...this.protectedTables.values()].filter((t) => t.mode === 'tenant');
   }
 
-  isTable(rel: CatalogRelation): boolean {
+  isTable(rel: RelationRow): boolean {
     return rel.kind === 'r' || rel.kind === 'p';
   }
 
@@ -188,7 +180,7 @@ export class AuditContext {
   }
 
   /** Roles that `member` may SET ROLE to (not itself). */
-  settableRoles(member: string): CatalogMembership[] {
+  settableRoles(member: string): MembershipRow[] {
     return [...(this.memberships.get(member)?.values() ?? [])].filter((m) => m.canSet);
   }
 
@@ -211,7 +203,7 @@ export class AuditContext {
    * every role for PUBLIC, and to the members that have the privileges of a
    * named role.
    */
-  policyAppliesTo(policy: CatalogPolicy, role: string): boolean {
+  policyAppliesTo(policy: PolicyRow, role: string): boolean {
     return policy.roles.some((r) => r === 'public' || this.hasPrivsOf(role, r));
   }
 
@@ -230,17 +222,17 @@ export class AuditContext {
   }
 
   /** The table-like object of a relation, for findings. */
-  objectOf(rel: CatalogRelation): FindingObject {
+  objectOf(rel: RelationRow): FindingObject {
     const kind =
       rel.kind === 'v' ? 'view' : rel.kind === 'm' ? 'materialized_view' : rel.kind === 'f' ? 'foreign_table' : rel.isPartition ? 'partition' : 'table';
     return { kind, schema: rel.schema, name: rel.name };
   }
 
-  sql(rel: CatalogRelation): string {
+  sql(rel: RelationRow): string {
     return qualify(rel.schema, rel.name);
   }
 
-  label(rel: CatalogRelation): string {
+  label(rel: RelationRow): string {
     return `${rel.schema}.${rel.name}`;
   }
 
@@ -253,7 +245,7 @@ export class AuditContext {
   }
 
   /** A restrictive policy that checks the tenant covers this role and command (reads: USING; writes: WITH CHECK). */
-  restrictiveTenantGuard(table: ProtectedTable, role: string, command: WriteCommand, clause: 'using' | 'check'): CatalogPolicy | undefined {
+  restrictiveTenantGuard(table: ProtectedTable, role: string, command: WriteCommand, clause: 'using' | 'check'): PolicyRow | undefined {
     return this.policiesOf(table.rel.oid).find(
       (p) => !p.permissive && coversCommand(p.command, command) && this.policyAppliesTo(p, role) && this.checksTenant(table, effectiveExpression(p, clause)),
     );
@@ -264,7 +256,7 @@ export class AuditContext {
 export const coversCommand: (policyCommand: PolicyCommandCode, command: WriteCommand) => boolean = appliesToCommand;
 
 /** The expression PostgreSQL applies for a clause of a policy (src/rls/policy-semantics.ts). */
-export function effectiveExpression(policy: CatalogPolicy, clause: 'using' | 'check'): string | undefined {
+export function effectiveExpression(policy: PolicyRow, clause: 'using' | 'check'): string | undefined {
   return clauseExpression(policy, clause);
 }
 

@@ -1,4 +1,5 @@
 import type { PolicyCommand } from '../policy/model.js';
+import type { RelKind } from './catalog-rows.js';
 
 /**
  * A live database as rlsctl sees it, in the shapes the policy side compiles
@@ -18,8 +19,8 @@ export interface CatalogModel {
   foreignKeys: CatalogForeignKey[];
 }
 
-/** pg_class.relkind of the relations rlsctl reads: ordinary, partitioned, view, materialized view, foreign. */
-export type Relkind = 'r' | 'p' | 'v' | 'm' | 'f';
+/** pg_class.relkind of the relations rlsctl reads (catalog-rows.ts). */
+export type Relkind = RelKind;
 
 export interface CatalogTable {
   schema: string;

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent } from '../compile/quote.js';
 import { UsageError } from '../errors.js';
+import { readRoleReach } from '../catalog/read-catalog.js';
 
 /**
  * `--app-role` beside `--policies` (explain and verify): the role the
@@ -33,17 +34,7 @@ export async function chooseAppRoles(pool: pg.Pool, declared: string[], given: s
   const choices: AppRoleChoice[] = [];
   const { rows: version } = await pool.query<{ n: string }>(`SELECT pg_catalog.current_setting('server_version_num') AS n`);
   // The SET option of a membership exists from PostgreSQL 16; before, every membership allows SET ROLE.
-  const set = Number(version[0].n) >= 160000 ? `pg_catalog.pg_has_role(g.rolname, d.rolname, 'SET')` : `pg_catalog.pg_has_role(g.rolname, d.rolname, 'MEMBER')`;
-  const { rows } = await pool.query<{ given: string; found: boolean; app: string | null; inherit: boolean | null; set: boolean | null }>(
-    `SELECT x.given, g.rolname IS NOT NULL AS found, d.rolname AS app,
-            pg_catalog.pg_has_role(g.rolname, d.rolname, 'USAGE') AS inherit, ${set} AS set
-       FROM unnest($1::text[]) WITH ORDINALITY AS x(given, n)
-       LEFT JOIN pg_catalog.pg_roles g ON g.rolname = x.given
-       LEFT JOIN LATERAL unnest($2::text[]) WITH ORDINALITY AS dd(name, m) ON g.rolname IS NOT NULL
-       LEFT JOIN pg_catalog.pg_roles d ON d.rolname = dd.name
-      ORDER BY x.n, dd.m`,
-    [given, declared],
-  );
+  const rows = await readRoleReach(pool, given, declared, Number(version[0].n));
   for (const role of given) {
     if (choices.some((c) => c.role === role)) continue;
     if (declared.includes(role)) {

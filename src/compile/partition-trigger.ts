@@ -1,9 +1,9 @@
-import type pg from 'pg';
 import type { PolicyModel } from '../policy/model.js';
 import { desiredState, viaAliasSql } from './desired-state.js';
 import { qualify, quoteIdent, quoteLiteral } from './quote.js';
 import { partitionTemplate } from './render-sql.js';
 import type { Statement } from './statement.js';
+import type { PartitionTriggerState } from '../catalog/catalog-rows.js';
 
 /**
  * `partitions: { protect_new: true }` in the policy file: an event trigger on
@@ -115,45 +115,6 @@ export function createEventTriggerSql(): string {
     `  WHEN TAG IN (${TAGS.map(quoteLiteral).join(', ')})\n` +
     `  EXECUTE FUNCTION ${functionSql}();`
   );
-}
-
-/** What the database holds of the trigger, its function and its schema. */
-export interface PartitionTriggerState {
-  /** The current role is a superuser (CREATE / DROP EVENT TRIGGER need one). */
-  superuser: boolean;
-  schema?: { ownerSuper: boolean; otherObjects: number };
-  fn?: { source: string; config: string[]; securityDefiner: boolean; ownerSuper: boolean };
-  trigger?: { event: string; enabled: string; tags: string[]; callsFunction: boolean };
-}
-
-export async function readPartitionTrigger(client: pg.ClientBase): Promise<PartitionTriggerState> {
-  const { rows } = await client.query(
-    `SELECT r.rolsuper AS superuser,
-            n.oid IS NOT NULL AS has_schema,
-            (SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.oid = n.nspowner) AS schema_owner_super,
-            (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid)
-              + (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc f WHERE f.pronamespace = n.oid AND f.proname <> $2)
-              + (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type y WHERE y.typnamespace = n.oid) AS other_objects,
-            p.oid IS NOT NULL AS has_function, p.prosrc AS source, p.proconfig AS config, p.prosecdef AS security_definer,
-            (SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.oid = p.proowner) AS function_owner_super,
-            e.oid IS NOT NULL AS has_trigger, e.evtevent AS event, e.evtenabled AS enabled, e.evttags AS tags,
-            e.evtfoid IS NOT DISTINCT FROM p.oid AS calls_function
-       FROM pg_catalog.pg_roles r
-       LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1
-       LEFT JOIN pg_catalog.pg_proc p ON p.pronamespace = n.oid AND p.proname = $2 AND p.pronargs = 0
-       LEFT JOIN pg_catalog.pg_event_trigger e ON e.evtname = $3
-      WHERE r.rolname = current_user`,
-    [TRIGGER_SCHEMA, TRIGGER_FUNCTION, EVENT_TRIGGER],
-  );
-  const r = rows[0];
-  return {
-    superuser: r.superuser === true,
-    schema: r.has_schema ? { ownerSuper: r.schema_owner_super === true, otherObjects: Number(r.other_objects) } : undefined,
-    fn: r.has_function
-      ? { source: r.source, config: r.config ?? [], securityDefiner: r.security_definer, ownerSuper: r.function_owner_super === true }
-      : undefined,
-    trigger: r.has_trigger ? { event: r.event, enabled: r.enabled, tags: [...(r.tags ?? [])].sort(), callsFunction: r.calls_function === true } : undefined,
-  };
 }
 
 /** The statements that bring the trigger to what the file asks: installed and current, or gone. */

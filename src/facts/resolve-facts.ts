@@ -6,6 +6,7 @@ import { tenantColumnOf } from '../compile/desired-state.js';
 import type { TenantLookup } from '../compile/tenant-lookup.js';
 import { parseSync } from 'libpg-query';
 import { loadParser } from '../policy/expression.js';
+import { CatalogSnapshot } from '../catalog/read-catalog.js';
 
 /**
  * What audit, explain and verify need to know about a database: which tables
@@ -130,7 +131,8 @@ export async function resolveFacts(options: FactOptions, client: pg.ClientBase |
 /**
  * The facts from the flags, and from the catalog what they leave unsaid;
  * never from a policy file (`policies` is ignored). A few set-based
- * queries, read-only: safe inside the audit's READ ONLY transaction.
+ * queries of the catalog layer, read-only: safe inside the audit's READ ONLY
+ * transaction.
  */
 export async function inferFacts(options: FactOptions, client: pg.ClientBase | pg.Pool): Promise<TenantFacts> {
   await loadParser();
@@ -138,27 +140,13 @@ export async function inferFacts(options: FactOptions, client: pg.ClientBase | p
   const column = options.tenantColumn ?? 'tenant_id';
   if (!options.tenantColumn) inferred.push(`tenant column: ${column} (the default; say another with --tenant-column)`);
 
-  // One query for the whole database: every table (not partition) in scope that has the tenant column.
-  const { rows: tables } = await client.query<{ schema: string; name: string; type: string }>(
-    `SELECT n.nspname AS schema, c.relname AS name, t.typname AS type
-       FROM pg_catalog.pg_class c
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped
-       JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-        AND ($2::text[] IS NULL OR n.nspname = ANY ($2::text[]))
-        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-      ORDER BY 1, 2`,
-    [column, options.schema ?? null],
-  );
-  const { rows: schemaRows } = await client.query<{ nspname: string }>(
-    `SELECT nspname FROM pg_catalog.pg_namespace
-      WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%'
-        AND ($1::text[] IS NULL OR nspname = ANY ($1::text[]))
-      ORDER BY 1`,
-    [options.schema ?? null],
-  );
+  // The catalog layer (src/catalog/read-catalog.ts), a few set-based queries for the whole database:
+  // every table (not partition) in scope that has the tenant column, and its type.
+  const catalog = new CatalogSnapshot(client);
+  const scope = { schemas: options.schema, withColumn: column };
+  const tables = await catalog.relations({ ...scope, rootTables: true });
+  const typeOf = new Map((await catalog.columns({ oids: tables.map((t) => t.oid) }, { names: [column] })).map((c) => [c.relOid, c.type]));
+  const schemas = await catalog.schemas(options.schema);
   if (!options.schema) inferred.push('schemas: every non-system schema');
   inferred.push(`tenant tables: the ${tables.length} table${tables.length === 1 ? '' : 's'} with the column ${column}`);
 
@@ -166,22 +154,10 @@ export async function inferFacts(options: FactOptions, client: pg.ClientBase | p
   // read only when the flags leave one of them unsaid (deparsing every policy of a
   // database of partitions takes seconds).
   const needPolicies = !options.appRole?.length || !options.tenantSetting;
-  const { rows: policies } = !needPolicies
-    ? { rows: [] }
-    : await client.query<{ roles: string[]; qual: string | null; check: string | null }>(
-        `SELECT ARRAY(SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = ANY (p.polroles) ORDER BY 1)::text[] AS roles,
-            pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual, pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check
-       FROM pg_catalog.pg_policy p
-       JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped
-      WHERE ($2::text[] IS NULL OR n.nspname = ANY ($2::text[]))
-      ORDER BY n.nspname, c.relname, p.polname`,
-        [column, options.schema ?? null],
-      );
+  const policies = needPolicies ? await catalog.policies({ ...scope, extensions: true }) : [];
   let appRoles = options.appRole ?? [];
   if (appRoles.length === 0) {
-    appRoles = [...new Set(policies.flatMap((p) => p.roles))].sort();
+    appRoles = [...new Set(policies.flatMap((p) => p.roles.filter((r) => r !== 'public' && !r.startsWith('(role '))))].sort();
     inferred.push(
       appRoles.length > 0
         ? `app roles: ${appRoles.join(', ')} (named by the policies on tenant tables)`
@@ -196,7 +172,7 @@ export async function inferFacts(options: FactOptions, client: pg.ClientBase | p
     const counts = new Map<string, number>();
     const perText = new Map<string, string[]>();
     for (const p of policies) {
-      for (const text of [p.qual, p.check]) {
+      for (const text of [p.using, p.check]) {
         if (!text) continue;
         let names = perText.get(text);
         if (!names) perText.set(text, (names = settingsRead(text)));
@@ -208,13 +184,13 @@ export async function inferFacts(options: FactOptions, client: pg.ClientBase | p
   }
   const typeCounts = new Map<TenantType, number>();
   for (const t of tables) {
-    const type = TYPE_OF.get(t.type) ?? 'text';
+    const type = TYPE_OF.get(typeOf.get(t.oid) ?? '') ?? 'text';
     typeCounts.set(type, (typeCounts.get(type) ?? 0) + 1);
   }
   const tenantType = [...typeCounts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'uuid';
   return {
     source: 'inferred',
-    schemas: schemaRows.map((r) => r.nspname),
+    schemas,
     tenantTables: tables.map((t) => ({ schema: t.schema, name: t.name, column })),
     sharedTables: [],
     exemptTables: [],

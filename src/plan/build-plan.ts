@@ -12,7 +12,8 @@ import { orderStatements, type PlannedStatement } from './order-statements.js';
 import { planTableIndexes, type IndexWant } from './plan-indexes.js';
 import { canonicalRequests, planRelationPolicies, type RelationPolicies } from './plan-policies.js';
 import type { Plan, PlanDrift, ViaWithoutKey } from './plan.js';
-import { partitionTriggerProblem, planPartitionTrigger, readPartitionTrigger, triggerGuardStatement } from '../compile/partition-trigger.js';
+import { partitionTriggerProblem, planPartitionTrigger, triggerGuardStatement } from '../compile/partition-trigger.js';
+import { readPartitionTrigger } from '../catalog/read-catalog.js';
 
 /**
  * diff(policy file, live catalog) → Plan: only what differs.

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { parseSync } from 'libpg-query';
 import type { CatalogColumn } from '../catalog/catalog-model.js';
 import { withCatalogSearchPath } from '../catalog/with-catalog-search-path.js';
+import { readTemporaryPolicies } from '../catalog/read-catalog.js';
 import { quoteIdent } from '../compile/quote.js';
 import { embedExpression, loadParser } from '../policy/expression.js';
 
@@ -180,14 +181,7 @@ async function roundTrip(
       await client.query(`SELECT pg_catalog.set_config('lock_timeout', $1, true)`, [`${options.lockTimeoutMs ?? 5000}ms`]);
       // Created with the session's own search_path, as apply will create the real policy.
       await client.query(statements.join(';\n'));
-      const { rows } = await withCatalogSearchPath(client, (c) =>
-        c.query<{ table: string; policy: string; expr: string }>(
-          `SELECT c.relname AS table, p.polname AS policy, pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS expr
-             FROM pg_catalog.pg_policy p
-             JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
-            WHERE c.relnamespace = pg_catalog.pg_my_temp_schema()`,
-        ),
-      );
+      const rows = await withCatalogSearchPath(client, (c) => readTemporaryPolicies(c));
       for (const row of rows) {
         const p = policyOf.get(`${row.table}\u0000${row.policy}`);
         if (p) results.set(p.key, row.expr);

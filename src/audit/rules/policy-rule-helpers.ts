@@ -1,6 +1,6 @@
 import { quoteIdent } from '../../compile/quote.js';
 import { viaPredicate } from '../../compile/desired-state.js';
-import type { CatalogPolicy, CatalogRelation } from '../catalog.js';
+import type { PolicyRow, RelationRow } from '../../catalog/catalog-rows.js';
 import type { AuditContext, PolicyClause, ProtectedTable } from '../audit-context.js';
 import type { FindingObject } from '../../report/finding.js';
 
@@ -9,7 +9,7 @@ import type { FindingObject } from '../../report/finding.js';
  * schemas in scope (tenant or not: a fail-open or erroring expression is a
  * hole wherever it is), partitions included, exempt tables excluded.
  */
-export function policiesInScope(ctx: AuditContext): ReadonlyArray<{ rel: CatalogRelation; policy: CatalogPolicy }> {
+export function policiesInScope(ctx: AuditContext): ReadonlyArray<{ rel: RelationRow; policy: PolicyRow }> {
   let list = inScope.get(ctx);
   if (!list) {
     list = [];
@@ -24,21 +24,21 @@ export function policiesInScope(ctx: AuditContext): ReadonlyArray<{ rel: Catalog
 }
 
 /** The list of policiesInScope, built once per audit (five rules walk it). */
-const inScope = new WeakMap<AuditContext, Array<{ rel: CatalogRelation; policy: CatalogPolicy }>>();
+const inScope = new WeakMap<AuditContext, Array<{ rel: RelationRow; policy: PolicyRow }>>();
 
-export function policyObject(rel: CatalogRelation, policy: CatalogPolicy): FindingObject {
+export function policyObject(rel: RelationRow, policy: PolicyRow): FindingObject {
   return { kind: 'policy', schema: rel.schema, table: rel.name, name: policy.name };
 }
 
 /** Both clauses of a policy, analysed. */
-export function clauses(ctx: AuditContext, policy: CatalogPolicy): PolicyClause[] {
+export function clauses(ctx: AuditContext, policy: PolicyRow): PolicyClause[] {
   return ctx.policyClauses(policy);
 }
 
 /** True when some clause of the policy has a non-empty list for `key`: the cheap test before building a finding. */
 export function anyClause(
   ctx: AuditContext,
-  policy: CatalogPolicy,
+  policy: PolicyRow,
   key: 'settingsWithoutMissingOk' | 'castsWithoutNullif' | 'failOpenBranches' | 'perRowCalls' | 'wrappedColumns',
 ): boolean {
   for (const c of ctx.policyClauses(policy)) if (c.facts[key].length > 0) return true;
@@ -46,7 +46,7 @@ export function anyClause(
 }
 
 /** `ALTER POLICY name ON table USING (...) WITH CHECK (...)` with the fixed expressions. */
-export function alterPolicySql(ctx: AuditContext, rel: CatalogRelation, policy: CatalogPolicy, fix: (text: string) => string): string {
+export function alterPolicySql(ctx: AuditContext, rel: RelationRow, policy: PolicyRow, fix: (text: string) => string): string {
   const parts = [`ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(rel)}`];
   if (policy.using !== undefined) parts.push(`  USING (${fix(policy.using)})`);
   if (policy.check !== undefined) parts.push(`  WITH CHECK (${fix(policy.check)})`);
@@ -67,7 +67,7 @@ export function bare(text: string): string {
 }
 
 /** The roles a policy rule judges a policy for: the app roles it applies to, or (no app role known) the roles it names. */
-export function rolesToCheck(ctx: AuditContext, policy: CatalogPolicy): string[] {
+export function rolesToCheck(ctx: AuditContext, policy: PolicyRow): string[] {
   if (ctx.appRoles.length > 0) return ctx.appRoles.filter((r) => ctx.policyAppliesTo(policy, r));
   return policy.roles;
 }

@@ -1,6 +1,6 @@
 import { qualify, quoteIdent } from '../../compile/quote.js';
 import { commentText } from '../../compile/render-sql.js';
-import type { CatalogRelation } from '../catalog.js';
+import type { RelationRow } from '../../catalog/catalog-rows.js';
 import { findingOf, type AuditContext } from '../audit-context.js';
 import { defineRule } from '../rule.js';
 import { viaJoins, type ViaJoin } from '../via-joins.js';
@@ -17,7 +17,7 @@ export const rls033 = defineRule({
     'Add a unique key on the joined parent columns (ALTER TABLE parent ADD UNIQUE (id)), or join on a whole unique key of the parent, tenant column included (p.tenant_id = child.parent_tenant AND p.id = child.parent_id).',
   check(ctx) {
     // One finding per relation, parent and join columns, naming every policy that joins so.
-    const holes = new Map<string, { rel: CatalogRelation; parent: CatalogRelation; columns: string[]; policies: string[] }>();
+    const holes = new Map<string, { rel: RelationRow; parent: RelationRow; columns: string[]; policies: string[] }>();
     for (const { rel, policy } of policiesInScope(ctx)) {
       // A partition of a protected table carries copies of its root's policies: judged there once.
       if (rel.isPartition && ctx.protectedPartitions.has(rel.oid)) continue;
@@ -71,7 +71,7 @@ export const rls033 = defineRule({
  * "$user", public): then public, the policy's own schema, or the only relation
  * of that name.
  */
-function resolveParent(ctx: AuditContext, parent: ViaJoin['parent'], rel: CatalogRelation): CatalogRelation | undefined {
+function resolveParent(ctx: AuditContext, parent: ViaJoin['parent'], rel: RelationRow): RelationRow | undefined {
   if (parent.schema) return ctx.relationsByKey.get(`${parent.schema}.${parent.name}`);
   for (const schema of ['public', rel.schema]) {
     const found = ctx.relationsByKey.get(`${schema}.${parent.name}`);
@@ -82,7 +82,7 @@ function resolveParent(ctx: AuditContext, parent: ViaJoin['parent'], rel: Catalo
 }
 
 /** A tenant table by the facts, or (not declared at all) one with the tenant column. */
-function isTenantTable(ctx: AuditContext, rel: CatalogRelation): boolean {
+function isTenantTable(ctx: AuditContext, rel: RelationRow): boolean {
   const declared = ctx.protectedTables.get(rel.oid) ?? ctx.protectedPartitions.get(rel.oid);
   if (declared) return declared.mode === 'tenant';
   return !ctx.exempt.has(rel.oid) && ctx.column(rel.oid, ctx.facts.tenantColumn) !== undefined;
@@ -94,7 +94,7 @@ function isTenantTable(ctx: AuditContext, rel: CatalogRelation): boolean {
  * parent row until commit). NULLS DISTINCT or not does not matter: `=` never
  * matches a NULL.
  */
-function uniqueKeys(ctx: AuditContext, parent: CatalogRelation): string[][] {
+function uniqueKeys(ctx: AuditContext, parent: RelationRow): string[][] {
   return ctx
     .indexesOf(parent.oid)
     .filter((i) => i.unique && i.valid && !i.partial && !i.deferrable && i.keys.length > 0 && !i.keys.includes(0))
@@ -102,11 +102,11 @@ function uniqueKeys(ctx: AuditContext, parent: CatalogRelation): string[][] {
     .flatMap((i) => (i.keyNames && i.keyNames.length === i.keys.length ? [i.keyNames] : []));
 }
 
-function coversUniqueKey(ctx: AuditContext, parent: CatalogRelation, columns: string[]): boolean {
+function coversUniqueKey(ctx: AuditContext, parent: RelationRow, columns: string[]): boolean {
   return uniqueKeys(ctx, parent).some((key) => key.every((c) => columns.includes(c)));
 }
 
-function fixSql(ctx: AuditContext, parent: CatalogRelation, columns: string[]): string {
+function fixSql(ctx: AuditContext, parent: RelationRow, columns: string[]): string {
   const add = `ALTER TABLE ${qualify(parent.schema, parent.name)} ADD UNIQUE (${columns.map(quoteIdent).join(', ')});`;
   const key = uniqueKeys(ctx, parent)[0];
   // A name may hold a line break, which would end the comment and make the rest SQL.

@@ -2,12 +2,12 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import type { AuditContext, ProtectedTable } from '../audit-context.js';
 import { findingOf } from '../audit-context.js';
-import type { CatalogRelation } from '../catalog.js';
+import type { RelationRow } from '../../catalog/catalog-rows.js';
 import { defineRule } from '../rule.js';
 
 const TRUE_OPTION = /^security_invoker=(true|on|yes|1|t|y)$/i;
 
-export function isSecurityInvoker(rel: CatalogRelation): boolean {
+export function isSecurityInvoker(rel: RelationRow): boolean {
   return rel.options.some((o) => TRUE_OPTION.test(o));
 }
 
@@ -16,7 +16,7 @@ export function isSecurityInvoker(rel: CatalogRelation): boolean {
  * Superuser and BYPASSRLS are the role's own attributes; the owner test is
  * has_privs_of_role, which FORCE ROW LEVEL SECURITY switches off.
  */
-export function bypassReason(ctx: AuditContext, role: string, table: CatalogRelation): string | undefined {
+export function bypassReason(ctx: AuditContext, role: string, table: RelationRow): string | undefined {
   const attr = ctx.bypassesByAttribute(role);
   if (attr) return attr === 'superuser' ? `${role} is a superuser` : `${role} has BYPASSRLS`;
   if (!table.force && ctx.hasPrivsOf(role, table.owner)) {
@@ -38,8 +38,8 @@ export function protectedOf(ctx: AuditContext, oid: string): ProtectedTable | un
  * as the outer view's owner). A view read through a view without
  * security_invoker checks its tables as its own owner, and is reported itself.
  */
-export function tablesReadAsOwner(ctx: AuditContext, deps: Map<string, string[]>, viewOid: string): CatalogRelation[] {
-  const out = new Map<string, CatalogRelation>();
+export function tablesReadAsOwner(ctx: AuditContext, deps: Map<string, string[]>, viewOid: string): RelationRow[] {
+  const out = new Map<string, RelationRow>();
   const seen = new Set<string>();
   const visit = (oid: string) => {
     if (seen.has(oid)) return;

@@ -1,5 +1,5 @@
 import type { Finding } from '../../report/finding.js';
-import type { CatalogPolicy } from '../catalog.js';
+import type { PolicyRow } from '../../catalog/catalog-rows.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
 import { EVENT_TRIGGER } from '../../compile/partition-trigger.js';
@@ -8,10 +8,10 @@ import { EVENT_TRIGGER } from '../../compile/partition-trigger.js';
  * The partition's policy is the parent's: same name, command, kind and roles
  * (not the text, which names the partition's columns). Compared field by
  * field, no string built: this runs for every policy of every partition.
- * Equal role lists are usually one array (collect-catalog.ts names each
+ * Equal role lists are usually one array (src/catalog/read-catalog.ts, readPolicies, names each
  * distinct polroles once).
  */
-function samePolicy(a: CatalogPolicy, b: CatalogPolicy): boolean {
+function samePolicy(a: PolicyRow, b: PolicyRow): boolean {
   return a.name === b.name && a.command === b.command && a.permissive === b.permissive && (a.roles === b.roles || a.roles.join(',') === b.roles.join(','));
 }
 
