@@ -13,10 +13,12 @@ const POLICY = `USING (tenant_id = (SELECT NULLIF(pg_catalog.current_setting('ap
 
 describeEachServer('explain precision', (ctx) => {
   const app = uniqueName('prec_app');
+  const owner = uniqueName('prec_owner');
   let facts: TenantFacts;
 
   beforeAll(async () => {
     await ctx.db.query(`CREATE ROLE ${app}`);
+    await ctx.db.query(`CREATE ROLE ${owner}`);
     await ctx.db.runScript(`
       CREATE SCHEMA app;
       GRANT USAGE ON SCHEMA app TO ${app};
@@ -27,7 +29,35 @@ describeEachServer('explain precision', (ctx) => {
       -- The same without a tenant index.
       CREATE TABLE app.unserved (tenant_id uuid NOT NULL, id bigint PRIMARY KEY, deleted_at timestamptz, created_at timestamptz, name text, status text);
       CREATE INDEX unserved_live_idx ON app.unserved (id) WHERE deleted_at IS NULL;
+      -- A plain table a view's own sub-query reads.
+      CREATE TABLE app.other (ref bigint, label text);
+      -- Unique lookups through an implicit cast (varchar compared as text); no tenant index.
+      CREATE TABLE app.coded (tenant_id uuid NOT NULL, id bigint NOT NULL, code varchar(20) NOT NULL UNIQUE, name text);
+      -- A table whose owner is not forced into its policies.
+      CREATE TABLE app.unforced (tenant_id uuid NOT NULL, id bigint PRIMARY KEY, name text);
+      CREATE INDEX unforced_tenant_idx ON app.unforced (tenant_id);
+      ALTER TABLE app.unforced OWNER TO ${owner};
+      -- Mixed-case names: a via child of a parent named "Parent".
+      CREATE TABLE app."Parent" (tenant_id uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id));
+      CREATE TABLE app.child (id bigint PRIMARY KEY, p_tenant uuid NOT NULL, p_id bigint NOT NULL, body text);
+      CREATE INDEX "Child_Parent_idx" ON app.child (p_tenant, p_id);
       GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO ${app};
+      ALTER TABLE app.coded ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+      CREATE POLICY tenant_access ON app.coded TO ${app} ${POLICY};
+      ALTER TABLE app.unforced ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY tenant_access ON app.unforced TO ${app}, ${owner} ${POLICY};
+      ALTER TABLE app."Parent" ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+      CREATE POLICY tenant_access ON app."Parent" TO ${app} ${POLICY};
+      ALTER TABLE app.child ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+      CREATE POLICY via_parent ON app.child TO ${app} USING (EXISTS (SELECT 1 FROM app."Parent" p WHERE p.tenant_id = child.p_tenant AND p.id = child.p_id));
+      -- Views: one owned by the app role with a sub-query of its own, one owned by the superuser, one by the table's owner.
+      CREATE VIEW app.served_counts AS SELECT s.id, (SELECT count(*) FROM app.other o WHERE o.ref = s.id) AS n FROM app.served s;
+      ALTER VIEW app.served_counts OWNER TO ${app};
+      CREATE VIEW app.served_all AS SELECT * FROM app.served;
+      CREATE VIEW app.unforced_all AS SELECT * FROM app.unforced;
+      ALTER VIEW app.unforced_all OWNER TO ${owner};
+      GRANT SELECT ON app.served_all, app.unforced_all TO ${app};
+      GRANT USAGE ON SCHEMA app TO ${owner};
       ALTER TABLE app.served ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
       ALTER TABLE app.unserved ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
       CREATE POLICY tenant_access ON app.served TO ${app} ${POLICY};
@@ -36,7 +66,7 @@ describeEachServer('explain precision', (ctx) => {
     const model = await parsePolicy([
       {
         file: 'policy.yaml',
-        text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      served: tenant\n      unserved: tenant\n`,
+        text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      served: tenant\n      unserved: tenant\n      coded: tenant\n      unforced: tenant\n      Parent: tenant\n      child: { via: { parent: Parent, columns: [p_tenant, p_id], references: [tenant_id, id] } }\n`,
       },
     ]);
     facts = factsFromModel(model);
@@ -74,5 +104,51 @@ describeEachServer('explain precision', (ctx) => {
     expect(verdicts(full)).toEqual(verdicts(empty));
     // The table with no tenant index is flagged on both, and the message says that no index leads with the tenant column.
     expect(full.findings[0].message).toContain('no index leads with tenant_id');
+  });
+
+  it("does not blame a table's policies for a view's own sub-query", async () => {
+    const { findings, queries } = await explain(['SELECT * FROM app.served_counts']);
+    // The view's correlated sub-query is a per-row SubPlan on the scan of app.served ...
+    expect(JSON.stringify(queries[0].plans!.asIs)).toMatch(/"Subplan Name":"SubPlan \d+"/);
+    // ... but it is the view's, not a sub-query of the policy tenant_access.
+    expect(findings).toEqual([]);
+  });
+
+  it('says that the policies do not apply through a view whose owner bypasses them (RLS050)', async () => {
+    const { findings } = await explain(['SELECT * FROM app.served_all', 'SELECT * FROM app.unforced_all']);
+    expect(findings.map((f) => f.fingerprint).sort()).toEqual(['EXP001:q1:app.served', 'EXP001:q2:app.unforced']);
+    const [superuser, tableOwner] = [findings.find((f) => f.object.name === 'q1')!, findings.find((f) => f.object.name === 'q2')!];
+    expect(superuser.message).toMatch(
+      /the view app\.served_all reads it as its owner \S+, a superuser, so the policies of app\.served do not apply \(rlsctl audit RLS050\)/,
+    );
+    expect(tableOwner.message).toContain(
+      `the view app.unforced_all reads it as its owner ${owner}, who owns app.unforced, which does not force row level security`,
+    );
+    for (const f of [superuser, tableOwner]) {
+      expect(f.help).toContain('RLS050');
+      expect(f.help).not.toMatch(/RLS001|RLS010/);
+      if (ctx.server.major >= 15) expect(f.help).toMatch(/^ALTER VIEW app\.(served|unforced)_all SET \(security_invoker = true\);/);
+      else expect(f.help).toContain(`ALTER VIEW app.${f === superuser ? 'served' : 'unforced'}_all OWNER TO ${app};`);
+    }
+  });
+
+  it('recognises a unique lookup through an implicit cast', async () => {
+    const { findings, queries } = await explain([
+      'SELECT * FROM app.coded WHERE code = $1',
+      'SELECT * FROM app.coded WHERE code::text = $1',
+      'SELECT * FROM app.coded WHERE name = $1',
+    ]);
+    expect(JSON.stringify(queries[0].plans!.noSeqScan)).toMatch(/"Index Cond":"\(\(coded\.code\)::text = /);
+    // Not a unique lookup: a seq scan with no tenant index is still flagged.
+    expect(findings.map((f) => f.fingerprint)).toEqual(['EXP001:q3:app.coded']);
+  });
+
+  it('quotes every identifier of a fix, and says no index leads with the tenant column only where none does', async () => {
+    const { findings } = await explain(['SELECT count(*) FROM app.child', 'SELECT * FROM app.unserved WHERE deleted_at IS NULL']);
+    const via = findings.find((f) => f.object.name === 'q1')!;
+    expect(via.help).toContain('SELECT ... FROM app."Parent" p JOIN app.child c ON c.p_tenant = p.tenant_id AND c.p_id = p.id');
+    expect(via.help).toContain('one on "Child_Parent_idx"');
+    expect(via.help).not.toMatch(/app\.Parent\b/);
+    expect(findings.find((f) => f.object.name === 'q2')!.message).toContain('no index leads with tenant_id');
   });
 });
