@@ -2,7 +2,12 @@ import { beforeAll, expect, it } from 'vitest';
 import { parsePolicy } from '../../src/policy/load-policy.js';
 import { factsFromModel, type TenantFacts } from '../../src/facts/resolve-facts.js';
 import { runExplain, type ExplainQuery, type ExplainResult } from '../../src/explain/run-explain.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { readQueryFile } from '../../src/explain/read-query-file.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
+import { createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
 
 /**
  * explain's verdicts do not depend on table statistics, and its findings
@@ -150,5 +155,38 @@ describeEachServer('explain precision', (ctx) => {
     expect(via.help).toContain('one on "Child_Parent_idx"');
     expect(via.help).not.toMatch(/app\.Parent\b/);
     expect(findings.find((f) => f.object.name === 'q2')!.message).toContain('no index leads with tenant_id');
+  });
+
+  it('plans sqlc queries with their parameters translated; a name that tries to smuggle SQL runs nothing', async () => {
+    await createCanary(ctx.db);
+    const dir = mkdtempSync(path.join(tmpdir(), 'rlsctl-sqlc-'));
+    const file = path.join(dir, 'queries.sql');
+    writeFileSync(
+      file,
+      [
+        '-- name: GetServed :one',
+        'SELECT * FROM app.served WHERE id = @id;',
+        '-- name: ListServed :many',
+        'SELECT * FROM app.served WHERE name = sqlc.arg(name) AND deleted_at IS NOT DISTINCT FROM sqlc.narg(deleted) AND id IN (sqlc.slice(ids)) LIMIT @limit;',
+        '-- name: Smuggle :one',
+        "SELECT * FROM app.served WHERE id = sqlc.arg('x''); DROP TABLE public.hostile_canary; --');",
+        '-- name: SmuggleQuoted :many',
+        'SELECT * FROM app.served WHERE id = @"x; DELETE FROM public.hostile_canary; --";',
+        '',
+      ].join('\n'),
+    );
+    const before = await snapshotDatabase(ctx.db);
+    const read = await readQueryFile(file);
+    expect(read.problems).toEqual([]);
+    const { findings, queries } = await explain(read.queries);
+    expect(queries.map((q) => [q.name, q.planned])).toEqual([
+      ['GetServed', true],
+      ['ListServed', true],
+      ['Smuggle', true],
+      ['SmuggleQuoted', true],
+    ]);
+    expect(findings.filter((f) => f.rule === 'EXP004')).toEqual([]);
+    for (const q of queries) expect(JSON.stringify(q.plans!.noSeqScan)).toMatch(/\$1\b/);
+    await expectUntouched(ctx.db, before);
   });
 });
