@@ -189,4 +189,21 @@ describeEachServer('explain precision', (ctx) => {
     for (const q of queries) expect(JSON.stringify(q.plans!.noSeqScan)).toMatch(/\$1\b/);
     await expectUntouched(ctx.db, before);
   });
+
+  it('writes nothing: no statistics, no catalog row, no prepared statement outlives the run', async () => {
+    const stats = async () =>
+      (
+        await ctx.db.query(
+          `SELECT c.relname, c.relpages, c.reltuples, (SELECT count(*)::int FROM pg_catalog.pg_statistic s WHERE s.starelid = c.oid) AS columns
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'app' ORDER BY 1`,
+        )
+      ).rows;
+    await createCanary(ctx.db);
+    const before = { stats: await stats(), snapshot: await snapshotDatabase(ctx.db) };
+    // The probe is planned for both tables (each is read without its tenant predicate as an index condition).
+    const result = await explain(['SELECT * FROM app.served WHERE deleted_at IS NULL', 'SELECT * FROM app.unserved WHERE deleted_at IS NULL']);
+    expect(result.queries.every((q) => q.planned)).toBe(true);
+    expect(await stats()).toEqual(before.stats);
+    await expectUntouched(ctx.db, before.snapshot);
+  });
 });

@@ -1,3 +1,4 @@
+import { qualify, quoteIdent } from '../../compile/quote.js';
 import { relationKey } from '../read-explain-catalog.js';
 import { applicablePolicies, idealPredicate, isCorrelated, policyReads, policyRewrite, readsRelation, tableLabel } from '../policy-fix.js';
 import { bypassingView } from '../tenant-scan.js';
@@ -49,10 +50,10 @@ export const exp003 = defineExplainRule({
           const message = `${sp.name} (${sp.node['Node Type']}${inner.length > 0 ? ` on ${inner.join(', ')}` : ''}) runs for every row the ${scan.nodeType} on ${where} reads${names ? `: a sub-query of the polic${policies.length === 1 ? 'y' : 'ies'} ${names}` : ''}, instead of once as an InitPlan`;
           const via = relation.table.via;
           const help = via
-            ? `-- the tenant of ${relation.table.schema}.${relation.table.name} comes via ${via.parentSchema}.${via.parentName}: each row's parent is looked up per row. Filter by ${via.columns.join(', ')} so that few rows are read, or give the table a tenant column of its own (mode tenant) so that the check is one comparison`
+            ? `-- the tenant of ${qualify(relation.table.schema, relation.table.name)} comes via ${qualify(via.parentSchema, via.parentName)}: each row's parent is looked up per row. Filter by ${via.columns.map(quoteIdent).join(', ')} so that few rows are read, or give the table a tenant column of its own (mode tenant) so that the check is one comparison`
             : policies.length > 0
               ? policyRewrite(ctx.facts, relation, policies, relation.lead[0])
-              : `-- compare ${relation.lead[0]} with an uncorrelated scalar sub-select: ${idealPredicate(ctx.facts, relation.lead[0])}`;
+              : `-- compare ${quoteIdent(relation.lead[0])} with an uncorrelated scalar sub-select: ${idealPredicate(ctx.facts, relation.lead[0])}`;
           ctx.report(exp003, relation, scan, message, help);
         }
       }
