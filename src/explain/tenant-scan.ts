@@ -54,17 +54,22 @@ export interface UnboundedScan {
  * nothing about the schema (docs/explain.md, "The verdict does not depend on statistics").
  */
 export function unboundedScans(ctx: Pick<ExplainRuleContext, 'catalog' | 'plans'> & { served?: ExplainRuleContext['served'] }): UnboundedScan[] {
-  const out: UnboundedScan[] = [];
-  for (const scan of collectScans(ctx.plans.noSeqScan)) {
-    const relation = ctx.catalog.relations.get(relationKey(scan.schema, scan.relation));
-    if (!relation || boundedByLead(scan, relation)) continue;
-    if (scan.access === 'index' && isUniqueLookup(scan, ctx.catalog, relation)) continue;
-    const predicate = analyzeTenantPredicate(scan.filter, relation.lead, scan.alias, { planText: true });
-    if (!relation.table.via && predicate.shape === 'sargable' && ctx.served?.(scan)) continue;
-    out.push({ scan, relation, predicate });
+  let all = judged.get(ctx.plans);
+  if (!all) {
+    all = [];
+    for (const scan of collectScans(ctx.plans.noSeqScan)) {
+      const relation = ctx.catalog.relations.get(relationKey(scan.schema, scan.relation));
+      if (!relation || boundedByLead(scan, relation)) continue;
+      if (scan.access === 'index' && isUniqueLookup(scan, ctx.catalog, relation)) continue;
+      all.push({ scan, relation, predicate: analyzeTenantPredicate(scan.filter, relation.lead, scan.alias, { planText: true }) });
+    }
+    judged.set(ctx.plans, all);
   }
-  return out;
+  return all.filter(({ scan, relation, predicate }) => !(!relation.table.via && predicate.shape === 'sargable' && ctx.served?.(scan)));
 }
+
+/** The unbounded scans of each planned query, judged once (the probe, EXP001 and EXP002 each ask). */
+const judged = new WeakMap<object, UnboundedScan[]>();
 
 const SHAPE_REASON: Record<Exclude<PredicateAnalysis['shape'], 'sargable' | 'absent'>, (culprit?: string) => string> = {
   or: () => 'its tenant comparison sits under an OR, so no index condition can come of it (and an OR beside the tenant comparison is how a policy fails open)',
