@@ -68,6 +68,8 @@ export function viewBypassReason(
   views: Map<string, ViewFact>,
   view: ViewFact,
   table: { schema: string; name: string },
+  /** The view whose owner reads `view`'s relations: `view` itself, or the view around a security-invoker one. */
+  reader: ViewFact | undefined = view.invoker ? undefined : view,
   seen = new Set<string>(),
 ): string | undefined {
   const key = `${view.schema}.${view.name}`;
@@ -75,28 +77,21 @@ export function viewBypassReason(
   seen.add(key);
   for (const read of view.reads) {
     const inner = read.kind === 'v' ? views.get(`${read.schema}.${read.name}`) : undefined;
-    // A security-invoker view inside reads as this view's owner: its tables are judged with this owner.
-    if (inner && inner.invoker) {
-      const nested = viewBypassReason(
-        views,
-        { ...inner, owner: view.owner, ownerSuperuser: view.ownerSuperuser, ownerBypassRls: view.ownerBypassRls, invoker: false },
-        table,
-        seen,
-      );
-      if (nested) return nested;
-      continue;
-    }
     if (inner) {
-      const nested = viewBypassReason(views, inner, table, seen);
+      // A security-invoker view inside reads as this view's reader; any other as its own owner.
+      const nested = viewBypassReason(views, inner, table, inner.invoker ? reader : inner, seen);
       if (nested) return nested;
       continue;
     }
-    if (read.schema !== table.schema || read.name !== table.name || view.invoker) continue;
-    const where = `the view ${view.schema}.${view.name}`;
-    if (view.ownerSuperuser) return `${where} reads it as its owner ${view.owner}, a superuser`;
-    if (view.ownerBypassRls) return `${where} reads it as its owner ${view.owner}, who has BYPASSRLS`;
-    if (read.ownerHasPrivs && !read.forced)
-      return `${where} reads it as its owner ${view.owner}, who ${view.owner === read.owner ? 'owns' : `has the privileges of ${read.owner}, the owner of`} ${table.schema}.${table.name}, which does not force row level security`;
+    // Read as the app role itself (a security-invoker view at the top): the policies apply.
+    if (read.schema !== table.schema || read.name !== table.name || !reader) continue;
+    const where = `the view ${reader.schema}.${reader.name}${reader === view ? '' : ` (through ${view.schema}.${view.name})`}`;
+    if (reader.ownerSuperuser) return `${where} reads it as its owner ${reader.owner}, a superuser`;
+    if (reader.ownerBypassRls) return `${where} reads it as its owner ${reader.owner}, who has BYPASSRLS`;
+    // pg_has_role of the view's own owner: exact where the reader is this view, approximate through an invoker view.
+    const privs = reader === view ? read.ownerHasPrivs : reader.owner === read.owner;
+    if (privs && !read.forced)
+      return `${where} reads it as its owner ${reader.owner}, who ${reader.owner === read.owner ? 'owns' : `has the privileges of ${read.owner}, the owner of`} ${table.schema}.${table.name}, which does not force row level security`;
   }
   return undefined;
 }
