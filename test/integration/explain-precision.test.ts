@@ -46,7 +46,13 @@ describeEachServer('explain precision', (ctx) => {
       CREATE TABLE app."Parent" (tenant_id uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id));
       CREATE TABLE app.child (id bigint PRIMARY KEY, p_tenant uuid NOT NULL, p_id bigint NOT NULL, body text);
       CREATE INDEX "Child_Parent_idx" ON app.child (p_tenant, p_id);
+      -- A policy that reads its membership table through an inlined set-returning SQL function.
+      CREATE TABLE app.members (tenant_id uuid NOT NULL, user_name text NOT NULL, PRIMARY KEY (tenant_id, user_name));
+      CREATE TABLE app.guarded (tenant_id uuid NOT NULL, id bigint NOT NULL, owner text, PRIMARY KEY (tenant_id, id));
+      CREATE FUNCTION app.memberships(who text) RETURNS SETOF app.members LANGUAGE sql STABLE AS 'SELECT * FROM app.members WHERE user_name = who';
       GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO ${app};
+      ALTER TABLE app.guarded ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+      CREATE POLICY member_of ON app.guarded TO ${app} USING (EXISTS (SELECT 1 FROM app.memberships(guarded.owner) m WHERE m.tenant_id = guarded.tenant_id));
       ALTER TABLE app.coded ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
       CREATE POLICY tenant_access ON app.coded TO ${app} ${POLICY};
       ALTER TABLE app.unforced ENABLE ROW LEVEL SECURITY;
@@ -71,7 +77,7 @@ describeEachServer('explain precision', (ctx) => {
     const model = await parsePolicy([
       {
         file: 'policy.yaml',
-        text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      served: tenant\n      unserved: tenant\n      coded: tenant\n      unforced: tenant\n      Parent: tenant\n      child: { via: { parent: Parent, columns: [p_tenant, p_id], references: [tenant_id, id] } }\n`,
+        text: `version: 1\ntenant: { setting: app.tenant_id, type: uuid }\nroles: { app: [${app}] }\nschemas:\n  app:\n    tables:\n      served: tenant\n      unserved: tenant\n      coded: tenant\n      guarded: tenant\n      unforced: tenant\n      Parent: tenant\n      child: { via: { parent: Parent, columns: [p_tenant, p_id], references: [tenant_id, id] } }\n`,
       },
     ]);
     facts = factsFromModel(model);
@@ -117,6 +123,17 @@ describeEachServer('explain precision', (ctx) => {
     expect(JSON.stringify(queries[0].plans!.asIs)).toMatch(/"Subplan Name":"SubPlan \d+"/);
     // ... but it is the view's, not a sub-query of the policy tenant_access.
     expect(findings).toEqual([]);
+  });
+
+  it("blames a policy for a SubPlan it causes through a function, and not for the query's own", async () => {
+    const { findings, queries } = await explain([
+      'SELECT id FROM app.guarded WHERE id = $1',
+      'SELECT s.id, (SELECT count(*) FROM app.other o WHERE o.ref = s.id) AS n FROM app.served s',
+    ]);
+    expect(JSON.stringify(queries[0].plans!.asIs)).toMatch(/"Relation Name":"members"/);
+    const exp003 = findings.filter((f) => f.rule === 'EXP003');
+    expect(exp003.map((f) => f.fingerprint)).toEqual(['EXP003:q1:app.guarded']);
+    expect(exp003[0].message).toMatch(/SubPlan \d+ .*on app\.members.* a sub-query of the policy member_of/);
   });
 
   it('says that the policies do not apply through a view whose owner bypasses them (RLS050)', async () => {

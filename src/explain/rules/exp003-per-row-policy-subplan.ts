@@ -1,7 +1,8 @@
 import { qualify, quoteIdent } from '../../compile/quote.js';
 import { relationKey } from '../read-explain-catalog.js';
 import { applicablePolicies, idealPredicate, isCorrelated, policyReads, policyRewrite, readsRelation, tableLabel } from '../policy-fix.js';
-import { bypassingView } from '../tenant-scan.js';
+import { bypassingView, viewsOfQuery } from '../tenant-scan.js';
+import type { ExplainRuleContext } from './rule.js';
 import { collectScans, type PlanNode } from '../walk-plan.js';
 import { defineExplainRule } from './rule.js';
 
@@ -16,10 +17,13 @@ export const exp003 = defineExplainRule({
     'Make the policy look up the tenant once: compare the tenant column with an uncorrelated scalar sub-select, `tenant_id = (SELECT ...)`, and keep references to the row being checked out of the sub-query.',
   /**
    * Per-row SubPlans in either plan, each attributed to where it comes from:
-   * the query's own sub-queries, a view's definition, or a policy of the
-   * scanned table. Only a policy's is reported, naming the policies whose
-   * sub-queries read what the SubPlan reads; the policies of a table read
-   * through a view whose owner bypasses them are not blamed at all.
+   * the query's own sub-queries, a policy of the scanned table (a sub-query
+   * of it reads what the SubPlan reads), or a view's definition (no policy
+   * names what it reads, a view of the query does). Only a policy's is
+   * reported; where nothing names what it reads (a policy reading it through
+   * a function), the policies with sub-queries are named as before. The
+   * policies of a table read through a view whose owner bypasses them are
+   * not blamed at all.
    */
   check(ctx) {
     const inQuerySubLinks = subLinkRelations(ctx.stmt);
@@ -36,10 +40,13 @@ export const exp003 = defineExplainRule({
           if (bypassingView(ctx, relation)) continue;
           const withSubqueries = applicablePolicies(relation, ctx.role, ctx.kind).filter((p) => /\bSELECT\b/i.test(p.using ?? ''));
           let policies;
-          if (inner.length > 0) {
-            // The policies whose sub-queries read a relation the SubPlan reads; none: a view's or the query's own.
-            policies = withSubqueries.filter((p) => inner.some((q) => readsRelation(policyReads(p), q)));
-            if (policies.length === 0) continue;
+          const reading = withSubqueries.filter((p) => inner.some((q) => readsRelation(policyReads(p), q)));
+          if (reading.length > 0) {
+            // The policies whose sub-queries read a relation the SubPlan reads.
+            policies = reading;
+          } else if (inner.length > 0 && inner.some(viewReads(ctx))) {
+            // No policy names what it reads, and a view of the query does: the view's own sub-query.
+            continue;
           } else {
             // Prefer the policies whose sub-query refers to the row being checked: those are the per-row ones.
             const correlated = withSubqueries.filter((p) => isCorrelated(p, relation));
@@ -60,6 +67,23 @@ export const exp003 = defineExplainRule({
     }
   },
 });
+
+/** Whether a relation (`schema.name`) is read by a view the query names, or by a view inside one. */
+function viewReads(ctx: Pick<ExplainRuleContext, 'stmt' | 'views'>): (qualified: string) => boolean {
+  const names = new Set<string>();
+  const visit = (key: string) => {
+    const view = ctx.views.get(key);
+    if (!view) return;
+    for (const read of view.reads) {
+      const name = `${read.schema}.${read.name}`;
+      if (names.has(name)) continue;
+      names.add(name);
+      if (read.kind === 'v') visit(name);
+    }
+  };
+  for (const view of viewsOfQuery(ctx.stmt, ctx.views)) visit(`${view.schema}.${view.name}`);
+  return (qualified) => names.has(qualified);
+}
 
 /** Relations scanned in a plan subtree, `schema.name`. */
 function relationsIn(node: PlanNode): string[] {
