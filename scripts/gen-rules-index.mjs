@@ -80,7 +80,7 @@ export async function loadBuiltRules(root) {
   const load = (file) => import(pathToFileURL(path.join(root, 'dist', file)).href);
   const [{ AUDIT_RULES }, { EXPLAIN_RULES }, { VERIFY_RULES }, { POLICY_RULES }] = await Promise.all([
     load('audit/registry.js'),
-    load('explain/explain-rules.js'),
+    load('explain/rules/registry.js'),
     load('verify/registry.js'),
     load('policy/policy-rules.js'),
   ]);

@@ -5,6 +5,7 @@ import { readInputFile } from '../input/read-input-file.js';
 import { loadParser } from '../policy/expression.js';
 import { inspectQuery } from './inspect-query.js';
 import { CsvSyntaxError, readCsv } from './read-csv.js';
+import { translateSqlcParams } from './sqlc-params.js';
 
 /**
  * Query files (cli.md, "Roles, tenant and queries for explain and verify"):
@@ -248,7 +249,8 @@ export function readSqlQueries(file: string, text: string): QueryFileContents {
   blocks.push({ ...current, to: text.length });
 
   for (const block of blocks) {
-    const body = text.slice(block.from, Math.max(block.from, block.to));
+    // sqlc's named parameters become $n before the statements are split and parsed (`@limit` does not parse as is).
+    const body = translateSqlcParams(text.slice(block.from, Math.max(block.from, block.to)));
     const pieces = splitQueries(body);
     if (block.name !== undefined && pieces.length === 0) {
       contents.problems.push({ name: block.name, file, line: block.nameLine!, column: 1, message: `the named query ${block.name} holds no statement` });

@@ -1,101 +1,35 @@
-import { appliesToCommand, isPublicRole, usesCheck, usesUsing } from '../rls/policy-semantics.js';
-import type { Command } from '../policy/model.js';
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
 import type { Database } from '../db/connection.js';
 import { refuseOpenTransaction } from '../db/open-transaction.js';
 import { tenantLookupOfFacts, type TenantFacts } from '../facts/resolve-facts.js';
-import { settingValueFor, tenantEqualsSql } from '../compile/tenant-lookup.js';
+import { settingValueFor } from '../compile/tenant-lookup.js';
 import type { TenantType } from '../policy/model.js';
 import { loadParser } from '../policy/expression.js';
 import { qualify, quoteIdent, quoteLiteral } from '../compile/quote.js';
-import { fingerprintOf, type Finding, type RuleMeta } from '../report/finding.js';
-import { PER_ROW_POLICY_SUBPLAN, QUERY_FAILED, SEQ_SCAN_ON_TENANT_TABLE, TENANT_FILTER_NOT_INDEX_CONDITION } from './explain-rules.js';
+import { fingerprintOf, type RuleMeta } from '../report/finding.js';
+import type { ExplainContext, ExplainFinding, ExplainOptions, ExplainQuery, ExplainResult, QueryOutcome } from './explain-types.js';
 import { inspectQuery, type PlannableKind } from './inspect-query.js';
 import { PlanFailed, PlanSession, type PlannedQuery } from './plan-query.js';
-import { readExplainCatalog, relationKey, type ExplainCatalog, type HypopgStatus, type PolicyInfo, type TenantRelation } from './read-explain-catalog.js';
-import { queryColumnUses, suggestIndex, hasLeadingIndex, type IndexSuggestion } from './suggest-index.js';
-import { analyzeTenantPredicate, type PredicateAnalysis } from './tenant-predicate.js';
-import { bitmapBounded, collectScans, comparedColumns, condBoundsColumns, planFragment, type PlanNode, type ScanNode } from './walk-plan.js';
+import { readExplainCatalog, relationKey, type ExplainCatalog, type TenantRelation } from './read-explain-catalog.js';
+import { readViewFacts, type ViewFact } from './read-view-facts.js';
+import { exp004 } from './rules/exp004-query-failed.js';
+import { EXPLAIN_RULES } from './rules/registry.js';
+import type { ExplainRuleContext } from './rules/rule.js';
+import type { IndexSuggestion } from './suggest-index.js';
+import { boundedByLead, unboundedScans } from './tenant-scan.js';
+import { collectScans, planFragment, type ScanNode } from './walk-plan.js';
 
-/** A query to plan: from a query file, or handed in by a program. */
-export interface ExplainQuery {
-  name: string;
-  text: string;
-  file?: string;
-  line?: number;
-  column?: number;
-}
-
-/** A statement of a query file that is no query (a syntax error, an empty `-- name:` block): EXP004 as it stands. */
-export interface ExplainProblem {
-  name: string;
-  file: string;
-  line: number;
-  column: number;
-  message: string;
-}
-
-export interface ExplainOptions {
-  /** The role to plan as; default the first app role of the facts. */
-  role?: string;
-  /**
-   * The app role whose policies apply to `role` (the policy file's, when
-   * `role` is a login role that is a member of it: cli/app-role-member.ts);
-   * default `role`.
-   */
-  policyRole?: string;
-  /** The tenant to set; default a well-formed value of the tenant type. */
-  tenant?: string;
-  /** Try each suggested index as a hypothetical index where hypopg is installed (default true). */
-  hypopg?: boolean;
-  /** Problems found while reading query files, reported as EXP004. */
-  problems?: ExplainProblem[];
-  /** Called after each query is planned. */
-  onProgress?: (done: number, total: number) => void;
-}
-
-/** What a finding of explain carries beyond the shared Finding, for the text report. */
-export interface ExplainDetail {
-  table?: string;
-  /** The message without the plan conditions, which the text report prints as a plan fragment. */
-  headline?: string;
-  nodeType?: string;
-  /** The offending plan fragment, as EXPLAIN's text format prints it. */
-  fragment?: string[];
-  /** The hypothetical-index check of the suggested index. */
-  hypothetical?: string;
-}
-
-export type ExplainFinding = Finding & { detail?: ExplainDetail };
-
-export interface QueryOutcome {
-  name: string;
-  file?: string;
-  line?: number;
-  planned: boolean;
-  /** The two plans (as is, and with sequential scans off), when planned. */
-  plans?: PlannedQuery;
-}
-
-export interface ExplainContext {
-  role: string;
-  /** The app role whose policies were matched (role itself, or the declared app role it is a member of). */
-  policyRole: string;
-  tenant: string;
-  setting: string;
-  /** What the setting holds for the tenant when it is not the tenant itself (the claims JSON of the claim model). */
-  settingValue?: string;
-  serverVersion: string;
-  major: number;
-  hypopg: HypopgStatus & { used: boolean };
-}
-
-export interface ExplainResult {
-  findings: ExplainFinding[];
-  queries: QueryOutcome[];
-  context: ExplainContext;
-}
+export type {
+  ExplainContext,
+  ExplainDetail,
+  ExplainFinding,
+  ExplainOptions,
+  ExplainProblem,
+  ExplainQuery,
+  ExplainResult,
+  QueryOutcome,
+} from './explain-types.js';
 
 /** A value of the tenant type that casts cleanly: the generic plan does not depend on it, the policy cast must not fail. */
 export function defaultTenant(type: TenantType): string {
@@ -197,6 +131,7 @@ export async function runExplain(
     };
     const findings: ExplainFinding[] = (options.problems ?? []).map((p) => failedFinding(p.name, p.message, { file: p.file, line: p.line, column: p.column }));
     const outcomes: QueryOutcome[] = (options.problems ?? []).map((p) => ({ name: p.name, file: p.file, line: p.line, planned: false }));
+    const views = await readViewFacts(client);
     const session = await PlanSession.open(client, {
       role,
       setting: facts.setting,
@@ -205,9 +140,10 @@ export async function runExplain(
       major: catalog.major,
     });
     try {
+      const run: Run = { session, catalog, facts, views, role: context.policyRole, useHypopg, probes: new Map() };
       let done = 0;
       for (const query of queries) {
-        const outcome = await explainOne(session, catalog, facts, query, context.policyRole, useHypopg, findings);
+        const outcome = await explainOne(run, query, findings);
         outcomes.push(outcome);
         options.onProgress?.(++done, queries.length);
       }
@@ -238,25 +174,30 @@ function locationOf(query: ExplainQuery, offset?: number): { file: string; line:
 function failedFinding(name: string, message: string, location?: { file: string; line: number; column: number }): ExplainFinding {
   const object = { kind: 'query' as const, name };
   return {
-    rule: QUERY_FAILED.code,
-    name: QUERY_FAILED.name,
-    severity: QUERY_FAILED.severity,
+    rule: exp004.code,
+    name: exp004.name,
+    severity: exp004.severity,
     message: `query ${name} could not be planned: ${message}`,
     object,
-    fingerprint: fingerprintOf(QUERY_FAILED.code, object),
+    fingerprint: fingerprintOf(exp004.code, object),
     ...(location ? { location } : {}),
   };
 }
 
-async function explainOne(
-  session: PlanSession,
-  catalog: ExplainCatalog,
-  facts: TenantFacts,
-  query: ExplainQuery,
-  role: string,
-  useHypopg: boolean,
-  findings: ExplainFinding[],
-): Promise<QueryOutcome> {
+/** What every query of one run shares. */
+interface Run {
+  session: PlanSession;
+  catalog: ExplainCatalog;
+  facts: TenantFacts;
+  views: Map<string, ViewFact>;
+  role: string;
+  useHypopg: boolean;
+  /** The probe of each tenant table, planned once per run: the relations whose scans an index bounds, or undefined when it could not be planned. */
+  probes: Map<TenantRelation, Set<string> | undefined>;
+}
+
+async function explainOne(run: Run, query: ExplainQuery, findings: ExplainFinding[]): Promise<QueryOutcome> {
+  const { session, catalog, useHypopg } = run;
   const outcome: QueryOutcome = { name: query.name, file: query.file, line: query.line, planned: false };
   const inspected = inspectQuery(query.text);
   if (!inspected.ok) {
@@ -287,7 +228,11 @@ async function explainOne(
   }
   outcome.planned = true;
   outcome.plans = plans;
-  const analysis = analyzeQuery(catalog, facts, query, inspected.kind, inspected.stmt, plans, role);
+  // Probe the tables the plan reads unbounded (once per run each): does an index serve their tenant predicate?
+  for (const { relation } of unboundedScans({ catalog, plans })) {
+    if (!relation.table.via && !run.probes.has(relation)) run.probes.set(relation, await probe(session, catalog, relation));
+  }
+  const analysis = analyzeQuery(run, query, inspected.kind, inspected.stmt, plans);
   if (useHypopg) {
     for (const item of analysis) {
       if (item.suggestion && !item.suggestion.existing && item.finding.detail) {
@@ -300,102 +245,45 @@ async function explainOne(
   return outcome;
 }
 
+/**
+ * The probe: the tenant table read whole, `SELECT t FROM table AS t`, as the
+ * app role with sequential scans and index-only scans disabled. Its only
+ * conditions are the policies', and a whole-row read is no index-only scan,
+ * so the planner has no index path but one whose index condition is the
+ * tenant predicate: where the probe's scan is bounded by the tenant column,
+ * an index serves that predicate, whatever the statistics say today
+ * (docs/explain.md). The relations (partitions included) whose scans it
+ * bounds; undefined when the probe cannot be planned (e.g. no SELECT privilege).
+ */
+async function probe(session: PlanSession, catalog: ExplainCatalog, relation: TenantRelation): Promise<Set<string> | undefined> {
+  const text = `SELECT rlsctl_probe FROM ${qualify(relation.table.schema, relation.table.name)} AS rlsctl_probe`;
+  try {
+    const plan = await session.planWith(['SET LOCAL enable_indexonlyscan = off'], text, 0);
+    const bounded = new Set<string>();
+    for (const scan of collectScans(plan)) {
+      if (catalog.relations.get(relationKey(scan.schema, scan.relation)) === relation && boundedByLead(scan, relation))
+        bounded.add(relationKey(scan.schema, scan.relation));
+    }
+    return bounded;
+  } catch (error) {
+    if (error instanceof PlanFailed) return undefined;
+    throw error;
+  }
+}
+
 interface Analysed {
   finding: ExplainFinding;
   relation: TenantRelation;
   suggestion?: IndexSuggestion;
 }
 
-/**
- * The policy commands whose policies a statement may meet: its own, and SELECT's, which PostgreSQL
- * adds when the statement reads existing rows (a WHERE, RETURNING, ON CONFLICT).
- */
-const COMMANDS_OF: Record<PlannableKind, Command[]> = {
-  SelectStmt: ['select'],
-  InsertStmt: ['insert', 'select'],
-  UpdateStmt: ['update', 'select'],
-  DeleteStmt: ['delete', 'select'],
-  MergeStmt: ['select', 'insert', 'update', 'delete'],
-};
-
-function applicablePolicies(relation: TenantRelation, role: string, kind: PlannableKind): PolicyInfo[] {
-  return relation.policies.filter(
-    (p) => (p.roles.includes(role) || p.roles.some(isPublicRole)) && COMMANDS_OF[kind].some((c) => appliesToCommand(p.command, c)),
-  );
-}
-
-/**
- * A policy sub-query that refers to the row being checked: pg_get_expr
- * qualifies such outer references with the table's name.
- */
-function isCorrelated(policy: PolicyInfo, relation: TenantRelation): boolean {
-  const name = relation.table.name;
-  const ident = /^[a-z_][a-z0-9_$]*$/.test(name) ? name.replace(/\$/g, '\\$') : `"${name.replace(/"/g, '""')}"`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return /\bSELECT\b/i.test(policy.using ?? '') && new RegExp(`(?<![\\w$."])${ident}\\.`).test(policy.using ?? '');
-}
-
-/** The predicate every tenant policy should hold (the shape `rlsctl compile` writes). */
-function idealPredicate(facts: TenantFacts, column: string): string {
-  return tenantEqualsSql(column, tenantLookupOfFacts(facts));
-}
-
-/** ALTER POLICY statements that give the offending policies the one-lookup, index-friendly shape. */
-function policyRewrite(facts: TenantFacts, relation: TenantRelation, policies: PolicyInfo[], column: string): string {
-  const lines: string[] = [];
-  const target = qualify(relation.table.schema, relation.table.name);
-  for (const p of policies) {
-    const flat = (text: string) => text.replace(/\s+/g, ' ').replace(/\( /g, '(');
-    lines.push(`-- ${p.name} now: USING ${flat(p.using ?? '(none)')}${p.check ? ` WITH CHECK ${flat(p.check)}` : ''}`);
-    const ideal = idealPredicate(facts, column);
-    const using = usesUsing(p.command) ? ` USING (${ideal})` : '';
-    const check = usesCheck(p.command) ? ` WITH CHECK (${ideal})` : '';
-    lines.push(`ALTER POLICY ${quoteIdent(p.name)} ON ${target}${using}${check};`);
-  }
-  if (facts.source === 'policy-file') lines.push('-- or let `rlsctl apply` write the policies of the policy file, which have this shape');
-  else if (lines.length > 0) lines.push('-- keep any other condition the policy needs beside the tenant comparison');
-  return lines.join('\n');
-}
-
-function tableLabel(scan: ScanNode, relation: TenantRelation): string {
-  const own = `${scan.schema}.${scan.relation}`;
-  const root = `${relation.table.schema}.${relation.table.name}`;
-  return own === root ? root : `${own} (a partition of ${root})`;
-}
-
-/** An index scan that reads at most one row: every column of a unique index bound by `=`. */
-function isUniqueLookup(scan: ScanNode, catalog: ExplainCatalog, relation: TenantRelation): boolean {
-  if (scan.indexNames.length !== 1 || scan.indexConds.length !== 1) return false;
-  const index = catalog.indexes.get(relationKey(scan.schema, scan.indexNames[0]));
-  if (!index || !index.unique || index.partial || index.columns.some((c) => c === null)) return false;
-  // `= ANY (array)` compares with many values: not a single-row lookup.
-  const bound = comparedColumns(scan.indexConds[0].replace(/=\s*ANY\b/g, '@ANY'), scan.alias, relation.columns)
-    .filter((c) => c.op === 'eq')
-    .map((c) => c.column);
-  return index.columns.every((c) => bound.includes(c!));
-}
-
-const SHAPE_REASON: Record<Exclude<PredicateAnalysis['shape'], 'sargable' | 'absent'>, (culprit?: string) => string> = {
-  or: () => 'its tenant comparison sits under an OR, so no index condition can come of it (and an OR beside the tenant comparison is how a policy fails open)',
-  'per-row-function': (culprit) =>
-    `its tenant filter calls ${culprit ?? 'a function'} for every row it reads (a volatile function, or one not wrapped in a scalar sub-select, is not evaluated once and cannot be an index condition)`,
-  subplan: () => 'its tenant value comes from a SubPlan that runs for every row it reads',
-  'wrapped-column': () => 'its tenant column is cast or passed to a function in the filter, so no index on the column can serve it',
-};
-
-function analyzeQuery(
-  catalog: ExplainCatalog,
-  facts: TenantFacts,
-  query: ExplainQuery,
-  kind: PlannableKind,
-  stmt: Record<string, unknown>,
-  plans: PlannedQuery,
-  role: string,
-): Analysed[] {
+/** Run every rule of the registry on one planned query; one finding per fingerprint. */
+function analyzeQuery(run: Run, query: ExplainQuery, kind: PlannableKind, stmt: Record<string, unknown>, plans: PlannedQuery): Analysed[] {
   const out: Analysed[] = [];
   const object = { kind: 'query' as const, name: query.name };
   const location = locationOf(query);
   const seen = new Set<string>();
-  const push = (rule: RuleMeta, relation: TenantRelation, scan: ScanNode, headline: string, help: string, suggestion?: IndexSuggestion, conds = '') => {
+  const report = (rule: RuleMeta, relation: TenantRelation, scan: ScanNode, headline: string, help: string, suggestion?: IndexSuggestion, conds = '') => {
     const table = `${relation.table.schema}.${relation.table.name}`;
     const fingerprint = fingerprintOf(rule.code, object, table);
     if (seen.has(fingerprint)) return;
@@ -416,148 +304,24 @@ function analyzeQuery(
       suggestion,
     });
   };
-
-  // EXP001 / EXP002: judged on the plan with sequential scans disabled, so the amount of test data does not decide.
-  for (const scan of collectScans(plans.noSeqScan)) {
-    const relation = catalog.relations.get(relationKey(scan.schema, scan.relation));
-    if (!relation) continue;
-    const bounds = (cond: string) => condBoundsColumns(cond, scan.alias, relation.lead);
-    const bounded = scan.access === 'index' && (scan.bitmap ? bitmapBounded(scan.bitmap, bounds) : scan.indexConds.some(bounds));
-    if (bounded) continue;
-    if (scan.access === 'index' && isUniqueLookup(scan, catalog, relation)) continue;
-    const rule = scan.access === 'index' ? TENANT_FILTER_NOT_INDEX_CONDITION : SEQ_SCAN_ON_TENANT_TABLE;
-    const where = tableLabel(scan, relation);
-    const how =
-      scan.access === 'seq'
-        ? `${scan.nodeType} on ${where}, even with sequential scans disabled`
-        : scan.access === 'full-index'
-          ? `${scan.nodeType} on ${where} reads the whole index ${scan.indexNames.join(', ')} (no index condition), even with sequential scans disabled`
-          : `${scan.nodeType} on ${where} using ${scan.indexNames.join(', ')}: the tenant predicate is not an index condition`;
-    const conds = [scan.indexConds.length > 0 ? `Index Cond: ${scan.indexConds.join(' / ')}` : '', scan.filter ? `Filter: ${scan.filter}` : '']
-      .filter(Boolean)
-      .join('; ');
-    const uses = queryColumnUses(stmt, relation.table.schema, new Set([relation.table.name, scan.relation]), relation.columns);
-    const suggestion = suggestIndex(relation, uses, scan.filter, scan.alias);
-
-    if (relation.table.via) {
-      const via = relation.table.via;
-      const leading = hasLeadingIndex(relation);
-      const message = `${how}; the tenant of ${relation.table.schema}.${relation.table.name} comes via ${via.parentSchema}.${via.parentName}, and the scan is not bounded by ${via.columns.join(', ')}`;
-      const parent = `${via.parentSchema}.${via.parentName}`;
-      const help = leading
-        ? [
-            `-- ${relation.table.schema}.${relation.table.name} has no tenant column: a read of all of the tenant's rows cannot be an index seek on it.`,
-            `-- Read it through ${parent}: the tenant's rows of ${parent} are an index seek, and each of theirs one on ${leading.name}, e.g.`,
-            `--   SELECT ... FROM ${parent} p JOIN ${qualify(relation.table.schema, relation.table.name)} c ON ${via.columns.map((c, i) => `c.${quoteIdent(c)} = p.${quoteIdent(via.references[i])}`).join(' AND ')}`,
-            `-- or give it a tenant column of its own and declare it mode tenant.`,
-          ].join('\n')
-        : suggestion.sql;
-      push(rule, relation, scan, message, help, leading ? undefined : suggestion, conds);
-      continue;
-    }
-
-    const column = relation.lead[0];
-    const predicate = analyzeTenantPredicate(scan.filter, relation.lead, scan.alias, { planText: true });
-    const policies = applicablePolicies(relation, role, kind);
-    if (predicate.shape === 'absent' && !predicate.unparsed) {
-      const message = `${how}, and with no tenant filter on it at all: row level security does not filter ${where} for ${role}`;
-      const target = qualify(relation.table.schema, relation.table.name);
-      const help =
-        policies.length === 0
-          ? `ALTER TABLE ${target} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;\nCREATE POLICY rlsctl_tenant_guard ON ${target} AS RESTRICTIVE FOR ALL TO ${quoteIdent(role)} USING (${idealPredicate(facts, column)}) WITH CHECK (${idealPredicate(facts, column)});\n-- see rlsctl audit (RLS001, RLS010) for why the policies do not apply${facts.source === 'policy-file' ? '; rlsctl apply writes them from the policy file' : ''}`
-          : `-- ${role} has policies on ${target} but they do not apply: is row level security enabled and forced, and does ${role} bypass it? See rlsctl audit (RLS001, RLS002, RLS010).\n${suggestion.sql}`;
-      push(rule, relation, scan, message, help, undefined, conds);
-      continue;
-    }
-    if (predicate.shape !== 'sargable' && predicate.shape !== 'absent') {
-      const offending = policies.filter((p) => {
-        const shape = analyzeTenantPredicate(p.using ?? undefined, relation.lead, relation.table.name).shape;
-        return (shape !== 'sargable' && shape !== 'absent') || (predicate.shape === 'subplan' && isCorrelated(p, relation));
-      });
-      const message = `${how}: ${SHAPE_REASON[predicate.shape](predicate.culprit)}`;
-      const help =
-        offending.length > 0 ? policyRewrite(facts, relation, offending, column) : `-- rewrite the tenant predicate as: ${idealPredicate(facts, column)}`;
-      push(rule, relation, scan, message, help, undefined, conds);
-      continue;
-    }
-    // The tenant predicate could be an index condition: an index is what is missing.
-    const message = suggestion.existing
-      ? `${how}; an index with the suggested columns exists (${suggestion.existing.name}) but the planner does not use it for this query`
-      : `${how}: no index leads with ${relation.lead.join(', ')} and serves this query`;
-    const help = suggestion.existing
-      ? `-- check that the query compares ${suggestion.columns.join(', ')} with values of the columns' own types, so that the index applies\n-- suggested: ${suggestion.sql}`
-      : `${suggestion.sql}${facts.source === 'policy-file' ? `\n-- or declare it in the policy file: ${relation.table.schema}.${relation.table.name} indexes: [${suggestion.columns.slice(relation.lead.length).join(', ')}]` : ''}`;
-    push(rule, relation, scan, message, help, suggestion.existing ? undefined : suggestion, conds);
-  }
-
-  // EXP003: per-row SubPlans of policies, in either plan.
-  const inQuerySubLinks = subLinkRelations(stmt);
-  for (const plan of [plans.noSeqScan, plans.asIs]) {
-    for (const scan of collectScans(plan)) {
-      const relation = catalog.relations.get(relationKey(scan.schema, scan.relation));
-      if (!relation) continue;
-      for (const sp of scan.subPlans) {
-        if (sp.hashed) continue;
-        const inner = relationsIn(sp.node);
-        // A SubPlan that only reads relations the query's own sub-queries name is the query's, not a policy's.
-        if (inQuerySubLinks && (inner.length === 0 || inner.every(inQuerySubLinks))) continue;
-        const where = tableLabel(scan, relation);
-        const withSubqueries = applicablePolicies(relation, role, kind).filter((p) => /\bSELECT\b/i.test(p.using ?? ''));
-        // Prefer the policies whose sub-query refers to the row being checked: those are the per-row ones.
-        const correlated = withSubqueries.filter((p) => isCorrelated(p, relation));
-        const policies = correlated.length > 0 ? correlated : withSubqueries;
-        const names = policies.map((p) => p.name).join(', ');
-        const message = `${sp.name} (${sp.node['Node Type']}${inner.length > 0 ? ` on ${inner.join(', ')}` : ''}) runs for every row the ${scan.nodeType} on ${where} reads${names ? `: a sub-query of the polic${policies.length === 1 ? 'y' : 'ies'} ${names}` : ''}, instead of once as an InitPlan`;
-        const help = relation.table.via
-          ? `-- the tenant of ${relation.table.schema}.${relation.table.name} comes via ${relation.table.via.parentSchema}.${relation.table.via.parentName}: each row's parent is looked up per row. Filter by ${relation.table.via.columns.join(', ')} so that few rows are read, or give the table a tenant column of its own (mode tenant) so that the check is one comparison`
-          : policies.length > 0
-            ? policyRewrite(facts, relation, policies, relation.lead[0])
-            : `-- compare ${relation.lead[0]} with an uncorrelated scalar sub-select: ${idealPredicate(facts, relation.lead[0])}`;
-        push(PER_ROW_POLICY_SUBPLAN, relation, scan, message, help);
-      }
-    }
-  }
+  const ctx: ExplainRuleContext = {
+    catalog: run.catalog,
+    facts: run.facts,
+    query,
+    kind,
+    stmt,
+    plans,
+    role: run.role,
+    views: run.views,
+    served: (scan) => {
+      const relation = run.catalog.relations.get(relationKey(scan.schema, scan.relation));
+      const probed = relation ? run.probes.get(relation) : undefined;
+      return probed?.has(relationKey(scan.schema, scan.relation));
+    },
+    report,
+  };
+  for (const rule of EXPLAIN_RULES) rule.check?.(ctx);
   return out;
-}
-
-/** Relations scanned in a plan subtree, `schema.name`. */
-function relationsIn(node: PlanNode): string[] {
-  const names = new Set<string>();
-  const visit = (n: PlanNode) => {
-    if (n['Relation Name']) names.add(`${n.Schema ? `${n.Schema}.` : ''}${n['Relation Name']}`);
-    for (const c of n.Plans ?? []) visit(c);
-  };
-  visit(node);
-  return [...names];
-}
-
-/**
- * Whether a relation (`schema.name`, as the plan names it) is named inside
- * one of the query's own sub-queries; undefined when the query has none.
- */
-function subLinkRelations(stmt: unknown): ((qualified: string) => boolean) | undefined {
-  let found: Set<string> | undefined;
-  const visit = (node: unknown, inSubLink: boolean): void => {
-    if (Array.isArray(node)) {
-      for (const n of node) visit(n, inSubLink);
-      return;
-    }
-    if (!node || typeof node !== 'object') return;
-    const obj = node as Record<string, unknown>;
-    if (obj.SubLink) {
-      found ??= new Set();
-      visit(obj.SubLink, true);
-      return;
-    }
-    const rv = obj.RangeVar as { schemaname?: string; relname?: string } | undefined;
-    if (inSubLink && rv?.relname) found!.add(rv.schemaname ? `${rv.schemaname}.${rv.relname}` : rv.relname);
-    for (const v of Object.values(obj)) visit(v, inSubLink);
-  };
-  visit(stmt, false);
-  if (!found) return undefined;
-  const names = found;
-  // A bare name in the query matches the relation of that name in any schema.
-  return (qualified) => names.has(qualified) || names.has(qualified.slice(qualified.indexOf('.') + 1));
 }
 
 async function tryHypothetical(

@@ -9,7 +9,7 @@ import { formatSarif } from '../../report/format-sarif.js';
 import { VERSION } from '../../version.js';
 import { readQueryFiles } from '../../explain/read-query-file.js';
 import { runExplain } from '../../explain/run-explain.js';
-import { EXPLAIN_RULES } from '../../explain/explain-rules.js';
+import { EXPLAIN_RULES } from '../../explain/rules/registry.js';
 import { formatExplainText } from '../../explain/format-explain-text.js';
 import { choosePolicyModel } from '../choose-policy.js';
 import { chooseAppRoles, describeAppRole } from '../app-role-member.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderRulesIndex, type RuleRegistries } from '../../../scripts/gen-rules-index.mjs';
 import { AUDIT_RULES } from '../../../src/audit/registry.js';
-import { EXPLAIN_RULES } from '../../../src/explain/explain-rules.js';
+import { EXPLAIN_RULES } from '../../../src/explain/rules/registry.js';
 import { VERIFY_RULES } from '../../../src/verify/registry.js';
 import { POLICY_RULE, POLICY_RULES } from '../../../src/policy/policy-rules.js';
 import { ROOT } from '../../helpers/cli.js';

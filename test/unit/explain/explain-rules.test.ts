@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXPLAIN_RULES } from '../../../src/explain/explain-rules.js';
+import { EXPLAIN_RULES } from '../../../src/explain/rules/registry.js';
 import { ROOT } from '../../helpers/cli.js';
 
 describe('explain rules', () => {
