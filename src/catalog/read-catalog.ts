@@ -298,10 +298,14 @@ ${detail >= 2 ? VALUES_SQL : ''}      WHERE a.attnum > 0 AND NOT a.attisdropped
  * - `texts`: each distinct stored tree is printed once per context
  *   relation (the partitions' copies of a policy store the same tree), and
  *   the same tree in the same context always prints the same text. Trees
- *   are kilobytes each and, on disk, TOASTed: each is read once, and
- *   grouped by its length and two 64-bit hashes (seeds 0 and 1), never
- *   sorted nor compared again: trees that agree in all three are taken to
- *   be the same tree. `rel` decides the context once per relation;
+ *   are kilobytes each and stored compressed: each is decompressed once
+ *   (`|| ''` makes a plain copy that the hashes read), and grouped by its
+ *   length and two 64-bit hashes (seeds 0 and 1), never sorted nor compared
+ *   again: trees that agree in all three are taken to be the same tree.
+ *   Only the hashes travel on through the joins (not the texts, which made
+ *   the join spill to disk at 100,000 partitions), and the varlevelsup test
+ *   runs once per distinct tree (`trees`), not once per policy. `rel`
+ *   decides the context once per relation;
  * - `rs`: each distinct list of roles is named once (oid 0 is PUBLIC).
  * Each text and list travels once, on its example's row; the other rows carry its id.
  */
@@ -330,19 +334,32 @@ export async function readPolicies(client: Queryable, selection: Selection): Pro
          LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
         WHERE c.oid IN (SELECT polrelid FROM pg_catalog.pg_policy) AND ${selectionSql(selection, 'c.oid', RELKINDS)}
      ), pol AS MATERIALIZED (
-       SELECT p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles,
-              pg_catalog.hashtextextended(t.q, 0) AS q0, pg_catalog.hashtextextended(t.q, 1) AS q1, pg_catalog.octet_length(t.q) AS ql,
-              pg_catalog.hashtextextended(t.w, 0) AS w0, pg_catalog.hashtextextended(t.w, 1) AS w1, pg_catalog.octet_length(t.w) AS wl,
-              CASE WHEN t.q ~ ':varlevelsup [1-9]' OR t.w ~ ':varlevelsup [1-9]' THEN p.polrelid ELSE rel.ctx END AS ctx
+       SELECT p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles, t.q0, t.q1, t.ql, t.w0, t.w1, t.wl, rel.ctx AS relctx
          FROM pg_catalog.pg_policy p
+        CROSS JOIN LATERAL (
+          SELECT pg_catalog.hashtextextended(x.q, 0) AS q0, pg_catalog.hashtextextended(x.q, 1) AS q1, pg_catalog.octet_length(x.q) AS ql,
+                 pg_catalog.hashtextextended(x.w, 0) AS w0, pg_catalog.hashtextextended(x.w, 1) AS w1, pg_catalog.octet_length(x.w) AS wl
+            FROM (SELECT p.polqual::pg_catalog.text || '' AS q,
+                         p.polwithcheck::pg_catalog.text || '' AS w OFFSET 0) x OFFSET 0) t
          JOIN rel ON rel.oid = p.polrelid
-        CROSS JOIN LATERAL (SELECT p.polqual::pg_catalog.text AS q, p.polwithcheck::pg_catalog.text AS w OFFSET 0) t
+     ), trees AS MATERIALIZED (
+       SELECT k.clause, k.h0, k.h1, k.len,
+              (CASE k.clause WHEN 'q' THEN e.polqual ELSE e.polwithcheck END)::pg_catalog.text ~ ':varlevelsup [1-9]' AS up
+         FROM (SELECT 'q' AS clause, q0 AS h0, q1 AS h1, ql AS len, pg_catalog.min(oid) AS example FROM pol WHERE ql IS NOT NULL GROUP BY 2, 3, 4
+               UNION ALL
+               SELECT 'w', w0, w1, wl, pg_catalog.min(oid) FROM pol WHERE wl IS NOT NULL GROUP BY 2, 3, 4) k
+         JOIN pg_catalog.pg_policy e ON e.oid = k.example
+     ), polctx AS MATERIALIZED (
+       SELECT pol.*, CASE WHEN COALESCE(tq.up, false) OR COALESCE(tw.up, false) THEN pol.polrelid ELSE pol.relctx END AS ctx
+         FROM pol
+         LEFT JOIN trees tq ON tq.clause = 'q' AND tq.h0 = pol.q0 AND tq.h1 = pol.q1 AND tq.len = pol.ql
+         LEFT JOIN trees tw ON tw.clause = 'w' AND tw.h0 = pol.w0 AND tw.h1 = pol.w1 AND tw.len = pol.wl
      ), texts AS MATERIALIZED (
        SELECT k.clause, k.h0, k.h1, k.len, k.ctx, k.example, (pg_catalog.row_number() OVER ())::pg_catalog.int4 AS id,
               pg_catalog.pg_get_expr(CASE k.clause WHEN 'q' THEN p.polqual ELSE p.polwithcheck END, k.ctx) AS text
-         FROM (SELECT 'q' AS clause, q0 AS h0, q1 AS h1, ql AS len, ctx, pg_catalog.min(oid) AS example FROM pol WHERE ql IS NOT NULL GROUP BY 2, 3, 4, 5
+         FROM (SELECT 'q' AS clause, q0 AS h0, q1 AS h1, ql AS len, ctx, pg_catalog.min(oid) AS example FROM polctx WHERE ql IS NOT NULL GROUP BY 2, 3, 4, 5
                UNION ALL
-               SELECT 'w', w0, w1, wl, ctx, pg_catalog.min(oid) FROM pol WHERE wl IS NOT NULL GROUP BY 2, 3, 4, 5) k
+               SELECT 'w', w0, w1, wl, ctx, pg_catalog.min(oid) FROM polctx WHERE wl IS NOT NULL GROUP BY 2, 3, 4, 5) k
          JOIN pg_catalog.pg_policy p ON p.oid = k.example
      ), rs AS MATERIALIZED (
        SELECT pol.polroles, pg_catalog.min(pol.oid) AS example, (pg_catalog.row_number() OVER ())::pg_catalog.int4 AS id,
@@ -357,7 +374,7 @@ export async function readPolicies(client: Queryable, selection: Selection): Pro
             rs.id AS roles_id, CASE WHEN rs.example = pol.oid THEN rs.names END AS roles,
             q.id AS using_id, CASE WHEN q.example = pol.oid THEN q.text END AS using_text,
             w.id AS check_id, CASE WHEN w.example = pol.oid THEN w.text END AS check_text
-       FROM pol
+       FROM polctx pol
        JOIN rs ON rs.polroles = pol.polroles
        LEFT JOIN texts q ON q.clause = 'q' AND q.h0 = pol.q0 AND q.h1 = pol.q1 AND q.len = pol.ql AND q.ctx = pol.ctx
        LEFT JOIN texts w ON w.clause = 'w' AND w.h0 = pol.w0 AND w.h1 = pol.w1 AND w.len = pol.wl AND w.ctx = pol.ctx
