@@ -1,9 +1,8 @@
 import { appliesToCommand, clauseExpression, clausesOf } from '../rls/policy-semantics.js';
 import type { TenantFacts } from '../facts/resolve-facts.js';
 import type { Plan } from '../plan/plan.js';
-import { qualify, quoteIdent, quoteLiteral } from '../compile/quote.js';
-import { quoteRole } from '../compile/render-sql.js';
-import type { Finding, FindingObject, RuleMeta } from '../report/finding.js';
+import { qualify } from '../compile/quote.js';
+import type { Finding, FindingFix, FindingObject, RuleMeta } from '../report/finding.js';
 import { fingerprintOf } from '../report/finding.js';
 import type {
   AuditCatalog,
@@ -214,21 +213,6 @@ export class AuditContext {
     return policy.roles.some((r) => r === 'public' || this.hasPrivsOf(role, r));
   }
 
-  /** The app roles for a TO clause in help SQL (a placeholder when none is known). */
-  appRolesSql(): string {
-    return this.appRoles.length > 0 ? this.appRoles.map(quoteRole).join(', ') : 'app_user';
-  }
-
-  /** The current tenant as rlsctl generates it: once per statement, NULL (not an error) when unset or empty. */
-  currentTenantSql(): string {
-    const cast = { uuid: '::uuid', bigint: '::bigint', integer: '::integer', text: '' }[this.facts.tenantType];
-    return `(SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(this.facts.setting ?? 'app.tenant_id')}, true), '')${cast})`;
-  }
-
-  tenantPredicateSql(column: string): string {
-    return `${quoteIdent(column)} = ${this.currentTenantSql()}`;
-  }
-
   /** The table-like object of a relation, for findings. */
   objectOf(rel: CatalogRelation): FindingObject {
     const kind =
@@ -276,9 +260,31 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
-/** Build a finding of `rule` about `object`; the fingerprint is `RULE:schema.object[:detail]`. */
-export function findingOf(rule: RuleMeta, object: FindingObject, message: string, help?: string, detail?: string): Finding {
+/**
+ * Build a finding of `rule` about `object`; the fingerprint is `RULE:schema.object[:detail]`.
+ * `fix` is the fix as data (src/audit/fix.ts builds it); `help`, the human text,
+ * is its SQL (or its note). A plain string is help text rlsctl has not proven
+ * as SQL: the finding's fix is then not runnable, with that text as its note.
+ */
+export function findingOf(rule: RuleMeta, object: FindingObject, message: string, fix?: string | FindingFix, detail?: string): Finding {
   const f: Finding = { rule: rule.code, name: rule.name, severity: rule.severity, message, object, fingerprint: fingerprintOf(rule.code, object, detail) };
-  if (help !== undefined) f.help = help;
+  if (typeof fix === 'string') {
+    f.help = fix;
+    f.fix = { sql: null, runnable: false, note: fix };
+  } else if (fix) {
+    const help = fix.sql !== null ? (fix.note ? `${fix.sql}\n${commentLines(fix.note)}` : fix.sql) : fix.note;
+    if (help !== undefined) f.help = help;
+    f.fix = fix;
+  } else {
+    f.fix = { sql: null, runnable: false, note: rule.remediation };
+  }
   return f;
+}
+
+/** Text as `--` comment lines: every line of it, so that a line break in a name cannot end the comment. */
+export function commentLines(text: string): string {
+  return text
+    .split(/\r\n|\r|\n/)
+    .map((l) => `-- ${l}`)
+    .join('\n');
 }

@@ -327,13 +327,34 @@ async function readIndexes(client: pg.ClientBase): Promise<CatalogIndex[]> {
 
 async function readForeignKeys(client: pg.ClientBase): Promise<CatalogForeignKey[]> {
   // conparentid <> 0: the copy of a partitioned table's foreign key on each partition; the parent's is enough.
-  const { rows } = await client.query<{ rel: string; ref: string; name: string; cols: number[]; refcols: number[]; colnames: string[]; refcolnames: string[] }>(
+  const { rows } = await client.query<{
+    rel: string;
+    ref: string;
+    name: string;
+    cols: number[];
+    refcols: number[];
+    colnames: string[];
+    refcolnames: string[];
+    upd: string;
+    del: string;
+    match: string;
+    deferrable: boolean;
+    deferred: boolean;
+    delsetcols: string[];
+  }>(
     `SELECT con.conrelid::text AS rel, con.confrelid::text AS ref, con.conname AS name,
             con.conkey::int[] AS cols, con.confkey::int[] AS refcols,
             ARRAY(SELECT a.attname FROM pg_catalog.unnest(con.conkey) WITH ORDINALITY AS k(num, ord)
                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord)::text[] AS colnames,
             ARRAY(SELECT a.attname FROM pg_catalog.unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
-                    JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord)::text[] AS refcolnames
+                    JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord)::text[] AS refcolnames,
+            con.confupdtype::text AS upd, con.confdeltype::text AS del, con.confmatchtype::text AS match,
+            con.condeferrable AS deferrable, con.condeferred AS deferred,
+            -- confdelsetcols exists from PostgreSQL 15: read through to_jsonb so that one query serves 14 too.
+            ARRAY(SELECT a.attname
+                    FROM pg_catalog.jsonb_array_elements_text(CASE WHEN pg_catalog.jsonb_typeof(pg_catalog.to_jsonb(con) -> 'confdelsetcols') = 'array'
+                                                                 THEN pg_catalog.to_jsonb(con) -> 'confdelsetcols' END) WITH ORDINALITY AS k(num, ord)
+                    JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num::int2 ORDER BY k.ord)::text[] AS delsetcols
        FROM pg_catalog.pg_constraint con
        JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -348,6 +369,12 @@ async function readForeignKeys(client: pg.ClientBase): Promise<CatalogForeignKey
     refColumns: r.refcols,
     columnNames: r.colnames,
     refColumnNames: r.refcolnames,
+    onUpdate: r.upd,
+    onDelete: r.del,
+    match: r.match,
+    deferrable: r.deferrable,
+    deferred: r.deferred,
+    deleteSetColumns: r.delsetcols,
   }));
 }
 
