@@ -200,6 +200,19 @@ CREATE POLICY items_insert ON app.items FOR INSERT TO {{app}} WITH CHECK (tenant
     }
   });
 
+  it('RLS003 on a table without the tenant column: not runnable, and no policy on a column it does not have', async () => {
+    const proof = await proveFix(
+      'RLS003',
+      `CREATE SCHEMA app AUTHORIZATION {{owner}};
+CREATE TABLE app.locks (name text PRIMARY KEY);
+ALTER TABLE app.locks OWNER TO {{owner}};
+ALTER TABLE app.locks ENABLE ROW LEVEL SECURITY;`,
+      (f) => f.rule === 'RLS003',
+    );
+    expect(proof.finding.fix).toMatchObject({ sql: null, runnable: false });
+    expect(proof.finding.help).not.toContain('tenant_id');
+  });
+
   it('RLS041 on a Supabase-style auth.uid(): the call wrapped where it stands, schema kept, no setting invented', async () => {
     const proof = await proveFix(
       'RLS041',
