@@ -3,7 +3,7 @@ import { quoteRole } from '../compile/render-sql.js';
 import { viaPredicate } from '../compile/desired-state.js';
 import type { FindingFix } from '../report/finding.js';
 import { commentLines, type AuditContext, type ProtectedTable } from './audit-context.js';
-import type { CatalogPolicy, CatalogRelation } from './catalog.js';
+import type { CatalogColumn, CatalogPolicy, CatalogRelation } from './catalog.js';
 import { addMissingOk, dropFailOpenBranches, isTenantEquality, nullifSettingCasts, unwrapColumnCasts, wrapPerRowCalls } from './fix-expression.js';
 import type { ExpressionFacts } from './analyze-expression.js';
 
@@ -70,11 +70,21 @@ export function tenantPredicate(ctx: AuditContext, table: ProtectedTable | undef
       .find((text) => text !== undefined && clean(ctx, text) && isTenantEquality(text, column.name));
   const mine = own(ctx.policiesOf(rel.oid));
   if (mine) return { sql: mine };
-  for (const other of ctx.protectedTables.values()) {
-    if (other.rel.oid === rel.oid || other.column?.name !== column.name || other.column.type !== column.type) continue;
-    const found = own(ctx.policiesOf(other.rel.oid));
-    if (found) return { sql: found };
+  // Another table's, for the same column: searched once per column name and type per audit.
+  let byColumn = elsewhere.get(ctx);
+  if (!byColumn) elsewhere.set(ctx, (byColumn = new Map()));
+  const key = `${column.name}\0${column.type}`;
+  if (!byColumn.has(key)) {
+    let found: string | undefined;
+    for (const other of ctx.protectedTables.values()) {
+      if (other.column?.name !== column.name || other.column.type !== column.type) continue;
+      found = own(ctx.policiesOf(other.rel.oid));
+      if (found) break;
+    }
+    byColumn.set(key, found);
   }
+  const found = byColumn.get(key);
+  if (found) return { sql: found };
   const setting = ctx.facts.setting;
   if (!setting) return { reason: 'no tenant setting is known (no policy reads one): say it with --tenant-setting or in the policy file' };
   if (isJsonSetting(setting))
@@ -85,6 +95,8 @@ export function tenantPredicate(ctx: AuditContext, table: ProtectedTable | undef
     sql: `${quoteIdent(column.name)} = (SELECT NULLIF(pg_catalog.current_setting(${quoteLiteral(setting)}, true), '')${cast})`,
   };
 }
+
+const elsewhere = new WeakMap<AuditContext, Map<string, string | undefined>>();
 
 /** An expression with none of the defects the expression rules report. */
 function clean(ctx: AuditContext, text: string): boolean {
@@ -186,6 +198,20 @@ const CAST_TYPES = new Map<string, string>([
  * fix is not runnable.
  */
 export function repairExpression(ctx: AuditContext, rel: CatalogRelation, text: string): string {
+  // The copies of a policy on many partitions share their text: repaired once per audit.
+  const table = ctx.protectedTables.get(rel.oid) ?? ctx.protectedPartitions.get(rel.oid);
+  const column = table?.columnName ? ctx.column(rel.oid, table.columnName) : undefined;
+  const key = `${column?.name ?? ''}\0${column?.type ?? ''}\0${text}`;
+  let cache = repaired.get(ctx);
+  if (!cache) repaired.set(ctx, (cache = new Map()));
+  let out = cache.get(key);
+  if (out === undefined) cache.set(key, (out = repair(ctx, column, text)));
+  return out;
+}
+
+const repaired = new WeakMap<AuditContext, Map<string, string>>();
+
+function repair(ctx: AuditContext, column: CatalogColumn | undefined, text: string): string {
   let current = text;
   const step = (needed: (f: ExpressionFacts) => boolean, rewrite: (text: string, f: ExpressionFacts) => string | undefined) => {
     const facts = ctx.analyze(current);
@@ -197,8 +223,6 @@ export function repairExpression(ctx: AuditContext, rel: CatalogRelation, text: 
     (f) => f.settingsWithoutMissingOk.length > 0,
     (t) => addMissingOk(t),
   );
-  const table = ctx.protectedTables.get(rel.oid) ?? ctx.protectedPartitions.get(rel.oid);
-  const column = table?.columnName ? ctx.column(rel.oid, table.columnName) : undefined;
   const cast = column ? CAST_TYPES.get(column.type) : undefined;
   if (column && cast)
     step(

@@ -94,3 +94,23 @@ export async function auditOpenTransaction(
   });
   return fixtureRoles.ours(result.findings, database);
 }
+
+/**
+ * A fix script without the fixes of other tests' roles and databases. Roles
+ * and database settings are cluster-wide, and test files run at the same time
+ * on one cluster: a script from `audit --fix-script` rightly fixes every login
+ * role that bypasses RLS (RLS011) and every role or database default
+ * (RLS010, RLS012, RLS023), which here would change the roles of other test
+ * files under their feet. Blocks (a finding's title, then its lines, up to a
+ * blank line) of those rules are kept only when their title names one of
+ * `mine`.
+ */
+export function ownFixesOnly(script: string, mine: string[]): string {
+  return script
+    .split('\n\n')
+    .filter((block) => {
+      const title = /^-- (RLS010|RLS011|RLS012|RLS023) \S+ (.*)$/m.exec(block);
+      return !title || mine.some((name) => title[2].startsWith(`${name.split(/\r\n|\r|\n/)[0]}`));
+    })
+    .join('\n\n');
+}

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { runCli } from '../helpers/cli.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { CANARY, createCanary } from '../helpers/hostile.js';
 import { runPsql } from '../helpers/psql.js';
+import { ownFixesOnly } from '../helpers/audit-fixtures.js';
 import { quoteIdent } from '../../src/compile/quote.js';
 import type { Finding } from '../../src/report/finding.js';
 
@@ -64,6 +65,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ${s}.${quoteIdent(EVIL)}, ${s}.open TO $
     const rules = [...new Set(findings.map((f) => f.rule))].sort();
     expect(rules).toEqual(expect.arrayContaining(['RLS001', 'RLS021', 'RLS040', 'RLS062']));
     for (const f of findings.filter((x) => ['RLS001', 'RLS021', 'RLS040', 'RLS062'].includes(x.rule))) expect(f.fix?.runnable, f.rule).toBe(true);
+    writeFileSync(file, ownFixesOnly(readFileSync(file, 'utf8'), [app, owner, ctx.db.name]));
     const run = await runPsql(ctx.db.url, ['-f', file]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
