@@ -1,10 +1,8 @@
 import { appliesToCommand, clauseExpression, clausesOf } from '../rls/policy-semantics.js';
-import { tenantLookupOfFacts, type TenantFacts } from '../facts/resolve-facts.js';
+import type { TenantFacts } from '../facts/resolve-facts.js';
 import type { Plan } from '../plan/plan.js';
 import { qualify } from '../compile/quote.js';
-import { currentTenantSql, tenantEqualsSql } from '../compile/tenant-lookup.js';
-import { quoteRole } from '../compile/render-sql.js';
-import type { Finding, FindingObject, RuleMeta } from '../report/finding.js';
+import type { Finding, FindingFix, FindingObject, RuleMeta } from '../report/finding.js';
 import { fingerprintOf } from '../report/finding.js';
 import type { ColumnRow, IndexRow, MembershipRow, PolicyRow, RelationRow, RoleRow, PolicyCommandCode } from '../catalog/catalog-rows.js';
 import type { AuditCatalog } from './catalog.js';
@@ -207,20 +205,6 @@ export class AuditContext {
     return policy.roles.some((r) => r === 'public' || this.hasPrivsOf(role, r));
   }
 
-  /** The app roles for a TO clause in help SQL (a placeholder when none is known). */
-  appRolesSql(): string {
-    return this.appRoles.length > 0 ? this.appRoles.map(quoteRole).join(', ') : 'app_user';
-  }
-
-  /** The current tenant as rlsctl generates it: once per statement, NULL (not an error) when unset or empty. */
-  currentTenantSql(): string {
-    return currentTenantSql(tenantLookupOfFacts(this.facts));
-  }
-
-  tenantPredicateSql(column: string): string {
-    return tenantEqualsSql(column, tenantLookupOfFacts(this.facts));
-  }
-
   /** The table-like object of a relation, for findings. */
   objectOf(rel: RelationRow): FindingObject {
     const kind =
@@ -268,9 +252,31 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
-/** Build a finding of `rule` about `object`; the fingerprint is `RULE:schema.object[:detail]`. */
-export function findingOf(rule: RuleMeta, object: FindingObject, message: string, help?: string, detail?: string): Finding {
+/**
+ * Build a finding of `rule` about `object`; the fingerprint is `RULE:schema.object[:detail]`.
+ * `fix` is the fix as data (src/audit/fix.ts builds it); `help`, the human text,
+ * is its SQL (or its note). A plain string is help text rlsctl has not proven
+ * as SQL: the finding's fix is then not runnable, with that text as its note.
+ */
+export function findingOf(rule: RuleMeta, object: FindingObject, message: string, fix?: string | FindingFix, detail?: string): Finding {
   const f: Finding = { rule: rule.code, name: rule.name, severity: rule.severity, message, object, fingerprint: fingerprintOf(rule.code, object, detail) };
-  if (help !== undefined) f.help = help;
+  if (typeof fix === 'string') {
+    f.help = fix;
+    f.fix = { sql: null, runnable: false, note: fix };
+  } else if (fix) {
+    const help = fix.sql !== null ? (fix.note ? `${fix.sql}\n${commentLines(fix.note)}` : fix.sql) : fix.note;
+    if (help !== undefined) f.help = help;
+    f.fix = fix;
+  } else {
+    f.fix = { sql: null, runnable: false, note: rule.remediation };
+  }
   return f;
+}
+
+/** Text as `--` comment lines: every line of it, so that a line break in a name cannot end the comment. */
+export function commentLines(text: string): string {
+  return text
+    .split(/\r\n|\r|\n/)
+    .map((l) => `-- ${l}`)
+    .join('\n');
 }

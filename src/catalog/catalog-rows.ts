@@ -149,6 +149,15 @@ export interface ForeignKeyRow {
   refColumns: number[];
   columnNames: string[];
   refColumnNames: string[];
+  /** pg_constraint.confupdtype / confdeltype: a no action, r restrict, c cascade, n set null, d set default. */
+  onUpdate: string;
+  onDelete: string;
+  /** pg_constraint.confmatchtype: s simple, f full, p partial. */
+  match: string;
+  deferrable: boolean;
+  deferred: boolean;
+  /** ON DELETE SET NULL / SET DEFAULT (columns): the columns listed (PostgreSQL 15 and later), else empty. */
+  deleteSetColumns: string[];
   /** detail: the referenced relation's schema and name. */
   ref?: { schema: string; name: string };
 }

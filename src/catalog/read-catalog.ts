@@ -525,6 +525,12 @@ export async function readForeignKeys(client: Queryable, selection: Selection, q
     refcols: number[];
     colnames: string[];
     refcolnames: string[];
+    upd: string;
+    del: string;
+    match: string;
+    deferrable: boolean;
+    deferred: boolean;
+    delsetcols: string[];
     ref_name: string | null;
   }>(
     `SELECT con.conrelid::pg_catalog.text AS rel, con.confrelid::pg_catalog.text AS ref, con.conname AS name,
@@ -533,6 +539,13 @@ export async function readForeignKeys(client: Queryable, selection: Selection, q
                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord)::pg_catalog.text[] AS colnames,
             ARRAY(SELECT a.attname FROM pg_catalog.unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord)::pg_catalog.text[] AS refcolnames,
+            con.confupdtype::pg_catalog.text AS upd, con.confdeltype::pg_catalog.text AS del, con.confmatchtype::pg_catalog.text AS match,
+            con.condeferrable AS deferrable, con.condeferred AS deferred,
+            -- confdelsetcols exists from PostgreSQL 15: read through to_jsonb so that one query serves 14 too.
+            ARRAY(SELECT a.attname
+                    FROM pg_catalog.jsonb_array_elements_text(CASE WHEN pg_catalog.jsonb_typeof(pg_catalog.to_jsonb(con) -> 'confdelsetcols') = 'array'
+                                                                 THEN pg_catalog.to_jsonb(con) -> 'confdelsetcols' END) WITH ORDINALITY AS k(num, ord)
+                    JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num::pg_catalog.int2 ORDER BY k.ord)::pg_catalog.text[] AS delsetcols,
             CASE WHEN $8 THEN (
               SELECT pg_catalog.json_build_array(rn.nspname, rc.relname)::pg_catalog.text
                 FROM pg_catalog.pg_class rc JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace WHERE rc.oid = con.confrelid) END AS ref_name
@@ -555,6 +568,12 @@ export async function readForeignKeys(client: Queryable, selection: Selection, q
       refColumns: r.refcols,
       columnNames: r.colnames,
       refColumnNames: r.refcolnames,
+      onUpdate: r.upd,
+      onDelete: r.del,
+      match: r.match,
+      deferrable: r.deferrable,
+      deferred: r.deferred,
+      deleteSetColumns: r.delsetcols,
     };
     if (r.ref_name !== null) {
       const [schema, name] = JSON.parse(r.ref_name) as [string, string];

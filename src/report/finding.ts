@@ -15,6 +15,19 @@ export interface FindingObject {
   table?: string;
 }
 
+/**
+ * A finding's fix as data. `sql` is what to run (the fail-closed choice first;
+ * alternatives only as `--` comment lines) and `runnable` says rlsctl built it
+ * from names the database or the policy file holds, so `audit --fix-script`
+ * may write it. Where no safe SQL exists, `sql` is null, `runnable` false, and
+ * `note` says what must be decided.
+ */
+export interface FindingFix {
+  sql: string | null;
+  runnable: boolean;
+  note?: string;
+}
+
 export interface Finding {
   rule: string;
   name: string;
@@ -22,8 +35,10 @@ export interface Finding {
   /** Names the object: the per-object detail, apart from the rule's static description. */
   message: string;
   object: FindingObject;
-  /** What to run or change, often SQL. */
+  /** What to run or change, often SQL: the human text (the fix's SQL, or its note). */
   help?: string;
+  /** The fix as data (every audit finding has one). */
+  fix?: FindingFix;
   /** Stable across runs: what baselines and SARIF partialFingerprints key on. */
   fingerprint: string;
   location?: SourceLocation;

@@ -11,6 +11,7 @@ export function formatFindingsJson(command: string, findings: Finding[], extra: 
       object: f.object,
     };
     if (f.help !== undefined) out.help = f.help;
+    if (f.fix !== undefined) out.fix = f.fix;
     out.fingerprint = f.fingerprint;
     if (f.location) out.location = f.location;
     return out;

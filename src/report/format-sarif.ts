@@ -47,6 +47,8 @@ export function formatSarif(
       partialFingerprints: { 'rlsctlFingerprint/v1': f.fingerprint },
     };
     if (index.has(f.rule)) result.ruleIndex = index.get(f.rule);
+    // The fix as data (sql, runnable, note), as the JSON output carries it.
+    if (f.fix) result.properties = { fix: f.fix };
     return result;
   });
   const log = {

@@ -30,11 +30,13 @@ export function formatFindingsText(findings: Finding[], options: { color: boolea
     for (const f of group) {
       const where = f.object.kind === 'policy_file' && f.location ? `${f.location.file}:${f.location.line}:${f.location.column} ` : '';
       lines.push(`  ${paint[f.severity](MARK[f.severity])} ${c.dim(`${f.rule} ${f.name}`)} ${escapeTerminal(where + f.message)}`);
+      // The fix's SQL as JSON carries it; a fix that is not runnable says what to decide instead.
+      const label = f.fix && !f.fix.runnable ? 'to decide: ' : 'fix: ';
       if (f.help)
         lines.push(
           ...escapeTerminalBlock(f.help)
             .split('\n')
-            .map((l, i) => `    ${i === 0 ? c.dim('fix: ') : '     '}${l}`),
+            .map((l, i) => `    ${i === 0 ? c.dim(label) : ' '.repeat(label.length)}${l}`),
         );
     }
   }

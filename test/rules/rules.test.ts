@@ -1,16 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type pg from 'pg';
 import { AUDIT_RULES } from '../../src/audit/registry.js';
-import { runAudit } from '../../src/audit/run-audit.js';
-import { factsFromModel, inferFacts } from '../../src/facts/resolve-facts.js';
-import { parsePolicy } from '../../src/policy/load-policy.js';
-import { planOnClient } from '../../src/plan/build-plan.js';
 import { runScript } from '../../src/db/run-script.js';
 import type { Finding } from '../../src/report/finding.js';
-import { describeEachServer, uniqueName } from '../helpers/db.js';
-import { ROOT } from '../helpers/cli.js';
+import { describeEachServer } from '../helpers/db.js';
+import { auditOpenTransaction, fixtureRoles, readAuditFixture } from '../helpers/audit-fixtures.js';
 
 /**
  * Every audit rule in the "one finding → fix → no finding" form, on a real
@@ -23,61 +17,18 @@ import { ROOT } from '../helpers/cli.js';
  * policy file instead of inferred facts, options.json for runAudit options.
  */
 
-const DIR = path.join(ROOT, 'fixtures/audit');
-
-function readFixture(rule: string, name: string): string | undefined {
-  const file = path.join(DIR, rule, name);
-  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
-}
-
 describeEachServer('audit rules', (ctx) => {
   // Roles are cluster-wide: names unique to this run, shared by the fixtures of this file.
-  const roles: Record<string, string> = {
-    app: uniqueName('app'),
-    owner: uniqueName('owner'),
-    bypass: uniqueName('bypass'),
-    other: uniqueName('other'),
-    extra: uniqueName('extra'),
-  };
-  const fill = (text: string) => text.replace(/\{\{(\w+)\}\}/g, (_, k: string) => roles[k] ?? `{{${k}}}`);
-
-  beforeAll(async () => {
-    await ctx.db.query(`CREATE ROLE ${roles.app} LOGIN PASSWORD 'secret'`);
-    await ctx.db.query(`CREATE ROLE ${roles.owner} NOLOGIN`);
-    await ctx.db.query(`CREATE ROLE ${roles.bypass} LOGIN BYPASSRLS PASSWORD 'secret'`);
-    await ctx.db.query(`CREATE ROLE ${roles.other} LOGIN PASSWORD 'secret'`);
-  });
-  afterAll(async () => {
-    for (const r of [roles.app, roles.owner, roles.bypass, roles.other]) await ctx.db.query(`DROP ROLE IF EXISTS ${r}`).catch(() => undefined);
-  });
-
-  /** Findings about this test's objects only: other test files make roles on the same cluster at the same time. */
-  function ours(findings: Finding[]): Finding[] {
-    const mine = new Set(Object.values(roles));
-    return findings.filter((f) => (f.object.kind === 'role' ? mine.has(f.object.name) : f.object.kind === 'database' ? f.object.name === ctx.db.name : true));
-  }
+  const fixture = fixtureRoles();
+  beforeAll(() => fixture.create(ctx.db));
+  afterAll(() => fixture.drop(ctx.db));
 
   async function auditFixture(rule: string, variant: 'bad' | 'good'): Promise<{ findings: Finding[]; help: string[] }> {
-    const sql = readFixture(rule, `${variant}.sql`)!;
-    const yaml = readFixture(rule, `${variant}.yaml`) ?? readFixture(rule, 'policy.yaml');
-    const options = JSON.parse(readFixture(rule, 'options.json') ?? '{}') as { serverVersionNum?: number };
     const client: pg.Client = await ctx.db.client();
     try {
       await client.query('BEGIN');
-      await runScript(client, fill(sql));
-      const model = yaml ? await parsePolicy([{ file: `${rule}/${variant}.yaml`, text: fill(yaml) }]) : undefined;
-      const facts = model
-        ? factsFromModel(model)
-        : await inferFacts(
-            { schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: [roles.app], bypassRole: [roles.bypass] },
-            client,
-          );
-      const result = await runAudit(client, facts, {
-        transaction: 'caller',
-        serverVersionNum: options.serverVersionNum,
-        plan: model ? () => planOnClient(client, model, { prune: false, inTransaction: true }) : undefined,
-      });
-      const findings = ours(result.findings);
+      await runScript(client, fixture.fill(readAuditFixture(rule, `${variant}.sql`)!));
+      const findings = await auditOpenTransaction(client, fixture, ctx.db.name, rule, variant);
       return { findings, help: findings.map((f) => f.help ?? '') };
     } finally {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -1,7 +1,5 @@
-import { quoteIdent } from '../../compile/quote.js';
-import { viaPredicate } from '../../compile/desired-state.js';
 import type { PolicyRow, RelationRow } from '../../catalog/catalog-rows.js';
-import type { AuditContext, PolicyClause, ProtectedTable } from '../audit-context.js';
+import type { AuditContext, PolicyClause } from '../audit-context.js';
 import type { FindingObject } from '../../report/finding.js';
 
 /**
@@ -45,40 +43,8 @@ export function anyClause(
   return false;
 }
 
-/** `ALTER POLICY name ON table USING (...) WITH CHECK (...)` with the fixed expressions. */
-export function alterPolicySql(ctx: AuditContext, rel: RelationRow, policy: PolicyRow, fix: (text: string) => string): string {
-  const parts = [`ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(rel)}`];
-  if (policy.using !== undefined) parts.push(`  USING (${fix(policy.using)})`);
-  if (policy.check !== undefined) parts.push(`  WITH CHECK (${fix(policy.check)})`);
-  return parts.join('\n') + ';';
-}
-
-/** Strip one pair of outer parentheses that pg_get_expr puts around a whole expression. */
-export function bare(text: string): string {
-  const t = text.trim();
-  if (!t.startsWith('(') || !t.endsWith(')')) return t;
-  let depth = 0;
-  for (let i = 0; i < t.length; i++) {
-    if (t[i] === '(') depth++;
-    else if (t[i] === ')') depth--;
-    if (depth === 0 && i < t.length - 1) return t;
-  }
-  return t.slice(1, -1);
-}
-
 /** The roles a policy rule judges a policy for: the app roles it applies to, or (no app role known) the roles it names. */
 export function rolesToCheck(ctx: AuditContext, policy: PolicyRow): string[] {
   if (ctx.appRoles.length > 0) return ctx.appRoles.filter((r) => ctx.policyAppliesTo(policy, r));
   return policy.roles;
-}
-
-/** The restrictive tenant guard rlsctl generates, for help text. */
-export function guardSql(ctx: AuditContext, table: ProtectedTable): string {
-  const via = table.via;
-  const predicate = table.columnName
-    ? ctx.tenantPredicateSql(table.columnName)
-    : via
-      ? viaPredicate(via, table.rel.name)
-      : ctx.tenantPredicateSql(ctx.facts.tenantColumn);
-  return `CREATE POLICY rlsctl_tenant_guard ON ${ctx.sql(table.rel)} AS RESTRICTIVE FOR ALL TO ${ctx.appRolesSql()}\n  USING (${predicate})\n  WITH CHECK (${predicate});`;
 }

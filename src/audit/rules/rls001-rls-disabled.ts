@@ -1,6 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, sqlFix, tenantPolicyStatements } from '../fix.js';
 
 export const rls001 = defineRule({
   code: 'RLS001',
@@ -15,7 +16,7 @@ export const rls001 = defineRule({
     for (const t of ctx.protectedTables.values()) {
       if (t.rel.rls) continue;
       const what = t.mode === 'shared' ? 'a shared table' : 'a tenant table';
-      findingsPush(findings, t.rel, `${ctx.label(t.rel)} is ${what} without row level security: every app query sees every tenant's rows`);
+      findingsPush(findings, t.rel, `${ctx.label(t.rel)} is ${what} without row level security: every app query sees every tenant's rows`, t);
     }
     // With a policy file: tables in a managed schema that the file does not
     // declare and that the app roles can reach (RLS005 says "declare it").
@@ -26,16 +27,18 @@ export const rls001 = defineRule({
     }
     return findings;
 
-    function findingsPush(out: Finding[], rel: Parameters<typeof ctx.sql>[0], message: string) {
+    function findingsPush(out: Finding[], rel: Parameters<typeof ctx.sql>[0], message: string, table?: Parameters<typeof tenantPolicyStatements>[1]) {
       const sql = ctx.sql(rel);
-      out.push(
-        findingOf(
-          rls001,
-          ctx.objectOf(rel),
-          message,
-          `-- after creating its policies:\nALTER TABLE ${sql} ENABLE ROW LEVEL SECURITY;\nALTER TABLE ${sql} FORCE ROW LEVEL SECURITY;`,
-        ),
-      );
+      const enable = [`ALTER TABLE ${sql} ENABLE ROW LEVEL SECURITY;`, `ALTER TABLE ${sql} FORCE ROW LEVEL SECURITY;`];
+      // Its own policies when it has some; else the tenant policies rlsctl generates, before ENABLE.
+      const policies = ctx.policiesOf(rel.oid).length > 0 ? { sql: [] } : table?.mode === 'tenant' ? tenantPolicyStatements(ctx, table) : undefined;
+      const fix =
+        policies && 'sql' in policies
+          ? sqlFix([...policies.sql, ...enable])
+          : manualFix(
+              `${policies && 'reason' in policies ? `${policies.reason}; ` : table?.mode === 'shared' ? 'decide what each app role may read and write of this shared table; ' : 'declare the table in the policy file (tenant, shared or exempt); '}then create its policies and run ${enable.join(' ')}`,
+            );
+      out.push(findingOf(rls001, ctx.objectOf(rel), message, fix));
     }
   },
 });

@@ -1,6 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 
 export const rls002 = defineRule({
   code: 'RLS002',
@@ -34,7 +35,7 @@ export const rls002 = defineRule({
           rls002,
           ctx.objectOf(t.rel),
           `${ctx.label(t.rel)} has row level security enabled but not forced: its owner ${t.rel.owner} bypasses every policy${also}`,
-          `ALTER TABLE ${ctx.sql(t.rel)} FORCE ROW LEVEL SECURITY;`,
+          sqlFix([`ALTER TABLE ${ctx.sql(t.rel)} FORCE ROW LEVEL SECURITY;`]),
         ),
       );
     }

@@ -1,6 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 
 export const rls004 = defineRule({
   code: 'RLS004',
@@ -22,7 +23,7 @@ export const rls004 = defineRule({
           rls004,
           ctx.objectOf(rel),
           `${ctx.label(rel)} has ${policies.length} polic${policies.length === 1 ? 'y' : 'ies'} (${policies.map((p) => p.name).join(', ')}) but row level security is disabled, so PostgreSQL ignores them`,
-          `ALTER TABLE ${sql} ENABLE ROW LEVEL SECURITY;\nALTER TABLE ${sql} FORCE ROW LEVEL SECURITY;`,
+          sqlFix([`ALTER TABLE ${sql} ENABLE ROW LEVEL SECURITY;`, `ALTER TABLE ${sql} FORCE ROW LEVEL SECURITY;`]),
         ),
       );
     }

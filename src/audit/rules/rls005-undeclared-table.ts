@@ -1,6 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix } from '../fix.js';
 
 export const rls005 = defineRule({
   code: 'RLS005',
@@ -31,7 +32,9 @@ export const rls005 = defineRule({
           rls005,
           object,
           `${key} is in a managed schema but not declared in the policy file${column ? ` (it has the tenant column ${column.name})` : ''}`,
-          `# in the policy file, under schemas.${object.schema}.tables:\n${object.name}: ${column ? 'tenant' : 'shared  # or tenant, or { mode: exempt, reason: ... }'}`,
+          manualFix(
+            `declare it in the policy file, under schemas.${object.schema}.tables: ${object.name}: ${column ? 'tenant' : 'shared, tenant, or { mode: exempt, reason: why }'}; then run rlsctl apply`,
+          ),
         ),
       );
     }

@@ -2,6 +2,7 @@ import type { Finding, FindingObject } from '../../report/finding.js';
 import { GUARD_SQL } from '../../compile/partition-trigger.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, sqlFix } from '../fix.js';
 
 export const rls006 = defineRule({
   code: 'RLS006',
@@ -29,7 +30,7 @@ export const rls006 = defineRule({
           : t.kind === 'function'
             ? { kind: 'function', schema: t.schema, name: t.name }
             : { kind: t.kind, schema: t.schema, table: t.table, name: t.name };
-      findings.push(findingOf(rls006, object, `differs from the policy file: apply would ${s.summary}`, s.sql, slug(s.summary)));
+      findings.push(findingOf(rls006, object, `differs from the policy file: apply would ${s.summary}`, sqlFix([s.sql]), slug(s.summary)));
     }
     // Differences the plan does not repair without --prune (policies the file does not declare).
     for (const d of plan.drift) {
@@ -38,7 +39,7 @@ export const rls006 = defineRule({
           rls006,
           { kind: 'policy', schema: d.schema, table: d.table, name: d.policy },
           d.message,
-          `rlsctl apply --prune   # or declare the policy in the file`,
+          manualFix('declare the policy in the policy file, or drop it with rlsctl apply --prune'),
           'undeclared',
         ),
       );

@@ -2,6 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, sqlFix } from '../fix.js';
 
 export const rls010 = defineRule({
   code: 'RLS010',
@@ -35,7 +36,7 @@ export const rls010 = defineRule({
             rls010,
             object,
             `app role ${app} is ${own === 'superuser' ? 'a superuser' : 'BYPASSRLS'}: no policy applies to it`,
-            `ALTER ROLE ${quoteIdent(app)} ${alter};`,
+            sqlFix([`ALTER ROLE ${quoteIdent(app)} ${alter};`]),
             own,
           ),
         );
@@ -46,7 +47,9 @@ export const rls010 = defineRule({
             rls010,
             object,
             `app role ${app} owns tenant tables (${tablesOf(app)}): it can disable row level security on them, and bypasses it where it is not forced`,
-            `-- give the tables to an owner role the application does not run as:\nALTER TABLE ... OWNER TO table_owner;`,
+            manualFix(
+              `decide which role owns the tables (one the application does not run as, NOBYPASSRLS), then ALTER TABLE ... OWNER TO it for ${tablesOf(app)}, and grant ${app} the table privileges it needs`,
+            ),
             'owner',
           ),
         );
@@ -54,7 +57,7 @@ export const rls010 = defineRule({
       for (const m of ctx.memberships.get(app)?.values() ?? []) {
         const attr = ctx.bypassesByAttribute(m.role);
         const how = m.canSet && m.inherits ? 'is a member of' : m.canSet ? 'can SET ROLE to' : 'inherits the privileges of';
-        const revoke = `REVOKE ${quoteIdent(m.role)} FROM ${quoteIdent(app)};`;
+        const revoke = sqlFix([`REVOKE ${quoteIdent(m.role)} FROM ${quoteIdent(app)};`]);
         // Superuser and BYPASSRLS are never inherited: they matter only through SET ROLE.
         if (attr && m.canSet) {
           findings.push(

@@ -2,6 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, sqlFix } from '../fix.js';
 
 /**
  * A login role that can become a *declared* bypass role is not reported: the
@@ -30,8 +31,12 @@ export const rls011 = defineRule({
             object,
             `login role ${role.name} is ${own === 'superuser' ? 'a superuser' : 'BYPASSRLS'} and not a declared bypass role`,
             own === 'superuser'
-              ? `-- declare it as a bypass role, or: ALTER ROLE ${quoteIdent(role.name)} NOSUPERUSER;`
-              : `ALTER ROLE ${quoteIdent(role.name)} NOBYPASSRLS;  -- or declare it as a bypass role`,
+              ? manualFix(
+                  `declare ${role.name} as a bypass role (roles.bypass, --bypass-role), or, if it should not be a superuser: ALTER ROLE ${quoteIdent(role.name)} NOSUPERUSER;`,
+                )
+              : sqlFix([`ALTER ROLE ${quoteIdent(role.name)} NOBYPASSRLS;`], {
+                  alternatives: [`declare ${role.name} as a bypass role (roles.bypass, --bypass-role) if bypassing is its job`],
+                }),
             own,
           ),
         );
@@ -46,7 +51,9 @@ export const rls011 = defineRule({
             rls011,
             object,
             `login role ${role.name} can SET ROLE to ${m.role}, which is ${attr === 'superuser' ? 'a superuser' : 'BYPASSRLS'}, and neither is a declared bypass role`,
-            `REVOKE ${quoteIdent(m.role)} FROM ${quoteIdent(role.name)};  -- or declare ${m.role} as a bypass role`,
+            sqlFix([`REVOKE ${quoteIdent(m.role)} FROM ${quoteIdent(role.name)};`], {
+              alternatives: [`declare ${m.role} as a bypass role (roles.bypass, --bypass-role)`],
+            }),
             m.role,
           ),
         );

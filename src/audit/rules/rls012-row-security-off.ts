@@ -2,6 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 
 const OFF = new Set(['off', 'false', 'no', '0', 'f', 'n', 'of']);
 
@@ -26,7 +27,7 @@ export const rls012 = defineRule({
             rls012,
             { kind: 'role', name: s.role },
             `role ${s.role} has row_security = off as its default${where}: its queries of RLS tables fail with an error`,
-            `ALTER ROLE ${quoteIdent(s.role)}${s.database ? ` IN DATABASE ${quoteIdent(s.database)}` : ''} RESET row_security;`,
+            sqlFix([`ALTER ROLE ${quoteIdent(s.role)}${s.database ? ` IN DATABASE ${quoteIdent(s.database)}` : ''} RESET row_security;`]),
             s.database ?? '*',
           ),
         );
@@ -36,7 +37,7 @@ export const rls012 = defineRule({
             rls012,
             { kind: 'database', name: s.database },
             `database ${s.database} has row_security = off as its default: queries of RLS tables fail with an error for every role that does not bypass RLS`,
-            `ALTER DATABASE ${quoteIdent(s.database)} RESET row_security;`,
+            sqlFix([`ALTER DATABASE ${quoteIdent(s.database)} RESET row_security;`]),
           ),
         );
       }
@@ -49,7 +50,9 @@ export const rls012 = defineRule({
           rls012,
           { kind: 'database', name: ctx.catalog.server.database },
           `the server sets row_security = off (source: ${rs.source}): queries of RLS tables fail with an error for every role that does not bypass RLS`,
-          `ALTER SYSTEM RESET row_security;  -- or remove it from postgresql.conf\nSELECT pg_catalog.pg_reload_conf();`,
+          sqlFix(['ALTER SYSTEM RESET row_security;', 'SELECT pg_catalog.pg_reload_conf();'], {
+            note: 'if postgresql.conf (not postgresql.auto.conf) sets it, remove it there before reloading',
+          }),
           'server',
         ),
       );

@@ -1,7 +1,8 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-import { anyClause, alterPolicySql, bare, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
+import { manualFix, repairPolicyStatement, sqlFix } from '../fix.js';
+import { anyClause, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
 
 export const rls020 = defineRule({
   code: 'RLS020',
@@ -19,12 +20,15 @@ export const rls020 = defineRule({
       // Built-in settings always exist: only custom (dotted) names, or names computed at run time, can be missing.
       const custom = [...new Set(clauses(ctx, policy).flatMap((c) => c.facts.settingsWithoutMissingOk))].filter((n) => n.includes('.') || n.startsWith('('));
       if (custom.length === 0) continue;
+      const alter = repairPolicyStatement(ctx, rel, policy, (f) => f.settingsWithoutMissingOk.length === 0);
       findings.push(
         findingOf(
           rls020,
           policyObject(rel, policy),
           `policy ${policy.name} on ${ctx.label(rel)} reads ${custom.join(', ')} with current_setting() and no missing_ok: queries raise an error in a session that never set it`,
-          alterPolicySql(ctx, rel, policy, (text) => bare(text).replace(/current_setting\(('(?:[^']|'')*'(?:::text)?)\)/g, 'current_setting($1, true)')),
+          alter
+            ? sqlFix([alter])
+            : manualFix(`pass missing_ok (current_setting(name, true)) at each current_setting call of policy ${policy.name} on ${ctx.label(rel)}`),
         ),
       );
     }

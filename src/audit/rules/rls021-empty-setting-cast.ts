@@ -1,8 +1,8 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, repairPolicyStatement, sqlFix } from '../fix.js';
 import { anyClause, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
-import { quoteIdent } from '../../compile/quote.js';
 
 export const rls021 = defineRule({
   code: 'RLS021',
@@ -20,12 +20,18 @@ export const rls021 = defineRule({
       const casts = clauses(ctx, policy).flatMap((c) => c.facts.castsWithoutNullif);
       if (casts.length === 0) continue;
       const what = [...new Set(casts.map((c) => `${c.setting ?? 'a setting'}::${c.type}`))].join(', ');
+      // The policy's own expression, with NULLIF(..., '') between each setting and its cast: its tenant source kept.
+      const alter = repairPolicyStatement(ctx, rel, policy, (f) => f.castsWithoutNullif.length === 0);
       findings.push(
         findingOf(
           rls021,
           policyObject(rel, policy),
           `policy ${policy.name} on ${ctx.label(rel)} casts ${what} without NULLIF(..., ''): queries fail once a transaction-local tenant has ended`,
-          `-- in policy ${quoteIdent(policy.name)}, read the tenant as:\n${ctx.currentTenantSql()}\n-- e.g. ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(rel)} USING (${ctx.tenantPredicateSql(ctx.protectedTables.get(rel.oid)?.columnName ?? ctx.facts.tenantColumn)});`,
+          alter
+            ? sqlFix([alter])
+            : manualFix(
+                `put NULLIF(..., '') between each setting and its cast in policy ${policy.name} on ${ctx.label(rel)}: NULLIF(current_setting(name, true), '')::type`,
+              ),
         ),
       );
     }

@@ -1,7 +1,7 @@
 import type { Finding } from '../../report/finding.js';
-import { quoteIdent } from '../../compile/quote.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, repairPolicyStatement, sqlFix } from '../fix.js';
 import { anyClause, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
 
 export const rls022 = defineRule({
@@ -20,13 +20,18 @@ export const rls022 = defineRule({
       const hits = clauses(ctx, policy).filter((c) => c.facts.failOpenBranches.length > 0);
       if (hits.length === 0) continue;
       const what = hits.map((c) => `${c.clause} admits every row when ${c.facts.failOpenBranches[0]}`).join('; ');
-      const column = ctx.protectedTables.get(rel.oid)?.columnName ?? ctx.facts.tenantColumn;
+      // The policy's own expression without its fail-open branches: what it admits with a tenant set stays.
+      const alter = repairPolicyStatement(ctx, rel, policy, (f) => f.failOpenBranches.length === 0);
       findings.push(
         findingOf(
           rls022,
           policyObject(rel, policy),
           `policy ${policy.name} on ${ctx.label(rel)} fails open: ${what}`,
-          `ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(rel)}${policy.using !== undefined ? `\n  USING (${ctx.tenantPredicateSql(column)})` : ''}${policy.check !== undefined ? `\n  WITH CHECK (${ctx.tenantPredicateSql(column)})` : ''};`,
+          alter
+            ? sqlFix([alter], {
+                note: 'tools that must see every tenant get a role of their own (a declared bypass role, or a policy TO that role), never a missing tenant',
+              })
+            : manualFix(`remove the branch of policy ${policy.name} on ${ctx.label(rel)} that holds when no tenant is set`),
         ),
       );
     }

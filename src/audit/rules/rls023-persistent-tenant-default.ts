@@ -2,6 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 
 export const rls023 = defineRule({
   code: 'RLS023',
@@ -25,7 +26,7 @@ export const rls023 = defineRule({
             rls023,
             { kind: 'role', name: s.role },
             `role ${s.role} has ${ctx.facts.setting} = '${s.value}' as its default${where}: its sessions start as that tenant`,
-            `ALTER ROLE ${quoteIdent(s.role)}${s.database ? ` IN DATABASE ${quoteIdent(s.database)}` : ''} RESET ${settingSql};`,
+            sqlFix([`ALTER ROLE ${quoteIdent(s.role)}${s.database ? ` IN DATABASE ${quoteIdent(s.database)}` : ''} RESET ${settingSql};`]),
             s.database ?? '*',
           ),
         );
@@ -35,7 +36,7 @@ export const rls023 = defineRule({
             rls023,
             { kind: 'database', name: s.database },
             `database ${s.database} has ${ctx.facts.setting} = '${s.value}' as its default: every session starts as that tenant`,
-            `ALTER DATABASE ${quoteIdent(s.database)} RESET ${settingSql};`,
+            sqlFix([`ALTER DATABASE ${quoteIdent(s.database)} RESET ${settingSql};`]),
           ),
         );
       }

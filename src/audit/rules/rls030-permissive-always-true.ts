@@ -2,7 +2,8 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { clausesOf, effectiveExpression, findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-import { policyObject, rolesToCheck, guardSql } from './policy-rule-helpers.js';
+import { guardStatement, sqlFix } from '../fix.js';
+import { policyObject, rolesToCheck } from './policy-rule-helpers.js';
 
 export const rls030 = defineRule({
   code: 'RLS030',
@@ -31,12 +32,17 @@ export const rls030 = defineRule({
         }
         if (holes.size === 0) continue;
         const opened = [...holes].map(([role, commands]) => `${[...commands].join(', ')} for ${role}`).join('; ');
+        // Fail-closed either way: the restrictive guard keeps what the policy admits within the tenant; dropping it admits less.
+        const drop = `DROP POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(table.rel)};`;
+        const guard = guardStatement(ctx, table);
         findings.push(
           findingOf(
             rls030,
             policyObject(table.rel, policy),
             `policy ${policy.name} on ${ctx.label(table.rel)} is permissive and always true, with no restrictive tenant policy beside it: it admits every tenant's rows to ${opened}`,
-            `DROP POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(table.rel)};\n-- or keep it, and hold the tenant predicate as a restrictive policy:\n${guardSql(ctx, table)}`,
+            'sql' in guard
+              ? sqlFix([guard.sql], { alternatives: [`drop the policy instead: ${drop}`] })
+              : sqlFix([drop], { note: `the policy is dropped, not guarded: ${guard.reason}` }),
           ),
         );
       }

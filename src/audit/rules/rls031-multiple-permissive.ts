@@ -1,6 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { WRITE_COMMANDS, coversCommand, findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix } from '../fix.js';
 
 export const rls031 = defineRule({
   code: 'RLS031',
@@ -35,7 +36,9 @@ export const rls031 = defineRule({
               rls031,
               ctx.objectOf(rel),
               `${ctx.label(rel)} has ${names.split(', ').length} permissive policies for ${role} on ${commands.map((c) => c.toUpperCase()).join(', ')}: ${names}; each is evaluated for every row`,
-              `-- merge ${names} into one permissive policy per command for ${role} (predicates OR-ed), or make the narrowing ones AS RESTRICTIVE`,
+              manualFix(
+                `merge ${names} into one permissive policy per command for ${role} (predicates OR-ed), or make the narrowing ones AS RESTRICTIVE: which one is meant is a decision about what ${role} may see`,
+              ),
               `${role}:${commands.join('+')}`,
             ),
           );

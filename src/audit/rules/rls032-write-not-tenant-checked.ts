@@ -2,7 +2,8 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { effectiveExpression, findingOf, clausesOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-import { guardSql, policyObject, rolesToCheck } from './policy-rule-helpers.js';
+import { guardStatement, manualFix, repairExpression, sqlFix, tenantPredicate } from '../fix.js';
+import { policyObject, rolesToCheck } from './policy-rule-helpers.js';
 
 export const rls032 = defineRule({
   code: 'RLS032',
@@ -32,14 +33,30 @@ export const rls032 = defineRule({
         }
         if (holes.size === 0) continue;
         const column = table.columnName;
+        // Fail-closed: the tenant predicate AND-ed to what the policy checks now (its condition kept);
+        // the restrictive guard as the alternative. The WITH CHECK of an INSERT, UPDATE or ALL policy only.
+        const predicate = tenantPredicate(ctx, table, table.rel);
+        const guard = guardStatement(ctx, table);
+        const current = effectiveExpression(policy, 'check');
+        const fix =
+          'sql' in predicate && current !== undefined && policy.command !== 'select' && policy.command !== 'delete'
+            ? sqlFix(
+                [
+                  `ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(table.rel)}\n  WITH CHECK ((${repairExpression(ctx, table.rel, current)}) AND ${predicate.sql});`,
+                ],
+                {
+                  alternatives: 'sql' in guard ? [`add the restrictive guard:\n${guard.sql}`] : [],
+                },
+              )
+            : 'sql' in guard
+              ? sqlFix([guard.sql])
+              : manualFix(`${guard.reason}; then check the tenant in the WITH CHECK of policy ${policy.name} on ${ctx.label(table.rel)}`);
         findings.push(
           findingOf(
             rls032,
             policyObject(table.rel, policy),
             `policy ${policy.name} on ${ctx.label(table.rel)} allows ${[...holes].join(', ')} without checking ${column ? `the tenant column ${column}` : 'the tenant'}: a tenant can write rows into another tenant`,
-            column
-              ? `ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(table.rel)} WITH CHECK (${ctx.tenantPredicateSql(column)});\n-- or add the restrictive guard:\n${guardSql(ctx, table)}`
-              : guardSql(ctx, table),
+            fix,
           ),
         );
       }

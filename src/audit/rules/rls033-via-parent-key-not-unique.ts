@@ -1,8 +1,9 @@
 import { qualify, quoteIdent } from '../../compile/quote.js';
-import { commentText } from '../../compile/render-sql.js';
+import type { FindingFix } from '../../report/finding.js';
 import type { RelationRow } from '../../catalog/catalog-rows.js';
 import { findingOf, type AuditContext } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 import { viaJoins, type ViaJoin } from '../via-joins.js';
 import { policiesInScope } from './policy-rule-helpers.js';
 
@@ -106,11 +107,12 @@ function coversUniqueKey(ctx: AuditContext, parent: RelationRow, columns: string
   return uniqueKeys(ctx, parent).some((key) => key.every((c) => columns.includes(c)));
 }
 
-function fixSql(ctx: AuditContext, parent: RelationRow, columns: string[]): string {
+function fixSql(ctx: AuditContext, parent: RelationRow, columns: string[]): FindingFix {
   const add = `ALTER TABLE ${qualify(parent.schema, parent.name)} ADD UNIQUE (${columns.map(quoteIdent).join(', ')});`;
   const key = uniqueKeys(ctx, parent)[0];
-  // A name may hold a line break, which would end the comment and make the rest SQL.
-  return key
-    ? `${add}\n-- ${commentText(`or join on the whole key (${key.map(quoteIdent).join(', ')}) of ${qualify(parent.schema, parent.name)}, tenant column included`)}`
-    : add;
+  // A name may hold a line break: sqlFix comments out every line of an alternative.
+  return sqlFix([add], {
+    alternatives: key ? [`join on the whole key (${key.map(quoteIdent).join(', ')}) of ${qualify(parent.schema, parent.name)}, tenant column included`] : [],
+    note: 'it fails, changing nothing, while the joined columns repeat across tenants',
+  });
 }

@@ -3,6 +3,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 
 export const rls040 = defineRule({
   code: 'RLS040',
@@ -32,7 +33,7 @@ export const rls040 = defineRule({
           rls040,
           ctx.objectOf(table.rel),
           `${ctx.label(table.rel)} has no valid index that leads with ${lead.join(', ')}: every query reads the whole table to find one tenant's rows`,
-          `CREATE INDEX ${concurrently}${quoteIdent(indexName(table.rel.name, lead))} ON ${ctx.sql(table.rel)} (${lead.map(quoteIdent).join(', ')});`,
+          sqlFix([`CREATE INDEX ${concurrently}${quoteIdent(indexName(table.rel.name, lead))} ON ${ctx.sql(table.rel)} (${lead.map(quoteIdent).join(', ')});`]),
         ),
       );
     }

@@ -1,8 +1,8 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, repairPolicyStatement, sqlFix } from '../fix.js';
 import { anyClause, clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
-import { quoteIdent } from '../../compile/quote.js';
 
 export const rls041 = defineRule({
   code: 'RLS041',
@@ -21,15 +21,18 @@ export const rls041 = defineRule({
       if (!anyClause(ctx, policy, 'perRowCalls')) continue;
       const calls = [...new Set(clauses(ctx, policy).flatMap((c) => c.facts.perRowCalls))];
       if (calls.length === 0) continue;
-      const column = ctx.protectedTables.get(rel.oid)?.columnName;
+      // Each call wrapped where it stands, in the policy's own expression (schema-qualified names kept).
+      const alter = repairPolicyStatement(ctx, rel, policy, (f) => f.perRowCalls.length === 0);
       findings.push(
         findingOf(
           rls041,
           policyObject(rel, policy),
           `policy ${policy.name} on ${ctx.label(rel)} calls ${calls.map((c) => `${c}()`).join(', ')} outside a scalar sub-select: evaluated once per row instead of once per statement`,
-          column
-            ? `ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(rel)} USING (${ctx.tenantPredicateSql(column)});  -- the lookup as (SELECT ...)`
-            : `-- wrap each call as (SELECT ${calls[0]}(...)) in policy ${quoteIdent(policy.name)} on ${ctx.sql(rel)}`,
+          alter
+            ? sqlFix([alter])
+            : manualFix(
+                `wrap each of ${calls.map((c) => `${c}()`).join(', ')} in policy ${policy.name} on ${ctx.label(rel)} in a scalar sub-select, (SELECT call)`,
+              ),
         ),
       );
     }

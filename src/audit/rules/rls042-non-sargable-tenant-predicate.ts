@@ -1,7 +1,7 @@
 import type { Finding } from '../../report/finding.js';
-import { quoteIdent } from '../../compile/quote.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, repairPolicyStatement, sqlFix } from '../fix.js';
 import { anyClause, clauses, policyObject } from './policy-rule-helpers.js';
 
 /** Casts PostgreSQL inserts itself for a varchar column compared with text: binary-compatible, still indexable. */
@@ -35,12 +35,23 @@ export const rls042 = defineRule({
         const how = [...new Set(wrapped.map((w) => (w.wrapper.startsWith('::') ? `${column}${w.wrapper}` : w.wrapper.replace('()', `(${column})`))))].join(
           ', ',
         );
+        // The cast moves to the other side, in the policy's own expression; a function of the column is not moved.
+        const alter = repairPolicyStatement(
+          ctx,
+          table.rel,
+          policy,
+          (f) => !f.wrappedColumns.some((w) => w.column === column && !RELABEL.get(type)?.has(w.wrapper)),
+        );
         findings.push(
           findingOf(
             rls042,
             policyObject(table.rel, policy),
             `policy ${policy.name} on ${ctx.label(table.rel)} compares ${how}: no index on ${column} can serve it`,
-            `ALTER POLICY ${quoteIdent(policy.name)} ON ${ctx.sql(table.rel)}${policy.using !== undefined ? `\n  USING (${ctx.tenantPredicateSql(column)})` : ''}${policy.check !== undefined ? `\n  WITH CHECK (${ctx.tenantPredicateSql(column)})` : ''};`,
+            alter
+              ? sqlFix([alter])
+              : manualFix(
+                  `compare the bare column ${column} in policy ${policy.name} on ${ctx.label(table.rel)}, and cast the other side to the column's type (${type}) instead`,
+                ),
           ),
         );
       }

@@ -2,6 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, sqlFix } from '../fix.js';
 
 export const rls043 = defineRule({
   code: 'RLS043',
@@ -20,8 +21,10 @@ export const rls043 = defineRule({
         // REINDEX CONCURRENTLY cannot run on a partitioned index; drop and build again there.
         const fix =
           rel.kind === 'p'
-            ? `DROP INDEX ${quoteIdent(rel.schema)}.${quoteIdent(index.name)};  -- then create it again`
-            : `REINDEX INDEX CONCURRENTLY ${quoteIdent(rel.schema)}.${quoteIdent(index.name)};`;
+            ? manualFix(
+                `DROP INDEX ${quoteIdent(rel.schema)}.${quoteIdent(index.name)}; then create it again with its definition (REINDEX CONCURRENTLY cannot rebuild a partitioned index)`,
+              )
+            : sqlFix([`REINDEX INDEX CONCURRENTLY ${quoteIdent(rel.schema)}.${quoteIdent(index.name)};`]);
         findings.push(
           findingOf(
             rls043,

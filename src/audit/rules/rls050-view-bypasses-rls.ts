@@ -4,6 +4,7 @@ import type { AuditContext, ProtectedTable } from '../audit-context.js';
 import { findingOf } from '../audit-context.js';
 import type { RelationRow } from '../../catalog/catalog-rows.js';
 import { defineRule } from '../rule.js';
+import { manualFix, sqlFix } from '../fix.js';
 
 const TRUE_OPTION = /^security_invoker=(true|on|yes|1|t|y)$/i;
 
@@ -93,8 +94,10 @@ export const rls050 = defineRule({
           ctx.objectOf(view),
           `view ${ctx.label(view)} reads ${reasons.join(', ')} as its owner ${view.owner}, without security_invoker: whoever can select from it reads every tenant's rows`,
           invokerSupported
-            ? `ALTER VIEW ${sql} SET (security_invoker = true);`
-            : `-- PostgreSQL ${Math.floor(ctx.serverVersionNum / 10000)} has no security_invoker (it came in 15): give the view an owner the policies apply to,\nALTER VIEW ${sql} OWNER TO view_owner;  -- NOBYPASSRLS, not the table owner, named in the policies\n-- or revoke the app roles' access: REVOKE ALL ON ${sql} FROM ${ctx.appRoles.length > 0 ? ctx.appRoles.map(quoteIdent).join(', ') : 'PUBLIC'};`,
+            ? sqlFix([`ALTER VIEW ${sql} SET (security_invoker = true);`])
+            : manualFix(
+                `PostgreSQL ${Math.floor(ctx.serverVersionNum / 10000)} has no security_invoker (it came in 15): decide which role owns the view (NOBYPASSRLS, not the table owner, named in the policies) and ALTER VIEW ${sql} OWNER TO it; or revoke the app roles' access: REVOKE ALL ON ${sql} FROM ${ctx.appRoles.length > 0 ? ctx.appRoles.map(quoteIdent).join(', ') : 'PUBLIC'};`,
+              ),
         ),
       );
     }

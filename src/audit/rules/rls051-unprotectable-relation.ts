@@ -2,6 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 import { dependencyMap, protectedOf } from './rls050-view-bypasses-rls.js';
 
 export const rls051 = defineRule({
@@ -43,7 +44,9 @@ export const rls051 = defineRule({
           rls051,
           ctx.objectOf(rel),
           `${what} ${ctx.label(rel)} ${why}, cannot have row level security, and ${roles.join(', ')} can read it`,
-          `REVOKE ALL ON ${ctx.sql(rel)} FROM ${roles.map(quoteIdent).join(', ')};  -- and serve it through a view or function that filters by tenant`,
+          sqlFix([`REVOKE ALL ON ${ctx.sql(rel)} FROM PUBLIC, ${roles.map(quoteIdent).join(', ')};`], {
+            note: `then serve it through a view or function that filters by tenant; where an app role reaches it through a role it inherits from, revoke from that role too`,
+          }),
         ),
       );
     }

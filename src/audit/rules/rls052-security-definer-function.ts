@@ -2,6 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 
 export const rls052 = defineRule({
   code: 'RLS052',
@@ -41,7 +42,9 @@ export const rls052 = defineRule({
           rls052,
           { kind: 'function', schema: fn.schema, name: `${fn.name}(${fn.args})` },
           `SECURITY DEFINER function ${fn.schema}.${fn.name}(${fn.args}) can be executed by ${fn.executableBy.join(', ')} and ${why}: what it reads of tenant tables, it reads for every tenant`,
-          `ALTER FUNCTION ${signature} SECURITY INVOKER;\n-- or keep it SECURITY DEFINER and: ALTER FUNCTION ${signature} OWNER TO function_owner;  -- a role the policies apply to`,
+          sqlFix([`ALTER FUNCTION ${signature} SECURITY INVOKER;`], {
+            alternatives: [`keep it SECURITY DEFINER and give it (ALTER FUNCTION ${signature} OWNER TO ...) to an owner the policies apply to`],
+          }),
         ),
       );
     }

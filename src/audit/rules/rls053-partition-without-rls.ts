@@ -2,6 +2,8 @@ import type { Finding } from '../../report/finding.js';
 import type { PolicyRow } from '../../catalog/catalog-rows.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { copyPolicySql, manualFix, sqlFix } from '../fix.js';
+import { quoteIdent } from '../../compile/quote.js';
 import { EVENT_TRIGGER } from '../../compile/partition-trigger.js';
 
 /**
@@ -34,13 +36,23 @@ export const rls053 = defineRule({
       if (!part.rls) problems.push('row level security is disabled');
       else if (parent.force && !part.force) problems.push('row level security is not forced');
       const mine = ctx.policiesOf(oid);
-      const missing = ctx
-        .policiesOf(parent.oid)
-        .filter((p) => !mine.some((m) => samePolicy(m, p)))
-        .map((p) => p.name);
+      const missingPolicies = ctx.policiesOf(parent.oid).filter((p) => !mine.some((m) => samePolicy(m, p)));
+      const missing = missingPolicies.map((p) => p.name);
       if (missing.length > 0) problems.push(`it lacks the parent's polic${missing.length === 1 ? 'y' : 'ies'} ${missing.join(', ')}`);
       if (problems.length === 0) continue;
       const sql = ctx.sql(part);
+      // The parent's policies, copied: unless one names the parent itself (a `via` join on its columns), whose copy would not apply to the partition.
+      const namesParent = (text: string | undefined) => text !== undefined && text.includes(`${quoteIdent(parent.name)}.`);
+      const statements = [
+        ...missingPolicies.map((p) => copyPolicySql(part, p)),
+        ...(part.rls ? [] : [`ALTER TABLE ${sql} ENABLE ROW LEVEL SECURITY;`]),
+        ...(parent.force && !part.force ? [`ALTER TABLE ${sql} FORCE ROW LEVEL SECURITY;`] : []),
+      ];
+      const fix = missingPolicies.some((p) => namesParent(p.using) || namesParent(p.check))
+        ? manualFix(
+            `create the parent's policies on ${ctx.label(part)} with its own name in their expressions, then ${statements.filter((s) => s.startsWith('ALTER')).join(' ')} (rlsctl apply does both)`,
+          )
+        : sqlFix(statements);
       const trigger = ctx.catalog.server.partitionTrigger;
       findings.push(
         findingOf(
@@ -52,7 +64,7 @@ export const rls053 = defineRule({
               : trigger === 'disabled'
                 ? ` (the ${EVENT_TRIGGER} event trigger is installed but disabled)`
                 : ''),
-          `ALTER TABLE ${sql} ENABLE ROW LEVEL SECURITY;\nALTER TABLE ${sql} FORCE ROW LEVEL SECURITY;\n-- and create the parent's policies on it (rlsctl apply does both)`,
+          fix,
         ),
       );
     }

@@ -1,7 +1,10 @@
 import { quoteIdent } from '../../compile/quote.js';
-import type { Finding } from '../../report/finding.js';
+import type { Finding, FindingFix } from '../../report/finding.js';
+import type { ForeignKeyRow, RelationRow } from '../../catalog/catalog-rows.js';
+import type { AuditContext } from '../audit-context.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix, sqlFix } from '../fix.js';
 
 export const rls060 = defineRule({
   code: 'RLS060',
@@ -28,7 +31,7 @@ export const rls060 = defineRule({
           rls060,
           ctx.objectOf(rel),
           `foreign key ${fk.name} of ${ctx.label(rel)} (${fk.columnNames.join(', ')}) references ${ctx.label(to.rel)} (${fk.refColumnNames.join(', ')}) without pairing ${from.column.name} with ${to.column.name}: a row can reference another tenant's row`,
-          `-- needs a unique key on ${ctx.sql(to.rel)} (${refs.map(quoteIdent).join(', ')})\nALTER TABLE ${ctx.sql(rel)} DROP CONSTRAINT ${quoteIdent(fk.name)},\n  ADD CONSTRAINT ${quoteIdent(fk.name)} FOREIGN KEY (${cols.map(quoteIdent).join(', ')}) REFERENCES ${ctx.sql(to.rel)} (${refs.map(quoteIdent).join(', ')});`,
+          pairedKeyFix(ctx, rel, to.rel, fk, cols, refs, from.column.name),
           fk.name,
         ),
       );
@@ -36,3 +39,55 @@ export const rls060 = defineRule({
     return findings;
   },
 });
+
+const ACTION: Record<string, string> = { a: 'NO ACTION', r: 'RESTRICT', c: 'CASCADE', n: 'SET NULL', d: 'SET DEFAULT' };
+
+/**
+ * The foreign key again with the tenant columns paired, everything else kept:
+ * MATCH, ON UPDATE, ON DELETE, DEFERRABLE. ON DELETE SET NULL / SET DEFAULT
+ * must not reach the tenant column (NOT NULL, and the row's tenant): it lists
+ * the other columns, which PostgreSQL accepts from 15. The referenced key is
+ * added first when the parent has no unique key on exactly those columns.
+ */
+function pairedKeyFix(
+  ctx: AuditContext,
+  rel: RelationRow,
+  parent: RelationRow,
+  fk: ForeignKeyRow,
+  cols: string[],
+  refs: string[],
+  tenantColumn: string,
+): FindingFix {
+  const list = (names: string[]) => names.map(quoteIdent).join(', ');
+  const keyed = ctx
+    .indexesOf(parent.oid)
+    .some((i) => i.unique && i.valid && !i.partial && i.keyNames?.length === refs.length && refs.every((r) => i.keyNames!.includes(r)));
+  const statements = keyed ? [] : [`ALTER TABLE ${ctx.sql(parent)} ADD UNIQUE (${list(refs)});`];
+  let clause = ` REFERENCES ${ctx.sql(parent)} (${list(refs)})`;
+  if (fk.match === 'f') clause += ' MATCH FULL';
+  if (fk.onUpdate && fk.onUpdate !== 'a') {
+    if (fk.onUpdate === 'n' || fk.onUpdate === 'd')
+      return manualFix(
+        `${fk.name} is ON UPDATE ${ACTION[fk.onUpdate]}, which with the tenant column paired would set ${tenantColumn} too: decide the ON UPDATE action, then pair ${tenantColumn} with the parent's tenant column (FOREIGN KEY (${list(cols)}) REFERENCES ${ctx.sql(parent)} (${list(refs)}))`,
+      );
+    clause += ` ON UPDATE ${ACTION[fk.onUpdate]}`;
+  }
+  if (fk.onDelete && fk.onDelete !== 'a') {
+    clause += ` ON DELETE ${ACTION[fk.onDelete]}`;
+    if (fk.onDelete === 'n' || fk.onDelete === 'd') {
+      if (ctx.serverVersionNum < 150000)
+        return manualFix(
+          `${fk.name} is ON DELETE ${ACTION[fk.onDelete]}; paired with ${tenantColumn}, it must list the other columns (ON DELETE ${ACTION[fk.onDelete]} (${list(fk.columnNames.filter((c) => c !== tenantColumn))})), which PostgreSQL accepts from 15: upgrade, or decide another ON DELETE action (a trigger, or CASCADE)`,
+        );
+      const set = (fk.deleteSetColumns?.length ? fk.deleteSetColumns : fk.columnNames).filter((c) => c !== tenantColumn);
+      clause += ` (${list(set)})`;
+    }
+  }
+  if (fk.deferrable) clause += fk.deferred ? ' DEFERRABLE INITIALLY DEFERRED' : ' DEFERRABLE';
+  statements.push(
+    `ALTER TABLE ${ctx.sql(rel)} DROP CONSTRAINT ${quoteIdent(fk.name)},\n  ADD CONSTRAINT ${quoteIdent(fk.name)} FOREIGN KEY (${list(cols)})${clause};`,
+  );
+  return sqlFix(statements, {
+    note: keyed ? undefined : `the unique key on ${ctx.label(parent)} fails, changing nothing, while its key repeats within a tenant`,
+  });
+}

@@ -2,6 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 
 export const rls062 = defineRule({
   code: 'RLS062',
@@ -21,7 +22,9 @@ export const rls062 = defineRule({
           rls062,
           ctx.objectOf(table.rel),
           `${ctx.label(table.rel)}.${column.name} admits NULL: a row without a tenant is outside the isolation model`,
-          `ALTER TABLE ${ctx.sql(table.rel)} ALTER COLUMN ${quoteIdent(column.name)} SET NOT NULL;`,
+          sqlFix([`ALTER TABLE ${ctx.sql(table.rel)} ALTER COLUMN ${quoteIdent(column.name)} SET NOT NULL;`], {
+            note: 'it fails, changing nothing, while a row has no tenant: give those rows their tenant first',
+          }),
           column.name,
         ),
       );

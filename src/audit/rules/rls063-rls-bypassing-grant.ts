@@ -2,6 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 
 export const rls063 = defineRule({
   code: 'RLS063',
@@ -36,7 +37,7 @@ export const rls063 = defineRule({
           rls063,
           ctx.objectOf(rel),
           `${e.privileges.join(' and ')} on ${ctx.label(rel)} granted to ${who}: row level security does not filter ${e.privileges.length > 1 ? 'them' : 'it'}`,
-          `REVOKE ${e.privileges.join(', ')} ON ${ctx.sql(rel)} FROM ${e.grantee === 'PUBLIC' ? 'PUBLIC' : quoteIdent(e.grantee)};`,
+          sqlFix([`REVOKE ${e.privileges.join(', ')} ON ${ctx.sql(rel)} FROM ${e.grantee === 'PUBLIC' ? 'PUBLIC' : quoteIdent(e.grantee)};`]),
           e.grantee,
         ),
       );

@@ -1,6 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { appRolesSql, sqlFix } from '../fix.js';
 
 export const rls064 = defineRule({
   code: 'RLS064',
@@ -28,7 +29,15 @@ export const rls064 = defineRule({
           rls064,
           ctx.objectOf(rel),
           `${ctx.label(rel)} grants ${privileges.join(', ')} to PUBLIC: every role of the cluster can query it`,
-          `REVOKE ALL ON ${ctx.sql(rel)} FROM PUBLIC;\nGRANT SELECT, INSERT, UPDATE, DELETE ON ${ctx.sql(rel)} TO ${ctx.appRolesSql()};`,
+          // What PUBLIC had, given to the app roles by name: not a privilege more.
+          appRolesSql(ctx)
+            ? sqlFix([
+                `REVOKE ${privileges.join(', ')} ON ${ctx.sql(rel)} FROM PUBLIC;`,
+                `GRANT ${privileges.join(', ')} ON ${ctx.sql(rel)} TO ${appRolesSql(ctx)!};`,
+              ])
+            : sqlFix([`REVOKE ${privileges.join(', ')} ON ${ctx.sql(rel)} FROM PUBLIC;`], {
+                note: 'then grant the app roles, by name, the privileges they need',
+              }),
         ),
       );
     }

@@ -2,6 +2,7 @@ import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { KNOWN_CVES, affects, splitVersion, versionLabel } from '../known-cves.js';
 import { defineRule } from '../rule.js';
+import { manualFix } from '../fix.js';
 
 export const rls070 = defineRule({
   code: 'RLS070',
@@ -27,9 +28,11 @@ export const rls070 = defineRule({
           rls070,
           { kind: 'database', name: ctx.catalog.server.database },
           `PostgreSQL ${running} is affected by ${cve.id} (${cve.title}; ${hit.fixedIn ? `fixed in ${hit.fixedIn}` : 'no fix on this major: it is out of support'}), and this database has ${cve.exposure.description}: ${shown}`,
-          hit.fixedIn
-            ? `-- update the server to PostgreSQL ${hit.fixedIn} or later (a minor update); see ${cve.source}`
-            : `-- upgrade to a supported major version; see ${cve.source}`,
+          manualFix(
+            hit.fixedIn
+              ? `update the server to PostgreSQL ${hit.fixedIn} or later (a minor update); see ${cve.source}`
+              : `upgrade to a supported major version; see ${cve.source}`,
+          ),
           cve.id,
         ),
       );

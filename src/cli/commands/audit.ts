@@ -19,6 +19,8 @@ import { parseDuration } from '../duration.js';
 import { splitSchemaOption } from '../schema-option.js';
 import { addCommonOptions, addFactOptions, addFailOn, failOnOf, formatOf, note, useColor, write, writeFileAtomic, type CommonOptions } from '../common.js';
 import { escapeTerminal } from '../../report/escape-terminal.js';
+import { buildFixScript } from '../../audit/fix-script.js';
+import { UsageError } from '../../errors.js';
 
 interface AuditCliOptions extends CommonOptions {
   schema?: string[];
@@ -29,6 +31,8 @@ interface AuditCliOptions extends CommonOptions {
   failOn?: string;
   baseline?: string;
   writeBaseline?: string;
+  fixScript?: string;
+  fixWarnings?: boolean;
   statementTimeout: number;
 }
 
@@ -37,6 +41,8 @@ export function auditCommand(): Command {
     .description('read-only scan of the catalog for isolation holes and missing tenant indexes')
     .option('--baseline <file>', 'hide the findings whose fingerprints this baseline file holds')
     .option('--write-baseline <file>', 'write the fingerprints of the current findings to FILE (they are then accepted: the run exits 0)')
+    .option('--fix-script <file>', 'write every runnable fix of the errors as one SQL script to review and run with psql (see docs/audit.md)')
+    .option('--fix-warnings', 'with --fix-script: the fixes of warnings too')
     .option('--statement-timeout <duration>', 'time limit of each catalog query (30s, 500ms, 2min; a bare number is seconds)', parseDuration, 30_000)
     .addHelpText(
       'after',
@@ -54,12 +60,14 @@ export function auditCommand(): Command {
         '  rlsctl audit --db "$DATABASE_URL" --schema app --tenant-column org_id --app-role app_user --format sarif > rlsctl.sarif',
         '  rlsctl audit --db "$DATABASE_URL" --write-baseline .rlsctl-baseline.json   # adopt on an old database',
         '  rlsctl audit --db "$DATABASE_URL" --baseline .rlsctl-baseline.json         # fail only on new holes',
+        '  rlsctl audit --db "$DATABASE_URL" --fix-script fixes.sql                    # the fixes, to review, then psql -f',
         '  rlsctl audit --schema db/migrations                                         # embedded PostgreSQL, policies/ applied',
         '',
       ].join('\n'),
     )
     .action(async (options: AuditCliOptions, command: Command) => {
       const format = formatOf(options);
+      if (options.fixWarnings && !options.fixScript) throw new UsageError('--fix-warnings needs --fix-script FILE');
       const timeout = options.statementTimeout;
       const embedded = resolveConnection(options.db).kind === 'embedded';
       const { names, sqlPath } = splitSchemaOption(options.schema, embedded);
@@ -133,6 +141,18 @@ export function auditCommand(): Command {
         shown = split.shown;
         hidden = split.hidden.length;
         stale = split.fixed;
+      }
+      if (options.fixScript) {
+        // The findings the report shows (a baseline's accepted ones are not fixed); the exit code does not change.
+        const script = buildFixScript(shown, {
+          warnings: options.fixWarnings ?? false,
+          header: [`Fixes written by rlsctl audit ${VERSION} for ${db.label}, PostgreSQL ${result.server.version}.`],
+        });
+        await writeFileAtomic(options.fixScript, script.text);
+        note(
+          options,
+          `wrote the fixes of ${script.fixed} finding${script.fixed === 1 ? '' : 's'} to ${options.fixScript}${script.manual > 0 ? ` (${script.manual} more need a decision: listed at its end)` : ''}`,
+        );
       }
       if (options.writeBaseline) {
         // Writing a baseline accepts the current findings: adoption on an old

@@ -24,6 +24,7 @@ function finding(code: string, object: Finding['object'], message: string, detai
     message,
     object,
     help: `-- fix for ${message}`,
+    fix: { sql: null, runnable: false, note: `fix for ${message}` },
     fingerprint: fingerprintOf(code, object, detail),
   };
 }
@@ -97,7 +98,7 @@ describe('JSON envelope', () => {
     expect(doc.summary).toEqual(summarize(FINDINGS));
     expect(doc.findings.map((f: Finding) => f.fingerprint)).toEqual(sortFindings(FINDINGS).map((f) => f.fingerprint));
     expect(doc.findings.map((f: Finding) => f.severity)).toEqual(['error', 'error', 'error', 'warning', 'warning', 'info']);
-    expect(Object.keys(doc.findings[0])).toEqual(['rule', 'name', 'severity', 'message', 'object', 'help', 'fingerprint']);
+    expect(Object.keys(doc.findings[0])).toEqual(['rule', 'name', 'severity', 'message', 'object', 'help', 'fix', 'fingerprint']);
   });
 });
 
