@@ -1,6 +1,7 @@
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { manualFix } from '../fix.js';
 import { clauses, policiesInScope, policyObject } from './policy-rule-helpers.js';
 
 export const rls024 = defineRule({
@@ -24,7 +25,9 @@ export const rls024 = defineRule({
           rls024,
           policyObject(rel, policy),
           `policy ${policy.name} on ${ctx.label(rel)} reads user_metadata of the JWT claims in ${which.join(' and ')}: the user can write it and choose the rows the policy admits`,
-          `-- read the tenant from app_metadata (or another server-set claim) instead, e.g. in the policy file:\n--   tenant: { claim: app_metadata.org_id }\n-- then rlsctl apply`,
+          manualFix(
+            'read the tenant from a claim only the server sets (app_metadata, or a custom claim of the auth hook) and put it into that claim server-side; with a policy file: tenant: { claim: app_metadata.org_id }, then rlsctl apply',
+          ),
         ),
       );
     }
