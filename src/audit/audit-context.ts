@@ -16,6 +16,7 @@ import type {
   PolicyCommandCode,
 } from './catalog.js';
 import { ExpressionAnalyzer, type ExpressionFacts } from './analyze-expression.js';
+import { analyzeHelpers, type Helpers } from './tenant-sources.js';
 
 /**
  * The catalog, indexed for the rules: every lookup a rule makes per table is
@@ -52,7 +53,9 @@ export class AuditContext {
   readonly catalog: AuditCatalog;
   readonly serverVersionNum: number;
   readonly plan?: PlanFacts;
-  readonly expressions = new ExpressionAnalyzer();
+  /** The SQL helpers of the database, read through their bodies: where policies take the tenant from. */
+  readonly helpers: Helpers;
+  readonly expressions: ExpressionAnalyzer;
 
   readonly relations = new Map<string, CatalogRelation>();
   readonly relationsByKey = new Map<string, CatalogRelation>();
@@ -80,6 +83,8 @@ export class AuditContext {
     this.serverVersionNum = options.serverVersionNum ?? catalog.server.versionNum;
     this.plan = options.plan;
     this.scopeSchemas = new Set(facts.schemas);
+    this.helpers = analyzeHelpers(catalog.sqlFunctions ?? []);
+    this.expressions = new ExpressionAnalyzer(this.helpers);
     for (const r of catalog.relations) {
       this.relations.set(r.oid, r);
       this.relationsByKey.set(`${r.schema}.${r.name}`, r);
@@ -249,7 +254,9 @@ export class AuditContext {
     const facts = this.analyze(expression);
     if (!facts || facts.unparsable || facts.alwaysTrue) return false;
     if (table.via) return facts.hasSubquery || table.via.columns.some((c) => facts.columns.has(c));
-    return table.columnName !== undefined && facts.columns.has(table.columnName);
+    // The column of the row, outside a sub-query or inside one (a correlated `m.org_id = items.org_id`).
+    const name = table.columnName;
+    return name !== undefined && (facts.columns.has(name) || (facts.outerColumns.get(table.rel.name)?.has(name) ?? false));
   }
 
   /** A restrictive policy that checks the tenant covers this role and command (reads: USING; writes: WITH CHECK). */

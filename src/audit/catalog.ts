@@ -56,6 +56,12 @@ export interface CatalogIndex {
   partial: boolean;
   /** Key column names in order ('' for an expression); only the tenant columns are read for `columns`. */
   keyNames?: string[];
+  /**
+   * For unique indexes, how each key column gets its value when the insert
+   * names none: 'identity', the default's text as pg_get_expr prints it, or ''
+   * (RLS061: a key generated globally unique cannot collide across tenants).
+   */
+  keyDefaults?: string[];
   /** A DEFERRABLE constraint's index (pg_index.indimmediate false): uniqueness checked at commit or later. */
   deferrable?: boolean;
   /** The constraint the index backs (primary key, unique), if any. */
@@ -102,6 +108,15 @@ export interface CatalogFunction {
   executableBy: string[];
 }
 
+/** A SQL-language function, read through its body for the tenant sources (src/audit/tenant-sources.ts). */
+export interface CatalogSqlFunction {
+  schema: string;
+  name: string;
+  /** prosrc, or the deparsed body of a BEGIN ATOMIC / RETURN function. */
+  body: string;
+  securityDefiner: boolean;
+}
+
 export interface CatalogRoleSetting {
   /** The database the setting is for; undefined for every database. */
   database?: string;
@@ -142,6 +157,8 @@ export interface AuditCatalog {
   memberships: CatalogMembership[];
   viewDependencies: CatalogViewDependency[];
   functions: CatalogFunction[];
+  /** Every SQL-language function in the user's schemas (absent in catalogs built by hand). */
+  sqlFunctions?: CatalogSqlFunction[];
   settings: CatalogRoleSetting[];
   grants: CatalogGrant[];
   /** Relation oid → app roles that hold any of SELECT, INSERT, UPDATE, DELETE on it (asked only for candidates). */

@@ -16,6 +16,7 @@ import type {
   CatalogRole,
   CatalogRoleSetting,
   CatalogServer,
+  CatalogSqlFunction,
   CatalogViewDependency,
   RelKind,
 } from './catalog.js';
@@ -78,6 +79,7 @@ export async function collectCatalog(client: pg.ClientBase, facts: TenantFacts, 
   progress('reading views, functions, settings and grants');
   const viewDependencies = await timed('viewdependencies', () => readViewDependencies(client));
   const functions = await timed('functions', () => readFunctions(client, appRoles));
+  const sqlFunctions = await timed('sqlfunctions', () => readSqlFunctions(client));
   const settings = await timed('settings', () => readSettings(client));
 
   // Grants and reachability only for the relations that hold tenant rows, or
@@ -85,7 +87,23 @@ export async function collectCatalog(client: pg.ClientBase, facts: TenantFacts, 
   const targets = grantTargets(relations, facts);
   const grants = await timed('grants', () => readGrants(client, targets.grants));
   const appReach = await timed('appreach', () => readAppReach(client, targets.reach, appRoles));
-  return { server, relations, columns, policies, indexes, foreignKeys, roles, memberships, viewDependencies, functions, settings, grants, appReach, timings };
+  return {
+    server,
+    relations,
+    columns,
+    policies,
+    indexes,
+    foreignKeys,
+    roles,
+    memberships,
+    viewDependencies,
+    functions,
+    sqlFunctions,
+    settings,
+    grants,
+    appReach,
+    timings,
+  };
 }
 
 async function readServer(client: pg.ClientBase): Promise<CatalogServer> {
@@ -295,6 +313,7 @@ async function readIndexes(client: pg.ClientBase): Promise<CatalogIndex[]> {
     partial: boolean;
     deferrable: boolean;
     key_names: string[];
+    key_defaults: string[] | null;
     constraint: string | null;
   }>(
     `SELECT x.indrelid::text AS rel, ic.relname AS name, x.indisvalid AS valid, x.indisunique AS unique, x.indisprimary AS primary,
@@ -302,7 +321,13 @@ async function readIndexes(client: pg.ClientBase): Promise<CatalogIndex[]> {
             NOT x.indimmediate AS deferrable, con.conname AS constraint,
             ARRAY(SELECT COALESCE(a.attname::pg_catalog.text, '') FROM pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k
                     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k] AND x.indkey[k] <> 0
-                   ORDER BY k) AS key_names
+                   ORDER BY k) AS key_names,
+            CASE WHEN x.indisunique THEN
+              ARRAY(SELECT CASE WHEN a.attidentity <> '' THEN 'identity' ELSE COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid), '') END
+                      FROM pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k
+                      LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k] AND x.indkey[k] <> 0
+                      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = x.indrelid AND d.adnum = a.attnum
+                     ORDER BY k) END AS key_defaults
        FROM pg_catalog.pg_index x
        JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
        JOIN pg_catalog.pg_class c ON c.oid = x.indrelid
@@ -321,6 +346,7 @@ async function readIndexes(client: pg.ClientBase): Promise<CatalogIndex[]> {
     partial: r.partial,
     deferrable: r.deferrable,
     keyNames: r.key_names,
+    ...(r.key_defaults ? { keyDefaults: r.key_defaults } : {}),
     constraint: r.constraint ?? undefined,
   }));
 }
@@ -419,6 +445,26 @@ async function readFunctions(client: pg.ClientBase, appRoles: string[]): Promise
   return rows.map((r) => ({ schema: r.schema, name: r.name, args: r.args, owner: r.owner, executableBy: r.executable_by }));
 }
 
+/**
+ * The bodies of the SQL-language functions, for the tenant sources (one
+ * query for all of them): `auth.uid()` and the helpers a policy calls are
+ * read through what they return. pg_get_function_sqlbody deparses a BEGIN
+ * ATOMIC or RETURN body (PostgreSQL 14 and later), whose prosrc is empty.
+ */
+async function readSqlFunctions(client: pg.ClientBase): Promise<CatalogSqlFunction[]> {
+  const { rows } = await client.query<{ schema: string; name: string; body: string | null; definer: boolean }>(
+    `SELECT n.nspname AS schema, p.proname AS name, p.prosecdef AS definer,
+            CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_function_sqlbody(p.oid) ELSE p.prosrc END AS body
+       FROM pg_catalog.pg_proc p
+       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+       JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+      WHERE l.lanname = 'sql' AND ${USER_SCHEMA}
+        AND p.oid NOT IN (SELECT d.objid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'e')
+      ORDER BY 1, 2, p.oid`,
+  );
+  return rows.flatMap((r) => (r.body === null ? [] : [{ schema: r.schema, name: r.name, body: r.body, securityDefiner: r.definer }]));
+}
+
 async function readSettings(client: pg.ClientBase): Promise<CatalogRoleSetting[]> {
   // Defaults for this database, for every database (setdatabase 0), per role
   // and per role in this database: ALTER DATABASE / ROLE ... SET.
@@ -466,7 +512,8 @@ async function readAppReach(client: pg.ClientBase, oids: string[], appRoles: str
   const { rows } = await client.query<{ rel: string; roles: string[] }>(
     `SELECT c.oid::text AS rel,
             ARRAY(SELECT a FROM pg_catalog.unnest($2::text[]) AS a
-                   WHERE pg_catalog.has_table_privilege(a, c.oid, 'SELECT, INSERT, UPDATE, DELETE') ORDER BY 1)::text[] AS roles
+                   WHERE pg_catalog.has_table_privilege(a, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+                     AND pg_catalog.has_schema_privilege(a, c.relnamespace, 'USAGE') ORDER BY 1)::text[] AS roles
        FROM pg_catalog.pg_class c
       WHERE c.oid = ANY ($1::oid[])
       ORDER BY 1`,
@@ -479,8 +526,9 @@ async function readAppReach(client: pg.ClientBase, oids: string[], appRoles: str
 /**
  * The relations whose grants matter (tenant tables and their partitions) and
  * those whose reachability by the app roles a rule asks about: materialized
- * views and foreign tables (RLS051) and, with a policy file, tables without
- * RLS in a managed schema (RLS001).
+ * views and foreign tables (RLS051) and tables without RLS in a schema in
+ * scope (RLS001). A role reaches a relation with a privilege on it and USAGE
+ * on its schema.
  */
 function grantTargets(relations: CatalogRelation[], facts: TenantFacts): { grants: string[]; reach: string[] } {
   const byKey = new Map(relations.map((r) => [`${r.schema}.${r.name}`, r]));
@@ -502,7 +550,9 @@ function grantTargets(relations: CatalogRelation[], facts: TenantFacts): { grant
     if (rel) addTree(rel.oid);
   }
   const declared = new Set([...facts.tenantTables, ...facts.sharedTables, ...facts.exemptTables].map((t) => `${t.schema}.${t.name}`));
-  const managed = new Set(facts.source === 'policy-file' ? facts.schemas : []);
+  // With a policy file, its managed schemas; without one, the schemas in scope (a table the app roles can read is a
+  // finding whatever its columns).
+  const managed = new Set(facts.schemas);
   const reach: string[] = [];
   for (const r of relations) {
     if (r.kind === 'm' || r.kind === 'f') reach.push(r.oid);

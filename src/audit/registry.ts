@@ -13,10 +13,13 @@ import { rls020 } from './rules/rls020-setting-not-missing-ok.js';
 import { rls021 } from './rules/rls021-empty-setting-cast.js';
 import { rls022 } from './rules/rls022-fail-open-context.js';
 import { rls023 } from './rules/rls023-persistent-tenant-default.js';
+import { rls024 } from './rules/rls024-user-editable-claim.js';
 import { rls030 } from './rules/rls030-permissive-always-true.js';
 import { rls031 } from './rules/rls031-multiple-permissive.js';
 import { rls032 } from './rules/rls032-write-not-tenant-checked.js';
 import { rls033 } from './rules/rls033-via-parent-key-not-unique.js';
+import { rls034 } from './rules/rls034-login-only-read.js';
+import { rls035 } from './rules/rls035-recursive-policy.js';
 import { rls040 } from './rules/rls040-missing-tenant-index.js';
 import { rls041 } from './rules/rls041-per-row-setting-call.js';
 import { rls042 } from './rules/rls042-non-sargable-tenant-predicate.js';
@@ -48,10 +51,13 @@ export const AUDIT_RULES: readonly AuditRule[] = [
   rls021,
   rls022,
   rls023,
+  rls024,
   rls030,
   rls031,
   rls032,
   rls033,
+  rls034,
+  rls035,
   rls040,
   rls041,
   rls042,

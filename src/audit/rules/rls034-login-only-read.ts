@@ -1,0 +1,42 @@
+import { quoteIdent } from '../../compile/quote.js';
+import type { Finding } from '../../report/finding.js';
+import { coversCommand, effectiveExpression, findingOf } from '../audit-context.js';
+import { defineRule } from '../rule.js';
+import { guardSql, policyObject, rolesToCheck } from './policy-rule-helpers.js';
+
+export const rls034 = defineRule({
+  code: 'RLS034',
+  name: 'login-only-read',
+  severity: 'error',
+  title: 'A read policy on a tenant table only checks that someone is signed in',
+  description:
+    "A permissive policy lets an app role read a tenant table, and its USING reads who the user is (auth.uid(), auth.role(), a JWT claim, a setting, a membership sub-query) but tests no column of the row: auth.uid() IS NOT NULL, auth.role() = 'authenticated', EXISTS (SELECT 1 FROM members WHERE user_id = auth.uid()). Every signed-in user of every tenant then reads every tenant's rows, unless a restrictive policy that checks the tenant is AND-ed beside it, which this table lacks for that role.",
+  remediation:
+    'Tie the row to the user: compare the tenant column with the tenants the user belongs to (org_id IN (SELECT private.user_org_ids())), or keep the policy and add the restrictive tenant guard.',
+  check(ctx) {
+    const findings: Finding[] = [];
+    for (const table of ctx.tenantTables()) {
+      for (const policy of ctx.policiesOf(table.rel.oid)) {
+        if (!policy.permissive || !coversCommand(policy.command, 'select')) continue;
+        const facts = ctx.analyze(effectiveExpression(policy, 'using'));
+        if (!facts || facts.unparsable || facts.alwaysTrue || facts.sources.length === 0) continue;
+        // Any column of the row, outside a sub-query or correlated inside one, may tie the row to the user.
+        if (facts.columns.size > 0 || facts.outerColumns.has(table.rel.name)) continue;
+        const roles = rolesToCheck(ctx, policy).filter((role) => !ctx.restrictiveTenantGuard(table, role, 'select', 'using'));
+        if (roles.length === 0) continue;
+        const source = facts.sources.find((s) => s.kind === 'function') ?? facts.sources[0];
+        const what =
+          source.kind === 'function' ? `${source.name}()` : source.kind === 'claim' ? `the claim ${source.path?.join('.')}` : `the setting ${source.name}`;
+        findings.push(
+          findingOf(
+            rls034,
+            policyObject(table.rel, policy),
+            `policy ${policy.name} on ${ctx.label(table.rel)} lets ${roles.join(', ')} read every row once signed in: its USING reads ${what} but no column of the row`,
+            `-- tie the row to the user's tenant in policy ${quoteIdent(policy.name)}, or add the restrictive guard:\n${guardSql(ctx, table)}`,
+          ),
+        );
+      }
+    }
+    return findings;
+  },
+});
