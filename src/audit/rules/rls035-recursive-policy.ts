@@ -12,7 +12,7 @@ export const rls035 = defineRule({
   severity: 'error',
   title: 'A policy reads a table whose policies read the first table back',
   description:
-    'A policy reads a table in a sub-query (or through a helper function that is not SECURITY DEFINER) whose own policies read the first table again, directly or through other tables; a membership table whose policy reads the membership table is the usual case. PostgreSQL expands the policies of every table a policy reads, so it never ends: every query of the table fails with "infinite recursion detected in policy for relation".',
+    'A policy reads a table in a sub-query (or through a helper function that is not SECURITY DEFINER) whose own policies read the first table again, directly or through other tables; a membership table whose policy reads the membership table is the usual case. PostgreSQL expands the policies of every table a policy reads, so it never ends: every query of the table fails with "infinite recursion detected in policy for relation" (through a helper function that is not SECURITY DEFINER, with "stack depth limit exceeded" once the table has rows).',
   remediation:
     'Read the other table through a SECURITY DEFINER function owned by a role that is not subject to its policies (Supabase: private.user_org_ids(), in a schema the API does not expose): the function reads it without applying its policies, which breaks the cycle.',
   check(ctx) {
@@ -69,7 +69,7 @@ export const rls035 = defineRule({
         findingOf(
           rls035,
           policyObject(rel, policy),
-          `policy ${policy.name} on ${ctx.label(rel)} reads ${chain[0]}${via} back: every query of ${ctx.label(rel)} fails with "infinite recursion detected in policy"`,
+          `policy ${policy.name} on ${ctx.label(rel)} reads ${chain[0]}${via} back: queries of ${ctx.label(rel)} fail ("infinite recursion detected in policy", or through a function "stack depth limit exceeded")`,
           `-- read ${chain[0]} through a SECURITY DEFINER function (its owner not subject to the table's policies), e.g.\n-- CREATE FUNCTION private.user_org_ids() RETURNS SETOF ... LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$ SELECT ... FROM ${chain[0]} WHERE ... $$;\n-- and use it in policy ${quoteIdent(policy.name)} on ${ctx.sql(rel)}: ... IN (SELECT private.user_org_ids())`,
         ),
       );

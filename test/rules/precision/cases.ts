@@ -15,6 +15,11 @@ export interface PrecisionCase {
   expect: Record<string, number>;
   /** The severity every finding of a rule must have, where it depends on the case. */
   severity?: Record<string, 'error' | 'warning' | 'info'>;
+  /**
+   * The claim proven on the server: `sql` run as {{authenticated}} (a signed-in user's claims set) must
+   * fail with `error`, or succeed when `error` is absent.
+   */
+  probe?: { sql: string; error?: RegExp };
 }
 
 /**
@@ -248,6 +253,7 @@ export const CASES: PrecisionCase[] = [
       'org_id uuid NOT NULL, user_id uuid NOT NULL, PRIMARY KEY (org_id, user_id)',
     ),
     expect: { RLS035: 1 },
+    probe: { sql: 'SELECT count(*) FROM app.members', error: /infinite recursion detected in policy/ },
   },
   {
     name: 'RLS035 fires on two tables whose policies read each other',
@@ -260,6 +266,7 @@ export const CASES: PrecisionCase[] = [
       ) +
       `CREATE POLICY projects_read ON app.projects FOR SELECT TO {{authenticated}} USING (org_id IN (SELECT m.org_id FROM app.members m WHERE m.user_id = (SELECT auth.uid())));`,
     expect: { RLS035: 2 },
+    probe: { sql: 'SELECT count(*) FROM app.projects', error: /infinite recursion detected in policy/ },
   },
   {
     name: 'RLS035 near miss: the SECURITY DEFINER helper breaks the cycle; a table without RLS is no cycle',
@@ -271,8 +278,12 @@ export const CASES: PrecisionCase[] = [
       table(
         'notes',
         `CREATE POLICY notes_read ON app.notes FOR SELECT TO {{authenticated}} USING (org_id IN (SELECT m.org_id FROM private.members m WHERE m.user_id = auth.uid()));`,
-      ),
+      ) +
+      `GRANT USAGE ON SCHEMA private TO {{authenticated}}; GRANT SELECT ON private.members TO {{authenticated}};
+       INSERT INTO app.members VALUES ('00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-000000000001');
+       INSERT INTO private.members VALUES ('00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-000000000001');`,
     expect: { RLS035: 0 },
+    probe: { sql: 'SELECT (SELECT count(*) FROM app.members) + (SELECT count(*) FROM app.notes)' },
   },
   {
     name: 'RLS035 fires through a helper that is not SECURITY DEFINER',
@@ -280,8 +291,11 @@ export const CASES: PrecisionCase[] = [
        CREATE FUNCTION private.my_orgs() RETURNS SETOF uuid LANGUAGE sql STABLE AS $$ SELECT org_id FROM app.members WHERE user_id = auth.uid() $$;
        ALTER TABLE app.members ENABLE ROW LEVEL SECURITY;
        GRANT SELECT ON app.members TO {{authenticated}};
-       CREATE POLICY members_read ON app.members FOR SELECT TO {{authenticated}} USING (org_id IN (SELECT private.my_orgs()));`,
+       CREATE POLICY members_read ON app.members FOR SELECT TO {{authenticated}} USING (org_id IN (SELECT private.my_orgs()));
+       GRANT USAGE ON SCHEMA private TO {{authenticated}};
+       INSERT INTO app.members VALUES ('00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-000000000001');`,
     expect: { RLS035: 1 },
+    probe: { sql: 'SELECT count(*) FROM app.members', error: /infinite recursion|stack depth limit exceeded/ },
   },
 
   // RLS061: unique keys that cannot collide across tenants, and lookup tokens.

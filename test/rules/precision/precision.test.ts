@@ -10,6 +10,9 @@ import { CASES, SUPABASE_AUTH } from './cases.js';
  * The precision corpus (cases.ts) on a real server: each case in its own
  * transaction, rolled back, on top of the stub auth schema.
  */
+/** The signed-in user of the probes. */
+const USER = '00000000-0000-4000-8000-000000000001';
+
 describeEachServer('audit precision corpus', (ctx) => {
   const roles: Record<string, string> = { anon: uniqueName('anon'), authenticated: uniqueName('authenticated') };
   const fill = (text: string) => text.replace(/\{\{(\w+)\}\}/g, (_, k: string) => roles[k] ?? `{{${k}}}`);
@@ -34,6 +37,18 @@ describeEachServer('audit precision corpus', (ctx) => {
           expect(mine, `${rule}: ${JSON.stringify(mine, null, 2)}`).toHaveLength(count);
           const severity = c.severity?.[rule];
           if (severity) for (const f of mine) expect(f.severity, f.message).toBe(severity);
+        }
+        if (c.probe) {
+          await client.query('SAVEPOINT probe');
+          await client.query(`SET LOCAL ROLE ${roles.authenticated}`);
+          await client.query(`SELECT pg_catalog.set_config('request.jwt.claims', $1, true)`, [JSON.stringify({ sub: USER, role: 'authenticated' })]);
+          const outcome = await client.query(c.probe.sql).then(
+            () => 'ok',
+            (error: Error) => error.message,
+          );
+          await client.query('ROLLBACK TO SAVEPOINT probe');
+          if (c.probe.error) expect(outcome).toMatch(c.probe.error);
+          else expect(outcome).toBe('ok');
         }
       } finally {
         await client.query('ROLLBACK').catch(() => undefined);
