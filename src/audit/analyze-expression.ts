@@ -53,6 +53,11 @@ export interface ExpressionFacts {
   sources: TenantSource[];
   /** Tenant sources that the user can edit (Supabase's user_metadata), one description each (RLS024). */
   userEditable: string[];
+  /**
+   * The whole expression only tests that a user is signed in (RLS034): `auth.uid() IS NOT NULL`,
+   * `auth.role() = 'authenticated'`, a tenant source compared with a constant, or an AND of such tests.
+   */
+  loginOnly: boolean;
   /** Relations the expression reads in its sub-queries, and through the non-SECURITY DEFINER helpers it calls (RLS035). */
   relationsRead: Array<{ schema?: string; name: string }>;
 }
@@ -275,6 +280,26 @@ function unsetTest(node: unknown, functions: SourceFunctions | undefined): strin
   return undefined;
 }
 
+/**
+ * A test that holds for every row once a user is signed in: a tenant source
+ * IS NOT NULL, or compared with a constant (`auth.role() = 'authenticated'`),
+ * that names no column; or an AND of such tests.
+ */
+function loginTest(node: unknown, functions: SourceFunctions | undefined): boolean {
+  const k = kindOf(node);
+  if (!k) return false;
+  const bySource = (n: unknown) => !referencesColumn(n) && sourceRead(n, functions) !== undefined;
+  if (k[0] === 'BoolExpr' && k[1].boolop === 'AND_EXPR') {
+    const args = (k[1].args as unknown[] | undefined) ?? [];
+    return args.length > 0 && args.every((a) => loginTest(a, functions));
+  }
+  if (k[0] === 'NullTest') return k[1].nulltesttype === 'IS_NOT_NULL' && bySource(k[1].arg);
+  if (k[0] === 'A_Expr' && k[1].kind === 'AEXPR_OP' && lastName(k[1].name) === '=') {
+    return (isConst(k[1].rexpr) && bySource(k[1].lexpr)) || (isConst(k[1].lexpr) && bySource(k[1].rexpr));
+  }
+  return false;
+}
+
 interface WalkState {
   underScalarSubselect: boolean;
   inSubquery: boolean;
@@ -339,12 +364,14 @@ export function analyzeTree(root: unknown, functions?: SourceFunctions): Express
     sources: [],
     userEditable: [],
     relationsRead: [],
+    loginOnly: false,
   };
   if (root === undefined) {
     facts.unparsable = true;
     return facts;
   }
   facts.alwaysTrue = isAlwaysTrue(root);
+  facts.loginOnly = loginTest(root, functions);
   const rootTest = kindOf(root)?.[0] === 'BoolExpr' ? undefined : unsetTest(root, functions);
   if (rootTest) facts.failOpenBranches.push(rootTest);
   const editable = (what: string) => {

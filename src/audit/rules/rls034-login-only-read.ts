@@ -10,7 +10,7 @@ export const rls034 = defineRule({
   severity: 'error',
   title: 'A read policy on a tenant table only checks that someone is signed in',
   description:
-    "A permissive policy lets an app role read a tenant table, and its USING reads who the user is (auth.uid(), auth.role(), a JWT claim, a setting, a membership sub-query) but tests no column of the row: auth.uid() IS NOT NULL, auth.role() = 'authenticated', EXISTS (SELECT 1 FROM members WHERE user_id = auth.uid()). Every signed-in user of every tenant then reads every tenant's rows, unless a restrictive policy that checks the tenant is AND-ed beside it, which this table lacks for that role.",
+    "A permissive policy lets an app role read a tenant table, and its USING reads who the user is (auth.uid(), auth.role(), a JWT claim, a setting, a membership sub-query) but only tests that a user is signed in, with no column of the row: auth.uid() IS NOT NULL, (SELECT auth.uid()) IS NOT NULL, auth.role() = 'authenticated', or an AND of such tests. Every signed-in user of every tenant then reads every tenant's rows, unless a restrictive policy that checks the tenant is AND-ed beside it, which this table lacks for that role.",
   remediation:
     'Tie the row to the user: compare the tenant column with the tenants the user belongs to (org_id IN (SELECT private.user_org_ids())), or keep the policy and add the restrictive tenant guard.',
   check(ctx) {
@@ -19,9 +19,9 @@ export const rls034 = defineRule({
       for (const policy of ctx.policiesOf(table.rel.oid)) {
         if (!policy.permissive || !coversCommand(policy.command, 'select')) continue;
         const facts = ctx.analyze(effectiveExpression(policy, 'using'));
-        if (!facts || facts.unparsable || facts.alwaysTrue || facts.sources.length === 0) continue;
-        // Any column of the row, outside a sub-query or correlated inside one, may tie the row to the user.
-        if (facts.columns.size > 0 || facts.outerColumns.has(table.rel.name)) continue;
+        // Only the shapes that test a sign-in: a sub-query (EXISTS (SELECT 1 FROM admins WHERE user_id = auth.uid()))
+        // or a boolean helper (is_admin()) may be a deliberate cross-tenant rule, and is not judged.
+        if (!facts || facts.unparsable || !facts.loginOnly) continue;
         const roles = rolesToCheck(ctx, policy).filter((role) => !ctx.restrictiveTenantGuard(table, role, 'select', 'using'));
         if (roles.length === 0) continue;
         const source = facts.sources.find((s) => s.kind === 'function') ?? facts.sources[0];

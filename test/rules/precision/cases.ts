@@ -243,6 +243,26 @@ export const CASES: PrecisionCase[] = [
       ),
     expect: { RLS034: 0 },
   },
+  {
+    name: 'RLS034 near miss: a staff rule through a sub-query or a boolean helper (may be meant to cross tenants)',
+    sql:
+      `CREATE TABLE private.admins (user_id uuid PRIMARY KEY);
+       CREATE FUNCTION private.is_admin() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$ SELECT EXISTS (SELECT 1 FROM private.admins WHERE user_id = auth.uid()) $$;` +
+      table(
+        'notes',
+        `CREATE POLICY notes_staff ON app.notes FOR SELECT TO {{authenticated}} USING (EXISTS (SELECT 1 FROM private.admins a WHERE a.user_id = (SELECT auth.uid())));
+         CREATE POLICY notes_admin ON app.notes FOR SELECT TO {{authenticated}} USING ((SELECT private.is_admin()));`,
+      ),
+    expect: { RLS034: 0 },
+  },
+  {
+    name: 'RLS034 fires on an AND of sign-in tests, and on the role claim compared with a constant',
+    sql: table(
+      'notes',
+      `CREATE POLICY notes_read ON app.notes FOR SELECT TO {{authenticated}} USING ((SELECT auth.uid()) IS NOT NULL AND (SELECT auth.jwt()) ->> 'role' = 'authenticated');`,
+    ),
+    expect: { RLS034: 1 },
+  },
 
   // RLS035: policies that recurse.
   {
