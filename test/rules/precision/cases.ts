@@ -360,6 +360,99 @@ export const CASES: PrecisionCase[] = [
     expect: { RLS001: 0 },
   },
 
+  // The setting and call rules on the Supabase idioms.
+  {
+    name: "RLS020 fires on current_setting('request.jwt.claims') without missing_ok; near miss with it",
+    sql:
+      table(
+        'notes',
+        `CREATE POLICY notes_org ON app.notes FOR ALL TO {{authenticated}} USING (org_id = (SELECT (nullif(current_setting('request.jwt.claims'), '')::jsonb ->> 'org_id')::uuid));`,
+      ) +
+      table(
+        'tasks',
+        `CREATE POLICY tasks_org ON app.tasks FOR ALL TO {{authenticated}} USING (org_id = (SELECT (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'org_id')::uuid));`,
+      ),
+    expect: { RLS020: 1 },
+  },
+  {
+    name: "RLS021 fires on current_setting('request.jwt.claims', true)::jsonb (''::jsonb raises); near miss with NULLIF",
+    sql:
+      table(
+        'notes',
+        `CREATE POLICY notes_org ON app.notes FOR ALL TO {{authenticated}} USING (org_id = (SELECT (current_setting('request.jwt.claims', true)::jsonb ->> 'org_id')::uuid));`,
+      ) +
+      table(
+        'tasks',
+        `CREATE POLICY tasks_org ON app.tasks FOR ALL TO {{authenticated}} USING (org_id = (SELECT (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'org_id')::uuid));`,
+      ),
+    expect: { RLS021: 1 },
+  },
+  {
+    name: 'RLS041 fires on auth.uid() called per row; near misses: (SELECT auth.uid()), IN (SELECT helper())',
+    sql:
+      MEMBERS +
+      table(
+        'notes',
+        `CREATE POLICY notes_own ON app.notes FOR ALL TO {{authenticated}} USING (owner_id = auth.uid());`,
+        'org_id uuid NOT NULL, id uuid PRIMARY KEY DEFAULT gen_random_uuid(), owner_id uuid',
+      ) +
+      table(
+        'tasks',
+        `CREATE POLICY tasks_own ON app.tasks FOR ALL TO {{authenticated}} USING (owner_id = (SELECT auth.uid()));
+         CREATE POLICY tasks_org ON app.tasks AS RESTRICTIVE FOR ALL TO {{authenticated}} USING (org_id IN (SELECT private.user_org_ids()));`,
+        'org_id uuid NOT NULL, id uuid PRIMARY KEY DEFAULT gen_random_uuid(), owner_id uuid',
+      ),
+    expect: { RLS041: 1 },
+  },
+  {
+    name: "RLS042 fires on org_id::text compared with a claim; near miss: the claim cast to the column's type",
+    sql:
+      table(
+        'notes',
+        `CREATE POLICY notes_org ON app.notes FOR ALL TO {{authenticated}} USING (org_id::text = ((SELECT auth.jwt()) -> 'app_metadata' ->> 'org_id'));`,
+      ) +
+      table(
+        'tasks',
+        `CREATE POLICY tasks_org ON app.tasks FOR ALL TO {{authenticated}} USING (org_id = ((SELECT auth.jwt()) -> 'app_metadata' ->> 'org_id')::uuid);`,
+      ),
+    expect: { RLS042: 1 },
+  },
+  {
+    name: 'RLS040 and RLS062 fire on a nullable tenant column no index leads with; near miss: the key leads with it',
+    sql: table('notes', ``, 'org_id uuid, id uuid PRIMARY KEY DEFAULT gen_random_uuid()') + table('tasks', ``),
+    expect: { RLS040: 1, RLS062: 1 },
+  },
+  {
+    name: 'RLS002, RLS003 and RLS004: not forced, no policy, policies with RLS off; near miss: the corpus table',
+    sql:
+      table(
+        'notes',
+        `CREATE POLICY notes_org ON app.notes FOR ALL TO {{authenticated}} USING (org_id = ((SELECT auth.jwt()) -> 'app_metadata' ->> 'org_id')::uuid);`,
+      ) +
+      `ALTER TABLE app.notes NO FORCE ROW LEVEL SECURITY;` +
+      table('tasks', ``) +
+      table(
+        'files',
+        `CREATE POLICY files_org ON app.files FOR ALL TO {{authenticated}} USING (org_id = ((SELECT auth.jwt()) -> 'app_metadata' ->> 'org_id')::uuid);`,
+      ) +
+      `ALTER TABLE app.files DISABLE ROW LEVEL SECURITY;` +
+      table(
+        'clean',
+        `CREATE POLICY clean_org ON app.clean FOR ALL TO {{authenticated}} USING (org_id = ((SELECT auth.jwt()) -> 'app_metadata' ->> 'org_id')::uuid);`,
+      ),
+    expect: { RLS002: 1, RLS003: 1, RLS004: 1 },
+  },
+  {
+    name: 'RLS031 fires on two permissive SELECT policies for the same role; RLS064 on a grant to PUBLIC',
+    sql: table(
+      'notes',
+      `CREATE POLICY notes_a ON app.notes FOR SELECT TO {{authenticated}} USING (org_id = ((SELECT auth.jwt()) -> 'app_metadata' ->> 'org_id')::uuid);
+         CREATE POLICY notes_b ON app.notes FOR SELECT TO {{authenticated}} USING (name = 'x' AND org_id = ((SELECT auth.jwt()) -> 'app_metadata' ->> 'org_id')::uuid);
+         GRANT SELECT ON app.notes TO PUBLIC;`,
+    ),
+    expect: { RLS031: 1, RLS064: 1 },
+  },
+
   // Supabase idioms that are right: no error of any policy rule.
   {
     name: 'the Supabase idioms give no error: (select auth.uid()), membership IN / EXISTS, the SECURITY DEFINER helper',
