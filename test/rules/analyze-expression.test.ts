@@ -173,4 +173,37 @@ describe('analyzeExpression', () => {
       { schema: 'app', name: 'members' },
     ]);
   });
+
+  it('helper bodies: one that does not parse is unknown, mutual recursion ends, text that mentions a source is not a read', () => {
+    const helpers = analyzeHelpers([
+      { schema: 'p', name: 'broken', body: 'SELECT FROM WHERE (((', securityDefiner: false },
+      { schema: 'p', name: 'a', body: 'SELECT p.b() FROM app.t1', securityDefiner: false },
+      { schema: 'p', name: 'b', body: `SELECT p.a() FROM app.t2 WHERE x = current_setting('app.t', true)`, securityDefiner: false },
+      { schema: 'p', name: 'quoted', body: `SELECT 'current_setting(''app.t'') auth.uid() user_metadata'::text`, securityDefiner: false },
+      { schema: 'p', name: 'atomic', body: `BEGIN ATOMIC\n SELECT auth.uid();\nEND`, securityDefiner: false },
+      { schema: 'p', name: 'ret', body: `RETURN auth.uid()`, securityDefiner: false },
+      { schema: 'p', name: 'deep', body: `SELECT ${'('.repeat(500)}current_setting('app.t', true)${')'.repeat(500)}`, securityDefiner: false },
+    ]);
+    expect(helpers.byQualified.has('p.broken')).toBe(false);
+    expect(helpers.byQualified.get('p.a')).toMatchObject({ readsSource: true });
+    expect(
+      helpers.byQualified
+        .get('p.a')
+        ?.relations.map((r) => r.name)
+        .sort(),
+    ).toEqual(['t1', 't2']);
+    expect(helpers.byQualified.get('p.quoted')).toMatchObject({ readsSource: false });
+    expect(helpers.byQualified.get('p.quoted')?.userEditable).toBeUndefined();
+    expect(helpers.byQualified.get('p.atomic')).toMatchObject({ readsSource: true });
+    expect(helpers.byQualified.get('p.ret')).toMatchObject({ readsSource: true });
+    expect(helpers.byQualified.get('p.deep')?.readsSource ?? false).toBe(true);
+    // Unqualified calls resolve when one helper has the name; a name two schemas share is not guessed.
+    const two = analyzeHelpers([
+      { schema: 'x', name: 'org', body: `SELECT current_setting('app.t', true)`, securityDefiner: false },
+      { schema: 'y', name: 'org', body: `SELECT 1`, securityDefiner: false },
+      { schema: 'y', name: 'just_one', body: `SELECT current_setting('app.t', true)`, securityDefiner: false },
+    ]);
+    expect(analyzeExpression(`(org_id = org())`, two).sources).toEqual([]);
+    expect(analyzeExpression(`(org_id = just_one())`, two).sources).toEqual([{ kind: 'function', name: 'y.just_one' }]);
+  });
 });
