@@ -395,7 +395,9 @@ export function analyzeTree(root: unknown, functions?: SourceFunctions): Express
         if (name) {
           facts.columnsAnywhere.add(name);
           if (!state.inSubquery) facts.columns.add(name);
-          if (USER_EDITABLE_KEYS.has(name)) editable(name);
+          // auth.users.raw_user_meta_data read in a sub-query or a helper's body; a column of the policy's own row
+          // that happens to bear the name is the application's, not the user's JWT.
+          if (state.inSubquery && USER_EDITABLE_KEYS.has(name)) editable(name);
           const fields = (body.fields as unknown[] | undefined) ?? [];
           if (state.inSubquery && fields.length >= 2) {
             const qualifier = lastName(fields.slice(0, -1));

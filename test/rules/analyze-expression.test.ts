@@ -157,6 +157,11 @@ describe('analyzeExpression', () => {
     expect(editable(`(org_id = (((auth.jwt() -> 'user_metadata'::text) ->> 'org_id'::text))::uuid)`)).toEqual(['auth.jwt -> user_metadata']);
     expect(editable(`(org_id = private.wraps_meta())`)).toEqual(['private.wraps_meta() reads raw_user_meta_data']);
     expect(editable(`(org_id = (((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text))::uuid)`)).toEqual([]);
+    expect(editable(`(org_id = ( SELECT ((users.raw_user_meta_data ->> 'org_id'::text))::uuid FROM auth.users WHERE (users.id = auth.uid())))`)).toEqual([
+      'raw_user_meta_data',
+    ]);
+    // A column of the policy's own row named user_metadata is the application's.
+    expect(editable(`((owner_id = auth.uid()) AND (user_metadata IS NOT NULL))`)).toEqual([]);
     // What a helper reads: its tables (a policy that calls it reads them too, unless it is SECURITY DEFINER).
     expect(helpers.byQualified.get('private.user_org_ids')?.relations).toEqual([{ schema: 'public', name: 'members' }]);
     expect(analyzeExpression(`(org_id IN ( SELECT private.user_org_ids() AS user_org_ids))`, helpers).relationsRead).toEqual([]);
