@@ -3,8 +3,9 @@ import { parseSync } from 'libpg-query';
 /**
  * A policy expression, as `pg_get_expr(polqual, polrelid)` prints it, read
  * with PostgreSQL's own parser (libpg-query) rather than matched as text: the
- * rules that care about its shape (RLS020, RLS021, RLS022, RLS030, RLS032,
- * RLS041, RLS042) ask the questions below of the tree. Each distinct text is
+ * rules that care about its shape (RLS020, RLS021, RLS022, RLS024, RLS030,
+ * RLS032, RLS034, RLS035, RLS041, RLS042) ask the questions below of the
+ * tree, among them where the tenant comes from (its tenant sources). Each distinct text is
  * parsed once per audit (see `ExpressionAnalyzer`): on a database with
  * thousands of tables the generated policies share a handful of texts.
  *

@@ -2,7 +2,10 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { coversCommand, effectiveExpression, findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-import { guardSql, policyObject, rolesToCheck } from './policy-rule-helpers.js';
+import { bare, guardSql, policyObject, rolesToCheck } from './policy-rule-helpers.js';
+import { quoteRole } from '../../compile/render-sql.js';
+import type { AuditContext, ProtectedTable } from '../audit-context.js';
+import type { CatalogPolicy } from '../catalog.js';
 
 export const rls034 = defineRule({
   code: 'RLS034',
@@ -32,7 +35,7 @@ export const rls034 = defineRule({
             rls034,
             policyObject(table.rel, policy),
             `policy ${policy.name} on ${ctx.label(table.rel)} lets ${roles.join(', ')} read every row once signed in: its USING reads ${what} but no column of the row`,
-            `-- tie the row to the user's tenant in policy ${quoteIdent(policy.name)}, or add the restrictive guard:\n${guardSql(ctx, table)}`,
+            helpSql(ctx, table, policy, roles),
           ),
         );
       }
@@ -40,3 +43,19 @@ export const rls034 = defineRule({
     return findings;
   },
 });
+
+/**
+ * The fix in the table's own terms: the tenant predicate another policy of
+ * the table already uses, held as a restrictive policy for reads; the
+ * generated guard when the tenant comes from a plain setting; otherwise what
+ * must be decided, as a comment (no invented setting).
+ */
+function helpSql(ctx: AuditContext, table: ProtectedTable, policy: CatalogPolicy, roles: string[]): string {
+  const own = ctx.policiesOf(table.rel.oid).find((p) => p !== policy && p.using !== undefined && ctx.checksTenant(table, p.using));
+  const name = quoteIdent(`${policy.name}_tenant`);
+  if (own?.using !== undefined)
+    return `-- hold the tenant predicate of policy ${quoteIdent(own.name)} for reads too:\nCREATE POLICY ${name} ON ${ctx.sql(table.rel)} AS RESTRICTIVE FOR SELECT TO ${roles.map(quoteRole).join(', ')}\n  USING (${bare(own.using)});`;
+  const claims = ctx.facts.setting !== undefined && /jwt/i.test(ctx.facts.setting);
+  if (ctx.facts.setting !== undefined && !claims) return `-- tie the row to the current tenant, e.g. with the restrictive guard:\n${guardSql(ctx, table)}`;
+  return `-- decide where the user's tenants come from (a membership table read through a SECURITY DEFINER function, a claim only the server sets), then:\n-- CREATE POLICY ${name} ON ${ctx.sql(table.rel)} AS RESTRICTIVE FOR SELECT TO ${roles.map(quoteRole).join(', ')} USING (${quoteIdent(table.columnName ?? ctx.facts.tenantColumn)} IN (SELECT ...));`;
+}

@@ -20,6 +20,8 @@ export interface PrecisionCase {
    * fail with `error`, or succeed when `error` is absent.
    */
   probe?: { sql: string; error?: RegExp };
+  /** Run the `help` of this rule's findings, audit again: the rule must then report nothing. */
+  applyHelp?: string;
 }
 
 /**
@@ -220,6 +222,18 @@ export const CASES: PrecisionCase[] = [
     name: 'RLS034 fires on USING (auth.uid() IS NOT NULL)',
     sql: table('notes', `CREATE POLICY notes_read ON app.notes FOR SELECT TO {{authenticated}} USING ((SELECT auth.uid()) IS NOT NULL);`),
     expect: { RLS034: 1 },
+  },
+  {
+    name: 'RLS034 fires beside a policy that checks the tenant for updates; its help holds that predicate for reads',
+    sql:
+      MEMBERS +
+      table(
+        'notes',
+        `CREATE POLICY notes_read ON app.notes FOR SELECT TO {{authenticated}} USING ((SELECT auth.uid()) IS NOT NULL);
+         CREATE POLICY notes_update ON app.notes FOR UPDATE TO {{authenticated}} USING (org_id IN (SELECT private.user_org_ids()));`,
+      ),
+    expect: { RLS034: 1 },
+    applyHelp: 'RLS034',
   },
   {
     name: "RLS034 fires on USING (auth.role() = 'authenticated')",

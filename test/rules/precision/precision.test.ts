@@ -32,6 +32,13 @@ describeEachServer('audit precision corpus', (ctx) => {
         await runScript(client, fill(SUPABASE_AUTH + c.sql));
         const facts = await inferFacts({ schema: ['app', 'hidden'], tenantColumn: 'org_id', appRole: [roles.anon, roles.authenticated] }, client);
         const { findings } = await runAudit(client, facts, { transaction: 'caller' });
+        if (c.applyHelp) {
+          const fixes = findings.filter((f) => f.rule === c.applyHelp).map((f) => f.help ?? '');
+          expect(fixes.length).toBeGreaterThan(0);
+          for (const fix of fixes) await runScript(client, fix);
+          const again = await runAudit(client, facts, { transaction: 'caller' });
+          expect(again.findings.filter((f) => f.rule === c.applyHelp)).toEqual([]);
+        }
         for (const [rule, count] of Object.entries(c.expect)) {
           const mine = findings.filter((f) => f.rule === rule);
           expect(mine, `${rule}: ${JSON.stringify(mine, null, 2)}`).toHaveLength(count);
