@@ -40,15 +40,20 @@ export class Helpers implements SourceFunctions {
 }
 
 export function analyzeHelpers(functions: readonly HelperFunction[]): Helpers {
-  const trees = new Map<string, { fn: HelperFunction; tree: unknown }>();
+  // Overloads share a name, and a policy's call is resolved by name only: their bodies are read as one
+  // (a source if any reads one; SECURITY DEFINER only if all are, so a cycle through any of them counts).
+  const trees = new Map<string, { securityDefiner: boolean; tree: unknown[] }>();
   for (const fn of functions) {
-    let tree: unknown;
+    let tree: unknown[];
     try {
       tree = ((parseSync(statements(fn.body)) as { stmts?: Array<{ stmt: unknown }> }).stmts ?? []).map((s) => s.stmt);
     } catch {
       continue;
     }
-    trees.set(`${fn.schema}.${fn.name}`, { fn, tree });
+    const key = `${fn.schema}.${fn.name}`;
+    const known = trees.get(key);
+    if (known) trees.set(key, { securityDefiner: known.securityDefiner && fn.securityDefiner, tree: [...known.tree, ...tree] });
+    else trees.set(key, { securityDefiner: fn.securityDefiner, tree });
   }
   // Each round reads every body with what the previous rounds learnt; a
   // helper is at most as deep as the number of helpers, and rounds stop when
@@ -57,11 +62,11 @@ export function analyzeHelpers(functions: readonly HelperFunction[]): Helpers {
   for (let round = 0; round <= trees.size; round++) {
     const next = new Helpers();
     let changed = false;
-    for (const [qualified, { fn, tree }] of trees) {
+    for (const [qualified, { securityDefiner, tree }] of trees) {
       const facts = analyzeTree(tree, known);
       const f: SourceFunction = {
         qualified,
-        securityDefiner: fn.securityDefiner,
+        securityDefiner,
         readsSource: facts.sources.length > 0,
         relations: unique(facts.relationsRead),
         ...(facts.userEditable.length > 0 ? { userEditable: rootCause(facts.userEditable[0]) } : {}),

@@ -202,6 +202,12 @@ describe('analyzeExpression', () => {
     expect(helpers.byQualified.get('p.atomic')).toMatchObject({ readsSource: true });
     expect(helpers.byQualified.get('p.ret')).toMatchObject({ readsSource: true });
     expect(helpers.byQualified.get('p.deep')?.readsSource ?? false).toBe(true);
+    // Overloads are read as one: a source if any overload reads one, SECURITY DEFINER only if all are.
+    const overloads = analyzeHelpers([
+      { schema: 'p', name: 'org', body: `SELECT org_id FROM app.m WHERE user_id = auth.uid()`, securityDefiner: false },
+      { schema: 'p', name: 'org', body: `SELECT 1`, securityDefiner: true },
+    ]);
+    expect(overloads.byQualified.get('p.org')).toMatchObject({ readsSource: true, securityDefiner: false, relations: [{ schema: 'app', name: 'm' }] });
     // Unqualified calls resolve when one helper has the name; a name two schemas share is not guessed.
     const two = analyzeHelpers([
       { schema: 'x', name: 'org', body: `SELECT current_setting('app.t', true)`, securityDefiner: false },
