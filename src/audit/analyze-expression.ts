@@ -3,8 +3,9 @@ import { parseSync } from 'libpg-query';
 /**
  * A policy expression, as `pg_get_expr(polqual, polrelid)` prints it, read
  * with PostgreSQL's own parser (libpg-query) rather than matched as text: the
- * rules that care about its shape (RLS020, RLS021, RLS022, RLS030, RLS032,
- * RLS041, RLS042) ask the questions below of the tree. Each distinct text is
+ * rules that care about its shape (RLS020, RLS021, RLS022, RLS024, RLS030,
+ * RLS032, RLS034, RLS035, RLS041, RLS042) ask the questions below of the
+ * tree, among them where the tenant comes from (its tenant sources). Each distinct text is
  * parsed once per audit (see `ExpressionAnalyzer`): on a database with
  * thousands of tables the generated policies share a handful of texts.
  *
@@ -43,8 +44,79 @@ export interface ExpressionFacts {
   perRowCalls: string[];
   /** Columns that appear under a cast or a function call (RLS042), with what wraps them. */
   wrappedColumns: Array<{ column: string; wrapper: string }>;
-  /** A JSON path that starts with `user_metadata` (Supabase's user-editable claims, RLS024). */
-  readsUserMetadata: boolean;
+  /**
+   * Column references inside a sub-query whose qualifier names no relation of
+   * that sub-query: a correlated reference to the policy's row, as pg_get_expr
+   * prints it (`items.org_id`), by qualifier.
+   */
+  outerColumns: Map<string, Set<string>>;
+  /** Where the expression takes its tenant or user from (src/audit/tenant-sources.ts), in reading order. */
+  sources: TenantSource[];
+  /** Tenant sources that the user can edit (Supabase's user_metadata), one description each (RLS024). */
+  userEditable: string[];
+  /**
+   * The whole expression only tests that a user is signed in (RLS034): `auth.uid() IS NOT NULL`,
+   * `auth.role() = 'authenticated'`, a tenant source compared with a constant, or an AND of such tests.
+   */
+  loginOnly: boolean;
+  /** Relations the expression reads in its sub-queries, and through the non-SECURITY DEFINER helpers it calls (RLS035). */
+  relationsRead: Array<{ schema?: string; name: string }>;
+}
+
+/**
+ * A place a policy takes its tenant or user from: a setting
+ * (`current_setting('app.tenant_id', true)`), a path inside a JSON value
+ * read from one (`current_setting('request.jwt.claims', true)::jsonb ->>
+ * 'org_id'`, `auth.jwt() -> 'app_metadata' ->> 'org_id'`), or a function
+ * that wraps one (`auth.uid()`, a SQL helper whose body reads one).
+ */
+export interface TenantSource {
+  kind: 'setting' | 'claim' | 'function';
+  /** The setting name, or the function's qualified name (for a claim: what the JSON comes from). */
+  name: string;
+  /** For a claim: the keys, outermost last. */
+  path?: string[];
+}
+
+/** What the analysis knows of a function a policy calls (src/audit/tenant-sources.ts builds it for SQL helpers). */
+export interface SourceFunction {
+  qualified: string;
+  securityDefiner: boolean;
+  /** It returns a tenant or user taken from a tenant source. */
+  readsSource: boolean;
+  /** Relations its body reads (with those of the non-definer helpers it calls). */
+  relations: Array<{ schema?: string; name: string }>;
+  /** Why what it returns is user-editable, if it is ("raw_user_meta_data"). */
+  userEditable?: string;
+}
+
+/** Resolves a function name as the parser gives it (`['auth', 'uid']`, `['user_org_ids']`). */
+export interface SourceFunctions {
+  lookup(names: string[]): SourceFunction | undefined;
+}
+
+/**
+ * Supabase's wrappers of the JWT claims (auth.uid(), auth.jwt(), auth.role(),
+ * auth.email(): SQL functions that read `request.jwt.claims`), known by name
+ * so that a database whose auth schema the audit cannot read still has them.
+ */
+const AUTH_WRAPPERS = new Map<string, SourceFunction>(
+  ['uid', 'jwt', 'role', 'email'].map((n) => [`auth.${n}`, { qualified: `auth.${n}`, securityDefiner: false, readsSource: true, relations: [] }]),
+);
+
+/** JSON keys that the user can set in a Supabase JWT (`supabase.auth.updateUser({ data })`). */
+export const USER_EDITABLE_KEYS = new Set(['user_metadata', 'raw_user_meta_data']);
+
+const JSON_OPS = new Set(['->', '->>', '#>', '#>>']);
+
+function resolveFunction(names: string[], functions: SourceFunctions | undefined): SourceFunction | undefined {
+  const helper = functions?.lookup(names);
+  if (helper) return helper;
+  return names.length === 2 ? AUTH_WRAPPERS.get(names.join('.')) : undefined;
+}
+
+function funcNames(list: unknown): string[] {
+  return ((list as Array<{ String?: { sval: string } }> | undefined) ?? []).map((n) => n.String?.sval ?? '').filter((n) => n !== 'pg_catalog');
 }
 
 const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'name', 'character varying', 'char']);
@@ -100,10 +172,22 @@ function isSettingCall(node: unknown): boolean {
   return !!k && k[0] === 'FuncCall' && lastName(k[1].funcname) === 'current_setting';
 }
 
-/** Does the subtree read a setting (directly, through casts, COALESCE, NULLIF or a scalar sub-select)? */
-function readsSetting(node: unknown): boolean {
-  if (isSettingCall(node)) return true;
-  return children(node).some(readsSetting);
+/** The name of the first tenant source the subtree reads (directly, through casts, COALESCE, NULLIF, JSON paths or a scalar sub-select). */
+function sourceRead(node: unknown, functions: SourceFunctions | undefined): { name: string; setting: boolean } | undefined {
+  const k = kindOf(node);
+  if (k && k[0] === 'FuncCall') {
+    if (lastName(k[1].funcname) === 'current_setting') {
+      const args = (k[1].args as unknown[] | undefined) ?? [];
+      return { name: (args.length > 0 ? constString(args[0]) : undefined) ?? '(a computed name)', setting: true };
+    }
+    const f = resolveFunction(funcNames(k[1].funcname), functions);
+    if (f?.readsSource) return { name: f.qualified, setting: false };
+  }
+  for (const child of children(node)) {
+    const found = sourceRead(child, functions);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function isEmptyString(node: unknown): boolean {
@@ -158,10 +242,19 @@ export function isAlwaysTrue(node: unknown): boolean {
  * `current_setting(...) = ''`, `COALESCE(current_setting(...), '') = ''`,
  * `current_setting(...) IS NOT DISTINCT FROM ''`, `length(current_setting(...)) = 0`.
  */
-function unsetTest(node: unknown): string | undefined {
+function unsetTest(node: unknown, functions: SourceFunctions | undefined): string | undefined {
+  const readsSetting = (n: unknown) => sourceRead(n, functions) !== undefined;
   const k = kindOf(node);
   if (!k) return undefined;
-  if (k[0] === 'NullTest' && k[1].nulltesttype === 'IS_NULL' && readsSetting(k[1].arg)) return 'the setting IS NULL';
+  if (k[0] === 'NullTest' && k[1].nulltesttype === 'IS_NULL') {
+    const source = sourceRead(k[1].arg, functions);
+    if (source) return source.setting ? 'the setting IS NULL' : `${source.name}() IS NULL`;
+  }
+  // COALESCE(<a test of the tenant>, true): NULL when the tenant is unset, and so true.
+  if (k[0] === 'CoalesceExpr') {
+    const args = (k[1].args as unknown[] | undefined) ?? [];
+    if (args.length > 1 && isTrueConst(args[args.length - 1]) && args.slice(0, -1).some(readsSetting)) return 'COALESCE(..., true) on an unset tenant';
+  }
   if (k[0] === 'A_Expr') {
     const op = lastName(k[1].name);
     const l = k[1].lexpr;
@@ -188,10 +281,48 @@ function unsetTest(node: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A test that holds for every row once a user is signed in: a tenant source
+ * IS NOT NULL, or compared with a constant (`auth.role() = 'authenticated'`),
+ * that names no column; or an AND of such tests.
+ */
+function loginTest(node: unknown, functions: SourceFunctions | undefined): boolean {
+  const k = kindOf(node);
+  if (!k) return false;
+  const bySource = (n: unknown) => !referencesColumn(n) && sourceRead(n, functions) !== undefined;
+  if (k[0] === 'BoolExpr' && k[1].boolop === 'AND_EXPR') {
+    const args = (k[1].args as unknown[] | undefined) ?? [];
+    return args.length > 0 && args.every((a) => loginTest(a, functions));
+  }
+  if (k[0] === 'NullTest') return k[1].nulltesttype === 'IS_NOT_NULL' && bySource(k[1].arg);
+  if (k[0] === 'A_Expr' && k[1].kind === 'AEXPR_OP' && lastName(k[1].name) === '=') {
+    return (isConst(k[1].rexpr) && bySource(k[1].lexpr)) || (isConst(k[1].lexpr) && bySource(k[1].rexpr));
+  }
+  return false;
+}
+
 interface WalkState {
   underScalarSubselect: boolean;
   inSubquery: boolean;
   underCall: boolean;
+  /** The names (aliases, else relation names) of the FROM items of the enclosing sub-queries. */
+  innerNames: ReadonlySet<string>;
+}
+
+/** The names a FROM list gives its items: aliases, else relation names; and the relations it reads. */
+function fromItems(list: unknown, names: Set<string>, relations: Array<{ schema?: string; name: string }>): void {
+  for (const item of (list as unknown[] | undefined) ?? []) {
+    const k = kindOf(item);
+    if (!k) continue;
+    const alias = (k[1].alias as { aliasname?: string } | undefined)?.aliasname;
+    if (k[0] === 'RangeVar') {
+      names.add(alias ?? (k[1].relname as string));
+      relations.push({ ...(k[1].schemaname ? { schema: k[1].schemaname as string } : {}), name: k[1].relname as string });
+    } else if (k[0] === 'JoinExpr') {
+      fromItems([k[1].larg, k[1].rarg], names, relations);
+      if (alias) names.add(alias);
+    } else if (alias) names.add(alias);
+  }
 }
 
 /** Does the subtree reference a column of the row (or any column, in a sub-query)? */
@@ -201,7 +332,23 @@ function referencesColumn(node: unknown): boolean {
   return children(node).some(referencesColumn);
 }
 
-export function analyzeExpression(text: string): ExpressionFacts {
+export function analyzeExpression(text: string, functions?: SourceFunctions): ExpressionFacts {
+  let root: unknown;
+  try {
+    const result = parseSync(`SELECT (\n${text}\n)`) as { stmts?: Array<{ stmt: Node }> };
+    const select = result.stmts?.[0]?.stmt.SelectStmt as Node | undefined;
+    root = (select?.targetList as Array<{ ResTarget: { val: unknown } }> | undefined)?.[0]?.ResTarget.val;
+  } catch {
+    root = undefined;
+  }
+  return analyzeTree(root, functions);
+}
+
+/**
+ * The facts of a parsed expression (or, for a helper's body, of any parse
+ * tree: src/audit/tenant-sources.ts); `root` undefined when it did not parse.
+ */
+export function analyzeTree(root: unknown, functions?: SourceFunctions): ExpressionFacts {
   const facts: ExpressionFacts = {
     unparsable: false,
     settingCalls: [],
@@ -214,21 +361,23 @@ export function analyzeExpression(text: string): ExpressionFacts {
     hasSubquery: false,
     perRowCalls: [],
     wrappedColumns: [],
-    readsUserMetadata: false,
+    outerColumns: new Map(),
+    sources: [],
+    userEditable: [],
+    relationsRead: [],
+    loginOnly: false,
   };
-  let root: unknown;
-  try {
-    const result = parseSync(`SELECT (\n${text}\n)`) as { stmts?: Array<{ stmt: Node }> };
-    const select = result.stmts?.[0]?.stmt.SelectStmt as Node | undefined;
-    root = (select?.targetList as Array<{ ResTarget: { val: unknown } }> | undefined)?.[0]?.ResTarget.val;
-  } catch {
-    root = undefined;
-  }
   if (root === undefined) {
     facts.unparsable = true;
     return facts;
   }
   facts.alwaysTrue = isAlwaysTrue(root);
+  facts.loginOnly = loginTest(root, functions);
+  const rootTest = kindOf(root)?.[0] === 'BoolExpr' ? undefined : unsetTest(root, functions);
+  if (rootTest) facts.failOpenBranches.push(rootTest);
+  const editable = (what: string) => {
+    if (!facts.userEditable.includes(what)) facts.userEditable.push(what);
+  };
 
   const walk = (node: unknown, state: WalkState, parent: [string, Node] | undefined): void => {
     if (Array.isArray(node)) {
@@ -241,13 +390,26 @@ export function analyzeExpression(text: string): ExpressionFacts {
       return;
     }
     const [kind, body] = k;
-    if (kind === 'A_Expr' && startsWithUserMetadata(body)) facts.readsUserMetadata = true;
+    // A path given as an array or a text[] literal (`#>> ARRAY['user_metadata', ...]`, `#>> '{user_metadata,...}'`).
+    if (kind === 'A_Expr' && startsWithUserMetadata(body)) editable('the JWT claims -> user_metadata');
     switch (kind) {
       case 'ColumnRef': {
         const name = lastName(body.fields);
         if (name) {
           facts.columnsAnywhere.add(name);
           if (!state.inSubquery) facts.columns.add(name);
+          // auth.users.raw_user_meta_data read in a sub-query or a helper's body; a column of the policy's own row
+          // that happens to bear the name is the application's, not the user's JWT.
+          if (state.inSubquery && USER_EDITABLE_KEYS.has(name)) editable(name);
+          const fields = (body.fields as unknown[] | undefined) ?? [];
+          if (state.inSubquery && fields.length >= 2) {
+            const qualifier = lastName(fields.slice(0, -1));
+            if (qualifier && !state.innerNames.has(qualifier)) {
+              let set = facts.outerColumns.get(qualifier);
+              if (!set) facts.outerColumns.set(qualifier, (set = new Set()));
+              set.add(name);
+            }
+          }
           if (parent && !state.inSubquery) {
             if (parent[0] === 'TypeCast') facts.wrappedColumns.push({ column: name, wrapper: `::${typeName(parent[1].typeName)}` });
             else if (parent[0] === 'FuncCall') facts.wrappedColumns.push({ column: name, wrapper: `${lastName(parent[1].funcname)}()` });
@@ -264,8 +426,45 @@ export function analyzeExpression(text: string): ExpressionFacts {
         // `org_id IN (SELECT private.user_org_ids())` in Supabase's helper pattern.
         const select = kindOf(body.subselect)?.[1];
         const standalone = !!select && !((select.fromClause as unknown[] | undefined)?.length ?? 0) && !referencesColumn(body.subselect);
+        const innerNames = new Set(state.innerNames);
+        if (select) fromItems(select.fromClause, innerNames, facts.relationsRead);
         walk(body.testexpr, state, undefined);
-        walk(body.subselect, { ...state, inSubquery: true, underScalarSubselect: state.underScalarSubselect || scalar || standalone }, undefined);
+        walk(body.subselect, { ...state, innerNames, inSubquery: true, underScalarSubselect: state.underScalarSubselect || scalar || standalone }, undefined);
+        return;
+      }
+      case 'SelectStmt': {
+        // A statement of a helper's body (a policy's sub-selects come through SubLink): its FROM names its own columns.
+        if (state.inSubquery) {
+          for (const child of children(body)) walk(child, state, k);
+          return;
+        }
+        const innerNames = new Set(state.innerNames);
+        fromItems(body.fromClause, innerNames, facts.relationsRead);
+        for (const child of children(body)) walk(child, { ...state, innerNames, inSubquery: true }, k);
+        return;
+      }
+      case 'A_Expr': {
+        if (body.kind === 'AEXPR_OP' && JSON_OPS.has(lastName(body.name))) {
+          // The whole path at once: ((base -> 'a') ->> 'b'): base, then ['a', 'b'].
+          const path: string[] = [];
+          let base: unknown = node;
+          for (;;) {
+            const b = kindOf(stripTextCasts(base));
+            if (!b || b[0] !== 'A_Expr' || b[1].kind !== 'AEXPR_OP' || !JSON_OPS.has(lastName(b[1].name))) break;
+            path.unshift(constString(b[1].rexpr) ?? '?');
+            walk(b[1].rexpr, state, b);
+            base = b[1].lexpr;
+          }
+          walk(base, state, k);
+          const from = sourceRead(base, functions);
+          if (from) {
+            facts.sources.push({ kind: 'claim', name: from.name, path });
+            const key = path.find((p) => USER_EDITABLE_KEYS.has(p));
+            if (key) editable(`${from.name} -> ${key}`);
+          }
+          return;
+        }
+        for (const child of children(body)) walk(child, state, k);
         return;
       }
       case 'FuncCall': {
@@ -276,6 +475,13 @@ export function analyzeExpression(text: string): ExpressionFacts {
           const missingOk = args.length >= 2;
           facts.settingCalls.push({ name: settingName, missingOk });
           if (!missingOk) facts.settingsWithoutMissingOk.push(settingName ?? '(a computed name)');
+          facts.sources.push({ kind: 'setting', name: settingName ?? '(a computed name)' });
+        } else {
+          const f = resolveFunction(funcNames(body.funcname), functions);
+          if (f?.readsSource) facts.sources.push({ kind: 'function', name: f.qualified });
+          if (f?.userEditable) editable(`${f.qualified}() reads ${f.userEditable}`);
+          // A SECURITY DEFINER helper reads its tables as its owner: their policies do not apply to the caller.
+          if (f && !f.securityDefiner) facts.relationsRead.push(...f.relations);
         }
         // A call whose arguments read nothing of the row can be computed once per
         // statement; outside a scalar sub-select the planner evaluates it per row.
@@ -307,7 +513,7 @@ export function analyzeExpression(text: string): ExpressionFacts {
       case 'BoolExpr': {
         if (body.boolop === 'OR_EXPR') {
           for (const arg of (body.args as unknown[]) ?? []) {
-            const test = unsetTest(arg);
+            const test = unsetTest(arg, functions);
             if (test) facts.failOpenBranches.push(test);
           }
         }
@@ -318,7 +524,7 @@ export function analyzeExpression(text: string): ExpressionFacts {
         for (const child of children(body)) walk(child, state, k);
     }
   };
-  walk(root, { underScalarSubselect: false, inSubquery: false, underCall: false }, undefined);
+  walk(root, { underScalarSubselect: false, inSubquery: false, underCall: false, innerNames: new Set() }, undefined);
   return facts;
 }
 
@@ -339,10 +545,12 @@ function startsWithUserMetadata(expr: Node): boolean {
 export class ExpressionAnalyzer {
   private readonly cache = new Map<string, ExpressionFacts>();
   parsed = 0;
+  /** `functions`: the SQL helpers of the database, read through their bodies (src/audit/tenant-sources.ts). */
+  constructor(private readonly functions?: SourceFunctions) {}
   analyze(text: string): ExpressionFacts {
     let facts = this.cache.get(text);
     if (!facts) {
-      facts = analyzeExpression(text);
+      facts = analyzeExpression(text, this.functions);
       this.cache.set(text, facts);
       this.parsed++;
     }

@@ -7,6 +7,7 @@ import { fingerprintOf } from '../report/finding.js';
 import type { ColumnRow, IndexRow, MembershipRow, PolicyRow, RelationRow, RoleRow, PolicyCommandCode } from '../catalog/catalog-rows.js';
 import type { AuditCatalog } from './catalog.js';
 import { ExpressionAnalyzer, type ExpressionFacts } from './analyze-expression.js';
+import { analyzeHelpers, type Helpers } from './tenant-sources.js';
 
 /**
  * The catalog, indexed for the rules: every lookup a rule makes per table is
@@ -43,7 +44,9 @@ export class AuditContext {
   readonly catalog: AuditCatalog;
   readonly serverVersionNum: number;
   readonly plan?: PlanFacts;
-  readonly expressions = new ExpressionAnalyzer();
+  /** The SQL helpers of the database, read through their bodies: where policies take the tenant from. */
+  readonly helpers: Helpers;
+  readonly expressions: ExpressionAnalyzer;
 
   readonly relations = new Map<string, RelationRow>();
   readonly relationsByKey = new Map<string, RelationRow>();
@@ -71,6 +74,8 @@ export class AuditContext {
     this.serverVersionNum = options.serverVersionNum ?? catalog.server.versionNum;
     this.plan = options.plan;
     this.scopeSchemas = new Set(facts.schemas);
+    this.helpers = analyzeHelpers(catalog.sqlFunctions ?? []);
+    this.expressions = new ExpressionAnalyzer(this.helpers);
     for (const r of catalog.relations) {
       this.relations.set(r.oid, r);
       this.relationsByKey.set(`${r.schema}.${r.name}`, r);
@@ -225,7 +230,9 @@ export class AuditContext {
     const facts = this.analyze(expression);
     if (!facts || facts.unparsable || facts.alwaysTrue) return false;
     if (table.via) return facts.hasSubquery || table.via.columns.some((c) => facts.columns.has(c));
-    return table.columnName !== undefined && facts.columns.has(table.columnName);
+    // The column of the row, outside a sub-query or inside one (a correlated `m.org_id = items.org_id`).
+    const name = table.columnName;
+    return name !== undefined && (facts.columns.has(name) || (facts.outerColumns.get(table.rel.name)?.has(name) ?? false));
   }
 
   /** A restrictive policy that checks the tenant covers this role and command (reads: USING; writes: WITH CHECK). */

@@ -10,6 +10,7 @@ import type {
   RoleRow,
   ServerRow,
   SettingRow,
+  SqlFunctionRow,
   ViewDependencyRow,
 } from '../catalog/catalog-rows.js';
 
@@ -30,6 +31,8 @@ export interface AuditCatalog {
   memberships: MembershipRow[];
   viewDependencies: ViewDependencyRow[];
   functions: FunctionRow[];
+  /** Every SQL-language function in the user's schemas (absent in catalogs built by hand). */
+  sqlFunctions?: SqlFunctionRow[];
   settings: SettingRow[];
   grants: GrantRow[];
   /** Relation oid → app roles that hold any of SELECT, INSERT, UPDATE, DELETE on it (asked only for candidates). */

@@ -62,6 +62,7 @@ export async function collectCatalog(client: pg.ClientBase, facts: TenantFacts, 
   progress('reading views, functions, settings and grants');
   const viewDependencies = await timed('viewdependencies', () => catalog.viewDependencies());
   const functions = await timed('functions', () => catalog.functions(appRoles));
+  const sqlFunctions = await timed('sqlfunctions', () => catalog.sqlFunctions());
   const settings = await timed('settings', () => catalog.settings());
 
   // Grants and reachability only for the relations that hold tenant rows, or
@@ -72,14 +73,31 @@ export async function collectCatalog(client: pg.ClientBase, facts: TenantFacts, 
     const reach = new Map<string, string[]>();
     if (targets.reach.length === 0 || appRoles.length === 0) return reach;
     for (const p of await catalog.privileges(targets.reach, appRoles)) {
-      if (!(p.table.select || p.table.insert || p.table.update || p.table.delete)) continue;
+      // A role reaches a relation with a privilege on it and USAGE on its schema.
+      if (!p.schemaUsage || !(p.table.select || p.table.insert || p.table.update || p.table.delete)) continue;
       const list = reach.get(p.relOid);
       if (list) list.push(p.role);
       else reach.set(p.relOid, [p.role]);
     }
     return reach;
   });
-  return { server, relations, columns, policies, indexes, foreignKeys, roles, memberships, viewDependencies, functions, settings, grants, appReach, timings };
+  return {
+    server,
+    relations,
+    columns,
+    policies,
+    indexes,
+    foreignKeys,
+    roles,
+    memberships,
+    viewDependencies,
+    functions,
+    sqlFunctions,
+    settings,
+    grants,
+    appReach,
+    timings,
+  };
 }
 
 /**
@@ -108,7 +126,9 @@ function grantTargets(relations: RelationRow[], facts: TenantFacts): { grants: s
     if (rel) addTree(rel.oid);
   }
   const declared = new Set([...facts.tenantTables, ...facts.sharedTables, ...facts.exemptTables].map((t) => `${t.schema}.${t.name}`));
-  const managed = new Set(facts.source === 'policy-file' ? facts.schemas : []);
+  // With a policy file, its managed schemas; without one, the schemas in scope (a table the app roles can read is a
+  // finding whatever its columns).
+  const managed = new Set(facts.schemas);
   const reach: string[] = [];
   for (const r of relations) {
     if (r.kind === 'm' || r.kind === 'f') reach.push(r.oid);

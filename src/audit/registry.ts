@@ -18,6 +18,8 @@ import { rls030 } from './rules/rls030-permissive-always-true.js';
 import { rls031 } from './rules/rls031-multiple-permissive.js';
 import { rls032 } from './rules/rls032-write-not-tenant-checked.js';
 import { rls033 } from './rules/rls033-via-parent-key-not-unique.js';
+import { rls034 } from './rules/rls034-login-only-read.js';
+import { rls035 } from './rules/rls035-recursive-policy.js';
 import { rls040 } from './rules/rls040-missing-tenant-index.js';
 import { rls041 } from './rules/rls041-per-row-setting-call.js';
 import { rls042 } from './rules/rls042-non-sargable-tenant-predicate.js';
@@ -54,6 +56,8 @@ export const AUDIT_RULES: readonly AuditRule[] = [
   rls031,
   rls032,
   rls033,
+  rls034,
+  rls035,
   rls040,
   rls041,
   rls042,

@@ -122,6 +122,12 @@ export interface IndexRow {
   partial: boolean;
   /** Key column names in order ('' for an expression). */
   keyNames?: string[];
+  /**
+   * For unique indexes, how each key column gets its value when the insert
+   * names none: 'identity', the default's text as pg_get_expr prints it, or ''
+   * (RLS061: a key generated globally unique cannot collide across tenants).
+   */
+  keyDefaults?: string[];
   /** A DEFERRABLE constraint's index (pg_index.indimmediate false): uniqueness checked at commit or later. */
   deferrable?: boolean;
   /** The constraint the index backs (primary key, unique), if any. */
@@ -268,4 +274,13 @@ export interface PartitionTriggerState {
   schema?: { ownerSuper: boolean; otherObjects: number };
   fn?: { source: string; config: string[]; securityDefiner: boolean; ownerSuper: boolean };
   trigger?: { event: string; enabled: string; tags: string[]; callsFunction: boolean };
+}
+
+/** A SQL-language function, read through its body for the tenant sources (src/audit/tenant-sources.ts). */
+export interface SqlFunctionRow {
+  schema: string;
+  name: string;
+  /** prosrc, or the deparsed body of a BEGIN ATOMIC / RETURN function. */
+  body: string;
+  securityDefiner: boolean;
 }

@@ -20,6 +20,7 @@ import type {
   RoleRow,
   ServerRow,
   SettingRow,
+  SqlFunctionRow,
   GrantRow,
   ViewDependencyRow,
 } from './catalog-rows.js';
@@ -425,6 +426,7 @@ export async function readIndexes(client: Queryable, selection: Selection, detai
     partial: boolean;
     deferrable: boolean;
     key_names: string[];
+    key_defaults: string[] | null;
     constraint: string | null;
     all_keys: string[] | null;
     method: string | null;
@@ -442,6 +444,12 @@ export async function readIndexes(client: Queryable, selection: Selection, detai
             ARRAY(SELECT COALESCE(a.attname::pg_catalog.text, '') FROM pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k
                     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k] AND x.indkey[k] <> 0
                    ORDER BY k) AS key_names,
+            CASE WHEN x.indisunique THEN
+              ARRAY(SELECT CASE WHEN a.attidentity <> '' THEN 'identity' ELSE COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid), '') END
+                      FROM pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k
+                      LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k] AND x.indkey[k] <> 0
+                      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = x.indrelid AND d.adnum = a.attnum
+                     ORDER BY k) END AS key_defaults,
             CASE WHEN $7 THEN ARRAY(
               SELECT pg_catalog.json_build_array(a.attname, CASE WHEN x.indkey[k] = 0 THEN pg_catalog.pg_get_indexdef(x.indexrelid, k + 1, true) END)::pg_catalog.text
                 FROM pg_catalog.generate_series(0, x.indnatts - 1) AS k
@@ -485,6 +493,7 @@ export async function readIndexes(client: Queryable, selection: Selection, detai
       partial: r.partial,
       deferrable: r.deferrable,
       keyNames: r.key_names,
+      ...(r.key_defaults ? { keyDefaults: r.key_defaults } : {}),
       constraint: r.constraint ?? undefined,
     };
     if (detail) {
@@ -724,6 +733,26 @@ export async function readViewDependencies(client: Queryable): Promise<ViewDepen
       ORDER BY 1, 2`,
   );
   return rows.map((r) => ({ viewOid: r.view, refOid: r.ref }));
+}
+
+/**
+ * The bodies of the SQL-language functions of the user schemas (not an
+ * extension's), for the audit's tenant sources (src/audit/tenant-sources.ts):
+ * `auth.uid()` and the helpers a policy calls are read through what they
+ * return. pg_get_function_sqlbody deparses a BEGIN ATOMIC or RETURN body
+ * (PostgreSQL 14 and later), whose prosrc is empty.
+ */
+export async function readSqlFunctions(client: Queryable): Promise<SqlFunctionRow[]> {
+  const { rows } = await client.query<{ schema: string; name: string; body: string | null; definer: boolean }>(
+    `SELECT n.nspname AS schema, p.proname AS name, p.prosecdef AS definer,
+            CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_function_sqlbody(p.oid) ELSE p.prosrc END AS body
+       FROM pg_catalog.pg_proc p
+       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+       JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+      WHERE l.lanname = 'sql' AND ${userSchemaSql('n')} AND ${notExtensionMemberSql('p', 'pg_catalog.pg_proc')}
+      ORDER BY 1, 2, p.oid`,
+  );
+  return rows.flatMap((r) => (r.body === null ? [] : [{ schema: r.schema, name: r.name, body: r.body, securityDefiner: r.definer }]));
 }
 
 /** SECURITY DEFINER functions of the user schemas (not an extension's), sorted by schema, name and arguments; `roles`: whom to ask about. */
@@ -1048,6 +1077,9 @@ export class CatalogSnapshot {
   }
   viewDependencies(): Promise<ViewDependencyRow[]> {
     return this.once('viewDependencies', [], () => readViewDependencies(this.client));
+  }
+  sqlFunctions(): Promise<SqlFunctionRow[]> {
+    return this.once('sqlFunctions', [], () => readSqlFunctions(this.client));
   }
   functions(roles: string[]): Promise<FunctionRow[]> {
     return this.once('functions', [roles], () => readFunctions(this.client, roles));

@@ -21,6 +21,7 @@ const E2E = path.join(ROOT, 'fixtures/audit/e2e');
 const EXPECTED: Array<[string, string]> = [
   ['RLS001', 'app.invoices'],
   ['RLS001', 'app.notes'],
+  ['RLS001', 'app.schema_migrations'],
   ['RLS002', 'app.projects'],
   ['RLS003', 'app.attachments'],
   ['RLS004', 'app.notes'],
@@ -32,6 +33,7 @@ const EXPECTED: Array<[string, string]> = [
   ['RLS022', 'app.tickets.access'],
   ['RLS023', '{{app}}'],
   ['RLS030', 'app.labels.everyone'],
+  ['RLS030', 'app.countries.read'],
   ['RLS031', 'app.labels'],
   ['RLS032', 'app.comments.write'],
   ['RLS040', 'app.audit_log'],

@@ -9,7 +9,7 @@ export const rls001 = defineRule({
   severity: 'error',
   title: 'Tenant table without row level security',
   description:
-    "A table that holds tenant rows (or, with a policy file, a table in a managed schema that the app roles can reach) does not have row level security enabled: every app query sees and changes every tenant's rows, whatever policies exist.",
+    'A table that holds tenant rows (or a table the app roles can reach, whatever its columns: with a policy file in a managed schema it does not declare, without one in the schemas in scope) does not have row level security enabled: every app query sees and changes every row, whatever policies exist.',
   remediation: 'Create the tenant policies, then ENABLE and FORCE ROW LEVEL SECURITY on the table (`rlsctl apply` does both, in that order).',
   check(ctx) {
     const findings: Finding[] = [];
@@ -18,12 +18,19 @@ export const rls001 = defineRule({
       const what = t.mode === 'shared' ? 'a shared table' : 'a tenant table';
       findingsPush(findings, t.rel, `${ctx.label(t.rel)} is ${what} without row level security: every app query sees every tenant's rows`, t);
     }
-    // With a policy file: tables in a managed schema that the file does not
-    // declare and that the app roles can reach (RLS005 says "declare it").
+    // Tables the app roles can reach that have no row level security, whatever their columns: with a policy
+    // file, those in a managed schema that the file does not declare (RLS005 says "declare it"); without one,
+    // those in the schemas in scope.
     for (const [oid, roles] of ctx.catalog.appReach) {
       const rel = ctx.relations.get(oid);
       if (!rel || !ctx.isTable(rel) || rel.rls || rel.isPartition || ctx.protectedTables.has(oid) || ctx.exempt.has(oid)) continue;
-      findingsPush(findings, rel, `${ctx.label(rel)} is in a managed schema, undeclared, without row level security, and ${roles.join(', ')} can reach it`);
+      findingsPush(
+        findings,
+        rel,
+        ctx.facts.source === 'policy-file'
+          ? `${ctx.label(rel)} is in a managed schema, undeclared, without row level security, and ${roles.join(', ')} can reach it`
+          : `${ctx.label(rel)} has no row level security and ${roles.join(', ')} can reach it: every row is visible to every user of the app, whatever its columns`,
+      );
     }
     return findings;
 

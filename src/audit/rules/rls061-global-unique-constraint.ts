@@ -1,6 +1,7 @@
 import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
-import { findingOf } from '../audit-context.js';
+import { findingOf, type AuditContext, type ProtectedTable } from '../audit-context.js';
+import type { IndexRow } from '../../catalog/catalog-rows.js';
 import { defineRule } from '../rule.js';
 import { manualFix, sqlFix } from '../fix.js';
 
@@ -21,6 +22,7 @@ export const rls061 = defineRule({
       for (const index of ctx.indexesOf(table.rel.oid)) {
         // An expression key (0) might hold the tenant column: not judged.
         if (!index.unique || index.keys.includes(0) || index.keys.includes(column.num)) continue;
+        if (cannotCollide(ctx, table, index) || isLookupToken(index)) continue;
         const kind = index.primary ? 'primary key' : index.constraint ? 'unique constraint' : 'unique index';
         const name = index.constraint ?? index.name;
         // The same key with the tenant column first (its columns from the catalog, never a placeholder).
@@ -57,3 +59,42 @@ export const rls061 = defineRule({
     return findings;
   },
 });
+
+/**
+ * Defaults that generate a value unique across the whole table whatever the
+ * tenant: a sequence (serial, bigserial) or a random or time-ordered UUID
+ * (gen_random_uuid, uuid_generate_v1/v1mc/v4/v7, uuidv4, uuidv7), as
+ * pg_get_expr prints them, schema-qualified or not.
+ */
+const GENERATED_UNIQUE =
+  /^\(*(?:"?[A-Za-z_][\w$]*"?\.)?(?:nextval|gen_random_uuid|uuid_generate_v1|uuid_generate_v1mc|uuid_generate_v4|uuid_generate_v7|uuidv4|uuidv7)\(/;
+
+/**
+ * Keys whose values cannot collide across tenants: one key column is an
+ * identity or has a generated unique default (two tenants never get the same
+ * value, unless a client supplies it, which rlsctl does not judge); or the
+ * key holds every column of a foreign key to a tenant table (a parent id: the
+ * parent's rows belong to one tenant, so only that tenant's rows share it).
+ */
+function cannotCollide(ctx: AuditContext, table: ProtectedTable, index: IndexRow): boolean {
+  if (index.keyDefaults?.some((d) => d === 'identity' || GENERATED_UNIQUE.test(d))) return true;
+  const keys = new Set(index.keys);
+  return ctx.catalog.foreignKeys.some(
+    (fk) =>
+      fk.relOid === table.rel.oid &&
+      fk.columns.every((c) => keys.has(c)) &&
+      (ctx.protectedTables.get(fk.refOid)?.mode === 'tenant' || ctx.protectedPartitions.get(fk.refOid)?.mode === 'tenant'),
+  );
+}
+
+/**
+ * A single-column key named as a token that identifies its tenant (an API
+ * key, a token or its hash, a slug or subdomain used to find the tenant):
+ * it must stay unique across tenants, since the lookup by token is how the
+ * tenant is found; a key per tenant would let two tenants hold the same one.
+ */
+const TOKEN = /(?:^|_)(?:token|api_?key|apikey|key_hash|secret|slug|subdomain|hostname|domain|hash|digest)(?:$|_)/i;
+
+function isLookupToken(index: IndexRow): boolean {
+  return index.keys.length === 1 && TOKEN.test(index.keyNames?.[0] ?? '');
+}
