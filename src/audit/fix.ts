@@ -233,8 +233,10 @@ function repair(ctx: AuditContext, column: ColumnRow | undefined, text: string):
     (f) => f.castsWithoutNullif.length > 0,
     (t) => nullifSettingCasts(t),
   );
+  // The branch itself is a fail-open test: it counts as one as an OR's branch, and not inside an AND (which
+  // counts only the fail-open ORs nested within it).
   const failsOpen = (branch: string) =>
-    (ctx.analyze(`(${branch}) OR false`)?.failOpenBranches.length ?? 0) > (ctx.analyze(branch)?.failOpenBranches.length ?? 0);
+    (ctx.analyze(`(${branch}) OR false`)?.failOpenBranches.length ?? 0) > (ctx.analyze(`(${branch}) AND true`)?.failOpenBranches.length ?? 0);
   step(
     (f) => f.failOpenBranches.length > 0,
     (t) => dropFailOpenBranches(t, failsOpen),

@@ -88,9 +88,9 @@ describeEachServer('rlsctl audit --fix-script', (ctx) => {
     const after = await audit();
     const manual = new Set(errors.filter((f) => !f.fix?.runnable).map((f) => f.fingerprint));
     expect(after.findings.filter((f) => f.severity === 'error' && !manual.has(f.fingerprint))).toEqual([]);
-    // Errors whose fix needs a decision: RLS024 (which server-set claim holds the tenant), and RLS050 on 14 (no security_invoker).
+    // Errors whose fix needs a decision: RLS024 (which server-set claim holds the tenant), RLS035 (what the helper that breaks the cycle returns), and RLS050 on 14 (no security_invoker).
     const decided = new Set(errors.filter((f) => !f.fix?.runnable).map((f) => f.rule));
-    expect([...decided].sort()).toEqual(ctx.server.major >= 15 ? ['RLS024'] : ['RLS024', 'RLS050']);
+    expect([...decided].sort()).toEqual(ctx.server.major >= 15 ? ['RLS024', 'RLS035'] : ['RLS024', 'RLS035', 'RLS050']);
     // Every runnable fix of a warning took too.
     const fixed = new Set(before.findings.filter((f) => f.fix?.runnable).map((f) => f.fingerprint));
     expect(after.findings.filter((f) => fixed.has(f.fingerprint))).toEqual([]);

@@ -2,7 +2,10 @@ import type { Finding } from '../../report/finding.js';
 import { coversCommand, effectiveExpression, findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
 import { policyObject, rolesToCheck } from './policy-rule-helpers.js';
-import { guardStatement, manualFix, sqlFix } from '../fix.js';
+import { freePolicyName, guardStatement, manualFix, sqlFix } from '../fix.js';
+import { quoteIdent } from '../../compile/quote.js';
+import { quoteRole } from '../../compile/render-sql.js';
+import type { PolicyRow } from '../../catalog/catalog-rows.js';
 import type { FindingFix } from '../../report/finding.js';
 import type { AuditContext, ProtectedTable } from '../audit-context.js';
 
@@ -34,7 +37,7 @@ export const rls034 = defineRule({
             rls034,
             policyObject(table.rel, policy),
             `policy ${policy.name} on ${ctx.label(table.rel)} lets ${roles.join(', ')} read every row once signed in: its USING reads ${what} but no column of the row`,
-            fixOf(ctx, table),
+            fixOf(ctx, table, policy, roles),
           ),
         );
       }
@@ -49,7 +52,14 @@ export const rls034 = defineRule({
  * or the generated one when the tenant comes from a plain setting; otherwise
  * what must be decided (no invented setting).
  */
-function fixOf(ctx: AuditContext, table: ProtectedTable): FindingFix {
+function fixOf(ctx: AuditContext, table: ProtectedTable, policy: PolicyRow, roles: string[]): FindingFix {
+  const own = ctx.policiesOf(table.rel.oid).find((p) => p !== policy && p.using !== undefined && ctx.checksTenant(table, p.using));
+  if (own?.using !== undefined) {
+    const name = quoteIdent(freePolicyName(ctx, table.rel, `${policy.name}_tenant`));
+    return sqlFix([`CREATE POLICY ${name} ON ${ctx.sql(table.rel)} AS RESTRICTIVE FOR SELECT TO ${roles.map(quoteRole).join(', ')}\n  USING (${own.using});`], {
+      note: `holds the tenant predicate of policy ${own.name} for reads too`,
+    });
+  }
   const guard = guardStatement(ctx, table);
   if ('sql' in guard) return sqlFix([guard.sql], { note: 'the guard holds the tenant predicate for every command of the app roles' });
   return manualFix(
