@@ -98,7 +98,9 @@ describeEachServer('rlsctl audit --fix-script', (ctx) => {
     const verifyAfter = await runCli(['verify', ...flags(), '--format', 'json']);
     const leaksAfter = (JSON.parse(verifyAfter.stdout) as { findings: Finding[] }).findings.filter((f) => f.severity === 'error');
     expect(leaksBefore.filter((f) => f.severity === 'error').length).toBeGreaterThan(0);
-    expect(leaksAfter).toEqual([]);
+    // The defects whose fix is a decision stay, and verify still sees them (RLS035's recursion fails every query); the rest hold.
+    const undecided = new Set([...decided].map((rule) => `fx_${rule.toLowerCase()}`));
+    expect(leaksAfter.filter((f) => !undecided.has(f.object.schema ?? ''))).toEqual([]);
   });
 
   it('--fix-warnings without --fix-script is bad input (exit 2)', async () => {
