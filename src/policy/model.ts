@@ -12,7 +12,8 @@ export type PolicyCommand = Command | 'all';
 
 export interface PolicyModel {
   version: 1;
-  tenant: { setting: string; type: TenantType; column: string };
+  /** `membership`: the tenants come from a membership table (src/compile/membership.ts). */
+  tenant: { setting: string; type: TenantType; column: string; membership?: Membership };
   roles: { app: string[]; bypass: string[] };
   /** Managed schemas, in file order: every table in them must be declared. */
   schemas: string[];
@@ -25,6 +26,18 @@ export interface PolicyModel {
   partitions?: { protectNew: boolean };
   /** The YAML files the model was read from, sorted. */
   files: string[];
+}
+
+/** `tenant.membership`: a user sees the rows of every tenant they are a member of. */
+export interface Membership {
+  schema: string;
+  table: string;
+  userColumn: string;
+  tenantColumn: string;
+  /** Where the user comes from: a setting, or a claim (a dotted path) inside a JSON setting. */
+  user: { setting: string; type: TenantType; claim?: string };
+  /** The file named `tenant.setting`: the active tenant, rows of that tenant only (and only for a member). */
+  activeTenant: boolean;
 }
 
 export type TableDecl = TenantTable | SharedTable | ExemptTable;
