@@ -15,6 +15,7 @@ export type ChangeKind =
   | 'tenant-setting'
   | 'tenant-type'
   | 'tenant-column-default'
+  | 'tenant-membership'
   | 'managed-schema'
   | 'partitions-protect-new'
   | 'app-role'
