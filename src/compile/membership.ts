@@ -11,8 +11,8 @@ import type { Statement } from './statement.js';
  * The tenant predicate is `tenant_col = ANY ((SELECT <schema>.rlsctl_member_tenants())::uuid[])`: the
  * scalar sub-select makes the planner run the lookup once per statement (an InitPlan), and
  * `= ANY` of an array parameter is a btree index condition on the tenant column. The helper is a
- * STABLE SECURITY DEFINER SQL function owned by the role that applies the file (the owner of the
- * membership table), with its search_path pinned: it reads the membership table as that owner,
+ * STABLE SECURITY DEFINER SQL function owned by the owner of the membership table (whoever applies
+ * the file: apply and the compiled script give it to that role), with its search_path pinned: it reads the membership table as that owner,
  * so the table's own row level security, if any (enabled, not forced: the validator refuses a
  * declared tenant or shared membership table), is never entered from a tenant table's policy,
  * and a policy on the membership table that reads it again cannot recurse. EXECUTE is revoked
@@ -69,9 +69,9 @@ export function memberFunctionBody(model: PolicyModel): string {
 }
 
 /** A dollar-quote tag that does not occur in the text. */
-function dollarTag(text: string): string {
-  let tag = '$rlsctl_fn$';
-  for (let i = 1; text.includes(tag); i++) tag = `$rlsctl_fn${i}$`;
+function dollarTag(text: string, base = 'rlsctl_fn'): string {
+  let tag = `$${base}$`;
+  for (let i = 1; text.includes(tag); i++) tag = `$${base}${i}$`;
   return tag;
 }
 
@@ -81,11 +81,15 @@ export function createMemberFunctionSql(model: PolicyModel): string {
   const body = memberFunctionBody(model);
   const tag = dollarTag(body);
   const roles = model.roles.app.map((r) => (r === 'public' ? 'PUBLIC' : quoteIdent(r))).join(', ');
+  // The owner of the membership table, known when the SQL runs: the function reads the table as it.
+  const owner = `(SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c WHERE c.oid = ${quoteLiteral(qualify(m.schema, m.table))}::pg_catalog.regclass)`;
+  const alter = `BEGIN EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO %I', ${quoteLiteral(fn)}::pg_catalog.regprocedure, ${owner}); END`;
+  const doTag = dollarTag(alter, 'rlsctl_owner');
   return [
     `CREATE OR REPLACE FUNCTION ${fn} RETURNS ${model.tenant.type}[]`,
     `  LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = ${SEARCH_PATH}`,
     `  AS ${tag}${body}${tag};`,
-    `ALTER FUNCTION ${fn} OWNER TO CURRENT_USER;`,
+    `DO ${doTag} ${alter} ${doTag};`,
     `REVOKE ALL ON FUNCTION ${fn} FROM PUBLIC;`,
     `GRANT EXECUTE ON FUNCTION ${fn} TO ${roles};`,
   ].join('\n');
@@ -123,8 +127,8 @@ export interface MemberFunctionState {
   securityDefiner: boolean;
   volatility: string;
   returns: string;
-  /** Owned by the current role (the one that applies the file). */
-  ownedByMe: boolean;
+  /** Owned by the owner of the membership table (whose rights it reads the table with). */
+  ownedByTableOwner: boolean;
   /** PUBLIC may execute it (no ACL at all means PUBLIC may). */
   publicExecute: boolean;
   /** The app roles that may execute it. */
@@ -137,13 +141,13 @@ export async function readMemberFunction(client: pg.ClientBase, model: PolicyMod
   const { rows } = await client.query(
     `SELECT p.prosrc AS source, p.proconfig AS config, p.prosecdef AS security_definer, p.provolatile::pg_catalog.text AS volatility,
             pg_catalog.format_type(p.prorettype, NULL) AS returns,
-            p.proowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) AS owned_by_me,
+            p.proowner IS NOT DISTINCT FROM (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($4)) AS owned_by_owner,
             (p.proacl IS NULL OR EXISTS (SELECT FROM pg_catalog.aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')) AS public_execute,
             ARRAY(SELECT r.rolname::pg_catalog.text FROM pg_catalog.pg_roles r
                    WHERE r.rolname = ANY ($3::pg_catalog.text[]) AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')) AS executors
        FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname = $1 AND p.proname = $2 AND p.pronargs = 0`,
-    [m.schema, MEMBER_FUNCTION, model.roles.app],
+    [m.schema, MEMBER_FUNCTION, model.roles.app, qualify(m.schema, m.table)],
   );
   const r = rows[0];
   if (!r) return undefined;
@@ -153,7 +157,7 @@ export async function readMemberFunction(client: pg.ClientBase, model: PolicyMod
     securityDefiner: r.security_definer,
     volatility: r.volatility,
     returns: r.returns,
-    ownedByMe: r.owned_by_me === true,
+    ownedByTableOwner: r.owned_by_owner === true,
     publicExecute: r.public_execute === true,
     executors: r.executors,
   };
@@ -170,7 +174,7 @@ export function planMemberFunction(model: PolicyModel, state: MemberFunctionStat
     state.securityDefiner &&
     state.volatility === 's' &&
     state.returns === `${model.tenant.type}[]` &&
-    state.ownedByMe &&
+    state.ownedByTableOwner &&
     (!state.publicExecute || model.roles.app.includes('public')) &&
     model.roles.app.every((r) => r === 'public' || state.executors.includes(r));
   if (current) return [];

@@ -12,6 +12,9 @@ import { openDatabase, type Database } from '../../src/db/connection.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 import { ROOT } from '../helpers/cli.js';
 import { runPsql } from '../helpers/psql.js';
+import { runAudit } from '../../src/audit/run-audit.js';
+import { factsFromModel } from '../../src/facts/resolve-facts.js';
+import { planOnClient } from '../../src/plan/build-plan.js';
 
 /**
  * The six required behaviours for the membership model (tenant.membership), applied by the
@@ -100,6 +103,31 @@ describeEachServer('compiled policies, membership model', (ctx) => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect((await buildPlan(owner.pool, model)).statements.map((s) => s.summary)).toEqual([]);
+  });
+
+  it('audit of the database applied from the membership files: no finding about their objects; without the lookup index, RLS044', async () => {
+    const client = await ctx.db.client();
+    try {
+      for (const m of [model, active]) {
+        const result = await runAudit(client, factsFromModel(m), { plan: () => planOnClient(client, m, { prune: false, inTransaction: false }) });
+        // Roles are cluster-wide: other test files' roles are not this database's business.
+        const mine = result.findings.filter((f) => f.object.kind !== 'role' || Object.values(roles).includes(f.object.name));
+        // RLS007 (info) lists the exempt membership table with its reason, as it lists every exempt table.
+        expect(
+          mine.filter((f) => f.object.kind !== 'database').map((f) => `${f.rule} ${f.severity} ${f.message}`),
+          JSON.stringify(mine, null, 2),
+        ).toEqual([`RLS007 info ${m.tables[0].schema}.${m.tables[0].name} is exempt from tenant isolation: ${(m.tables[0] as { reason: string }).reason}`]);
+      }
+      await client.query('BEGIN');
+      await client.query('DROP INDEX app.memberships_user_id_org_id_idx');
+      const broken = await runAudit(client, factsFromModel(model), { transaction: 'caller' });
+      expect(broken.findings.filter((f) => f.rule === 'RLS044').map((f) => f.message)).toEqual([
+        'app.memberships has no valid index that leads with (user_id, org_id): the membership lookup reads the whole table for every statement on a tenant table',
+      ]);
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      await client.end();
+    }
   });
 
   it('1. a member sees and changes the rows of its tenants only', async () => {

@@ -14,7 +14,7 @@ import type { PolicyModel } from '../../../src/policy/model.js';
  */
 
 interface DocOptions {
-  tenant?: Record<string, string>;
+  tenant?: Record<string, unknown>;
   app?: string[];
   bypass?: string[];
   schemas?: Record<string, unknown>;
