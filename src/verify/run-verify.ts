@@ -19,6 +19,7 @@ import {
 } from './make-row.js';
 import { ownerSql, tenantLiteral } from './owner-sql.js';
 import { pickTenants } from './pick-tenants.js';
+import { seedMemberships, type Stranger } from './membership-probes.js';
 import { PROBE_SAVEPOINT, ProbeSession, type PgError, type ProbeOutcome } from './probe-session.js';
 import { seedTenants, type SeedFailure } from './seed-tenants.js';
 import { readVerifyCatalog, type VerifyCatalog, type VerifyFunction, type VerifyRelation } from './verify-catalog.js';
@@ -162,10 +163,12 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     );
     const showValues = options.showValues ?? false;
     const seed = await seedTenants(client, catalog, tenants, counter, showValues);
+    // Memberships before the probes' savepoint: every probe rolls back to it.
+    const members = facts.model?.tenant.membership ? await seedMemberships(client, facts.model, tenants) : undefined;
     await client.query(`SAVEPOINT ${PROBE_SAVEPOINT}`);
     for (const failure of seed.failures) book.seedFailure(failure);
 
-    const session = new ProbeSession(client, setting, catalog.loginDefaults);
+    const session = new ProbeSession(client, setting, catalog.loginDefaults, members?.identity);
     const targets = targetsOf(catalog, facts.appRoles);
     // Read before the first probe: afterwards the session may stand in a probe's role or failed subtransaction.
     const triggers = await triggersOf(client, targets);
@@ -188,10 +191,17 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     // Phase 1: a session in which the tenant setting was never set.
     const fresh = await probe.noContext(targets, 'in a fresh session', step(1));
     // Phase 2: after a transaction that set the tenant locally ended.
-    await session.connecting(`SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(tenants[0])}, true)`);
+    await session.connecting(
+      `SELECT ${session
+        .identity(tenants[0])
+        .map(([name, value]) => `pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`)
+        .join(', ')}`,
+    );
     await probe.noContext(targets, 'after a transaction-local tenant ended', step(2));
     // Phase 3: as each tenant.
     await probe.asTenants(targets, fresh, step(3));
+    // Memberships: a user with none, and a member acting in another tenant, read no row.
+    for (const stranger of members?.strangers ?? []) await probe.asStranger(targets, stranger);
 
     const findings = book.findings(setting, facts);
     const unreachable = catalog.relations.flatMap((rel) =>
@@ -649,6 +659,34 @@ class Prober {
       } else await this.probeTable(target);
     }
     step(targets.length);
+  }
+
+  /** Every tenant table read as an identity that may read no row of it (membership-probes.ts). */
+  async asStranger(targets: Target[], stranger: Stranger): Promise<void> {
+    for (const target of targets) {
+      if (target.kind !== 'relation' || (target.rel.kind !== 'table' && target.rel.kind !== 'partition')) continue;
+      const owner = ownerSql(this.catalog, target.rel, 'r');
+      if (!owner) continue;
+      for (const role of this.rolesFor(target, 'select')) {
+        const sql = `SELECT (${owner.sql})::text AS rlsctl_owner FROM ${target.rel.sql} AS r LIMIT 1`;
+        const outcome = await this.session.as(role, stranger.key, sql);
+        if (!outcome.ok) {
+          this.skipped(target, role, 'read', undefined, `the read probe as ${stranger.description} failed: ${this.errorText(outcome.error)}`, sql);
+        } else if (outcome.result.rows.length > 0) {
+          const found = outcome.result.rows[0].rlsctl_owner as string | null;
+          const whose = found === null ? 'a row that belongs to no tenant' : `a row of ${this.tenantName(found)}`;
+          this.book.add(
+            'VER001',
+            target,
+            role,
+            stranger.key.replace('\u0000', 'membership-'),
+            'read',
+            `${role} acting as ${stranger.description} reads ${whose} in ${labelOf(target, this.catalog)}`,
+            sql,
+          );
+        }
+      }
+    }
   }
 
   // -- tables and partitions ---------------------------------------------------
