@@ -101,6 +101,14 @@ export function membershipIndex(m: Membership): IndexSpec {
   return { schema: m.schema, table: m.table, columns, unique: false, name: indexName(m.table, columns) };
 }
 
+/** One line for the compiled script's header. */
+export function describeMembership(model: PolicyModel): string {
+  const m = model.tenant.membership!;
+  const user = `${m.user.setting}${m.user.claim === undefined ? '' : ` claim ${m.user.claim}`} (${m.user.type})`;
+  const active = m.activeTenant ? `, active tenant from ${model.tenant.setting}` : '';
+  return `Memberships ${m.schema}.${m.table} (${m.userColumn}, ${m.tenantColumn}) of tenants (${model.tenant.type}), the user from ${user}${active}`;
+}
+
 /** The membership index, for a file with `tenant.membership`. */
 export function membershipIndexes(model: PolicyModel): IndexSpec[] {
   return model.tenant.membership ? [membershipIndex(model.tenant.membership)] : [];

@@ -2,7 +2,7 @@ import type { PolicyModel } from '../policy/model.js';
 import { embedExpression } from '../policy/expression.js';
 import { desiredState, staleGeneratedPolicySql, viaAliasSql, type DesiredTable, type IndexSpec, type PolicySpec } from './desired-state.js';
 import type { Statement } from './statement.js';
-import { memberFunctionStatement, membershipIndexes } from './membership.js';
+import { describeMembership, memberFunctionStatement, membershipIndexes } from './membership.js';
 import { qualify, quoteIdent, quoteLiteral } from './quote.js';
 
 /** SQL text for the pieces of a desired state; shared by `compile` and `plan`. */
@@ -329,7 +329,7 @@ export function compileScript(model: PolicyModel, options: CompileOptions = {}):
       ? '-- Transactional (compile --transactional): no BEGIN/COMMIT of its own, every index built inside the transaction; run it in one transaction, as migration tools do (psql -1 -v ON_ERROR_STOP=1 -f FILE).'
       : '-- Concurrent index builds: run it with psql (psql -v ON_ERROR_STOP=1 -f FILE), not inside a transaction (compile --transactional writes a script for that).',
     '-- Idempotent: run it any number of times; each run leaves the same catalog.',
-    `-- Tenant setting ${model.tenant.setting} (${model.tenant.type}); app roles: ${model.roles.app.join(', ')}.`,
+    `-- ${commentText(model.tenant.membership ? describeMembership(model) : `Tenant setting ${model.tenant.setting} (${model.tenant.type})`)}; app roles: ${model.roles.app.join(', ')}.`,
     ...(model.partitions?.protectNew
       ? ['-- partitions.protect_new: its event trigger is installed by rlsctl apply (as a superuser), not by this script.']
       : []),

@@ -239,4 +239,37 @@ describeEachServer('compiled policies, membership model', (ctx) => {
     await expect(as(roles.app, U1, `INSERT INTO act.notes VALUES ('${B}', 9, 'n')`, A)).rejects.toThrow(/row-level security/);
     expect((await as(roles.app, U1, `INSERT INTO act.notes VALUES ('${A}', 9, 'n')`, A)).rowCount).toBe(1);
   });
+
+  it('user.claim: the user is read from a JSON setting at the claim path; no claims, an empty setting or a missing claim: zero rows; malformed JSON or a claim of another type: an error', async () => {
+    const claims = await parsePolicy([
+      {
+        file: 'claims.yaml',
+        text: fixture('membership-active.yaml', roles)
+          .replace('  setting: app.active_tenant\n', '')
+          .replace('user: { setting: app.user_id, type: uuid }', 'user: { setting: request.jwt.claims, claim: app_metadata.uid, type: uuid }'),
+      },
+    ]);
+    await ctx.db.runScript(compileScript(claims, { transactional: true }));
+    const read = async (value: string | null) => {
+      const client = await ctx.db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`SET LOCAL ROLE ${roles.app}`);
+        if (value !== null) await client.query("SELECT set_config('request.jwt.claims', $1, true)", [value]);
+        return (await client.query('SELECT id FROM act.notes ORDER BY id')).rows.map((r) => r.id);
+      } finally {
+        await client.query('ROLLBACK').catch(() => undefined);
+        client.release();
+      }
+    };
+    expect(await read(JSON.stringify({ sub: 'x', app_metadata: { uid: U1 } }))).toEqual([1, 2]);
+    expect(await read(null)).toEqual([]);
+    expect(await read('')).toEqual([]);
+    expect(await read(JSON.stringify({ sub: U1 }))).toEqual([]);
+    expect(await read(JSON.stringify({ app_metadata: { uid: '' } }))).toEqual([]);
+    await expect(read('{not json')).rejects.toThrow(/invalid input syntax for type json/);
+    await expect(read(JSON.stringify({ app_metadata: { uid: 42 } }))).rejects.toThrow(/invalid input syntax for type uuid/);
+    // back to the setting form for the other tests
+    await ctx.db.runScript(compileScript(active, { transactional: true }));
+  });
 });
