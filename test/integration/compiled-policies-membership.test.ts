@@ -7,6 +7,7 @@ import { parsePolicy } from '../../src/policy/load-policy.js';
 import type { PolicyModel } from '../../src/policy/model.js';
 import { compileScript } from '../../src/compile/render-sql.js';
 import { buildPlan } from '../../src/plan/build-plan.js';
+import { planProblems } from '../../src/plan/plan.js';
 import { convergeDatabase } from '../../src/apply/converge.js';
 import { openDatabase, type Database } from '../../src/db/connection.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
@@ -271,5 +272,15 @@ describeEachServer('compiled policies, membership model', (ctx) => {
     await expect(read(JSON.stringify({ app_metadata: { uid: 42 } }))).rejects.toThrow(/invalid input syntax for type uuid/);
     // back to the setting form for the other tests
     await ctx.db.runScript(compileScript(active, { transactional: true }));
+  });
+
+  it('plan reports a membership table or column the database lacks, before anything runs', async () => {
+    const text = fixture('membership.yaml', roles);
+    const missingTable = await parsePolicy([{ file: 'm.yaml', text: text.replace('table: app.memberships', 'table: act.nope') }]);
+    expect(planProblems(await buildPlan(owner.pool, missingTable))).toContain('the policy file declares 1 table that the database lacks: act.nope');
+    const missingColumn = await parsePolicy([{ file: 'm.yaml', text: text.replace('user_column: user_id', 'user_column: member_id') }]);
+    expect(planProblems(await buildPlan(owner.pool, missingColumn))).toContain(
+      'the policy file names 1 column that the database lacks: app.memberships.member_id',
+    );
   });
 });
