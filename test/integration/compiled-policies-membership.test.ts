@@ -241,7 +241,7 @@ describeEachServer('compiled policies, membership model', (ctx) => {
     expect((await as(roles.app, U1, `INSERT INTO act.notes VALUES ('${A}', 9, 'n')`, A)).rowCount).toBe(1);
   });
 
-  it('user.claim: the user is read from a JSON setting at the claim path; no claims, an empty setting or a missing claim: zero rows; malformed JSON or a claim of another type: an error', async () => {
+  it('user.claim: the user is read from a JSON setting at the claim path; no claims, an empty setting or a missing claim: zero rows; a claim of another type or form: zero rows (read like tenant.claim); malformed JSON: an error', async () => {
     const claims = await parsePolicy([
       {
         file: 'claims.yaml',
@@ -269,9 +269,47 @@ describeEachServer('compiled policies, membership model', (ctx) => {
     expect(await read(JSON.stringify({ sub: U1 }))).toEqual([]);
     expect(await read(JSON.stringify({ app_metadata: { uid: '' } }))).toEqual([]);
     await expect(read('{not json')).rejects.toThrow(/invalid input syntax for type json/);
-    await expect(read(JSON.stringify({ app_metadata: { uid: 42 } }))).rejects.toThrow(/invalid input syntax for type uuid/);
+    expect(await read(JSON.stringify({ app_metadata: { uid: 42 } }))).toEqual([]);
+    expect(await read(JSON.stringify({ app_metadata: { uid: 'not-a-uuid' } }))).toEqual([]);
+    expect(await read(JSON.stringify({ app_metadata: { uid: { id: U1 } } }))).toEqual([]);
     // back to the setting form for the other tests
     await ctx.db.runScript(compileScript(active, { transactional: true }));
+  });
+
+  it('tenant.claim beside membership: the active tenant is a claim of the same request.jwt.claims as the user (sub); member of it: its rows; else zero rows', async () => {
+    const claims = await parsePolicy([
+      {
+        file: 'claims-active.yaml',
+        text: fixture('membership-active.yaml', roles)
+          .replace('  setting: app.active_tenant\n', '  claim: app_metadata.org_id\n')
+          .replace('user: { setting: app.user_id, type: uuid }', 'user: { setting: request.jwt.claims, claim: sub, type: uuid }'),
+      },
+    ]);
+    expect(claims.tenant).toMatchObject({ setting: 'request.jwt.claims', claim: ['app_metadata', 'org_id'] });
+    expect(claims.tenant.membership?.activeTenant).toBe(true);
+    await ctx.db.runScript(compileScript(claims, { transactional: true }));
+    const read = async (claimsJson: unknown) => {
+      const client = await ctx.db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`SET LOCAL ROLE ${roles.app}`);
+        await client.query("SELECT set_config('request.jwt.claims', $1, true)", [JSON.stringify(claimsJson)]);
+        return (await client.query('SELECT id FROM act.notes ORDER BY id')).rows.map((r) => r.id);
+      } finally {
+        await client.query('ROLLBACK').catch(() => undefined);
+        client.release();
+      }
+    };
+    try {
+      expect(await read({ sub: U1, app_metadata: { org_id: A } })).toEqual([1]);
+      expect(await read({ sub: U1, app_metadata: { org_id: B } })).toEqual([2]);
+      expect(await read({ sub: U1, app_metadata: { org_id: C } })).toEqual([]);
+      expect(await read({ sub: U1 })).toEqual([]);
+      expect(await read({ sub: U1, app_metadata: { org_id: 42 } })).toEqual([]);
+      expect(await read({ sub: U3, app_metadata: { org_id: A } })).toEqual([]);
+    } finally {
+      await ctx.db.runScript(compileScript(active, { transactional: true }));
+    }
   });
 
   it('plan reports a membership table or column the database lacks, before anything runs', async () => {
