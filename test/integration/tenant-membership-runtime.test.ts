@@ -129,4 +129,43 @@ describeEachServer('withTenant, membership model', (ctx) => {
     expect(connect).not.toHaveBeenCalled();
     expect((await ctx.db.query('SELECT count(*)::int AS n FROM mall.docs')).rows).toEqual([{ n: 3 }]);
   });
+
+  it('tenant.claim beside membership: the active tenant goes in as the claims JSON, with set_config and with SET LOCAL, pg and Kysely', async () => {
+    await ctx.db.runScript(`
+      CREATE SCHEMA mclaim;
+      CREATE TABLE mclaim.members (user_id uuid NOT NULL, org_id uuid NOT NULL, PRIMARY KEY (user_id, org_id));
+      CREATE TABLE mclaim.docs (org_id uuid NOT NULL, id int PRIMARY KEY);
+      INSERT INTO mclaim.members VALUES ('${U1}', '${A}'), ('${U1}', '${B}'), ('${U2}', '${B}');
+      INSERT INTO mclaim.docs VALUES ('${A}', 1), ('${A}', 2), ('${B}', 3);
+      GRANT USAGE ON SCHEMA mclaim TO ${app};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON mclaim.docs TO ${app};`);
+    const text = policyYaml(app, 'mclaim', false).replace('  column: org_id\n', '  column: org_id\n  claim: app_metadata.org_id\n');
+    const claim = await parsePolicy([{ file: 'claim.yaml', text }]);
+    expect(claim.tenant.membership?.activeTenant).toBe(true);
+    await ctx.db.runScript(compileScript(claim, { transactional: true }));
+    const pool = appPool(2);
+    const q = 'SELECT id FROM mclaim.docs ORDER BY id';
+    for (const propagate of ['set-config', 'set-local'] as const) {
+      const options = { policy: claim, propagate };
+      expect(await withTenant(pool, { user: U1, tenant: A }, async (c) => ids((await c.query(q)).rows), options)).toEqual([1, 2]);
+      expect(await withTenant(pool, { user: U1, tenant: B }, async (c) => ids((await c.query(q)).rows), options)).toEqual([3]);
+      expect(await withTenant(pool, { user: U2, tenant: A }, async (c) => ids((await c.query(q)).rows), options)).toEqual([]);
+      const claims = await withTenant(
+        pool,
+        { user: U1, tenant: A },
+        async (c) => (await c.query("SELECT current_setting('request.jwt.claims') AS v")).rows[0].v,
+        options,
+      );
+      expect(JSON.parse(claims)).toEqual({ app_metadata: { org_id: A } });
+      const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: appPool(1) }) });
+      expect(
+        await withTenant(
+          db,
+          { user: U1, tenant: B },
+          async (trx) => ids((await trx.executeQuery(CompiledQuery.raw(q))).rows as Array<Record<string, unknown>>),
+          options,
+        ),
+      ).toEqual([3]);
+    }
+  });
 });
