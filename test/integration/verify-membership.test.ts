@@ -117,4 +117,37 @@ describeEachServer('verify, membership model', (ctx) => {
       await ctx.db.runScript(compileScript(active, { transactional: true }));
     }
   });
+
+  it('tenant.claim beside a user claim in the same request.jwt.claims: verify sets one claims JSON per identity; no leak, nothing skipped; a lookup that ignores the active tenant leaks', async () => {
+    await ctx.db.runScript(`
+      CREATE SCHEMA vclaim;
+      CREATE TABLE vclaim.members (user_id uuid NOT NULL, org_id uuid NOT NULL, PRIMARY KEY (user_id, org_id));
+      CREATE TABLE vclaim.docs (org_id uuid NOT NULL, id int NOT NULL, body text, PRIMARY KEY (org_id, id));
+      INSERT INTO vclaim.docs VALUES ('${A}', 1, 'a'), ('${B}', 2, 'b');
+      GRANT USAGE ON SCHEMA vclaim TO ${app};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON vclaim.docs TO ${app};`);
+    const text = policyYaml(app, 'vclaim', false)
+      .replace('  column: org_id\n', '  column: org_id\n  claim: app_metadata.org_id\n')
+      .replace('user: { setting: app.user_id, type: uuid }', 'user: { setting: request.jwt.claims, claim: sub, type: uuid }');
+    const claim = await parsePolicy([{ file: 'claim.yaml', text }]);
+    await ctx.db.runScript(compileScript(claim, { transactional: true }));
+    const { result, messages } = await leaks(claim);
+    expect(messages).toEqual([]);
+    expect(result.leaks).toBe(0);
+    expect(result.skipped).toBe(0);
+    expect(result.probes).toBeGreaterThan(10);
+    // Broken: the user's memberships, whatever the active tenant.
+    await ctx.db.runScript(`CREATE OR REPLACE FUNCTION vclaim.rlsctl_member_tenants() RETURNS uuid[] LANGUAGE sql STABLE SECURITY DEFINER
+      SET search_path = pg_catalog, pg_temp AS $$ SELECT COALESCE(array_agg(org_id), '{}') FROM vclaim.members
+        WHERE user_id = (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')::uuid $$`);
+    try {
+      const broken = await leaks(claim);
+      expect(
+        broken.messages.some((m) => m.includes(`acting as the member of tenant ${A} acting in tenant ${B}, of which they are not a member`)),
+        broken.messages.join('\n'),
+      ).toBe(true);
+    } finally {
+      await ctx.db.runScript(compileScript(claim, { transactional: true }));
+    }
+  });
 });
