@@ -42,7 +42,10 @@ function syntheticUser(type: TenantType, i: number): string {
 function withClaim(into: Record<string, unknown>, path: readonly string[], value: string): Record<string, unknown> {
   const [head, ...rest] = path;
   const inner = into[head];
-  return { ...into, [head]: rest.length === 0 ? value : withClaim(typeof inner === 'object' && inner !== null ? (inner as Record<string, unknown>) : {}, rest, value) };
+  return {
+    ...into,
+    [head]: rest.length === 0 ? value : withClaim(typeof inner === 'object' && inner !== null ? (inner as Record<string, unknown>) : {}, rest, value),
+  };
 }
 
 /**
@@ -57,7 +60,10 @@ function memberSettings(model: PolicyModel, m: Membership, user: string, tenant:
     return [[m.user.setting, JSON.stringify(doc)]];
   }
   const userValue = m.user.claim === undefined ? user : JSON.stringify(withClaim({}, m.user.claim.split('.'), user));
-  return [[m.user.setting, userValue], ...(tenant === undefined ? [] : [[model.tenant.setting, settingValueFor({ claim: claimOfTenant }, tenant)] as [string, string]])];
+  return [
+    [m.user.setting, userValue],
+    ...(tenant === undefined ? [] : [[model.tenant.setting, settingValueFor({ claim: claimOfTenant }, tenant)] as [string, string]]),
+  ];
 }
 
 /**
