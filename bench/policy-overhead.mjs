@@ -8,6 +8,11 @@
 // same machine state. The same data in `claim` and `citus` carries the policies of the other tenant
 // models of docs/policy-file.md (the tenant as a claim of request.jwt.claims; engine: citus, no
 // sub-select): policy_overhead_ratio_claim and policy_overhead_ratio_citus, against the same WHERE.
+//
+// The membership model (tenant.membership, issue 17): a third schema `mem` with the same rows,
+// protected through a membership table; users with 1, 10 and 100 memberships run the same
+// queries, against the explicit WHERE tenant_id = ANY($tenants) with the user's tenants
+// (policy_overhead_ratio_membership_1, _10, _100; aim <= 1.5 at 10).
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import { parsePolicy } from '../dist/policy/load-policy.js';
@@ -106,8 +111,101 @@ schemas:
                  ALTER TABLE naive.projects ENABLE ROW LEVEL SECURITY; ALTER TABLE naive.projects FORCE ROW LEVEL SECURITY;
                  CREATE POLICY tenant_isolation ON naive.tasks TO bench_app USING (tenant_id = current_setting('app.tenant_id')::uuid);
                  CREATE POLICY tenant_isolation ON naive.projects TO bench_app USING (tenant_id = current_setting('app.tenant_id')::uuid);`);
+  await setupMembership(c);
   await c.query('VACUUM ANALYZE');
   await c.end();
+}
+
+const MEMBERSHIP_COUNTS = [1, 10, 100];
+const USERS_PER_COUNT = 20;
+const userOf = (n, u) => `00000000-0000-4000-9000-${(n * 1000 + u).toString(16).padStart(12, '0')}`;
+/** The tenants of user u of those with n memberships: n consecutive tenants from a spread start. */
+const tenantsOf = (n, u) => Array.from({ length: Math.min(n, TENANTS) }, (_, i) => uuidOf(((u * 37 + i) % TENANTS) + 1));
+
+async function setupMembership(c) {
+  await c.query('CREATE SCHEMA mem');
+  await c.query('CREATE TABLE mem.memberships (user_id uuid NOT NULL, tenant_id uuid NOT NULL, PRIMARY KEY (tenant_id, user_id))');
+  await c.query('CREATE TABLE mem.projects (LIKE gen.projects INCLUDING ALL)');
+  await c.query('CREATE TABLE mem.tasks (LIKE gen.tasks INCLUDING ALL)');
+  await c.query('INSERT INTO mem.projects SELECT * FROM gen.projects');
+  await c.query('INSERT INTO mem.tasks SELECT * FROM gen.tasks');
+  // Every tenant has other members too (200 per tenant), so the lookup seeks among many rows.
+  await c.query(`INSERT INTO mem.memberships SELECT ('00000000-0000-4000-a000-' || lpad(to_hex(g), 12, '0'))::uuid, t.tenant_id
+                   FROM generate_series(1, 200) g CROSS JOIN (SELECT DISTINCT tenant_id FROM gen.projects) t`);
+  const rows = MEMBERSHIP_COUNTS.flatMap((n) =>
+    Array.from({ length: USERS_PER_COUNT }, (_, u) => tenantsOf(n, u).map((t) => `('${userOf(n, u)}', '${t}')`)).flat(),
+  );
+  await c.query(`INSERT INTO mem.memberships VALUES ${rows.join(', ')}`);
+  await c.query('GRANT USAGE ON SCHEMA mem TO bench_app, bench_bypass');
+  await c.query('GRANT SELECT ON ALL TABLES IN SCHEMA mem TO bench_app, bench_bypass');
+  const model = await parsePolicy([
+    {
+      file: 'bench-membership.yaml',
+      text: `version: 1
+tenant:
+  membership: { table: mem.memberships, user_column: user_id, tenant_column: tenant_id, user: { setting: app.user_id, type: uuid } }
+roles: { app: [bench_app], bypass: [bench_bypass] }
+schemas:
+  mem:
+    tables:
+      memberships: { mode: exempt, reason: membership table }
+      projects: tenant
+      tasks:
+        indexes:
+          - [created_at]
+          - [project_id]
+`,
+    },
+  ]);
+  const statements = compileStatements(model);
+  await c.query('BEGIN');
+  for (const s of statements.filter((s) => s.phase === 'transaction')) await c.query(s.sql);
+  await c.query('COMMIT');
+  for (const s of statements.filter((s) => s.phase === 'concurrent')) await c.query(s.sql);
+}
+
+/** policy / explicit for users with n memberships: the same queries, the explicit side WHERE tenant_id = ANY($tenants). */
+async function membershipRatios(app, bypass, random) {
+  const figures = [];
+  const explicit = {
+    point: 'SELECT * FROM mem.tasks WHERE tenant_id = ANY ($2::uuid[]) AND id = $1',
+    newest50: 'SELECT * FROM mem.tasks WHERE tenant_id = ANY ($1::uuid[]) ORDER BY created_at DESC LIMIT 50',
+    count: 'SELECT count(*) FROM mem.tasks WHERE tenant_id = ANY ($1::uuid[])',
+    join: 'SELECT p.name, count(*) FROM mem.projects p JOIN mem.tasks t ON t.project_id = p.id AND t.tenant_id = p.tenant_id WHERE p.tenant_id = ANY ($1::uuid[]) GROUP BY p.name ORDER BY 2 DESC, 1 LIMIT 10',
+  };
+  for (const n of MEMBERSHIP_COUNTS) {
+    // Both sides must read the same rows, or the ratio means nothing.
+    await app.query("SELECT set_config('app.user_id', $1, false)", [userOf(n, 0)]);
+    const viaPolicy = (await app.query(sql(QUERIES.count.policy, 'mem'))).rows[0].count;
+    const viaWhere = (await bypass.query(explicit.count, [tenantsOf(n, 0)])).rows[0].count;
+    if (viaPolicy !== viaWhere || Number(viaPolicy) !== Math.min(n, TENANTS) * TASKS_PER_TENANT) {
+      throw new Error(`membership bench: the policy reads ${viaPolicy} tasks, the explicit WHERE ${viaWhere}, for a user with ${n} memberships`);
+    }
+    const ratios = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      let policyMs = 0;
+      let explicitMs = 0;
+      for (let i = 0; i < SAMPLES_PER_ROUND / 3; i++) {
+        const u = Math.floor(random() * USERS_PER_COUNT);
+        const tenants = tenantsOf(n, u);
+        const k = Number.parseInt(tenants[0].slice(-12), 16);
+        const taskId = k - 1 + TENANTS * Math.floor(random() * TASKS_PER_TENANT) || TENANTS;
+        await app.query("SELECT set_config('app.user_id', $1, false)", [userOf(n, u)]);
+        for (const [q, text] of Object.entries(QUERIES)) {
+          const policyParams = q === 'point' ? [taskId] : [];
+          const explicitParams = q === 'point' ? [taskId, tenants] : [tenants];
+          const order = (i + round) % 2 === 0 ? ['p', 'e'] : ['e', 'p'];
+          for (const side of order) {
+            if (side === 'p') policyMs += (await timed(app, `m_${q}`, sql(text.policy, 'mem'), policyParams)).ms;
+            else explicitMs += (await timed(bypass, `me_${q}`, explicit[q], explicitParams)).ms;
+          }
+        }
+      }
+      ratios.push(policyMs / explicitMs);
+    }
+    figures.push(report(`policy_overhead_ratio_membership_${n}`, ratios, 'ratio', n === 10 ? '<= 1.5' : 'report'));
+  }
+  return figures;
 }
 
 /** A session as `role`; `tenant` set for the session (the transaction-local form costs round trips, not query time). */
@@ -195,6 +293,7 @@ export async function run() {
       }
       slowdowns.push(naiveMs / genMs);
     }
+    const membership = await membershipRatios(app, bypass, random);
     await app.end();
     await bypass.end();
     for (const [q, t] of Object.entries(perQuery)) {
@@ -205,6 +304,7 @@ export async function run() {
     figures.push(report('policy_overhead_ratio', ratios, 'ratio', '<= 1.10'));
     for (const m of Object.keys(MODELS)) figures.push(report(`policy_overhead_ratio_${m}`, modelRatios[m], 'ratio', '<= 1.10'));
     figures.push(report('naive_policy_slowdown', slowdowns, 'ratio', 'report (expect >= 10)'));
+    figures.push(...membership);
   } finally {
     await server.stop();
   }

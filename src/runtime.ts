@@ -11,4 +11,5 @@ export { tenantContext, type TenantContext } from './tenant/tenant-context.js';
 export { TenantContextError, type TenantContextErrorCode } from './tenant/tenant-context-error.js';
 export { validateTenantId, type TenantId } from './tenant/validate-tenant.js';
 export type { WithTenantOptions } from './tenant/tenant-options.js';
+export type { MemberIdentity } from './tenant/member-identity.js';
 export type { TenantType } from './tenant/tenant-type.js';

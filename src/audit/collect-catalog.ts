@@ -49,6 +49,9 @@ export async function collectCatalog(client: pg.ClientBase, facts: TenantFacts, 
     if (t.column) columnNames.add(t.column);
     for (const c of t.via?.columns ?? []) columnNames.add(c);
   }
+  // The membership lookup's columns (RLS044).
+  const membership = facts.model?.tenant.membership;
+  if (membership) for (const c of [membership.userColumn, membership.tenantColumn]) columnNames.add(c);
   const columns = await timed('columns', () => catalog.columns(userSchemas, { names: [...columnNames].sort() }));
 
   progress('reading policies');

@@ -24,6 +24,7 @@ import { rls040 } from './rules/rls040-missing-tenant-index.js';
 import { rls041 } from './rules/rls041-per-row-setting-call.js';
 import { rls042 } from './rules/rls042-non-sargable-tenant-predicate.js';
 import { rls043 } from './rules/rls043-invalid-index.js';
+import { rls044 } from './rules/rls044-missing-membership-index.js';
 import { rls050 } from './rules/rls050-view-bypasses-rls.js';
 import { rls051 } from './rules/rls051-unprotectable-relation.js';
 import { rls052 } from './rules/rls052-security-definer-function.js';
@@ -62,6 +63,7 @@ export const AUDIT_RULES: readonly AuditRule[] = [
   rls041,
   rls042,
   rls043,
+  rls044,
   rls050,
   rls051,
   rls052,

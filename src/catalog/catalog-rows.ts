@@ -284,3 +284,18 @@ export interface SqlFunctionRow {
   body: string;
   securityDefiner: boolean;
 }
+
+/** The membership helper function rlsctl generates (src/compile/membership.ts), as the catalog holds it. */
+export interface MemberFunctionState {
+  source: string;
+  config: string[];
+  securityDefiner: boolean;
+  volatility: string;
+  returns: string;
+  /** Owned by the owner of the membership table (whose rights it reads the table with). */
+  ownedByTableOwner: boolean;
+  /** PUBLIC may execute it (no ACL at all means PUBLIC may). */
+  publicExecute: boolean;
+  /** The app roles that may execute it. */
+  executors: string[];
+}

@@ -21,6 +21,7 @@ import type {
   ServerRow,
   SettingRow,
   SqlFunctionRow,
+  MemberFunctionState,
   GrantRow,
   ViewDependencyRow,
 } from './catalog-rows.js';
@@ -1005,6 +1006,48 @@ export async function readRoleReach(
     [roles, targets],
   );
   return rows;
+}
+
+/**
+ * The zero-argument function `schema.name` (the membership helper of src/compile/membership.ts): its body,
+ * settings, security, volatility and result type, whether the owner of `table` owns it, and who may execute it.
+ */
+export async function readMemberFunctionState(
+  client: Queryable,
+  fn: { schema: string; name: string; roles: string[]; table: string },
+): Promise<MemberFunctionState | undefined> {
+  const { rows } = await client.query<{
+    source: string;
+    config: string[] | null;
+    security_definer: boolean;
+    volatility: string;
+    returns: string;
+    owned_by_owner: boolean | null;
+    public_execute: boolean | null;
+    executors: string[];
+  }>(
+    `SELECT p.prosrc AS source, p.proconfig AS config, p.prosecdef AS security_definer, p.provolatile::pg_catalog.text AS volatility,
+            pg_catalog.format_type(p.prorettype, NULL) AS returns,
+            p.proowner IS NOT DISTINCT FROM (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($4)) AS owned_by_owner,
+            (p.proacl IS NULL OR EXISTS (SELECT FROM pg_catalog.aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')) AS public_execute,
+            ARRAY(SELECT r.rolname::pg_catalog.text FROM pg_catalog.pg_roles r
+                   WHERE r.rolname = ANY ($3::pg_catalog.text[]) AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')) AS executors
+       FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname = $1 AND p.proname = $2 AND p.pronargs = 0`,
+    [fn.schema, fn.name, fn.roles, fn.table],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    source: r.source,
+    config: r.config ?? [],
+    securityDefiner: r.security_definer,
+    volatility: r.volatility,
+    returns: r.returns,
+    ownedByTableOwner: r.owned_by_owner === true,
+    publicExecute: r.public_execute === true,
+    executors: r.executors,
+  };
 }
 
 /** The USING texts of the policies on the session's own temporary tables (plan/canonicalize-expressions.ts). */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Command, PolicyCommand, PolicyModel, TableDecl, TenantTable, Via } from '../policy/model.js';
 import { identBytes, qualify, quoteIdent, quoteLiteral } from './quote.js';
 import { tenantEqualsSql, tenantLookupOf } from './tenant-lookup.js';
+import { membershipPredicate } from './membership.js';
 
 /**
  * PolicyModel → the state the database must be in: per table its RLS flags,
@@ -78,6 +79,7 @@ export function staleGeneratedPolicySql(column: string, wanted: string[]): strin
 
 export function tenantPredicate(model: PolicyModel, table: TenantTable, self: string, parentAlias?: string): string {
   if (table.via) return viaPredicate(table.via, self, parentAlias);
+  if (model.tenant.membership) return membershipPredicate(model, tenantColumnOf(model, table));
   return tenantEqualsSql(tenantColumnOf(model, table), tenantLookupOf(model));
 }
 

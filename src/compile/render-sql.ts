@@ -2,6 +2,7 @@ import type { PolicyModel } from '../policy/model.js';
 import { embedExpression } from '../policy/expression.js';
 import { desiredState, staleGeneratedPolicySql, viaAliasSql, type DesiredTable, type IndexSpec, type PolicySpec } from './desired-state.js';
 import type { Statement } from './statement.js';
+import { describeMembership, memberFunctionStatement, membershipIndexes } from './membership.js';
 import { qualify, quoteIdent, quoteLiteral } from './quote.js';
 
 /** SQL text for the pieces of a desired state; shared by `compile` and `plan`. */
@@ -62,7 +63,8 @@ export interface CompileOptions {
 }
 
 export function compileStatements(model: PolicyModel, options: CompileOptions = {}): Statement[] {
-  const statements: Statement[] = [];
+  // The membership lookup first: the policies call it.
+  const statements: Statement[] = model.tenant.membership ? [memberFunctionStatement(model)] : [];
   for (const table of desiredState(model).tables) {
     if (!table.rls) continue;
     const tableSql = qualify(table.schema, table.name);
@@ -92,7 +94,7 @@ export function compileStatements(model: PolicyModel, options: CompileOptions = 
       summary: `rlsctl policies the file no longer produces dropped, and the same for every partition of ${table.schema}.${table.name}`,
     });
   }
-  for (const table of desiredState(model).tables) {
+  for (const table of [...desiredState(model).tables, { indexes: membershipIndexes(model) }]) {
     for (const index of table.indexes) {
       statements.push({
         sql: createIndexSql(index, { concurrently: !options.transactional, ifNotExists: true }),
@@ -327,7 +329,7 @@ export function compileScript(model: PolicyModel, options: CompileOptions = {}):
       ? '-- Transactional (compile --transactional): no BEGIN/COMMIT of its own, every index built inside the transaction; run it in one transaction, as migration tools do (psql -1 -v ON_ERROR_STOP=1 -f FILE).'
       : '-- Concurrent index builds: run it with psql (psql -v ON_ERROR_STOP=1 -f FILE), not inside a transaction (compile --transactional writes a script for that).',
     '-- Idempotent: run it any number of times; each run leaves the same catalog.',
-    `-- Tenant setting ${model.tenant.setting}${model.tenant.claim ? `, claim ${model.tenant.claim.join('.')}` : ''} (${model.tenant.type})${model.engine === 'citus' ? ', engine citus' : ''}; app roles: ${model.roles.app.join(', ')}.`,
+    `-- ${commentText(model.tenant.membership ? describeMembership(model) : `Tenant setting ${model.tenant.setting}${model.tenant.claim ? `, claim ${model.tenant.claim.join('.')}` : ''} (${model.tenant.type})${model.engine === 'citus' ? ', engine citus' : ''}`)}; app roles: ${model.roles.app.join(', ')}.`,
     ...(model.partitions?.protectNew
       ? ['-- partitions.protect_new: its event trigger is installed by rlsctl apply (as a superuser), not by this script.']
       : []),
@@ -347,7 +349,7 @@ export function compileScript(model: PolicyModel, options: CompileOptions = {}):
       current = '-- indexes';
     } else if (key !== current) {
       const table = model.tables.find((t) => `${t.schema}.${t.name}` === key);
-      lines.push(`-- ${commentText(`${key}: ${table ? describeTable(model, table) : ''}`)}`);
+      lines.push(`-- ${commentText(`${key}: ${table ? describeTable(model, table) : statement.summary}`)}`);
       current = key;
     }
     lines.push(statement.sql, '');
@@ -356,7 +358,7 @@ export function compileScript(model: PolicyModel, options: CompileOptions = {}):
     lines.push(`-- ${commentText(`${table.schema}.${table.name}: exempt (${table.mode === 'exempt' ? table.reason : ''}); left as it is.`)}`);
   }
   if (!transactional) lines.push('COMMIT;', '');
-  const indexes = transactional ? [] : desiredState(model).tables.flatMap((t) => t.indexes);
+  const indexes = transactional ? [] : [...desiredState(model).tables.flatMap((t) => t.indexes), ...membershipIndexes(model)];
   if (indexes.length > 0) {
     lines.push(
       '-- Tenant indexes, built without blocking writes. CREATE INDEX CONCURRENTLY cannot run inside a',

@@ -54,8 +54,11 @@ function settingText(setting: string): string {
   return `NULLIF(pg_catalog.current_setting(${quoteLiteral(setting)}, true), '')`;
 }
 
-/** The tenant as an expression without sub-query, NULL when it is not set or not of the type's form. */
-function bareLookup(lookup: TenantLookup): string {
+/**
+ * The tenant as an expression without sub-query, NULL when it is not set or not of the type's form.
+ * The membership lookup reads its user and active tenant with it too (src/compile/membership.ts).
+ */
+export function bareLookup(lookup: TenantLookup): string {
   if (!lookup.claim) return `${settingText(lookup.setting)}${CAST[lookup.type]}`;
   const path = `ARRAY[${lookup.claim.map(quoteLiteral).join(', ')}]`;
   const json = `(${settingText(lookup.setting)}::jsonb #> ${path})`;

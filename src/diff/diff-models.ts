@@ -92,6 +92,7 @@ class ModelDiff {
   private diffTenantSettings(): void {
     const b = this.base.tenant;
     const h = this.head.tenant;
+    this.diffMembership();
     if (b.setting !== h.setting) {
       this.add(
         'tenant-setting',
@@ -155,6 +156,32 @@ class ModelDiff {
         [],
       );
     }
+  }
+
+  /**
+   * tenant.membership added, removed or changed (table, columns, where the user comes from): which
+   * tenants a user reads is now decided by another table or setting, which rlsctl cannot check.
+   * Only an active tenant required where there was none (same membership otherwise) narrows.
+   */
+  private diffMembership(): void {
+    const b = this.base.tenant.membership;
+    const h = this.head.tenant.membership;
+    if (JSON.stringify(b) === JSON.stringify(h)) return;
+    const narrows = b && h && !b.activeTenant && h.activeTenant && JSON.stringify({ ...b, activeTenant: true }) === JSON.stringify(h);
+    const describe = (m: typeof b) =>
+      m
+        ? `${m.schema}.${m.table} (${m.userColumn}, ${m.tenantColumn}), user from ${m.user.setting}${m.user.claim ? ` claim ${m.user.claim}` : ''}${m.activeTenant ? ', active tenant' : ''}`
+        : 'none';
+    this.add(
+      'tenant-membership',
+      { kind: 'policy_file', name: 'tenant.membership' },
+      `tenant membership ${describe(b)} -> ${describe(h)}`,
+      narrows ? 'narrowing' : 'widening',
+      narrows
+        ? 'a user now sees the rows of the one active tenant they act in, not of every tenant they are a member of'
+        : 'which tenants a user reads is now decided by another membership table, column or user source, which rlsctl cannot check from the file, so this counts as widening',
+      this.fileWideSql({ ...this.base, tenant: { ...this.base.tenant, membership: h } }),
+    );
   }
 
   private diffSchemas(): void {

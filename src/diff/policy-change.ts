@@ -17,6 +17,7 @@ export type ChangeKind =
   | 'tenant-claim'
   | 'engine'
   | 'tenant-column-default'
+  | 'tenant-membership'
   | 'managed-schema'
   | 'partitions-protect-new'
   | 'app-role'

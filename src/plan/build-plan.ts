@@ -14,6 +14,7 @@ import { canonicalRequests, planRelationPolicies, type RelationPolicies } from '
 import type { Plan, PlanDrift, ViaWithoutKey } from './plan.js';
 import { partitionTriggerProblem, planPartitionTrigger, triggerGuardStatement } from '../compile/partition-trigger.js';
 import { readPartitionTrigger } from '../catalog/read-catalog.js';
+import { MEMBER_FUNCTION, membershipIndex, planMemberFunction, readMemberFunction } from '../compile/membership.js';
 
 /**
  * diff(policy file, live catalog) → Plan: only what differs.
@@ -67,7 +68,8 @@ export interface PlanOnClientOptions {
 
 /** The schemas a policy file is about: the managed ones (every declared table lives in one). */
 export function plannedSchemas(model: PolicyModel): string[] {
-  return [...new Set([...model.schemas, ...model.tables.map((t) => t.schema)])].sort();
+  const membership = model.tenant.membership ? [model.tenant.membership.schema] : [];
+  return [...new Set([...model.schemas, ...model.tables.map((t) => t.schema), ...membership])].sort();
 }
 
 export async function planOnClient(client: pg.ClientBase, model: PolicyModel, options: PlanOnClientOptions): Promise<Plan> {
@@ -89,7 +91,11 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
   const childrenOf = (t: CatalogTable) => children.get(tableKey(t)) ?? [];
 
   // --- Input the database contradicts: reported, and those tables left alone.
+  const membership = model.tenant.membership;
+  const membershipTable = membership ? tables.get(tableKey({ schema: membership.schema, name: membership.table })) : undefined;
   const missingTables = model.tables.filter((t) => !tables.has(tableKey(t))).map(tableKey);
+  if (membership && !membershipTable && !declared.has(`${membership.schema}.${membership.table}`))
+    missingTables.push(`${membership.schema}.${membership.table}`);
   const undeclaredTables = catalog.tables
     .filter((t) => (t.relkind === 'r' || t.relkind === 'p') && model.schemas.includes(t.schema) && !declared.has(tableKey(t)))
     // A partition follows its parent: reported through the parent (its root), not on its own.
@@ -101,6 +107,11 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
   const missingColumns: string[] = [];
   const viaWithoutKey: ViaWithoutKey[] = [];
   const usable: DesiredTable[] = [];
+  if (membership && membershipTable) {
+    for (const c of [membership.userColumn, membership.tenantColumn]) {
+      if (!membershipTable.columns.some((col) => col.name === c)) missingColumns.push(`${membership.schema}.${membership.table}.${c}`);
+    }
+  }
   for (const d of desired) {
     const missing = missingColumnsOf(model, d, tables);
     missingColumns.push(...missing);
@@ -170,6 +181,17 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
       });
     }
   }
+  if (membership && membershipTable) {
+    const index = membershipIndex(membership);
+    addWant(tableKey(membershipTable), {
+      name: index.name,
+      columns: index.columns,
+      unique: false,
+      match: 'lead',
+      userNamed: false,
+      purpose: `the membership lookup ${MEMBER_FUNCTION}() seeks the memberships of a user (${index.columns.join(', ')})`,
+    });
+  }
   const taken = new Map<string, Set<string>>();
   const context = {
     childrenOf,
@@ -198,6 +220,8 @@ export async function planOnClient(client: pg.ClientBase, model: PolicyModel, op
   // own CREATE POLICY on them: it stands aside first (apply sets the same guard itself).
   if (triggerState.trigger && tableStatements > 0) ordered.unshift(triggerGuardStatement());
   ordered.splice(ordered.filter((s) => s.phase === 'transaction').length, 0, ...trigger);
+  // The membership lookup before every policy that calls it.
+  ordered.unshift(...planMemberFunction(model, await readMemberFunction(client, model)));
 
   return {
     statements: ordered,

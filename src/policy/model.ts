@@ -18,8 +18,9 @@ export interface PolicyModel {
   /**
    * `claim`: the tenant is this path inside the setting's JSON (`tenant.claim`,
    * `app_metadata.org_id` → ['app_metadata', 'org_id']); absent, the setting holds the tenant itself.
+   * `membership`: the tenants come from a membership table (src/compile/membership.ts).
    */
-  tenant: { setting: string; type: TenantType; column: string; claim?: string[] };
+  tenant: { setting: string; type: TenantType; column: string; claim?: string[]; membership?: Membership };
   /** `engine: citus`: policies without sub-queries (src/compile/tenant-lookup.ts). Absent means postgres. */
   engine?: Engine;
   roles: { app: string[]; bypass: string[] };
@@ -34,6 +35,18 @@ export interface PolicyModel {
   partitions?: { protectNew: boolean };
   /** The YAML files the model was read from, sorted. */
   files: string[];
+}
+
+/** `tenant.membership`: a user sees the rows of every tenant they are a member of. */
+export interface Membership {
+  schema: string;
+  table: string;
+  userColumn: string;
+  tenantColumn: string;
+  /** Where the user comes from: a setting, or a claim (a dotted path) inside a JSON setting. */
+  user: { setting: string; type: TenantType; claim?: string };
+  /** The file named `tenant.setting`: the active tenant, rows of that tenant only (and only for a member). */
+  activeTenant: boolean;
 }
 
 export type TableDecl = TenantTable | SharedTable | ExemptTable;

@@ -18,6 +18,7 @@ import {
 } from './model.js';
 import { checkExpression, hasSubLink } from './expression.js';
 import { didYouMean } from './suggest.js';
+import { checkMembershipTable, readMembership } from './validate-membership.js';
 
 export interface PolicySource {
   file: string;
@@ -31,7 +32,7 @@ export interface ValidationResult {
 
 const TOP_KEYS = ['version', 'tenant', 'roles', 'schemas', 'partitions', 'engine'] as const;
 const PARTITIONS_KEYS = ['protect_new'] as const;
-const TENANT_KEYS = ['setting', 'type', 'column', 'claim'] as const;
+const TENANT_KEYS = ['setting', 'type', 'column', 'claim', 'membership'] as const;
 /** A segment of `tenant.claim`: it becomes a quoted literal of a text[] path (src/compile/tenant-lookup.ts). */
 const CLAIM_SEGMENT = /^[A-Za-z0-9_-]{1,63}$/;
 const ROLE_KEYS = ['app', 'bypass'] as const;
@@ -97,6 +98,8 @@ class Validator {
   private schemas = new Map<string, Declared>();
   private tables: TableDecl[] = [];
   private viaLocations = new Map<TableDecl, SourceLocation>();
+  /** Where `tenant.membership` was declared. */
+  private membershipAt?: SourceLocation;
 
   run(sources: PolicySource[]): ValidationResult {
     for (const source of sources) this.readFile(source);
@@ -138,18 +141,18 @@ class Validator {
 
   // ---------------------------------------------------------------- helpers
 
-  private at(node: Node | null | undefined): SourceLocation {
+  at(node: Node | null | undefined): SourceLocation {
     const offset = node?.range ? node.range[0] : 0;
     const pos = this.lines.linePos(offset);
     return { file: this.file, line: pos.line, column: pos.col };
   }
 
-  private report(location: SourceLocation, message: string, hint?: string): void {
+  report(location: SourceLocation, message: string, hint?: string): void {
     this.diagnostics.push({ location, message, hint });
   }
 
   /** The pairs of a map, with unknown keys reported (and a "did you mean" for near misses). */
-  private entries(map: YAMLMap, allowed: readonly string[], where: string): Map<string, Pair> {
+  entries(map: YAMLMap, allowed: readonly string[], where: string): Map<string, Pair> {
     const out = new Map<string, Pair>();
     for (const pair of map.items) {
       const keyNode = pair.key as Node | null;
@@ -176,15 +179,15 @@ class Validator {
     return out;
   }
 
-  private keyLocation(pair: Pair): SourceLocation {
+  keyLocation(pair: Pair): SourceLocation {
     return this.at(pair.key as Node);
   }
 
-  private valueLocation(pair: Pair): SourceLocation {
+  valueLocation(pair: Pair): SourceLocation {
     return pair.value ? this.at(pair.value as Node) : this.keyLocation(pair);
   }
 
-  private string(pair: Pair, what: string): string | undefined {
+  string(pair: Pair, what: string): string | undefined {
     const node = pair.value as Node | null;
     if (isScalar(node) && typeof node.value === 'string' && node.value !== '') return node.value;
     this.report(this.valueLocation(pair), `${what} must be a non-empty string`, describe(node));
@@ -213,7 +216,7 @@ class Validator {
     return ok ? out : undefined;
   }
 
-  private identifier(name: string, location: SourceLocation, what: string): boolean {
+  identifier(name: string, location: SourceLocation, what: string): boolean {
     // Every identifier is quoted in the SQL rlsctl writes, so any name PostgreSQL
     // can store is accepted; what it cannot store, or would silently truncate, is not.
     if (identBytes(name) > 63) {
@@ -413,37 +416,13 @@ class Validator {
     }
     if (!this.firstDeclaration(this.tenant, pair, '`tenant`')) return;
     const keys = this.entries(node, TENANT_KEYS, '`tenant`');
-    const value = { setting: 'app.tenant_id', type: 'uuid' as TenantType, column: 'tenant_id' };
+    const value: PolicyModel['tenant'] = { setting: 'app.tenant_id', type: 'uuid', column: 'tenant_id' };
     const setting = keys.get('setting');
-    if (setting) {
-      const s = this.string(setting, '`tenant.setting`');
-      if (s !== undefined) {
-        if (!s.includes('.')) {
-          this.report(
-            this.valueLocation(setting),
-            `the setting \`${s}\` has no dot`,
-            `PostgreSQL only accepts custom settings with a prefix: write \`app.${s}\``,
-          );
-        } else if (!/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$/.test(s)) {
-          this.report(
-            this.valueLocation(setting),
-            `the setting \`${s}\` is not a valid custom setting name`,
-            'use names of letters, digits and underscores joined by dots, e.g. `app.tenant_id`',
-          );
-        } else value.setting = s;
-      }
-    }
+    const s = setting ? this.settingName(setting, '`tenant.setting`') : undefined;
+    if (s !== undefined) value.setting = s;
     const type = keys.get('type');
-    if (type) {
-      const t = this.string(type, '`tenant.type`');
-      if (t !== undefined) {
-        if ((TENANT_TYPES as readonly string[]).includes(t)) value.type = t as TenantType;
-        else {
-          const near = didYouMean(t, TENANT_TYPES);
-          this.report(this.valueLocation(type), `unknown tenant type \`${t}\``, near ? `did you mean \`${near}\`?` : `use one of ${TENANT_TYPES.join(', ')}`);
-        }
-      }
-    }
+    const t = type ? this.tenantType(type, '`tenant.type`') : undefined;
+    if (t !== undefined) value.type = t;
     const column = keys.get('column');
     if (column) {
       const c = this.string(column, '`tenant.column`');
@@ -453,6 +432,12 @@ class Validator {
     const claim = claimPair ? this.claimPath(claimPair) : undefined;
     // PostgREST's setting is the default home of claims.
     if (claim) Object.assign(value, { claim, setting: setting ? value.setting : 'request.jwt.claims' });
+    const membership = keys.get('membership');
+    if (membership) {
+      const m = readMembership(this, membership, setting !== undefined || claim !== undefined);
+      if (m) value.membership = m;
+      this.membershipAt = this.keyLocation(membership);
+    }
     this.tenant = { value, location: this.keyLocation(pair) };
   }
 
@@ -470,6 +455,32 @@ class Validator {
       return undefined;
     }
     return segments;
+  }
+
+  /** A custom setting name (`tenant.setting`, `membership.user.setting`): a prefix, a dot, identifier-like parts. */
+  settingName(pair: Pair, what: string): string | undefined {
+    const s = this.string(pair, what);
+    if (s === undefined) return undefined;
+    if (!s.includes('.')) {
+      this.report(this.valueLocation(pair), `the setting \`${s}\` has no dot`, `PostgreSQL only accepts custom settings with a prefix: write \`app.${s}\``);
+    } else if (!/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$/.test(s)) {
+      this.report(
+        this.valueLocation(pair),
+        `the setting \`${s}\` is not a valid custom setting name`,
+        'use names of letters, digits and underscores joined by dots, e.g. `app.tenant_id`',
+      );
+    } else return s;
+    return undefined;
+  }
+
+  /** One of TENANT_TYPES (`tenant.type`, `membership.user.type`). */
+  tenantType(pair: Pair, what: string): TenantType | undefined {
+    const t = this.string(pair, what);
+    if (t === undefined) return undefined;
+    if ((TENANT_TYPES as readonly string[]).includes(t)) return t as TenantType;
+    const near = didYouMean(t, TENANT_TYPES);
+    this.report(this.valueLocation(pair), `unknown tenant type \`${t}\``, near ? `did you mean \`${near}\`?` : `use one of ${TENANT_TYPES.join(', ')}`);
+    return undefined;
   }
 
   private readRoles(pair: Pair): void {
@@ -884,9 +895,16 @@ class Validator {
           `this expression holds a sub-query, which Citus refuses in the policies of distributed tables (${where})`,
           'write it without SELECT, EXISTS or IN (SELECT ...)',
         );
+      if (this.membershipAt)
+        this.report(
+          this.membershipAt,
+          `\`tenant.membership\` is not available with ${where}: its policies read the tenants of the user with a sub-select, which Citus refuses in the policies of distributed tables`,
+          'drop `engine: citus`, or drop `tenant.membership` and put the active tenant in `tenant.setting` or `tenant.claim` (checking membership in the application)',
+        );
     }
     const byKey = new Map<string, TableDecl>();
     for (const table of this.tables) byKey.set(`${table.schema}.${table.name}`, table);
+    if (this.tenant && this.membershipAt) checkMembershipTable(this, this.tenant.value, byKey, this.membershipAt);
     for (const [table, location] of this.viaLocations) {
       if (table.mode !== 'tenant' || !table.via) continue;
       const parentKey = `${table.via.parentSchema}.${table.via.parentName}`;

@@ -19,7 +19,16 @@ const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$/;
  */
 export interface WithTenantOptions {
   /** A loaded policy model (or anything with its `tenant` section and `engine`). */
-  policy?: { tenant: { setting: string; type: TenantType; claim?: readonly string[] }; engine?: 'postgres' | 'citus' };
+  policy?: {
+    tenant: {
+      setting: string;
+      type: TenantType;
+      claim?: readonly string[];
+      /** `tenant.membership`: withTenant takes `{ user, tenant? }` (src/tenant/member-identity.ts). */
+      membership?: { user: { setting: string; type: TenantType; claim?: string }; activeTenant: boolean };
+    };
+    engine?: 'postgres' | 'citus';
+  };
   /** The custom setting the policies read, e.g. `app.tenant_id`. */
   setting?: string;
   /** The tenant type the value is validated against: uuid | bigint | integer | text. */
@@ -35,6 +44,15 @@ export interface WithTenantOptions {
    * when `citus.propagate_set_commands` is `local`). The default with a policy of `engine: citus` is `set-local`.
    */
   propagate?: 'set-config' | 'set-local';
+  /** The user form `{ user, tenant? }`: the setting the membership lookup reads the user from (default `app.user_id`). */
+  userSetting?: string;
+  /** The user form: the type the user is validated against (default `uuid`). */
+  userType?: TenantType;
+}
+
+/** Whether `name` is a custom setting name withTenant can set. */
+export function settingName(name: unknown): name is string {
+  return typeof name === 'string' && SETTING_NAME.test(name);
 }
 
 export interface TenantSettings {
@@ -51,7 +69,7 @@ const CLAIM_SEGMENT = /^[A-Za-z0-9_-]{1,63}$/;
 export function resolveTenantOptions(options: WithTenantOptions | undefined): TenantSettings {
   const setting = options?.setting ?? options?.policy?.tenant.setting ?? DEFAULT_TENANT_SETTING;
   const type = options?.type ?? options?.policy?.tenant.type ?? DEFAULT_TENANT_TYPE;
-  if (typeof setting !== 'string' || !SETTING_NAME.test(setting)) {
+  if (!settingName(setting)) {
     throw new TenantContextError('invalid-options', `the tenant setting ${describeTenantValue(setting)} is not a valid custom setting name`, {
       hint: "a custom setting has a prefix and a dot, e.g. app.tenant_id; use the policy file's tenant.setting",
     });
@@ -89,11 +107,23 @@ export function settingValueFor(settings: { claim?: readonly string[] }, tenant:
  * or for `propagate: 'set-local'` `SET LOCAL "prefix"."name" = '...'`.
  */
 export function setTenantSql(settings: TenantSettings, tenant: string): string {
-  const value = quoteLiteral(settingValueFor(settings, tenant));
-  if (settings.propagate === 'set-local')
-    return `SET LOCAL ${settings.setting
-      .split('.')
-      .map((part) => `"${part.replace(/"/g, '""')}"`)
-      .join('.')} = ${value}`;
-  return `SELECT pg_catalog.set_config(${quoteLiteral(settings.setting)}, ${value}, true)`;
+  return setSettingsSql([[settings.setting, settingValueFor(settings, tenant)]], settings.propagate);
+}
+
+/**
+ * setTenantSql for several settings (the user form of withTenant sets the user and the
+ * active tenant): one `SELECT set_config(...), ...`, or one `SET LOCAL` per setting.
+ */
+export function setSettingsSql(assignments: ReadonlyArray<readonly [setting: string, value: string]>, propagate: TenantSettings['propagate']): string {
+  if (propagate === 'set-local')
+    return assignments
+      .map(
+        ([setting, value]) =>
+          `SET LOCAL ${setting
+            .split('.')
+            .map((part) => `"${part.replace(/"/g, '""')}"`)
+            .join('.')} = ${quoteLiteral(value)}`,
+      )
+      .join('; ');
+  return `SELECT ${assignments.map(([setting, value]) => `pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(value)}, true)`).join(', ')}`;
 }

@@ -5,7 +5,8 @@ import { DatabaseError } from './rlsctl-error.js';
 import { TenantContextError } from './tenant-context-error.js';
 import { tenantContext } from './tenant-context.js';
 import { HandleState, kyselyHandle, pgHandle, type TenantClient } from './tenant-handle.js';
-import { resolveTenantOptions, setTenantSql, settingValueFor, type TenantSettings, type WithTenantOptions } from './tenant-options.js';
+import { setSettingsSql, setTenantSql, type TenantSettings, type WithTenantOptions } from './tenant-options.js';
+import { resolveIdentity, type Identity, type MemberIdentity } from './member-identity.js';
 import { describeTenantValue, validateTenantId, type TenantId } from './validate-tenant.js';
 
 /**
@@ -21,6 +22,7 @@ import { describeTenantValue, validateTenantId, type TenantId } from './validate
  */
 
 interface TransactionScope {
+  /** The identity, as messages name it: `tenant "…"` or `user "…"`. */
   readonly tenant: string;
   /** Cleared when the transaction ends, so that a callback leaked past it is not taken for a nested call. */
   open: boolean;
@@ -79,6 +81,11 @@ export function poolOf(db: unknown, who: string): pg.Pool {
  * inside a request scoped to one (tenantContext.run).
  */
 export function checkTenantScope(tenant: string, type: TenantSettings['type'], who: string): void {
+  checkScope({ label: `tenant ${describeTenantValue(tenant)}`, tenant, type }, who);
+}
+
+/** checkTenantScope for a tenant or a user (`label` says which, in messages). */
+function checkScope(identity: Pick<Identity, 'label' | 'tenant' | 'type'>, who: string): void {
   const active = transactionScope.getStore();
   if (active?.open) {
     // Refused for the same tenant too: a nested call would take a second
@@ -87,17 +94,17 @@ export function checkTenantScope(tenant: string, type: TenantSettings['type'], w
     // rolls back. The caller's function already holds the tenant's client.
     throw new TenantContextError(
       'nested-transaction',
-      active.tenant === tenant
-        ? `${who} inside another withTenant (same tenant ${describeTenantValue(tenant)})`
-        : `${who} for tenant ${describeTenantValue(tenant)} inside a withTenant for tenant ${describeTenantValue(active.tenant)}`,
+      active.tenant === identity.label
+        ? `${who} inside another withTenant (same ${identity.label})`
+        : `${who} for ${identity.label} inside a withTenant for ${active.tenant}`,
       { hint: 'pass the client or transaction that the outer withTenant gave you down to this code instead of opening another transaction' },
     );
   }
   const requestTenant = tenantContext.current();
-  if (requestTenant !== undefined && validateTenantId(requestTenant, type) !== tenant) {
+  if (requestTenant !== undefined && identity.tenant !== undefined && validateTenantId(requestTenant, identity.type) !== identity.tenant) {
     throw new TenantContextError(
       'tenant-mismatch',
-      `${who} for tenant ${describeTenantValue(tenant)} inside the request context of tenant ${describeTenantValue(requestTenant)}`,
+      `${who} for tenant ${describeTenantValue(identity.tenant)} inside the request context of tenant ${describeTenantValue(requestTenant)}`,
       { hint: 'a request scoped to one tenant cannot open a transaction for another; run cross-tenant work outside tenantContext.run' },
     );
   }
@@ -105,8 +112,7 @@ export function checkTenantScope(tenant: string, type: TenantSettings['type'], w
 
 interface Prepared {
   driver: Driver;
-  settings: TenantSettings;
-  tenant: string;
+  identity: Identity;
 }
 
 /** Every check, synchronously and before any connection is taken or SQL sent. */
@@ -115,10 +121,9 @@ function prepare(db: unknown, tenantId: unknown, fn: unknown, options: WithTenan
   if (typeof fn !== 'function') {
     throw new TenantContextError('invalid-options', `withTenant needs a function to run as the tenant, got ${describeTenantValue(fn)}`);
   }
-  const settings = resolveTenantOptions(options);
-  const tenant = validateTenantId(tenantId, settings.type);
-  checkTenantScope(tenant, settings.type, 'withTenant');
-  return { driver, settings, tenant };
+  const identity = resolveIdentity(tenantId, options);
+  checkScope(identity, 'withTenant');
+  return { driver, identity };
 }
 
 /**
@@ -150,12 +155,23 @@ export type KyselyTransactionOf<D> = D extends { transaction(): { execute<T>(cal
  *
  * `options` name the setting and the tenant type, or pass the loaded policy
  * (`{ policy: await loadPolicy() }`); default `app.tenant_id` / `uuid`.
+ *
+ * For a policy file with `tenant.membership`, pass `{ user, tenant? }` instead
+ * of the tenant id: the user goes into the membership's user setting
+ * (`userSetting`, default `app.user_id`), the active tenant, when given, into
+ * the tenant setting; both validated and transaction-local like the tenant
+ * (src/tenant/member-identity.ts).
  * A nested withTenant is refused (TenantContextError 'nested-transaction').
  */
-export function withTenant<R>(db: pg.Pool, tenantId: TenantId, fn: (client: TenantClient) => Promise<R>, options?: WithTenantOptions): Promise<R>;
+export function withTenant<R>(
+  db: pg.Pool,
+  tenantId: TenantId | MemberIdentity,
+  fn: (client: TenantClient) => Promise<R>,
+  options?: WithTenantOptions,
+): Promise<R>;
 export function withTenant<D extends KyselyLike, R>(
   db: D,
-  tenantId: TenantId,
+  tenantId: TenantId | MemberIdentity,
   fn: (trx: KyselyTransactionOf<D>) => Promise<R>,
   options?: WithTenantOptions,
 ): Promise<R>;
@@ -200,6 +216,11 @@ export function beginTenantSql(settings: TenantSettings, tenant: string): string
   return `BEGIN; ${setTenantSql(settings, tenant)}`;
 }
 
+/** beginTenantSql for an identity (the user form sets the user and the active tenant). */
+export function beginSettingsSql(identity: Pick<Identity, 'assignments' | 'propagate'>): string {
+  return `BEGIN; ${setSettingsSql(identity.assignments, identity.propagate)}`;
+}
+
 function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
@@ -215,12 +236,12 @@ async function runOnPool(pool: pg.Pool, prepared: Prepared, fn: (client: TenantC
     broken ??= error;
   };
   client.on('error', onError);
-  const scope: TransactionScope = { tenant: prepared.tenant, open: true };
+  const scope: TransactionScope = { tenant: prepared.identity.label, open: true };
   const state = new HandleState('client');
   try {
     let result: unknown;
     try {
-      await client.query(beginTenantSql(prepared.settings, prepared.tenant));
+      await client.query(beginSettingsSql(prepared.identity));
       try {
         result = await transactionScope.run(scope, () => fn(pgHandle(client, state)));
       } finally {
@@ -270,7 +291,7 @@ async function runOnKysely(db: Kysely<unknown>, prepared: Prepared, fn: (trx: Tr
   // Loaded only on this path, so that a pg-only application never loads kysely.
   kyselyModule ??= import('kysely');
   const { CompiledQuery } = await kyselyModule;
-  const scope: TransactionScope = { tenant: prepared.tenant, open: true };
+  const scope: TransactionScope = { tenant: prepared.identity.label, open: true };
   try {
     // Kysely sends BEGIN itself and gives no hook to add to it, so the tenant
     // costs one more round trip here than on the pg path; bound parameters then
@@ -278,11 +299,10 @@ async function runOnKysely(db: Kysely<unknown>, prepared: Prepared, fn: (trx: Tr
     // connection whose ROLLBACK failed, and raises on a COMMIT that rolled back.
     return await transactionScope.run(scope, () =>
       db.transaction().execute(async (trx) => {
-        const { settings, tenant } = prepared;
+        const { assignments, propagate } = prepared.identity;
+        const calls = assignments.map((_, i) => `pg_catalog.set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ');
         await trx.executeQuery(
-          settings.propagate === 'set-local'
-            ? CompiledQuery.raw(setTenantSql(settings, tenant))
-            : CompiledQuery.raw('SELECT pg_catalog.set_config($1, $2, true)', [settings.setting, settingValueFor(settings, tenant)]),
+          propagate === 'set-local' ? CompiledQuery.raw(setSettingsSql(assignments, propagate)) : CompiledQuery.raw(`SELECT ${calls}`, assignments.flat()),
         );
         const state = new HandleState('Kysely transaction');
         try {

@@ -35,8 +35,11 @@ export class ProbeSession {
     private readonly client: pg.ClientBase,
     private readonly setting: string,
     private readonly loginDefaults: Map<string, LoginDefaults>,
-    /** What goes into the setting for a tenant: the tenant, or the claims JSON of the claim model (src/compile/tenant-lookup.ts). */
-    private readonly settingValue: (tenant: string) => string = (tenant) => tenant,
+    /**
+     * The settings that stand for a tenant: the tenant setting (with the claims JSON of the claim
+     * model, src/compile/tenant-lookup.ts), or a member's (src/verify/membership-probes.ts).
+     */
+    readonly identity: (tenant: string) => Array<[string, string]> = (tenant) => [[setting, tenant]],
   ) {}
 
   /** A query as the connecting role, after undoing the last probe. Errors are the tool's, not a probe's: they end the run. */
@@ -58,7 +61,8 @@ export class ProbeSession {
   async as(role: string, tenant: string | null, statement: string, before: string[] = [], shown = statement): Promise<ProbeOutcome> {
     const defaults = this.loginDefaults.get(role);
     const configs = [`pg_catalog.set_config('row_security', ${quoteLiteral(defaults?.rowSecurity ?? 'on')}, true)`];
-    if (tenant !== null) configs.push(`pg_catalog.set_config(${quoteLiteral(this.setting)}, ${quoteLiteral(this.settingValue(tenant))}, true)`);
+    if (tenant !== null)
+      configs.push(...this.identity(tenant).map(([name, value]) => `pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`));
     else if (defaults?.tenantSetting !== undefined)
       configs.push(`pg_catalog.set_config(${quoteLiteral(this.setting)}, ${quoteLiteral(defaults.tenantSetting)}, true)`);
     const text = [`ROLLBACK TO SAVEPOINT ${PROBE_SAVEPOINT}`, ...before, `SET LOCAL ROLE ${quoteIdent(role)}`, `SELECT ${configs.join(', ')}`, statement].join(

@@ -4,7 +4,8 @@ import { ownerSql, tenantLiteral } from './owner-sql.js';
 import type { PgError, ProbeSession } from './probe-session.js';
 import type { SeedFailure } from './seed-tenants.js';
 import type { FindingBook } from './finding-book.js';
-import { functionSql, resultKey, viewResultSql, type Target } from './target.js';
+import { functionSql, labelOf, resultKey, viewResultSql, type Target } from './target.js';
+import type { Stranger } from './membership-probes.js';
 import type { VerifyCatalog, VerifyRelation } from './verify-catalog.js';
 import type { VerifyRuleCode } from './rule.js';
 import { probeRead, probeResults, probeViewWithTenantColumn } from './rules/ver001-cross-tenant-read.js';
@@ -160,6 +161,34 @@ export class Prober {
       } else await this.probeTable(target);
     }
     step(targets.length);
+  }
+
+  /** Every tenant table read as an identity that may read no row of it (membership-probes.ts). */
+  async asStranger(targets: Target[], stranger: Stranger): Promise<void> {
+    for (const target of targets) {
+      if (target.kind !== 'relation' || (target.rel.kind !== 'table' && target.rel.kind !== 'partition')) continue;
+      const owner = ownerSql(this.catalog, target.rel, 'r');
+      if (!owner) continue;
+      for (const role of this.rolesFor(target, 'select')) {
+        const sql = `SELECT (${owner.sql})::text AS rlsctl_owner FROM ${target.rel.sql} AS r LIMIT 1`;
+        const outcome = await this.session.as(role, stranger.key, sql);
+        if (!outcome.ok) {
+          this.skipped(target, role, 'read', undefined, `the read probe as ${stranger.description} failed: ${this.errorText(outcome.error)}`, sql);
+        } else if (outcome.result.rows.length > 0) {
+          const found = outcome.result.rows[0].rlsctl_owner as string | null;
+          const whose = found === null ? 'a row that belongs to no tenant' : `a row of ${this.tenantName(found)}`;
+          this.book.add(
+            'VER001',
+            target,
+            role,
+            stranger.key.replace('\u0000', 'membership-'),
+            'read',
+            `${role} acting as ${stranger.description} reads ${whose} in ${labelOf(target, this.catalog)}`,
+            sql,
+          );
+        }
+      }
+    }
   }
 
   private async probeTable(target: Target & { kind: 'relation' }): Promise<void> {

@@ -7,6 +7,7 @@ import type { Finding } from '../report/finding.js';
 import { quoteLiteral } from '../compile/quote.js';
 import { ValueCounter } from './make-row.js';
 import { pickTenants } from './pick-tenants.js';
+import { seedMemberships } from './membership-probes.js';
 import { PROBE_SAVEPOINT, ProbeSession } from './probe-session.js';
 import { seedTenants } from './seed-tenants.js';
 import { readVerifyCatalog } from './verify-catalog.js';
@@ -140,11 +141,14 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     );
     const showValues = options.showValues ?? false;
     const seed = await seedTenants(client, catalog, tenants, counter, showValues);
+    // Memberships before the probes' savepoint: every probe rolls back to it.
+    const members = facts.model?.tenant.membership ? await seedMemberships(client, facts.model, tenants) : undefined;
     await client.query(`SAVEPOINT ${PROBE_SAVEPOINT}`);
     for (const failure of seed.failures) book.seedFailure(failure);
 
-    const settingValue = (tenant: string) => settingValueFor(tenantLookupOfFacts(facts), tenant);
-    const session = new ProbeSession(client, setting, catalog.loginDefaults, settingValue);
+    const lookup = tenantLookupOfFacts(facts);
+    const identity = members?.identity ?? ((tenant: string): Array<[string, string]> => [[setting, settingValueFor(lookup, tenant)]]);
+    const session = new ProbeSession(client, setting, catalog.loginDefaults, identity);
     const targets = targetsOf(catalog, facts.appRoles);
     // Read before the first probe: afterwards the session may stand in a probe's role or failed subtransaction.
     const triggers = await triggersOf(client, targets);
@@ -167,10 +171,17 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     // Phase 1: a session in which the tenant setting was never set.
     const fresh = await probe.noContext(targets, 'in a fresh session', step(1));
     // Phase 2: after a transaction that set the tenant locally ended.
-    await session.connecting(`SELECT pg_catalog.set_config(${quoteLiteral(setting)}, ${quoteLiteral(settingValue(tenants[0]))}, true)`);
+    await session.connecting(
+      `SELECT ${session
+        .identity(tenants[0])
+        .map(([name, value]) => `pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`)
+        .join(', ')}`,
+    );
     await probe.noContext(targets, 'after a transaction-local tenant ended', step(2));
     // Phase 3: as each tenant.
     await probe.asTenants(targets, fresh, step(3));
+    // Memberships: a user with none, and a member acting in another tenant, read no row.
+    for (const stranger of members?.strangers ?? []) await probe.asStranger(targets, stranger);
 
     const findings = book.findings(setting, facts);
     const unreachable = catalog.relations.flatMap((rel) =>

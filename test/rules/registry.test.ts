@@ -26,6 +26,7 @@ const SPEC: Record<string, string> = {
   RLS041: 'per-row-setting-call',
   RLS042: 'non-sargable-tenant-predicate',
   RLS043: 'invalid-index',
+  RLS044: 'missing-membership-index',
   RLS050: 'view-bypasses-rls',
   RLS051: 'unprotectable-relation',
   RLS052: 'security-definer-function',

@@ -14,7 +14,7 @@ import type { PolicyModel } from '../../../src/policy/model.js';
  */
 
 interface DocOptions {
-  tenant?: Record<string, string>;
+  tenant?: Record<string, unknown>;
   app?: string[];
   bypass?: string[];
   schemas?: Record<string, unknown>;
@@ -39,6 +39,9 @@ function pol(fields: Record<string, unknown> = {}): Record<string, unknown> {
 const withPolicy = (p: Record<string, unknown>) => ({ tickets: { policies: [p] } });
 const withPolicies = (...p: Array<Record<string, unknown>>) => ({ tickets: { policies: p } });
 
+const MEMBERSHIP = { table: 'app.memberships', user_column: 'user_id', tenant_column: 'tenant_id', user: { setting: 'app.user_id', type: 'uuid' } };
+const MEMBER_TABLES = { invoices: 'tenant', memberships: { mode: 'exempt', reason: 'membership table' }, teams: { mode: 'exempt', reason: 'teams' } };
+
 interface Case {
   name: string;
   base: string;
@@ -52,6 +55,36 @@ const LINES_VIA_INVOICES = { invoices: 'tenant', orders: 'tenant', lines: { via:
 const LINES_VIA_ORDERS = { invoices: 'tenant', orders: 'tenant', lines: { via: { parent: 'orders', columns: ['order_id'], references: ['id'] } } };
 
 const WIDENING: Case[] = [
+  {
+    name: 'tenant.membership added: the tenants now come from a table, widening both ways',
+    base: doc(MEMBER_TABLES),
+    head: doc(MEMBER_TABLES, { tenant: { setting: undefined, membership: MEMBERSHIP } }),
+    expect: ['widening tenant-membership'],
+    reverse: ['widening tenant-membership'],
+  },
+  {
+    name: 'the membership table changes: widening both ways',
+    base: doc(MEMBER_TABLES, { tenant: { setting: undefined, membership: MEMBERSHIP } }),
+    head: doc(MEMBER_TABLES, { tenant: { setting: undefined, membership: { ...MEMBERSHIP, table: 'app.teams' } } }),
+    expect: ['widening tenant-membership'],
+    reverse: ['widening tenant-membership'],
+  },
+  {
+    name: 'a membership column changes: widening both ways',
+    base: doc(MEMBER_TABLES, { tenant: { setting: undefined, membership: MEMBERSHIP } }),
+    head: doc(MEMBER_TABLES, { tenant: { setting: undefined, membership: { ...MEMBERSHIP, user_column: 'member_id' } } }),
+    expect: ['widening tenant-membership'],
+    reverse: ['widening tenant-membership'],
+  },
+  {
+    name: 'the user now comes from a JWT claim: widening both ways',
+    base: doc(MEMBER_TABLES, { tenant: { setting: undefined, membership: MEMBERSHIP } }),
+    head: doc(MEMBER_TABLES, {
+      tenant: { setting: undefined, membership: { ...MEMBERSHIP, user: { setting: 'request.jwt.claims', claim: 'sub', type: 'uuid' } } },
+    }),
+    expect: ['widening tenant-membership'],
+    reverse: ['widening tenant-membership'],
+  },
   { name: 'tenant -> exempt', base: doc({ invoices: 'tenant' }), head: doc({ invoices: { mode: 'exempt', reason: 'archive' } }), expect: ['widening mode'] },
   { name: 'shared -> exempt', base: doc({ countries: 'shared' }), head: doc({ countries: { mode: 'exempt', reason: 'lookup' } }), expect: ['widening mode'] },
   {
@@ -251,6 +284,12 @@ const WIDENING: Case[] = [
 ];
 
 const NARROWING: Case[] = [
+  {
+    name: 'an active tenant is now required beside the memberships (tenant.setting added)',
+    base: doc(MEMBER_TABLES, { tenant: { setting: undefined, membership: MEMBERSHIP } }),
+    head: doc(MEMBER_TABLES, { tenant: { membership: MEMBERSHIP } }),
+    expect: ['narrowing tenant-membership'],
+  },
   {
     name: 'partitions.protect_new turned on',
     base: doc({ events: 'tenant' }),

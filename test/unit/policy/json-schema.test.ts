@@ -40,6 +40,7 @@ const SCHEMA_EXPRESSIBLE = [
   'invalid-identifier.yaml', // pattern: no control characters
   'policy-name-reserved.yaml', // not pattern ^rlsctl_
   'several-errors.yaml',
+  'membership-errors.yaml', // required, additionalProperties, pattern, enum
 ];
 
 /** Invalid fixtures a JSON Schema cannot express, and why; the validator alone rejects them. */
@@ -58,6 +59,7 @@ const VALIDATOR_ONLY: Record<string, string> = {
   'roles-in-two-files': 'a duplicate across files',
   'invalid-yaml-syntax.yaml': 'not YAML at all: there is no document to check',
   'duplicate-key.yaml': 'a YAML-level error: the parsed document keeps one of the keys',
+  'membership-table-declared.yaml': 'a reference to another table and its mode, and two settings that must differ',
 };
 
 let validateSchema: (data: unknown) => boolean;

@@ -140,3 +140,49 @@ describe('the compiled script', () => {
     expect(compileScript(model!)).toContain(`-- Tenant setting request.jwt.claims, claim app_metadata.org_id (uuid), engine citus; app roles: app_user.`);
   });
 });
+
+describe('tenant.membership with the claim model and Citus', () => {
+  const MEMBERSHIP = [
+    'tenant:',
+    '  column: org_id',
+    '  claim: app_metadata.org_id',
+    '  membership:',
+    '    table: app.memberships',
+    '    user_column: user_id',
+    '    tenant_column: org_id',
+    '    user: { setting: request.jwt.claims, claim: sub, type: uuid }',
+  ].join('\n');
+  const MEM_TABLES = `${TABLES}      memberships: { mode: exempt, reason: membership lookup }\n`;
+
+  it('refuses engine: citus with tenant.membership, at the membership key, with a hint', () => {
+    const { model, diagnostics } = check(`${HEAD}engine: citus\n${MEMBERSHIP}\n${MEM_TABLES}`);
+    expect(model).toBeUndefined();
+    expect(diagnostics).toEqual([
+      {
+        location: { file: 'p.yaml', line: 7, column: 3 },
+        message:
+          '`tenant.membership` is not available with `engine: citus` (p.yaml:3:1): its policies read the tenants of the user with a sub-select, which Citus refuses in the policies of distributed tables',
+        hint: 'drop `engine: citus`, or drop `tenant.membership` and put the active tenant in `tenant.setting` or `tenant.claim` (checking membership in the application)',
+      },
+    ]);
+  });
+
+  it('tenant.claim beside membership is the active tenant, read with the claim lookup; the user claim too', () => {
+    const { model, diagnostics } = check(`${HEAD}${MEMBERSHIP}\n${MEM_TABLES}`);
+    expect(diagnostics).toEqual([]);
+    expect(model!.tenant.setting).toBe('request.jwt.claims');
+    expect(model!.tenant.membership!.activeTenant).toBe(true);
+    const script = compileScript(model!);
+    expect(script).toContain(`#>> ARRAY['app_metadata', 'org_id']`);
+    expect(script).toContain(`#>> ARRAY['sub']`);
+    expect(script).toContain('active tenant from request.jwt.claims claim app_metadata.org_id');
+  });
+
+  it('refuses one setting for the user claim and an active tenant without a claim', () => {
+    const text = MEMBERSHIP.replace('  claim: app_metadata.org_id', '  setting: request.jwt.claims');
+    const { diagnostics } = check(`${HEAD}${text}\n${MEM_TABLES}`);
+    expect(diagnostics.map((d) => d.message)).toEqual([
+      '`tenant.setting` and `tenant.membership.user.setting` are both `request.jwt.claims`: one setting cannot hold the user and the active tenant',
+    ]);
+  });
+});

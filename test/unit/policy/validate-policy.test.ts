@@ -30,6 +30,38 @@ const EXPRESSION_HINT = 'write one SQL boolean expression, e.g. `owner_id = (SEL
 const TOO_LONG_HINT = 'PostgreSQL would truncate it silently, so the name in the database would differ from the file';
 
 const INVALID_CASES: Record<string, Expected[]> = {
+  'membership-errors.yaml': [
+    {
+      line: 5,
+      column: 5,
+      message: '`tenant.membership` has no `user_column`',
+      hint: 'name the column of the membership table that holds the user: `user_column: user_id`',
+    },
+    { line: 5, column: 12, message: 'the membership table `memberships` names no schema', hint: 'write it as schema.table, e.g. `app.memberships`' },
+    { line: 6, column: 5, message: 'unknown key `user_colum` in `tenant.membership`', hint: 'did you mean `user_column`?' },
+    {
+      line: 8,
+      column: 49,
+      message: "the claim path `sub'); DROP TABLE x; --` is not a dotted path of JSON keys",
+      hint: 'write the keys of letters, digits, `_` and `-` joined by dots, e.g. `sub` or `app_metadata.user_id`',
+    },
+    { line: 8, column: 82, message: 'unknown tenant type `uid`', hint: 'did you mean `uuid`?' },
+  ],
+  'membership-table-declared.yaml': [
+    {
+      line: 5,
+      column: 3,
+      message: '`tenant.setting` and `tenant.membership.user.setting` are both `app.user_id`: one setting cannot hold the user and the active tenant',
+      hint: 'name two settings, e.g. `app.user_id` for the user and `app.tenant_id` for the active tenant',
+    },
+    {
+      line: 15,
+      column: 7,
+      message:
+        "the membership table app.memberships is declared tenant: rlsctl would force row level security on it, and its lookup function, which reads it as the table's owner, would find no membership",
+      hint: 'declare it `exempt` with a reason (e.g. `{ mode: exempt, reason: membership lookup }`); protect it with row level security that is enabled but not forced, if at all (see docs/policy-file.md, "Memberships")',
+    },
+  ],
   'unknown-key-near-miss.yaml': [{ line: 8, column: 9, message: 'unknown key `colum` in the table `app.invoices`', hint: 'did you mean `column`?' }],
   'unknown-key.yaml': [
     {

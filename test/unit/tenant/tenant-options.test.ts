@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { loadModule, parseSync } from 'libpg-query';
 import { TenantContextError } from '../../../src/tenant/tenant-context-error.js';
 import { resolveTenantOptions, setTenantSql } from '../../../src/tenant/tenant-options.js';
-import { beginTenantSql } from '../../../src/tenant/with-tenant.js';
+import { beginSettingsSql, beginTenantSql } from '../../../src/tenant/with-tenant.js';
+import { resolveIdentity } from '../../../src/tenant/member-identity.js';
 
 describe('resolveTenantOptions', () => {
   const policy = { tenant: { setting: 'acme.org_id', type: 'bigint' as const } };
@@ -80,5 +81,39 @@ describe('the claim model and propagate: set-local', () => {
     for (const setting of ['app."x', 'app.x = 1; DROP TABLE t; --', 'app.x"."y']) {
       expect(() => resolveTenantOptions({ setting, propagate: 'set-local' })).toThrow(/not a valid custom setting name/);
     }
+  });
+});
+
+describe('the user form with the claim model and set-local', () => {
+  it('sets the user and the active tenant (as its claims JSON) with one SET LOCAL each; a hostile text value stays one literal', async () => {
+    await loadModule();
+    const hostile = String.raw`x'; DROP TABLE t; --\"}`;
+    const policy = {
+      engine: 'postgres' as const,
+      tenant: {
+        setting: 'request.jwt.claims',
+        type: 'text' as const,
+        claim: ['app_metadata', 'org_id'],
+        membership: { user: { setting: 'app.user_id', type: 'text' as const }, activeTenant: true },
+      },
+    };
+    const identity = resolveIdentity({ user: hostile, tenant: hostile }, { policy, propagate: 'set-local' });
+    expect(identity.assignments).toEqual([
+      ['app.user_id', hostile],
+      ['request.jwt.claims', JSON.stringify({ app_metadata: { org_id: hostile } })],
+    ]);
+    const sql = beginSettingsSql(identity);
+    const parsed = parseSync(sql) as {
+      stmts: Array<{ stmt: Record<string, { name?: string; is_local?: boolean; args?: Array<{ A_Const: { sval: { sval: string } } }> }> }>;
+    };
+    expect(parsed.stmts.map((s) => Object.keys(s.stmt)[0])).toEqual(['TransactionStmt', 'VariableSetStmt', 'VariableSetStmt']);
+    const sets = parsed.stmts.slice(1).map((s) => s.stmt.VariableSetStmt);
+    expect(sets.map((s) => [s.name, s.is_local, s.args![0].A_Const.sval.sval])).toEqual([
+      ['app.user_id', true, hostile],
+      ['request.jwt.claims', true, JSON.stringify({ app_metadata: { org_id: hostile } })],
+    ]);
+    expect(beginSettingsSql(resolveIdentity({ user: 'u', tenant: 't' }, { policy }))).toBe(
+      `BEGIN; SELECT pg_catalog.set_config('app.user_id', 'u', true), pg_catalog.set_config('request.jwt.claims', '{"app_metadata":{"org_id":"t"}}', true)`,
+    );
   });
 });
