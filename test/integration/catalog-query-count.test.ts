@@ -193,6 +193,7 @@ describeEachServer('audit policy texts on partitions', (ctx) => {
  */
 const OUTSIDE_CATALOG: Record<string, string> = {
   'src/compile/render-sql.ts': 'SQL rlsctl writes for the database to run (DO blocks of migrations), not a read of its own',
+  'src/compile/membership.ts': "SQL rlsctl writes for the database to run: the DO block that gives the membership helper to the membership table's owner",
   'src/compile/partition-trigger.ts': 'the body of the event trigger function rlsctl installs: it runs in the database',
   'src/apply/apply-plan.ts': 'the re-check of an index apply just built',
   'src/apply/lock-diagnostics.ts': 'server activity while apply waits for a lock (pg_locks, pg_stat_activity)',
