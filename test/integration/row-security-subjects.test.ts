@@ -1,0 +1,281 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Command, PolicyCommand } from '../../src/policy/model.js';
+import type { PolicyShape } from '../../src/rls/policy-semantics.js';
+import {
+  isSecurityInvoker,
+  rowSecurityFor,
+  type RowSecurityVerdict,
+  type SubjectCode,
+  type SubjectRelation,
+  type SubjectRole,
+  type SubjectView,
+} from '../../src/rls/row-security-subjects.js';
+import { describeEachServer, uniqueName } from '../helpers/db.js';
+
+/**
+ * src/rls/row-security-subjects.ts against a real server: for every subject
+ * (superuser, BYPASSRLS, the owner by SET ROLE, a member that inherits the
+ * owner's privileges, a NOINHERIT member, a plain role, the role a policy
+ * names), every table shape (RLS off, on, forced, with no policy, with a
+ * policy for another role), views that run as their owner (owned by the table
+ * owner, a plain role, a BYPASSRLS role) and security_invoker views (15+,
+ * nested too), partitions read directly and through their parent, with
+ * row_security on and off, the module's verdict must be what the query as
+ * that role gets. The module's inputs are read from the catalog, never
+ * written here.
+ *
+ * Every table holds the rows n = 1 and n = 2 (the partitioned one: two of
+ * each); policies admit n = 1, the partition pt_b's own policy n = 2. So the
+ * rows a query returns tell apart every outcome: all rows, the policies'
+ * rows (and whose), no row, or the row_security error.
+ */
+
+const SU = uniqueName('rs_su');
+const BYP = uniqueName('rs_byp');
+const OWN = uniqueName('rs_own');
+const HEIR = uniqueName('rs_heir');
+const NOHEIR = uniqueName('rs_noheir');
+const APP = uniqueName('rs_app');
+const OTHER = uniqueName('rs_other');
+const SUBJECTS = [SU, BYP, OWN, HEIR, NOHEIR, APP, OTHER];
+const TABLES = ['t_off', 't_on', 't_forced', 't_nopol', 't_nopol_forced', 't_other'];
+
+function setupSql(major: number): string {
+  const view = (name: string, table: string, owner: string, invoker = false) =>
+    `CREATE VIEW s.${name}${invoker ? ' WITH (security_invoker = true)' : ''} AS SELECT n FROM s.${table};\nALTER VIEW s.${name} OWNER TO ${owner}`;
+  const table = (name: string, flags: string, policy: string | undefined) =>
+    [
+      `CREATE TABLE s.${name} (n int NOT NULL)`,
+      `INSERT INTO s.${name} VALUES (1), (2)`,
+      `ALTER TABLE s.${name} OWNER TO ${OWN}`,
+      flags ? `ALTER TABLE s.${name} ${flags}` : '',
+      policy ? `CREATE POLICY p ON s.${name} FOR SELECT TO ${policy} USING (n = 1)` : '',
+    ]
+      .filter(Boolean)
+      .join(';\n');
+  return (
+    [
+      `CREATE ROLE ${SU} SUPERUSER`,
+      `CREATE ROLE ${BYP} BYPASSRLS`,
+      `CREATE ROLE ${OWN}`,
+      `CREATE ROLE ${HEIR} INHERIT`,
+      `CREATE ROLE ${NOHEIR} NOINHERIT`,
+      `CREATE ROLE ${APP}`,
+      `CREATE ROLE ${OTHER}`,
+      `GRANT ${OWN} TO ${HEIR}`,
+      `GRANT ${OWN} TO ${NOHEIR}`,
+      'CREATE SCHEMA s',
+      `GRANT USAGE ON SCHEMA s TO PUBLIC`,
+      table('t_off', '', 'PUBLIC'),
+      table('t_on', 'ENABLE ROW LEVEL SECURITY', 'PUBLIC'),
+      table('t_forced', 'ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', 'PUBLIC'),
+      table('t_nopol', 'ENABLE ROW LEVEL SECURITY', undefined),
+      table('t_nopol_forced', 'ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', undefined),
+      table('t_other', 'ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', OTHER),
+      // A partitioned table under forced RLS; pt_a has no RLS of its own, pt_b its own policy (n = 2) and owner.
+      `CREATE TABLE s.pt (k int NOT NULL, n int NOT NULL) PARTITION BY LIST (k)`,
+      `CREATE TABLE s.pt_a PARTITION OF s.pt FOR VALUES IN (1)`,
+      `CREATE TABLE s.pt_b PARTITION OF s.pt FOR VALUES IN (2)`,
+      `INSERT INTO s.pt VALUES (1, 1), (1, 2), (2, 1), (2, 2)`,
+      `ALTER TABLE s.pt OWNER TO ${OWN}`,
+      `ALTER TABLE s.pt_a OWNER TO ${OWN}`,
+      `ALTER TABLE s.pt_b OWNER TO ${APP}`,
+      `ALTER TABLE s.pt ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY`,
+      `CREATE POLICY p ON s.pt FOR SELECT TO PUBLIC USING (n = 1)`,
+      `ALTER TABLE s.pt_b ENABLE ROW LEVEL SECURITY`,
+      `CREATE POLICY p ON s.pt_b FOR SELECT TO PUBLIC USING (n = 2)`,
+      // A materialized view holds what its creator (a superuser) saw.
+      `CREATE MATERIALIZED VIEW s.m_on AS SELECT n FROM s.t_on`,
+      `ALTER MATERIALIZED VIEW s.m_on OWNER TO ${OWN}`,
+      ...TABLES.flatMap((t) => [
+        view(`${t}_v_own`, t, OWN),
+        view(`${t}_v_app`, t, APP),
+        view(`${t}_v_byp`, t, BYP),
+        ...(major >= 15 ? [view(`${t}_vi_own`, t, OWN, true)] : []),
+      ]),
+      ...(major >= 15
+        ? [
+            // A view that runs as its owner, over an invoker view: the inner one still runs as the current user.
+            view('nest_inner_inv', 't_on', BYP, true),
+            `CREATE VIEW s.nest_def_over_inv AS SELECT n FROM s.nest_inner_inv;\nALTER VIEW s.nest_def_over_inv OWNER TO ${APP}`,
+            // An invoker view over a view that runs as its owner (BYPASSRLS).
+            `CREATE VIEW s.nest_inv_over_def WITH (security_invoker = true) AS SELECT n FROM s.t_forced_v_byp;\nALTER VIEW s.nest_inv_over_def OWNER TO ${OWN}`,
+          ]
+        : []),
+      `GRANT SELECT ON ALL TABLES IN SCHEMA s TO PUBLIC`,
+    ].join(';\n') + ';'
+  );
+}
+
+interface CatalogRow {
+  name: string;
+  kind: string;
+  owner: string;
+  rls: boolean;
+  force: boolean;
+  partition: boolean;
+  options: string[] | null;
+}
+
+/** An access path: what the query names, the relation whose row security counts, the views on the way. */
+interface Path {
+  query: string;
+  relation: string;
+  views: string[];
+}
+
+function paths(major: number): Path[] {
+  const out: Path[] = [];
+  for (const t of TABLES) {
+    out.push({ query: t, relation: t, views: [] });
+    for (const v of ['v_own', 'v_app', 'v_byp', ...(major >= 15 ? ['vi_own'] : [])]) out.push({ query: `${t}_${v}`, relation: t, views: [`${t}_${v}`] });
+  }
+  out.push({ query: 'pt', relation: 'pt', views: [] });
+  out.push({ query: 'pt_a', relation: 'pt_a', views: [] });
+  out.push({ query: 'pt_b', relation: 'pt_b', views: [] });
+  out.push({ query: 'm_on', relation: 'm_on', views: [] });
+  if (major >= 15) {
+    out.push({ query: 'nest_def_over_inv', relation: 't_on', views: ['nest_def_over_inv', 'nest_inner_inv'] });
+    out.push({ query: 'nest_inv_over_def', relation: 't_forced', views: ['nest_inv_over_def', 't_forced_v_byp'] });
+  }
+  return out;
+}
+
+/** The rows (values of n, sorted) the policies of `relation` admit, read through it: the fixture's design above. */
+function policyRows(relation: string): number[] {
+  if (relation === 'pt') return [1, 1];
+  if (relation === 'pt_b') return [2];
+  return [1];
+}
+
+function allRows(relation: string): number[] {
+  return relation === 'pt' ? [1, 1, 2, 2] : [1, 2];
+}
+
+function expected(verdict: RowSecurityVerdict, relation: string): number[] | 'error' {
+  switch (verdict.outcome) {
+    case 'all-rows':
+      return allRows(relation);
+    case 'no-rows':
+      return [];
+    case 'error':
+      return 'error';
+    case 'policies':
+      return policyRows(relation);
+  }
+}
+
+const POLCMD: Record<string, PolicyCommand> = { ALL: 'all', SELECT: 'select', INSERT: 'insert', UPDATE: 'update', DELETE: 'delete' };
+
+describeEachServer('who row security applies to: the module against the server', (ctx) => {
+  let client: pg.Client;
+  const relations = new Map<string, CatalogRow>();
+  const roles = new Map<string, SubjectRole>();
+  const policies = new Map<string, PolicyShape[]>();
+
+  beforeAll(async () => {
+    await ctx.db.runScript(setupSql(ctx.server.major));
+    const { rows: rels } = await ctx.db.query<CatalogRow>(
+      `SELECT c.relname AS name, c.relkind::text AS kind, pg_catalog.pg_get_userbyid(c.relowner) AS owner, c.relrowsecurity AS rls,
+              c.relforcerowsecurity AS force, c.relispartition AS partition, c.reloptions::text[] AS options
+         FROM pg_catalog.pg_class c WHERE c.relnamespace = 's'::regnamespace`,
+    );
+    for (const r of rels) relations.set(r.name, r);
+    // has_privs_of_role as PostgreSQL answers it (pg_has_role ... USAGE), for the roles the grid names.
+    const { rows: roleRows } = await ctx.db.query<{ name: string; superuser: boolean; bypass: boolean; privs: string[] }>(
+      `SELECT r.rolname AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypass,
+              ARRAY(SELECT o.rolname::text FROM pg_catalog.pg_roles o WHERE o.oid <> r.oid AND o.rolname = ANY ($1::text[])
+                       AND pg_catalog.pg_has_role(r.oid, o.oid, 'USAGE')) AS privs
+         FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($1::text[])`,
+      [SUBJECTS],
+    );
+    for (const r of roleRows) {
+      const privs = new Set(r.privs);
+      roles.set(r.name, { name: r.name, superuser: r.superuser, bypassRls: r.bypass, hasPrivilegesOf: (other) => privs.has(other) });
+    }
+    const { rows: pols } = await ctx.db.query<{ table: string; roles: string[]; cmd: string; permissive: string }>(
+      `SELECT tablename AS table, roles::text[] AS roles, cmd, permissive FROM pg_catalog.pg_policies WHERE schemaname = 's'`,
+    );
+    for (const p of pols) {
+      const list = policies.get(p.table) ?? [];
+      list.push({ permissive: p.permissive === 'PERMISSIVE', command: POLCMD[p.cmd], roles: p.roles, using: 'n = 1' });
+      policies.set(p.table, list);
+    }
+    client = await ctx.db.client();
+  });
+
+  afterAll(async () => {
+    await client?.end();
+    await ctx.db.query(`DROP SCHEMA s CASCADE`).catch(() => undefined);
+    for (const r of SUBJECTS) await ctx.db.query(`DROP ROLE IF EXISTS ${r}`).catch(() => undefined);
+  });
+
+  async function actual(role: string, setting: 'on' | 'off', name: string): Promise<number[] | 'error' | string> {
+    await client.query('BEGIN');
+    try {
+      await client.query(`SET LOCAL ROLE ${role}`);
+      await client.query(`SET LOCAL row_security = ${setting}`);
+      const { rows } = await client.query<{ n: number }>(`SELECT n FROM s.${name} ORDER BY n`);
+      return rows.map((r) => r.n);
+    } catch (error) {
+      const message = (error as Error).message;
+      return /query would be affected by row-level security policy/.test(message) ? 'error' : `unexpected: ${message}`;
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  }
+
+  function subjectRelation(name: string): SubjectRelation {
+    const r = relations.get(name)!;
+    return { kind: r.kind, owner: r.owner, rowSecurity: r.rls, forceRowSecurity: r.force, isPartition: r.partition, label: `s.${name}` };
+  }
+
+  function view(name: string): SubjectView {
+    const r = relations.get(name)!;
+    return { owner: roles.get(r.owner)!, securityInvoker: isSecurityInvoker(r.options), label: `s.${name}` };
+  }
+
+  it('gives, for every subject, table, view and partition, with row_security on and off, what the server does', async () => {
+    const mismatches: string[] = [];
+    const codes = new Set<SubjectCode>();
+    let cases = 0;
+    for (const path of paths(ctx.server.major)) {
+      for (const subject of SUBJECTS) {
+        for (const setting of ['on', 'off'] as const) {
+          const command: Command = 'select';
+          const verdict = rowSecurityFor({
+            relation: subjectRelation(path.relation),
+            role: roles.get(subject)!,
+            setting: { rowSecurity: setting },
+            via: path.views.length > 0 ? { views: path.views.map(view), serverMajor: ctx.server.major } : undefined,
+            policies: { list: policies.get(path.relation) ?? [], command },
+          });
+          codes.add(verdict.reason.code);
+          cases++;
+          const want = expected(verdict, path.relation);
+          const got = await actual(subject, setting, path.query);
+          if (JSON.stringify(want) !== JSON.stringify(got)) {
+            mismatches.push(
+              `${path.query} as ${subject.replace(/_[0-9a-f]{8}$/, '')}, row_security ${setting}: module ${verdict.outcome} (${verdict.reason.code}: ${verdict.reason.message}) expects ${JSON.stringify(want)}, server gives ${JSON.stringify(got)}`,
+            );
+          }
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+    // The grid reaches every rule of the module.
+    expect([...codes].sort()).toEqual(
+      ['bypassrls', 'default-deny', 'no-row-security', 'owner', 'owner-privileges', 'row-security-off', 'rls-disabled', 'subject', 'superuser'].sort(),
+    );
+    expect(cases).toBeGreaterThan(ctx.server.major >= 15 ? 500 : 380);
+  });
+
+  it('a NOINHERIT member of the owner is subject, an inheriting one is not: ownership is has_privs_of_role', async () => {
+    const heir = rowSecurityFor({ relation: subjectRelation('t_on'), role: roles.get(HEIR)! });
+    const noheir = rowSecurityFor({ relation: subjectRelation('t_on'), role: roles.get(NOHEIR)! });
+    expect([heir.reason.code, noheir.reason.code]).toEqual(['owner-privileges', 'subject']);
+    expect(await actual(HEIR, 'on', 't_on')).toEqual([1, 2]);
+    expect(await actual(NOHEIR, 'on', 't_on')).toEqual([1]);
+  });
+});
