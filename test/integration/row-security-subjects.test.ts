@@ -11,6 +11,8 @@ import {
   type SubjectRole,
   type SubjectView,
 } from '../../src/rls/row-security-subjects.js';
+import { runAudit } from '../../src/audit/run-audit.js';
+import { inferFacts } from '../../src/facts/resolve-facts.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 
 /**
@@ -277,5 +279,66 @@ describeEachServer('who row security applies to: the module against the server',
     expect([heir.reason.code, noheir.reason.code]).toEqual(['owner-privileges', 'subject']);
     expect(await actual(HEIR, 'on', 't_on')).toEqual([1, 2]);
     expect(await actual(NOHEIR, 'on', 't_on')).toEqual([1]);
+  });
+});
+
+/**
+ * The commands ask the module: what it says about a partition read directly
+ * (its own owner counts) reaches audit's RLS053, and the server agrees.
+ */
+describeEachServer('who row security applies to: audit asks the module', (ctx) => {
+  const app = uniqueName('rsa_app');
+  const owner = uniqueName('rsa_owner');
+  const tenantA = '00000000-0000-4000-8000-00000000000a';
+  const tenantB = '00000000-0000-4000-8000-00000000000b';
+
+  beforeAll(async () => {
+    const guard = `tenant_id = (SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)`;
+    await ctx.db.runScript(
+      [
+        `CREATE ROLE ${app}`,
+        `CREATE ROLE ${owner}`,
+        `CREATE SCHEMA app AUTHORIZATION ${owner}`,
+        `GRANT USAGE ON SCHEMA app TO ${app}`,
+        `CREATE TABLE app.events (tenant_id uuid NOT NULL, k int NOT NULL) PARTITION BY LIST (k)`,
+        `CREATE TABLE app.events_1 PARTITION OF app.events FOR VALUES IN (1)`,
+        `INSERT INTO app.events VALUES ('${tenantA}', 1), ('${tenantB}', 1)`,
+        `ALTER TABLE app.events OWNER TO ${owner}`,
+        // The partition carries its parent's flags and policies, but the app role owns it.
+        `ALTER TABLE app.events_1 OWNER TO ${app}`,
+        ...['events', 'events_1'].flatMap((t) => [
+          `CREATE POLICY rlsctl_tenant_access ON app.${t} AS PERMISSIVE FOR ALL TO ${app} USING (${guard}) WITH CHECK (${guard})`,
+          `ALTER TABLE app.${t} ENABLE ROW LEVEL SECURITY`,
+        ]),
+        `GRANT SELECT ON app.events, app.events_1 TO ${app}`,
+      ].join(';\n') + ';',
+    );
+  });
+
+  afterAll(async () => {
+    await ctx.db.query('DROP SCHEMA app CASCADE').catch(() => undefined);
+    for (const r of [app, owner]) await ctx.db.query(`DROP ROLE IF EXISTS ${r}`).catch(() => undefined);
+  });
+
+  it('RLS053 reports an app role that owns a partition: read directly, it bypasses the policies its parent holds it to', async () => {
+    const client = await ctx.db.client();
+    try {
+      // The server: through the parent the app role sees its tenant's row; naming the partition, every row.
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL ROLE ${app}`);
+      await client.query(`SELECT pg_catalog.set_config('app.tenant_id', '${tenantA}', true)`);
+      const parent = await client.query('SELECT tenant_id FROM app.events');
+      const direct = await client.query('SELECT tenant_id FROM app.events_1');
+      await client.query('ROLLBACK');
+      expect([parent.rowCount, direct.rowCount]).toEqual([1, 2]);
+
+      const facts = await inferFacts({ schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: [app] }, client);
+      const { findings } = await runAudit(client, facts);
+      const found = findings.filter((f) => f.rule === 'RLS053');
+      expect(found.map((f) => f.object.name)).toEqual(['events_1']);
+      expect(found[0].message).toContain(`app role ${app} bypasses it: ${app} owns app.events_1, which does not force row level security`);
+    } finally {
+      await client.end();
+    }
   });
 });
