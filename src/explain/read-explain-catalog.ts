@@ -2,6 +2,7 @@ import { decodePolcmd } from '../catalog/decode-catalog.js';
 import type { PolicyCommand } from '../policy/model.js';
 import type pg from 'pg';
 import type { FactsTable } from '../facts/resolve-facts.js';
+import type { SubjectRelation } from '../rls/row-security-subjects.js';
 
 /**
  * What explain needs to know about the tenant tables, read once before the
@@ -41,6 +42,14 @@ export interface TenantRelation {
   policies: PolicyInfo[];
 }
 
+/** A relation of a tenant table's tree as row security sees it when a query names it: its own flags, owner and policies. */
+export interface RelationSecurity {
+  schema: string;
+  name: string;
+  relation: SubjectRelation;
+  policies: PolicyInfo[];
+}
+
 export interface HypopgStatus {
   installed: boolean;
   /** In pg_available_extensions: `CREATE EXTENSION hypopg` would work. */
@@ -54,6 +63,8 @@ export interface ExplainCatalog {
   major: number;
   /** `schema.relname` of every tenant table, partition and child, to its tenant table. */
   relations: Map<string, TenantRelation>;
+  /** `schema.relname` of every tenant table, partition and child, to its own row security. */
+  security: Map<string, RelationSecurity>;
   /** `schema.indexname` of every valid index on those relations. */
   indexes: Map<string, IndexInfo>;
   /** Tenant tables of the facts that the database lacks. */
@@ -74,7 +85,18 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
   const names = tables.map((t) => t.name);
 
   // Every relation of each tenant table's inheritance tree (partitions at any depth), with its root.
-  const { rows: members } = await client.query<{ root_schema: string; root_name: string; schema: string; name: string; relkind: string; columns: string[] }>(
+  const { rows: members } = await client.query<{
+    root_schema: string;
+    root_name: string;
+    schema: string;
+    name: string;
+    relkind: string;
+    columns: string[];
+    owner: string;
+    rls: boolean;
+    force: boolean;
+    is_partition: boolean;
+  }>(
     `WITH RECURSIVE roots AS (
        SELECT t.schema, t.name, c.oid
          FROM unnest($1::text[], $2::text[]) AS t(schema, name)
@@ -86,6 +108,7 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
        SELECT tree.schema, tree.name, i.inhrelid FROM tree JOIN pg_catalog.pg_inherits i ON i.inhparent = tree.oid
      )
      SELECT tree.schema AS root_schema, tree.name AS root_name, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+            pg_catalog.pg_get_userbyid(c.relowner) AS owner, c.relrowsecurity AS rls, c.relforcerowsecurity AS force, c.relispartition AS is_partition,
             ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS columns
        FROM tree
        JOIN pg_catalog.pg_class c ON c.oid = tree.oid
@@ -138,7 +161,8 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE (n.nspname::text, c.relname::text) IN (SELECT * FROM unnest($1::text[], $2::text[]))
       ORDER BY 1, 2, 3`,
-    [schemas, names],
+    // Every relation of the trees: a partition read directly is checked with its own policies.
+    [members.map((m) => m.schema), members.map((m) => m.name)],
   );
 
   const { rows: hypopg } = await client.query<{ version: string | null; schema: string | null; available: boolean }>(
@@ -150,6 +174,23 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
   );
 
   const relations = new Map<string, TenantRelation>();
+  const policiesOf = new Map<string, PolicyInfo[]>();
+  for (const p of policyRows) {
+    const key = relationKey(p.schema, p.table);
+    const list = policiesOf.get(key) ?? [];
+    list.push({ name: p.name, permissive: p.permissive, command: decodePolcmd(p.command), roles: p.roles, using: p.using, check: p.check });
+    policiesOf.set(key, list);
+  }
+  const security = new Map<string, RelationSecurity>();
+  for (const m of members) {
+    const key = relationKey(m.schema, m.name);
+    security.set(key, {
+      schema: m.schema,
+      name: m.name,
+      relation: { kind: m.relkind, owner: m.owner, rowSecurity: m.rls, forceRowSecurity: m.force, isPartition: m.is_partition, label: key },
+      policies: policiesOf.get(key) ?? [],
+    });
+  }
   const indexes = new Map<string, IndexInfo>();
   for (const row of indexRows)
     indexes.set(relationKey(row.schema, row.name), { schema: row.schema, name: row.name, columns: row.columns, unique: row.unique, partial: row.partial });
@@ -167,7 +208,7 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
       partitioned: root.relkind === 'p',
       columns: new Set(root.columns),
       indexes: indexRows.filter((r) => r.table_schema === table.schema && r.table_name === table.name).map((r) => indexes.get(relationKey(r.schema, r.name))!),
-      policies: policyRows.filter((p) => p.schema === table.schema && p.table === table.name).map((p) => ({ ...p, command: decodePolcmd(p.command) })),
+      policies: policiesOf.get(relationKey(table.schema, table.name)) ?? [],
     };
     for (const m of own) if (!relations.has(relationKey(m.schema, m.name))) relations.set(relationKey(m.schema, m.name), info);
   }
@@ -175,6 +216,7 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
     serverVersion: version[0].text,
     major,
     relations,
+    security,
     indexes,
     missing,
     hypopg: {

@@ -1,4 +1,6 @@
-import { appliesToCommand, isPublicRole, usesCheck, usesUsing } from '../rls/policy-semantics.js';
+import { appliesToCommand, usesCheck, usesUsing } from '../rls/policy-semantics.js';
+import { policyNamesRole, rowSecurityFor, type RowSecurityVerdict, type SubjectRole } from '../rls/row-security-subjects.js';
+import { readSubjectRoles } from '../catalog/read-subject-roles.js';
 import type { Command } from '../policy/model.js';
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
@@ -12,7 +14,15 @@ import { fingerprintOf, type Finding, type RuleMeta } from '../report/finding.js
 import { PER_ROW_POLICY_SUBPLAN, QUERY_FAILED, SEQ_SCAN_ON_TENANT_TABLE, TENANT_FILTER_NOT_INDEX_CONDITION } from './explain-rules.js';
 import { inspectQuery, type PlannableKind } from './inspect-query.js';
 import { PlanFailed, PlanSession, type PlannedQuery } from './plan-query.js';
-import { readExplainCatalog, relationKey, type ExplainCatalog, type HypopgStatus, type PolicyInfo, type TenantRelation } from './read-explain-catalog.js';
+import {
+  readExplainCatalog,
+  relationKey,
+  type ExplainCatalog,
+  type HypopgStatus,
+  type PolicyInfo,
+  type RelationSecurity,
+  type TenantRelation,
+} from './read-explain-catalog.js';
 import { queryColumnUses, suggestIndex, hasLeadingIndex, type IndexSuggestion } from './suggest-index.js';
 import { analyzeTenantPredicate, type PredicateAnalysis } from './tenant-predicate.js';
 import { bitmapBounded, collectScans, comparedColumns, condBoundsColumns, planFragment, type PlanNode, type ScanNode } from './walk-plan.js';
@@ -193,11 +203,12 @@ export async function runExplain(
     };
     const findings: ExplainFinding[] = (options.problems ?? []).map((p) => failedFinding(p.name, p.message, { file: p.file, line: p.line, column: p.column }));
     const outcomes: QueryOutcome[] = (options.problems ?? []).map((p) => ({ name: p.name, file: p.file, line: p.line, planned: false }));
+    const subject = await planSubject(client, role, context.policyRole);
     const session = await PlanSession.open(client, { role, setting: facts.setting, tenant, major: catalog.major });
     try {
       let done = 0;
       for (const query of queries) {
-        const outcome = await explainOne(session, catalog, facts, query, context.policyRole, useHypopg, findings);
+        const outcome = await explainOne(session, catalog, facts, query, { subject, label: context.policyRole }, useHypopg, findings);
         outcomes.push(outcome);
         options.onProgress?.(++done, queries.length);
       }
@@ -243,7 +254,7 @@ async function explainOne(
   catalog: ExplainCatalog,
   facts: TenantFacts,
   query: ExplainQuery,
-  role: string,
+  who: PlanRole,
   useHypopg: boolean,
   findings: ExplainFinding[],
 ): Promise<QueryOutcome> {
@@ -277,7 +288,7 @@ async function explainOne(
   }
   outcome.planned = true;
   outcome.plans = plans;
-  const analysis = analyzeQuery(catalog, facts, query, inspected.kind, inspected.stmt, plans, role);
+  const analysis = analyzeQuery(catalog, facts, query, inspected.kind, inspected.stmt, plans, who);
   if (useHypopg) {
     for (const item of analysis) {
       if (item.suggestion && !item.suggestion.existing && item.finding.detail) {
@@ -308,18 +319,53 @@ const COMMANDS_OF: Record<PlannableKind, Command[]> = {
   MergeStmt: ['select', 'insert', 'update', 'delete'],
 };
 
-function applicablePolicies(relation: TenantRelation, role: string, kind: PlannableKind): PolicyInfo[] {
-  return relation.policies.filter(
-    (p) => (p.roles.includes(role) || p.roles.some(isPublicRole)) && COMMANDS_OF[kind].some((c) => appliesToCommand(p.command, c)),
-  );
+/** The role the queries are planned as (`subject`, for the row-security model) and the name findings give it (the policy role). */
+interface PlanRole {
+  subject: SubjectRole;
+  label: string;
+}
+
+/**
+ * The role the queries are planned as, for the row-security model: its attributes and the roles whose
+ * privileges it has, the policy role (the declared app role a login role is a member of) counted among them.
+ */
+async function planSubject(client: pg.ClientBase, role: string, policyRole: string): Promise<SubjectRole> {
+  const found = (await readSubjectRoles(client, [role])).get(role) ?? { name: role, superuser: false, bypassRls: false };
+  return { ...found, hasPrivilegesOf: (other) => other === policyRole || (found.hasPrivilegesOf?.(other) ?? false) };
+}
+
+/**
+ * Whose row security a scan meets (src/rls/row-security-subjects.ts): the relation the query names.
+ * A partition the query names is checked with its own flags and policies; one read through its
+ * parent (or through a view or function, which explain does not follow) with the tenant table's.
+ */
+function rowSecurityOf(catalog: ExplainCatalog, relation: TenantRelation, scan: ScanNode, named: (qualified: string) => boolean): RelationSecurity | undefined {
+  const own = relationKey(scan.schema, scan.relation);
+  const root = relationKey(relation.table.schema, relation.table.name);
+  return catalog.security.get(own !== root && named(own) ? own : root);
+}
+
+/** What row security does to `role` on the scan's relation, and the policies that apply (none when it does not apply). */
+function rowSecurityAt(
+  security: RelationSecurity | undefined,
+  role: SubjectRole,
+  kind: PlannableKind,
+): { verdict?: RowSecurityVerdict; policies: PolicyInfo[] } {
+  if (!security) return { policies: [] };
+  const verdict = rowSecurityFor({ relation: security.relation, role, policies: { list: security.policies, command: COMMANDS_OF[kind][0] } });
+  const policies =
+    verdict.outcome === 'policies' || verdict.outcome === 'no-rows'
+      ? security.policies.filter((p) => policyNamesRole(p, role) && COMMANDS_OF[kind].some((c) => appliesToCommand(p.command, c)))
+      : [];
+  return { verdict, policies };
 }
 
 /**
  * A policy sub-query that refers to the row being checked: pg_get_expr
  * qualifies such outer references with the table's name.
  */
-function isCorrelated(policy: PolicyInfo, relation: TenantRelation): boolean {
-  const name = relation.table.name;
+function isCorrelated(policy: PolicyInfo, on: { name: string }): boolean {
+  const name = on.name;
   const ident = /^[a-z_][a-z0-9_$]*$/.test(name) ? name.replace(/\$/g, '\\$') : `"${name.replace(/"/g, '""')}"`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return /\bSELECT\b/i.test(policy.using ?? '') && new RegExp(`(?<![\\w$."])${ident}\\.`).test(policy.using ?? '');
 }
@@ -332,9 +378,9 @@ function idealPredicate(facts: TenantFacts, column: string): string {
 }
 
 /** ALTER POLICY statements that give the offending policies the one-lookup, index-friendly shape. */
-function policyRewrite(facts: TenantFacts, relation: TenantRelation, policies: PolicyInfo[], column: string): string {
+function policyRewrite(facts: TenantFacts, on: { schema: string; name: string }, policies: PolicyInfo[], column: string): string {
   const lines: string[] = [];
-  const target = qualify(relation.table.schema, relation.table.name);
+  const target = qualify(on.schema, on.name);
   for (const p of policies) {
     const flat = (text: string) => text.replace(/\s+/g, ' ').replace(/\( /g, '(');
     lines.push(`-- ${p.name} now: USING ${flat(p.using ?? '(none)')}${p.check ? ` WITH CHECK ${flat(p.check)}` : ''}`);
@@ -381,8 +427,10 @@ function analyzeQuery(
   kind: PlannableKind,
   stmt: Record<string, unknown>,
   plans: PlannedQuery,
-  role: string,
+  who: PlanRole,
 ): Analysed[] {
+  const role = who.label;
+  const named = namedRelations(stmt);
   const out: Analysed[] = [];
   const object = { kind: 'query' as const, name: query.name };
   const location = locationOf(query);
@@ -450,25 +498,30 @@ function analyzeQuery(
 
     const column = relation.lead[0];
     const predicate = analyzeTenantPredicate(scan.filter, relation.lead, scan.alias, { planText: true });
-    const policies = applicablePolicies(relation, role, kind);
+    const security = rowSecurityOf(catalog, relation, scan, named);
+    const on = security ?? relation.table;
+    const { verdict, policies } = rowSecurityAt(security, who.subject, kind);
     if (predicate.shape === 'absent' && !predicate.unparsed) {
-      const message = `${how}, and with no tenant filter on it at all: row level security does not filter ${where} for ${role}`;
-      const target = qualify(relation.table.schema, relation.table.name);
-      const help =
-        policies.length === 0
-          ? `ALTER TABLE ${target} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;\nCREATE POLICY rlsctl_tenant_guard ON ${target} AS RESTRICTIVE FOR ALL TO ${quoteIdent(role)} USING (${idealPredicate(facts, column)}) WITH CHECK (${idealPredicate(facts, column)});\n-- see rlsctl audit (RLS001, RLS010) for why the policies do not apply${facts.source === 'policy-file' ? '; rlsctl apply writes them from the policy file' : ''}`
-          : `-- ${role} has policies on ${target} but they do not apply: is row level security enabled and forced, and does ${role} bypass it? See rlsctl audit (RLS001, RLS002, RLS010).\n${suggestion.sql}`;
+      const why = verdict && !verdict.applies ? `: ${verdict.reason.message}` : '';
+      const message = `${how}, and with no tenant filter on it at all: row level security does not filter ${where} for ${role}${why}`;
+      const target = qualify(on.schema, on.name);
+      const help = verdict?.bypass
+        ? bypassHelp(verdict, target)
+        : verdict?.reason.code === 'rls-disabled' && security!.policies.some((p) => policyNamesRole(p, who.subject))
+          ? `-- ${role} has policies on ${target} but they do not apply: ${verdict.reason.message}\nALTER TABLE ${target} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;`
+          : policies.length === 0
+            ? `ALTER TABLE ${target} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;\nCREATE POLICY rlsctl_tenant_guard ON ${target} AS RESTRICTIVE FOR ALL TO ${quoteIdent(role)} USING (${idealPredicate(facts, column)}) WITH CHECK (${idealPredicate(facts, column)});\n-- see rlsctl audit (RLS001, RLS010) for why the policies do not apply${facts.source === 'policy-file' ? '; rlsctl apply writes them from the policy file' : ''}`
+            : `-- ${role} has policies on ${target} but they do not apply: is row level security enabled and forced, and does ${role} bypass it? See rlsctl audit (RLS001, RLS002, RLS010).\n${suggestion.sql}`;
       push(rule, relation, scan, message, help, undefined, conds);
       continue;
     }
     if (predicate.shape !== 'sargable' && predicate.shape !== 'absent') {
       const offending = policies.filter((p) => {
-        const shape = analyzeTenantPredicate(p.using ?? undefined, relation.lead, relation.table.name).shape;
-        return (shape !== 'sargable' && shape !== 'absent') || (predicate.shape === 'subplan' && isCorrelated(p, relation));
+        const shape = analyzeTenantPredicate(p.using ?? undefined, relation.lead, on.name).shape;
+        return (shape !== 'sargable' && shape !== 'absent') || (predicate.shape === 'subplan' && isCorrelated(p, on));
       });
       const message = `${how}: ${SHAPE_REASON[predicate.shape](predicate.culprit)}`;
-      const help =
-        offending.length > 0 ? policyRewrite(facts, relation, offending, column) : `-- rewrite the tenant predicate as: ${idealPredicate(facts, column)}`;
+      const help = offending.length > 0 ? policyRewrite(facts, on, offending, column) : `-- rewrite the tenant predicate as: ${idealPredicate(facts, column)}`;
       push(rule, relation, scan, message, help, undefined, conds);
       continue;
     }
@@ -494,22 +547,56 @@ function analyzeQuery(
         // A SubPlan that only reads relations the query's own sub-queries name is the query's, not a policy's.
         if (inQuerySubLinks && (inner.length === 0 || inner.every(inQuerySubLinks))) continue;
         const where = tableLabel(scan, relation);
-        const withSubqueries = applicablePolicies(relation, role, kind).filter((p) => /\bSELECT\b/i.test(p.using ?? ''));
+        const security = rowSecurityOf(catalog, relation, scan, named);
+        const on = security ?? relation.table;
+        const withSubqueries = rowSecurityAt(security, who.subject, kind).policies.filter((p) => /\bSELECT\b/i.test(p.using ?? ''));
         // Prefer the policies whose sub-query refers to the row being checked: those are the per-row ones.
-        const correlated = withSubqueries.filter((p) => isCorrelated(p, relation));
+        const correlated = withSubqueries.filter((p) => isCorrelated(p, on));
         const policies = correlated.length > 0 ? correlated : withSubqueries;
         const names = policies.map((p) => p.name).join(', ');
         const message = `${sp.name} (${sp.node['Node Type']}${inner.length > 0 ? ` on ${inner.join(', ')}` : ''}) runs for every row the ${scan.nodeType} on ${where} reads${names ? `: a sub-query of the polic${policies.length === 1 ? 'y' : 'ies'} ${names}` : ''}, instead of once as an InitPlan`;
         const help = relation.table.via
           ? `-- the tenant of ${relation.table.schema}.${relation.table.name} comes via ${relation.table.via.parentSchema}.${relation.table.via.parentName}: each row's parent is looked up per row. Filter by ${relation.table.via.columns.join(', ')} so that few rows are read, or give the table a tenant column of its own (mode tenant) so that the check is one comparison`
           : policies.length > 0
-            ? policyRewrite(facts, relation, policies, relation.lead[0])
+            ? policyRewrite(facts, on, policies, relation.lead[0])
             : `-- compare ${relation.lead[0]} with an uncorrelated scalar sub-select: ${idealPredicate(facts, relation.lead[0])}`;
         push(PER_ROW_POLICY_SUBPLAN, relation, scan, message, help);
       }
     }
   }
   return out;
+}
+
+/** The fix for a role that row security does not apply to (src/rls/row-security-subjects.ts says why). */
+function bypassHelp(verdict: RowSecurityVerdict, target: string): string {
+  const code = verdict.reason.code;
+  if (code === 'owner' || code === 'owner-privileges') {
+    return `-- ${verdict.reason.message}\nALTER TABLE ${target} FORCE ROW LEVEL SECURITY;  -- or plan and run as a role that does not own it`;
+  }
+  const attribute = code === 'superuser' ? 'NOSUPERUSER' : 'NOBYPASSRLS';
+  return `-- ${verdict.reason.message}: no policy applies to it. Plan as the role the application runs as (--app-role), and run the application as one that is not\nALTER ROLE ${quoteIdent(verdict.role.name)} ${attribute};`;
+}
+
+/**
+ * The relations a statement names anywhere (FROM, the target of a write, sub-queries), `schema.name`
+ * or a bare name; a bare name matches the relation of that name in any schema.
+ */
+function namedRelations(stmt: unknown): (qualified: string) => boolean {
+  const names = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const n of node) visit(n);
+      return;
+    }
+    if (!node || typeof node !== 'object') return;
+    const obj = node as Record<string, unknown>;
+    // A RangeVar, wrapped as a Node or inline where the field can only hold one (InsertStmt.relation).
+    const rv = (obj.RangeVar ?? ('relpersistence' in obj ? obj : undefined)) as { schemaname?: string; relname?: string } | undefined;
+    if (typeof rv?.relname === 'string') names.add(rv.schemaname ? `${rv.schemaname}.${rv.relname}` : rv.relname);
+    for (const v of Object.values(obj)) visit(v);
+  };
+  visit(stmt);
+  return (qualified) => names.has(qualified) || names.has(qualified.slice(qualified.indexOf('.') + 1));
 }
 
 /** Relations scanned in a plan subtree, `schema.name`. */

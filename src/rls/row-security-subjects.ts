@@ -83,7 +83,7 @@ export interface RowSecurityInput {
   /** The views the query reads the relation through, outermost first. */
   via?: { views: readonly SubjectView[]; serverMajor: number };
   /** The relation's own policies and a command: says whether the role is admitted at all (default deny). */
-  policies?: { list: readonly PolicyShape[]; command: Command };
+  policies?: { list: readonly Pick<PolicyShape, 'permissive' | 'command' | 'roles'>[]; command: Command };
 }
 
 export type SubjectCode =

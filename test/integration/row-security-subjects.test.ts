@@ -13,6 +13,7 @@ import {
 } from '../../src/rls/row-security-subjects.js';
 import { runAudit } from '../../src/audit/run-audit.js';
 import { inferFacts } from '../../src/facts/resolve-facts.js';
+import { runExplain } from '../../src/explain/run-explain.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 
 /**
@@ -340,5 +341,72 @@ describeEachServer('who row security applies to: audit asks the module', (ctx) =
     } finally {
       await client.end();
     }
+  });
+});
+
+/**
+ * explain asks the module too: a role that owns the table is told why no
+ * policy filters its scan, and a partition the query names is judged by its
+ * own policies, not its parent's.
+ */
+describeEachServer('who row security applies to: explain asks the module', (ctx) => {
+  const app = uniqueName('rse_app');
+  const guard = `tenant_id = (SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)`;
+
+  beforeAll(async () => {
+    await ctx.db.runScript(
+      [
+        `CREATE ROLE ${app}`,
+        'CREATE SCHEMA app',
+        `GRANT USAGE ON SCHEMA app TO ${app}`,
+        `CREATE FUNCTION app.tenant_volatile() RETURNS uuid LANGUAGE plpgsql VOLATILE AS $$ BEGIN RETURN NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid; END $$`,
+        // Owned by the app role, not forced: its policy never applies to it.
+        `CREATE TABLE app.mine (tenant_id uuid NOT NULL, id bigint PRIMARY KEY, body text)`,
+        `ALTER TABLE app.mine OWNER TO ${app}`,
+        `CREATE POLICY tenant_access ON app.mine TO ${app} USING (${guard}) WITH CHECK (${guard})`,
+        `ALTER TABLE app.mine ENABLE ROW LEVEL SECURITY`,
+        // The parent's policy is index-friendly; the partition's own calls a volatile function per row.
+        `CREATE TABLE app.ev (tenant_id uuid NOT NULL, k int NOT NULL, body text) PARTITION BY LIST (k)`,
+        `CREATE TABLE app.ev_1 PARTITION OF app.ev FOR VALUES IN (1)`,
+        `CREATE INDEX ev_1_tenant_idx ON app.ev_1 (tenant_id)`,
+        `CREATE POLICY tenant_access ON app.ev TO ${app} USING (${guard}) WITH CHECK (${guard})`,
+        `CREATE POLICY per_row ON app.ev_1 TO ${app} USING (tenant_id = app.tenant_volatile())`,
+        `ALTER TABLE app.ev ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY`,
+        `ALTER TABLE app.ev_1 ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY`,
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO ${app}`,
+      ].join(';\n') + ';',
+    );
+  });
+
+  afterAll(async () => {
+    await ctx.db.query('DROP SCHEMA app CASCADE').catch(() => undefined);
+    await ctx.db.query(`DROP ROLE IF EXISTS ${app}`).catch(() => undefined);
+  });
+
+  async function explain(text: string) {
+    const client = await ctx.db.client();
+    try {
+      const facts = await inferFacts({ schema: ['app'], tenantColumn: 'tenant_id', tenantSetting: 'app.tenant_id', appRole: [app] }, client);
+      return (await runExplain(client, facts, [{ name: 'q1', text }], { role: app, hypopg: false })).findings;
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('says why no policy filters the scan of a table the role owns, and the fix', async () => {
+    const findings = await explain('SELECT body FROM app.mine');
+    expect(findings.map((f) => f.rule)).toEqual(['EXP001']);
+    expect(findings[0].message).toContain(
+      `row level security does not filter app.mine for ${app}: ${app} owns app.mine, which does not force row level security`,
+    );
+    expect(findings[0].help).toContain('ALTER TABLE app.mine FORCE ROW LEVEL SECURITY;');
+  });
+
+  it("judges a partition the query names by its own policies: the rewrite is of the partition's policy", async () => {
+    const findings = await explain('SELECT body FROM app.ev_1');
+    const exp = findings.filter((f) => f.rule === 'EXP001' || f.rule === 'EXP002');
+    expect(exp).toHaveLength(1);
+    expect(exp[0].message).toMatch(/calls app\.tenant_volatile\(\) for every row/);
+    expect(exp[0].help).toContain('ALTER POLICY per_row ON app.ev_1');
   });
 });
