@@ -24,6 +24,9 @@ import { seedTenants, type SeedFailure } from './seed-tenants.js';
 import { readVerifyCatalog, type VerifyCatalog, type VerifyFunction, type VerifyRelation } from './verify-catalog.js';
 import { LEAK_RULES, verifyRule, type VerifyRuleCode } from './verify-rules.js';
 import { errorText, revealer, type Reveal } from './hide-values.js';
+import { readSubjectRoles } from '../catalog/read-subject-roles.js';
+import type { SubjectRole } from '../rls/row-security-subjects.js';
+import { rowSecurityHelp } from './row-security-help.js';
 
 /**
  * `rlsctl verify`: prove isolation by trying to break it. For every tenant
@@ -153,7 +156,7 @@ export async function runVerify(db: Database, facts: TenantFacts, options: Verif
     const tenants = picked.tenants;
     if (options.tenantsAreSynthetic) picked.origin = picked.origin.map((o) => (o === 'given' ? 'synthetic' : o));
     const counter = new ValueCounter();
-    const book = new FindingBook(catalog);
+    const book = new FindingBook(catalog, await readSubjectRoles(client, facts.appRoles), await serverMajor(client));
 
     await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     open = true;
@@ -275,6 +278,11 @@ async function preflight(client: pg.Client, roles: string[]): Promise<string> {
   return me.me;
 }
 
+async function serverMajor(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ num: string }>("SELECT pg_catalog.current_setting('server_version_num') AS num");
+  return Math.floor(Number(rows[0].num) / 10000);
+}
+
 /**
  * User triggers that fire in an ordinary session (tgenabled O or A; not the
  * internal ones of foreign keys) on the probed tables and partitions: the
@@ -369,7 +377,12 @@ class FindingBook {
     );
   }
 
-  constructor(private readonly catalog: VerifyCatalog) {}
+  constructor(
+    private readonly catalog: VerifyCatalog,
+    /** The app roles as the row-security model sees them (src/rls/row-security-subjects.ts). */
+    private readonly subjects: Map<string, SubjectRole> = new Map(),
+    private readonly serverMajor = 15,
+  ) {}
   private seedFailures = new Map<number, SeedFailure[]>();
 
   seedFailure(failure: SeedFailure): void {
@@ -411,6 +424,12 @@ class FindingBook {
     if (error && !hit.errors.has(state)) hit.errors.set(state, error);
   }
 
+  /** A leak of a role that row security does not hold (it bypasses it, or a view reads as the role): that fix first. */
+  private rowSecurityHelp(hit: Hit): string | undefined {
+    if (!LEAK_RULES.has(hit.rule) || hit.target?.kind !== 'relation' || !hit.role) return undefined;
+    return rowSecurityHelp(this.catalog, hit.target.rel, this.subjects.get(hit.role), this.serverMajor);
+  }
+
   findings(setting: string, facts: TenantFacts): Finding[] {
     return [...this.hits.values()].map((hit) => {
       const meta = verifyRule(hit.rule);
@@ -434,7 +453,7 @@ class FindingBook {
         object: hit.object,
         fingerprint: fingerprintOf(hit.rule, hit.object, [hit.role, hit.extra].filter(Boolean).join(':') || undefined),
       };
-      const help = hit.target ? helpFor(hit.rule, hit.target, hit.role, setting, facts, this.catalog) : undefined;
+      const help = hit.target ? (this.rowSecurityHelp(hit) ?? helpFor(hit.rule, hit.target, hit.role, setting, facts, this.catalog)) : undefined;
       if (help) finding.help = help;
       return finding;
     });

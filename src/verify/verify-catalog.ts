@@ -104,6 +104,8 @@ export interface VerifyRelation {
   privileges: Map<string, RolePrivileges>;
   /** Rows hold heap tuples here (ordinary tables and leaf partitions). */
   storage: boolean;
+  /** Its owner, row level security flags and reloptions (security_invoker), for src/rls/row-security-subjects.ts. */
+  security?: { owner: string; rowSecurity: boolean; forceRowSecurity: boolean; options: string[] };
 }
 
 export interface VerifyFunction {
@@ -213,8 +215,13 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
     relispartition: boolean;
     bound: string | null;
     partkey: string[] | null;
+    owner: string;
+    rls: boolean;
+    force: boolean;
+    options: string[] | null;
   }>(
     `SELECT c.oid::text, n.nspname AS schema, c.relname AS name, c.relkind::text, c.relispartition,
+            pg_catalog.pg_get_userbyid(c.relowner) AS owner, c.relrowsecurity AS rls, c.relforcerowsecurity AS force, c.reloptions::text[] AS options,
             pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound,
             CASE WHEN pt.partrelid IS NULL THEN NULL
                  WHEN 0 = ANY (pt.partattrs::int2[]) THEN ARRAY[]::text[]
@@ -416,6 +423,7 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
       uniqueKeys: (uniquesOf.get(oid) ?? []).flatMap((u) => (u.columns ? [u.columns] : [])),
       privileges,
       storage: r.relkind === 'r',
+      security: { owner: r.owner, rowSecurity: r.rls, forceRowSecurity: r.force, options: r.options ?? [] },
     };
   });
   const byOid = new Map(relations.map((r) => [r.oid, r]));

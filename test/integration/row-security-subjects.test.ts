@@ -12,8 +12,11 @@ import {
   type SubjectView,
 } from '../../src/rls/row-security-subjects.js';
 import { runAudit } from '../../src/audit/run-audit.js';
-import { inferFacts } from '../../src/facts/resolve-facts.js';
 import { runExplain } from '../../src/explain/run-explain.js';
+import { runVerify } from '../../src/verify/run-verify.js';
+import { openDatabase, type Database } from '../../src/db/connection.js';
+import { factsFromModel, inferFacts } from '../../src/facts/resolve-facts.js';
+import { parsePolicy } from '../../src/policy/load-policy.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
 
 /**
@@ -408,5 +411,65 @@ describeEachServer('who row security applies to: explain asks the module', (ctx)
     expect(exp).toHaveLength(1);
     expect(exp[0].message).toMatch(/calls app\.tenant_volatile\(\) for every row/);
     expect(exp[0].help).toContain('ALTER POLICY per_row ON app.ev_1');
+  });
+});
+
+/**
+ * verify asks the module which fix a leak needs: a role that owns the table
+ * it reads across (no policy applies to it) needs FORCE, not a better policy;
+ * a security_invoker view reads as the role, so its tables' policies are the
+ * hole, not the view.
+ */
+describeEachServer('who row security applies to: verify asks the module', (ctx) => {
+  const app = uniqueName('rsv_app');
+  const A = '00000000-0000-4000-8000-00000000000a';
+  const B = '00000000-0000-4000-8000-00000000000b';
+  let db: Database;
+
+  beforeAll(async () => {
+    const guard = `org_id = (SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)`;
+    await ctx.db.runScript(
+      [
+        `CREATE ROLE ${app}`,
+        'CREATE SCHEMA vt',
+        `GRANT USAGE ON SCHEMA vt TO ${app}`,
+        // The app role owns it and it is not forced: its (right) policy never applies to the app role.
+        `CREATE TABLE vt.owned (org_id uuid NOT NULL, id bigint PRIMARY KEY)`,
+        `INSERT INTO vt.owned VALUES ('${A}', 1), ('${B}', 2)`,
+        `CREATE POLICY tenant_access ON vt.owned TO ${app} USING (${guard}) WITH CHECK (${guard})`,
+        `ALTER TABLE vt.owned ENABLE ROW LEVEL SECURITY`,
+        `ALTER TABLE vt.owned OWNER TO ${app}`,
+        // A policy that admits every row, read through a security_invoker view (15+).
+        `CREATE TABLE vt.open (org_id uuid NOT NULL, id bigint PRIMARY KEY)`,
+        `INSERT INTO vt.open VALUES ('${A}', 1), ('${B}', 2)`,
+        `CREATE POLICY tenant_access ON vt.open TO ${app} USING (true)`,
+        `ALTER TABLE vt.open ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY`,
+        `CREATE VIEW vt.open_view${ctx.server.major >= 15 ? ' WITH (security_invoker = true)' : ''} AS SELECT org_id, id FROM vt.open`,
+        `GRANT SELECT ON vt.open, vt.open_view TO ${app}`,
+      ].join(';\n') + ';',
+    );
+    db = await openDatabase({ db: ctx.db.url });
+  });
+
+  afterAll(async () => {
+    await db?.close();
+    await ctx.db.query('DROP SCHEMA vt CASCADE').catch(() => undefined);
+    await ctx.db.query(`DROP ROLE IF EXISTS ${app}`).catch(() => undefined);
+  });
+
+  it('gives the fix of why row security does not hold the role: FORCE for an owner, the tables for a security_invoker view', async () => {
+    const yaml = `version: 1\ntenant: { setting: app.tenant_id, type: uuid, column: org_id }\nroles: { app: [${app}] }\nschemas:\n  vt:\n    tables:\n      owned: tenant\n      open: tenant\n`;
+    const facts = factsFromModel(await parsePolicy([{ file: 'policy.yaml', text: yaml }]));
+    const result = await runVerify(db, facts);
+    const owned = result.findings.find((f) => f.fingerprint === `VER001:vt.owned:${app}`);
+    expect(owned?.help).toContain(`${app} owns vt.owned, which does not force row level security`);
+    expect(owned?.help).toContain('ALTER TABLE vt.owned FORCE ROW LEVEL SECURITY;');
+    const view = result.findings.find((f) => f.fingerprint === `VER001:vt.open_view:${app}`);
+    if (ctx.server.major >= 15) {
+      expect(view?.help).toContain(`vt.open_view is security_invoker: it reads its tables as ${app}`);
+      expect(view?.help).not.toContain('SET (security_invoker');
+    } else {
+      expect(view?.help).toContain('security_invoker = on');
+    }
   });
 });
