@@ -277,6 +277,24 @@ describeEachServer('who row security applies to: the module against the server',
     expect(cases).toBeGreaterThan(ctx.server.major >= 15 ? 500 : 380);
   });
 
+  it("reads every spelling of row_security the server accepts as the server does (audit's RLS012 reads ALTER ROLE ... SET values with it)", async () => {
+    for (const spelling of ['off', 'OFF', 'of', 'fal', 'false', 'f', 'no', 'n', '0', 'on', 'tr', 'yes', 'y', '1', 'true']) {
+      const verdict = rowSecurityFor({ relation: subjectRelation('t_on'), role: roles.get(APP)!, setting: { rowSecurity: spelling } });
+      await client.query('BEGIN');
+      let server: string;
+      try {
+        await client.query(`SET LOCAL ROLE ${APP}`);
+        await client.query(`SELECT pg_catalog.set_config('row_security', $1, true)`, [spelling]);
+        server = (await client.query('SELECT n FROM s.t_on')).rows.length > 0 ? 'policies' : 'no rows';
+      } catch (error) {
+        server = /row-level security/.test((error as Error).message) ? 'error' : (error as Error).message;
+      } finally {
+        await client.query('ROLLBACK');
+      }
+      expect(`${spelling}: ${verdict.outcome}`).toBe(`${spelling}: ${server}`);
+    }
+  });
+
   it('a NOINHERIT member of the owner is subject, an inheriting one is not: ownership is has_privs_of_role', async () => {
     const heir = rowSecurityFor({ relation: subjectRelation('t_on'), role: roles.get(HEIR)! });
     const noheir = rowSecurityFor({ relation: subjectRelation('t_on'), role: roles.get(NOHEIR)! });
