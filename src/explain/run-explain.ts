@@ -1,6 +1,7 @@
 import { appliesToCommand, usesCheck, usesUsing } from '../rls/policy-semantics.js';
 import { policyNamesRole, rowSecurityFor, type RowSecurityVerdict, type SubjectRole } from '../rls/row-security-subjects.js';
 import { readSubjectRoles } from '../catalog/read-subject-roles.js';
+import { readExplainViews, type ExplainView } from './read-explain-views.js';
 import type { Command } from '../policy/model.js';
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
@@ -203,12 +204,17 @@ export async function runExplain(
     };
     const findings: ExplainFinding[] = (options.problems ?? []).map((p) => failedFinding(p.name, p.message, { file: p.file, line: p.line, column: p.column }));
     const outcomes: QueryOutcome[] = (options.problems ?? []).map((p) => ({ name: p.name, file: p.file, line: p.line, planned: false }));
-    const subject = await planSubject(client, role, context.policyRole);
+    const who: PlanRole = {
+      subject: await planSubject(client, role, context.policyRole),
+      label: context.policyRole,
+      views: await readExplainViews(client, catalog),
+      major: catalog.major,
+    };
     const session = await PlanSession.open(client, { role, setting: facts.setting, tenant, major: catalog.major });
     try {
       let done = 0;
       for (const query of queries) {
-        const outcome = await explainOne(session, catalog, facts, query, { subject, label: context.policyRole }, useHypopg, findings);
+        const outcome = await explainOne(session, catalog, facts, query, who, useHypopg, findings);
         outcomes.push(outcome);
         options.onProgress?.(++done, queries.length);
       }
@@ -319,10 +325,15 @@ const COMMANDS_OF: Record<PlannableKind, Command[]> = {
   MergeStmt: ['select', 'insert', 'update', 'delete'],
 };
 
-/** The role the queries are planned as (`subject`, for the row-security model) and the name findings give it (the policy role). */
+/**
+ * The role the queries are planned as (`subject`, for the row-security model), the name findings give it
+ * (the policy role), and the views over the tenant tables, which may run as another role.
+ */
 interface PlanRole {
   subject: SubjectRole;
   label: string;
+  views: Map<string, ExplainView>;
+  major: number;
 }
 
 /**
@@ -334,28 +345,57 @@ async function planSubject(client: pg.ClientBase, role: string, policyRole: stri
   return { ...found, hasPrivilegesOf: (other) => other === policyRole || (found.hasPrivilegesOf?.(other) ?? false) };
 }
 
-/**
- * Whose row security a scan meets (src/rls/row-security-subjects.ts): the relation the query names.
- * A partition the query names is checked with its own flags and policies; one read through its
- * parent (or through a view or function, which explain does not follow) with the tenant table's.
- */
-function rowSecurityOf(catalog: ExplainCatalog, relation: TenantRelation, scan: ScanNode, named: (qualified: string) => boolean): RelationSecurity | undefined {
-  const own = relationKey(scan.schema, scan.relation);
-  const root = relationKey(relation.table.schema, relation.table.name);
-  return catalog.security.get(own !== root && named(own) ? own : root);
+/** Whose row security a scan meets: the relation's own, and the views the query reads it through (outermost first). */
+interface ScanSecurity {
+  security?: RelationSecurity;
+  views: ExplainView[];
 }
 
-/** What row security does to `role` on the scan's relation, and the policies that apply (none when it does not apply). */
-function rowSecurityAt(
-  security: RelationSecurity | undefined,
-  role: SubjectRole,
-  kind: PlannableKind,
-): { verdict?: RowSecurityVerdict; policies: PolicyInfo[] } {
+/**
+ * Whose row security a scan meets (src/rls/row-security-subjects.ts): the relation the query names.
+ * A partition the query names is checked with its own flags and policies, one read through its parent
+ * with the tenant table's; a table read through a view the query names is checked as the role that
+ * view runs as. A relation reached another way (a function) counts as the tenant table read directly.
+ */
+function rowSecurityOf(catalog: ExplainCatalog, who: PlanRole, relation: TenantRelation, scan: ScanNode, named: (qualified: string) => boolean): ScanSecurity {
+  const own = relationKey(scan.schema, scan.relation);
+  const root = relationKey(relation.table.schema, relation.table.name);
+  if (own !== root && named(own)) return { security: catalog.security.get(own), views: [] };
+  if (!named(root)) {
+    const through = (key: string, seen: Set<string>): { views: ExplainView[]; target: string } | undefined => {
+      const view = who.views.get(key);
+      if (!view || seen.has(key)) return undefined;
+      seen.add(key);
+      const target = view.reads.includes(own) ? own : view.reads.includes(root) ? root : undefined;
+      if (target) return { views: [view], target };
+      for (const read of view.reads) {
+        const inner = through(read, seen);
+        if (inner) return { views: [view, ...inner.views], target: inner.target };
+      }
+      return undefined;
+    };
+    for (const key of who.views.keys()) {
+      const path = named(key) ? through(key, new Set()) : undefined;
+      if (path) return { security: catalog.security.get(path.target), views: path.views };
+    }
+  }
+  return { security: catalog.security.get(root), views: [] };
+}
+
+/** What row security does to the role on the scan's relation, and the policies that apply (none when it does not apply). */
+function rowSecurityAt(at: ScanSecurity, who: PlanRole, kind: PlannableKind): { verdict?: RowSecurityVerdict; policies: PolicyInfo[] } {
+  const security = at.security;
   if (!security) return { policies: [] };
-  const verdict = rowSecurityFor({ relation: security.relation, role, policies: { list: security.policies, command: COMMANDS_OF[kind][0] } });
+  const verdict = rowSecurityFor({
+    relation: security.relation,
+    role: who.subject,
+    via: at.views.length > 0 ? { views: at.views.map((v) => v.view), serverMajor: who.major } : undefined,
+    policies: { list: security.policies, command: COMMANDS_OF[kind][0] },
+  });
+  // Through a view that runs as its owner, the owner's policies apply.
   const policies =
     verdict.outcome === 'policies' || verdict.outcome === 'no-rows'
-      ? security.policies.filter((p) => policyNamesRole(p, role) && COMMANDS_OF[kind].some((c) => appliesToCommand(p.command, c)))
+      ? security.policies.filter((p) => policyNamesRole(p, verdict.role) && COMMANDS_OF[kind].some((c) => appliesToCommand(p.command, c)))
       : [];
   return { verdict, policies };
 }
@@ -498,15 +538,16 @@ function analyzeQuery(
 
     const column = relation.lead[0];
     const predicate = analyzeTenantPredicate(scan.filter, relation.lead, scan.alias, { planText: true });
-    const security = rowSecurityOf(catalog, relation, scan, named);
+    const at = rowSecurityOf(catalog, who, relation, scan, named);
+    const security = at.security;
     const on = security ?? relation.table;
-    const { verdict, policies } = rowSecurityAt(security, who.subject, kind);
+    const { verdict, policies } = rowSecurityAt(at, who, kind);
     if (predicate.shape === 'absent' && !predicate.unparsed) {
       const why = verdict && !verdict.applies ? `: ${verdict.reason.message}` : '';
       const message = `${how}, and with no tenant filter on it at all: row level security does not filter ${where} for ${role}${why}`;
       const target = qualify(on.schema, on.name);
       const help = verdict?.bypass
-        ? bypassHelp(verdict, target)
+        ? bypassHelp(verdict, target, at.views, who.major)
         : verdict?.reason.code === 'rls-disabled' && security!.policies.some((p) => policyNamesRole(p, who.subject))
           ? `-- ${role} has policies on ${target} but they do not apply: ${verdict.reason.message}\nALTER TABLE ${target} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;`
           : policies.length === 0
@@ -547,9 +588,9 @@ function analyzeQuery(
         // A SubPlan that only reads relations the query's own sub-queries name is the query's, not a policy's.
         if (inQuerySubLinks && (inner.length === 0 || inner.every(inQuerySubLinks))) continue;
         const where = tableLabel(scan, relation);
-        const security = rowSecurityOf(catalog, relation, scan, named);
-        const on = security ?? relation.table;
-        const withSubqueries = rowSecurityAt(security, who.subject, kind).policies.filter((p) => /\bSELECT\b/i.test(p.using ?? ''));
+        const at = rowSecurityOf(catalog, who, relation, scan, named);
+        const on = at.security ?? relation.table;
+        const withSubqueries = rowSecurityAt(at, who, kind).policies.filter((p) => /\bSELECT\b/i.test(p.using ?? ''));
         // Prefer the policies whose sub-query refers to the row being checked: those are the per-row ones.
         const correlated = withSubqueries.filter((p) => isCorrelated(p, on));
         const policies = correlated.length > 0 ? correlated : withSubqueries;
@@ -568,8 +609,17 @@ function analyzeQuery(
 }
 
 /** The fix for a role that row security does not apply to (src/rls/row-security-subjects.ts says why). */
-function bypassHelp(verdict: RowSecurityVerdict, target: string): string {
+function bypassHelp(verdict: RowSecurityVerdict, target: string, views: ExplainView[], major: number): string {
   const code = verdict.reason.code;
+  // The view that reads the table, when it runs as its owner (the role the verdict is about).
+  const inner = views[views.length - 1];
+  const reader = inner && !(inner.view.securityInvoker && major >= 15) ? inner : undefined;
+  if (reader) {
+    const view = qualify(reader.schema, reader.name);
+    return major >= 15
+      ? `-- ${verdict.reason.message}\nALTER VIEW ${view} SET (security_invoker = true);  -- the view then reads ${target} as the caller, under its policies`
+      : `-- ${verdict.reason.message}; PostgreSQL ${major} has no security_invoker (it came in 15)\nALTER VIEW ${view} OWNER TO view_owner;  -- a role the policies of ${target} apply to: NOBYPASSRLS, not its owner`;
+  }
   if (code === 'owner' || code === 'owner-privileges') {
     return `-- ${verdict.reason.message}\nALTER TABLE ${target} FORCE ROW LEVEL SECURITY;  -- or plan and run as a role that does not own it`;
   }

@@ -18,6 +18,8 @@ import { openDatabase, type Database } from '../../src/db/connection.js';
 import { factsFromModel, inferFacts } from '../../src/facts/resolve-facts.js';
 import { parsePolicy } from '../../src/policy/load-policy.js';
 import { describeEachServer, uniqueName } from '../helpers/db.js';
+import { CANARY, createCanary, expectUntouched, snapshotDatabase } from '../helpers/hostile.js';
+import { quoteIdent } from '../../src/compile/quote.js';
 
 /**
  * src/rls/row-security-subjects.ts against a real server: for every subject
@@ -372,6 +374,7 @@ describeEachServer('who row security applies to: audit asks the module', (ctx) =
  */
 describeEachServer('who row security applies to: explain asks the module', (ctx) => {
   const app = uniqueName('rse_app');
+  const byp = uniqueName('rse_byp');
   const guard = `tenant_id = (SELECT NULLIF(pg_catalog.current_setting('app.tenant_id', true), '')::uuid)`;
 
   beforeAll(async () => {
@@ -394,6 +397,21 @@ describeEachServer('who row security applies to: explain asks the module', (ctx)
         `CREATE POLICY per_row ON app.ev_1 TO ${app} USING (tenant_id = app.tenant_volatile())`,
         `ALTER TABLE app.ev ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY`,
         `ALTER TABLE app.ev_1 ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY`,
+        // Forced, with the tenant policy and index; read through a view owned by a BYPASSRLS role.
+        `CREATE ROLE ${byp} BYPASSRLS`,
+        `CREATE TABLE app.guarded (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id))`,
+        `CREATE POLICY tenant_access ON app.guarded TO ${app} USING (${guard}) WITH CHECK (${guard})`,
+        `ALTER TABLE app.guarded ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY`,
+        `GRANT USAGE ON SCHEMA app TO ${byp}`,
+        `GRANT SELECT ON app.guarded TO ${byp}`,
+        `CREATE VIEW app.guarded_all AS SELECT tenant_id, id, body FROM app.guarded`,
+        `ALTER VIEW app.guarded_all OWNER TO ${byp}`,
+        ...(ctx.server.major >= 15
+          ? [
+              `CREATE VIEW app.guarded_inv WITH (security_invoker = true) AS SELECT tenant_id, id, body FROM app.guarded`,
+              `ALTER VIEW app.guarded_inv OWNER TO ${byp}`,
+            ]
+          : []),
         `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO ${app}`,
       ].join(';\n') + ';',
     );
@@ -401,7 +419,7 @@ describeEachServer('who row security applies to: explain asks the module', (ctx)
 
   afterAll(async () => {
     await ctx.db.query('DROP SCHEMA app CASCADE').catch(() => undefined);
-    await ctx.db.query(`DROP ROLE IF EXISTS ${app}`).catch(() => undefined);
+    for (const r of [app, byp]) await ctx.db.query(`DROP ROLE IF EXISTS ${r}`).catch(() => undefined);
   });
 
   async function explain(text: string) {
@@ -421,6 +439,42 @@ describeEachServer('who row security applies to: explain asks the module', (ctx)
       `row level security does not filter app.mine for ${app}: ${app} owns app.mine, which does not force row level security`,
     );
     expect(findings[0].help).toContain('ALTER TABLE app.mine FORCE ROW LEVEL SECURITY;');
+  });
+
+  it('judges a table read through a view as the role the view runs as: its owner, or the caller for security_invoker', async () => {
+    const findings = await explain('SELECT body FROM app.guarded_all');
+    expect(findings.map((f) => f.rule)).toEqual(['EXP001']);
+    expect(findings[0].message).toContain(`${byp} (the owner of the view app.guarded_all, which reads it as its owner) has BYPASSRLS`);
+    expect(findings[0].help).toContain(
+      ctx.server.major >= 15 ? 'ALTER VIEW app.guarded_all SET (security_invoker = true);' : 'ALTER VIEW app.guarded_all OWNER TO view_owner;',
+    );
+    // security_invoker: the caller's policies filter the scan, which the tenant index serves.
+    if (ctx.server.major >= 15) expect(await explain('SELECT body FROM app.guarded_inv')).toEqual([]);
+  });
+
+  it('quotes a hostile view name in the fix it prints, and runs nothing of it', async () => {
+    const name = `v'; DROP TABLE public.${CANARY}; --"x`;
+    const view = `app.${quoteIdent(name)}`;
+    await createCanary(ctx.db);
+    await ctx.db.runScript(
+      [`CREATE VIEW ${view} AS SELECT tenant_id, id, body FROM app.guarded`, `ALTER VIEW ${view} OWNER TO ${byp}`, `GRANT SELECT ON ${view} TO ${app}`].join(
+        ';\n',
+      ) + ';',
+    );
+    const before = await snapshotDatabase(ctx.db);
+    const findings = await explain(`SELECT body FROM ${view}`);
+    await expectUntouched(ctx.db, before);
+    expect(findings.map((f) => f.rule)).toEqual(['EXP001']);
+    const fix = findings[0].help!.split('\n').find((l) => l.startsWith('ALTER VIEW'))!;
+    expect(fix.startsWith(`ALTER VIEW ${view} `)).toBe(true);
+    if (ctx.server.major >= 15) {
+      // The printed fix alters that view and nothing else: the canary stays, and the view reads as the caller.
+      const statement = `ALTER VIEW ${view} SET (security_invoker = true);`;
+      expect(fix.startsWith(statement)).toBe(true);
+      await ctx.db.query(statement);
+      expect((await ctx.db.query(`SELECT count(*)::int AS n FROM public.${CANARY}`)).rows[0].n).toBe(3);
+      expect(await explain(`SELECT body FROM ${view}`)).toEqual([]);
+    }
   });
 
   it("judges a partition the query names by its own policies: the rewrite is of the partition's policy", async () => {
