@@ -133,7 +133,7 @@ export function rowSecurityIsOff(value: string | boolean | undefined): boolean {
 
 /** The relation kinds that can have row security: tables and partitioned tables. */
 export function canHaveRowSecurity(kind: string): boolean {
-  return kind === 'r' || kind === 'p' || kind === 'table' || kind === 'partition';
+  return kind === 'r' || kind === 'p';
 }
 
 /** A role's own attribute that bypasses row security everywhere, if any. */
