@@ -2,8 +2,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
-
-const OFF = new Set(['off', 'false', 'no', '0', 'f', 'n', 'of']);
+import { rowSecurityIsOff } from '../../rls/row-security-subjects.js';
 
 export const rls012 = defineRule({
   code: 'RLS012',
@@ -17,7 +16,7 @@ export const rls012 = defineRule({
   check(ctx) {
     const findings: Finding[] = [];
     for (const s of ctx.catalog.settings) {
-      if (s.name !== 'row_security' || !OFF.has(s.value.trim().toLowerCase())) continue;
+      if (s.name !== 'row_security' || !rowSecurityIsOff(s.value)) continue;
       if (s.role && ctx.bypassesByAttribute(s.role)) continue;
       const where = s.database ? ` in database ${s.database}` : '';
       if (s.role) {
@@ -43,7 +42,7 @@ export const rls012 = defineRule({
     }
     // The server's own configuration (postgresql.conf, the command line).
     const rs = ctx.catalog.server.rowSecurity;
-    if (OFF.has(rs.setting.toLowerCase()) && !['default', 'database', 'user', 'database user', 'session', 'client'].includes(rs.source)) {
+    if (rowSecurityIsOff(rs.setting) && !['default', 'database', 'user', 'database user', 'session', 'client'].includes(rs.source)) {
       findings.push(
         findingOf(
           rls012,
