@@ -194,10 +194,12 @@ describeEachServer('audit policy texts on partitions', (ctx) => {
 const OUTSIDE_CATALOG: Record<string, string> = {
   'src/compile/render-sql.ts': 'SQL rlsctl writes for the database to run (DO blocks of migrations), not a read of its own',
   'src/compile/partition-trigger.ts': 'the body of the event trigger function rlsctl installs: it runs in the database',
-  'src/apply/apply-plan.ts':
-    'server activity while apply runs (pg_locks, pg_stat_activity, pg_stat_progress_create_index) and the re-check of an index it just built',
+  'src/apply/apply-plan.ts': 'the re-check of an index apply just built',
+  'src/apply/lock-diagnostics.ts': 'server activity while apply runs: who holds the lock it waits for (pg_locks, pg_stat_activity)',
+  'src/apply/index-build-progress.ts': 'server activity while apply runs: the progress of its index build (pg_stat_progress_create_index)',
   'src/explain/plan-query.ts': "the planning session's own state: the role exists before SET ROLE, its prepared statement",
-  'src/verify/run-verify.ts': "the probing session's own state: the connecting role and the app roles before SET ROLE, the triggers of the probed tables",
+  'src/verify/preflight.ts': "the probing session's own state: the connecting role and the app roles before SET ROLE",
+  'src/verify/target.ts': "the probing session's own state: the triggers that fire on the probed tables",
   'src/explain/read-query-file.ts': 'a hint that tells the user how to export pg_stat_statements',
 };
 
