@@ -120,6 +120,28 @@ for (const server of testServers()) {
       expect(large.counts).toEqual(small.counts);
     });
 
+    it('explain reads the views and their owners in as many queries for 100 views as for 1', async () => {
+      let facts: TenantFacts | undefined;
+      await countQueries(dbs[1], async (c) => (facts = await inferFacts(FACT_OPTIONS(app), c)));
+      const views = async (n: number) => {
+        await dbs[1].runScript(
+          `DROP SCHEMA IF EXISTS v CASCADE; CREATE SCHEMA v;` +
+            Array.from({ length: n }, (_, i) => `CREATE VIEW v.w${i} AS SELECT * FROM ${i % 2 === 0 ? `app.t${i}` : `v.w${i - 1}`};`).join('\n'),
+        );
+        let viewCount = 0;
+        const count = await countQueries(dbs[1], async (c) => (viewCount = (await readExplainCatalog(c, facts!.tenantTables, [app])).views.size));
+        return { count, viewCount };
+      };
+      try {
+        const one = await views(1);
+        const many = await views(100);
+        expect([one.viewCount, many.viewCount]).toEqual([1, 100]);
+        expect(many.count).toBe(one.count);
+      } finally {
+        await dbs[1].runScript('DROP SCHEMA IF EXISTS v CASCADE;');
+      }
+    });
+
     it('infers without reading the policies when --app-role and --tenant-setting are both given', async () => {
       const { appRole: _unused, ...withoutRole } = FACT_OPTIONS(app);
       let inferred: TenantFacts | undefined;
