@@ -1,4 +1,14 @@
 import { appliesToCommand, clauseExpression, clausesOf } from '../rls/policy-semantics.js';
+import {
+  attributeBypass,
+  isSecurityInvoker,
+  policyNamesRole,
+  rowSecurityFor,
+  type RowSecurityVerdict,
+  type SubjectRelation,
+  type SubjectRole,
+  type SubjectView,
+} from '../rls/row-security-subjects.js';
 import type { TenantFacts } from '../facts/resolve-facts.js';
 import type { Plan } from '../plan/plan.js';
 import { qualify } from '../compile/quote.js';
@@ -169,17 +179,48 @@ export class AuditContext {
     return [...this.protectedTables.values()].filter((t) => t.mode === 'tenant');
   }
 
+  /** The server's major version (14, 18), from serverVersionNum. */
+  get serverMajor(): number {
+    return Math.floor(this.serverVersionNum / 10000);
+  }
+
   isTable(rel: RelationRow): boolean {
     return rel.kind === 'r' || rel.kind === 'p';
   }
 
-  /** A role's own attributes make it bypass RLS: superuser or BYPASSRLS. */
+  /** A role's own attributes make it bypass RLS: superuser or BYPASSRLS (src/rls/row-security-subjects.ts). */
   bypassesByAttribute(role: string): 'superuser' | 'BYPASSRLS' | undefined {
-    const r = this.roles.get(role);
-    if (!r) return undefined;
-    if (r.superuser) return 'superuser';
-    if (r.bypassRls) return 'BYPASSRLS';
-    return undefined;
+    return attributeBypass(this.roles.get(role));
+  }
+
+  private readonly subjects = new Map<string, SubjectRole>();
+
+  /** A role as the row-security model reads it; a role the catalog lacks has no attribute and only its own privileges. */
+  subjectRole(name: string): SubjectRole {
+    let role = this.subjects.get(name);
+    if (!role) {
+      const r = this.roles.get(name);
+      role = { name, superuser: r?.superuser ?? false, bypassRls: r?.bypassRls ?? false, hasPrivilegesOf: (other) => this.hasPrivsOf(name, other) };
+      this.subjects.set(name, role);
+    }
+    return role;
+  }
+
+  subjectRelation(rel: RelationRow): SubjectRelation {
+    return { kind: rel.kind, owner: rel.owner, rowSecurity: rel.rls, forceRowSecurity: rel.force, isPartition: rel.isPartition, label: this.label(rel) };
+  }
+
+  subjectView(view: RelationRow): SubjectView {
+    return { owner: this.subjectRole(view.owner), securityInvoker: isSecurityInvoker(view.options), label: this.label(view) };
+  }
+
+  /** What row security does to `role` reading `rel` (by name, or through `views`, outermost first): src/rls/row-security-subjects.ts. */
+  rowSecurity(role: string, rel: RelationRow, views: RelationRow[] = []): RowSecurityVerdict {
+    return rowSecurityFor({
+      relation: this.subjectRelation(rel),
+      role: this.subjectRole(role),
+      via: views.length > 0 ? { views: views.map((v) => this.subjectView(v)), serverMajor: this.serverMajor } : undefined,
+    });
   }
 
   /** Roles that `member` may SET ROLE to (not itself). */
@@ -207,7 +248,7 @@ export class AuditContext {
    * named role.
    */
   policyAppliesTo(policy: PolicyRow, role: string): boolean {
-    return policy.roles.some((r) => r === 'public' || this.hasPrivsOf(role, r));
+    return policyNamesRole(policy, this.subjectRole(role));
   }
 
   /** The table-like object of a relation, for findings. */

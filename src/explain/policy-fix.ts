@@ -1,5 +1,5 @@
 import { parseSync } from 'libpg-query';
-import { appliesToCommand, isPublicRole, usesCheck, usesUsing } from '../rls/policy-semantics.js';
+import { usesCheck, usesUsing } from '../rls/policy-semantics.js';
 import type { Command } from '../policy/model.js';
 import { tenantLookupOfFacts, type TenantFacts } from '../facts/resolve-facts.js';
 import { tenantEqualsSql } from '../compile/tenant-lookup.js';
@@ -9,8 +9,9 @@ import type { PolicyInfo, TenantRelation } from './read-explain-catalog.js';
 import type { ScanNode } from './walk-plan.js';
 
 /**
- * The policies of a tenant table as explain sees them: which apply to a
- * statement, what their sub-queries read, and the ALTER POLICY that gives
+ * The policies of a tenant table as explain sees them: the commands a
+ * statement meets policies for (which apply is the row-security model's to
+ * say: scan-security.ts), what their sub-queries read, and the ALTER POLICY that gives
  * them the one-lookup, index-friendly shape `rlsctl compile` writes.
  */
 
@@ -18,7 +19,7 @@ import type { ScanNode } from './walk-plan.js';
  * The policy commands whose policies a statement may meet: its own, and SELECT's, which PostgreSQL
  * adds when the statement reads existing rows (a WHERE, RETURNING, ON CONFLICT).
  */
-const COMMANDS_OF: Record<PlannableKind, Command[]> = {
+export const COMMANDS_OF: Record<PlannableKind, Command[]> = {
   SelectStmt: ['select'],
   InsertStmt: ['insert', 'select'],
   UpdateStmt: ['update', 'select'],
@@ -26,18 +27,12 @@ const COMMANDS_OF: Record<PlannableKind, Command[]> = {
   MergeStmt: ['select', 'insert', 'update', 'delete'],
 };
 
-export function applicablePolicies(relation: TenantRelation, role: string, kind: PlannableKind): PolicyInfo[] {
-  return relation.policies.filter(
-    (p) => (p.roles.includes(role) || p.roles.some(isPublicRole)) && COMMANDS_OF[kind].some((c) => appliesToCommand(p.command, c)),
-  );
-}
-
 /**
  * A policy sub-query that refers to the row being checked: pg_get_expr
  * qualifies such outer references with the table's name.
  */
-export function isCorrelated(policy: PolicyInfo, relation: TenantRelation): boolean {
-  const name = relation.table.name;
+export function isCorrelated(policy: PolicyInfo, on: { name: string }): boolean {
+  const name = on.name;
   const ident = /^[a-z_][a-z0-9_$]*$/.test(name) ? name.replace(/\$/g, '\\$') : `"${name.replace(/"/g, '""')}"`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return /\bSELECT\b/i.test(policy.using ?? '') && new RegExp(`(?<![\\w$."])${ident}\\.`).test(policy.using ?? '');
 }
@@ -78,10 +73,10 @@ export function idealPredicate(facts: TenantFacts, column: string): string {
   return tenantEqualsSql(column, tenantLookupOfFacts(facts));
 }
 
-/** ALTER POLICY statements that give the offending policies the one-lookup, index-friendly shape. */
-export function policyRewrite(facts: TenantFacts, relation: TenantRelation, policies: PolicyInfo[], column: string): string {
+/** ALTER POLICY statements that give the offending policies (of `on`: the tenant table, or a partition the query names) the one-lookup, index-friendly shape. */
+export function policyRewrite(facts: TenantFacts, on: { schema: string; name: string }, policies: PolicyInfo[], column: string): string {
   const lines: string[] = [];
-  const target = qualify(relation.table.schema, relation.table.name);
+  const target = qualify(on.schema, on.name);
   for (const p of policies) {
     const flat = (text: string) => text.replace(/\s+/g, ' ').replace(/\( /g, '(');
     lines.push(`-- ${quoteIdent(p.name)} now: USING ${flat(p.using ?? '(none)')}${p.check ? ` WITH CHECK ${flat(p.check)}` : ''}`);

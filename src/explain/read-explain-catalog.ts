@@ -2,6 +2,8 @@ import type { PolicyCommand } from '../policy/model.js';
 import type pg from 'pg';
 import type { FactsTable } from '../facts/resolve-facts.js';
 import { CatalogSnapshot, groupBy } from '../catalog/read-catalog.js';
+import type { SubjectRelation, SubjectRole } from '../rls/row-security-subjects.js';
+import { readViewFacts, type ExplainView } from './read-view-facts.js';
 
 /**
  * What explain needs to know about the tenant tables, read once before the
@@ -41,6 +43,14 @@ export interface TenantRelation {
   policies: PolicyInfo[];
 }
 
+/** A relation of a tenant table's tree as row security sees it when a query names it: its own flags, owner and policies. */
+export interface RelationSecurity {
+  schema: string;
+  name: string;
+  relation: SubjectRelation;
+  policies: PolicyInfo[];
+}
+
 export interface HypopgStatus {
   installed: boolean;
   /** In pg_available_extensions: `CREATE EXTENSION hypopg` would work. */
@@ -54,6 +64,12 @@ export interface ExplainCatalog {
   major: number;
   /** `schema.relname` of every tenant table, partition and child, to its tenant table. */
   relations: Map<string, TenantRelation>;
+  /** `schema.relname` of every tenant table, partition and child, to its own row security. */
+  security: Map<string, RelationSecurity>;
+  /** The views of the user schemas, by `schema.name` (read-view-facts.ts). */
+  views: Map<string, ExplainView>;
+  /** The roles explain plans as and the views' owners, as the row-security model sees them. */
+  subjects: Map<string, SubjectRole>;
   /** `schema.indexname` of every valid index on those relations. */
   indexes: Map<string, IndexInfo>;
   /** Tenant tables of the facts that the database lacks. */
@@ -65,7 +81,8 @@ export function relationKey(schema: string, name: string): string {
   return `${schema}.${name}`;
 }
 
-export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTable[]): Promise<ExplainCatalog> {
+/** `roles`: the roles the queries are planned as, read for the row-security model with the views' owners. */
+export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTable[], roles: readonly string[] = []): Promise<ExplainCatalog> {
   const catalog = new CatalogSnapshot(client);
   const server = await catalog.server();
   const major = Math.floor(server.versionNum / 10000);
@@ -78,7 +95,8 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
   const members = new Map((await catalog.relations({ oids: memberOids })).map((r) => [r.oid, r]));
   const columns = await catalog.columns({ oids: rootOids });
   const indexRows = (await catalog.indexes({ oids: memberOids })).filter((i) => i.valid && i.ready);
-  const policies = await catalog.policies({ oids: rootOids });
+  // Every relation of the trees: a partition read directly is checked with its own policies.
+  const policies = await catalog.policies({ oids: memberOids });
   const hypopg = (await catalog.extensions()).find((e) => e.name === 'hypopg');
   const available = (await catalog.availableExtensions(['hypopg'])).length > 0;
 
@@ -91,7 +109,23 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
   const rootByKey = new Map(roots.map((r) => [relationKey(r.schema, r.name), r]));
   const columnsOf = groupBy(columns, (c) => c.relOid);
   const indexesOf = groupBy(indexRows, (i) => i.relOid);
-  const policiesOf = groupBy(policies, (p) => p.relOid);
+  const policiesOf = new Map<string, PolicyInfo[]>();
+  for (const [oid, list] of groupBy(policies, (p) => p.relOid)) {
+    policiesOf.set(
+      oid,
+      list.map((p) => ({ name: p.name, permissive: p.permissive, command: p.command, roles: p.roles, using: p.using ?? null, check: p.check ?? null })),
+    );
+  }
+  const security = new Map<string, RelationSecurity>();
+  for (const m of members.values()) {
+    const key = relationKey(m.schema, m.name);
+    security.set(key, {
+      schema: m.schema,
+      name: m.name,
+      relation: { kind: m.kind, owner: m.owner, rowSecurity: m.rls, forceRowSecurity: m.force, isPartition: m.isPartition, label: key },
+      policies: policiesOf.get(m.oid) ?? [],
+    });
+  }
   const childrenOf = groupBy(tree, (t) => t.root);
   const missing: FactsTable[] = [];
   for (const table of tables) {
@@ -106,14 +140,7 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
       partitioned: root.kind === 'p',
       columns: new Set((columnsOf.get(root.oid) ?? []).map((c) => c.name)),
       indexes: (indexesOf.get(root.oid) ?? []).map((r) => indexes.get(relationKey(r.schema, r.name))!),
-      policies: (policiesOf.get(root.oid) ?? []).map((p) => ({
-        name: p.name,
-        permissive: p.permissive,
-        command: p.command,
-        roles: p.roles,
-        using: p.using ?? null,
-        check: p.check ?? null,
-      })),
+      policies: policiesOf.get(root.oid) ?? [],
     };
     const own = [root.oid, ...(childrenOf.get(root.oid) ?? []).map((t) => t.oid)];
     for (const oid of own) {
@@ -121,10 +148,14 @@ export async function readExplainCatalog(client: pg.ClientBase, tables: FactsTab
       if (m && !relations.has(relationKey(m.schema, m.name))) relations.set(relationKey(m.schema, m.name), info);
     }
   }
+  const { views, subjects } = await readViewFacts(catalog, roles);
   return {
     serverVersion: server.version,
     major,
     relations,
+    security,
+    views,
+    subjects,
     indexes,
     missing,
     hypopg: { installed: hypopg !== undefined, available, schema: hypopg?.schema, version: hypopg?.version },

@@ -12,7 +12,7 @@ import type { ExplainContext, ExplainFinding, ExplainOptions, ExplainQuery, Expl
 import { inspectQuery, type PlannableKind } from './inspect-query.js';
 import { PlanFailed, PlanSession, type PlannedQuery } from './plan-query.js';
 import { readExplainCatalog, relationKey, type ExplainCatalog, type TenantRelation } from './read-explain-catalog.js';
-import { readViewFacts, type ViewFact } from './read-view-facts.js';
+import { namedRelations, planRole, type PlanRole } from './scan-security.js';
 import { exp004 } from './rules/exp004-query-failed.js';
 import { EXPLAIN_RULES } from './rules/registry.js';
 import type { ExplainRuleContext } from './rules/rule.js';
@@ -109,7 +109,7 @@ export async function runExplain(
         'give it the Database, or a client outside any transaction: it plans in a READ ONLY transaction of its own and rolls it back',
       );
     }
-    const catalog = await readExplainCatalog(client, facts.tenantTables);
+    const catalog = await readExplainCatalog(client, facts.tenantTables, [role]);
     if (catalog.missing.length > 0) {
       throw new UsageError(
         `the database lacks ${catalog.missing.length === 1 ? 'a table' : 'tables'} the policy file declares: ${catalog.missing.map((t) => `${t.schema}.${t.name}`).join(', ')}`,
@@ -131,7 +131,6 @@ export async function runExplain(
     };
     const findings: ExplainFinding[] = (options.problems ?? []).map((p) => failedFinding(p.name, p.message, { file: p.file, line: p.line, column: p.column }));
     const outcomes: QueryOutcome[] = (options.problems ?? []).map((p) => ({ name: p.name, file: p.file, line: p.line, planned: false }));
-    const views = await readViewFacts(client);
     const session = await PlanSession.open(client, {
       role,
       setting: facts.setting,
@@ -140,7 +139,7 @@ export async function runExplain(
       major: catalog.major,
     });
     try {
-      const run: Run = { session, catalog, facts, views, role: context.policyRole, useHypopg, probes: new Map() };
+      const run: Run = { session, catalog, facts, who: planRole(catalog, role, context.policyRole), useHypopg, probes: new Map() };
       let done = 0;
       for (const query of queries) {
         const outcome = await explainOne(run, query, findings);
@@ -189,8 +188,8 @@ interface Run {
   session: PlanSession;
   catalog: ExplainCatalog;
   facts: TenantFacts;
-  views: Map<string, ViewFact>;
-  role: string;
+  /** The role the queries are planned as, for the row-security model, and the name findings give it (the policy role). */
+  who: PlanRole;
   useHypopg: boolean;
   /** The probe of each tenant table, planned once per run: the relations whose scans an index bounds, or undefined when it could not be planned. */
   probes: Map<TenantRelation, Set<string> | undefined>;
@@ -311,8 +310,9 @@ function analyzeQuery(run: Run, query: ExplainQuery, kind: PlannableKind, stmt: 
     kind,
     stmt,
     plans,
-    role: run.role,
-    views: run.views,
+    role: run.who.label,
+    who: run.who,
+    named: namedRelations(stmt),
     served: (scan) => {
       const relation = run.catalog.relations.get(relationKey(scan.schema, scan.relation));
       const probed = relation ? run.probes.get(relation) : undefined;

@@ -1,8 +1,8 @@
 import { qualify, quoteIdent } from '../compile/quote.js';
 import type { RuleMeta } from '../report/finding.js';
-import { applicablePolicies, idealPredicate, isCorrelated, policyRewrite, tableLabel } from './policy-fix.js';
+import { idealPredicate, isCorrelated, policyRewrite, tableLabel } from './policy-fix.js';
 import { relationKey, type ExplainCatalog, type TenantRelation } from './read-explain-catalog.js';
-import { viewBypassReason, type ViewFact } from './read-view-facts.js';
+import { bypassHelp, policyNamesRoleOf, readingView, rowSecurityAt, rowSecurityOf } from './scan-security.js';
 import type { ExplainRuleContext } from './rules/rule.js';
 import { hasLeadingIndex, queryColumnUses, suggestIndex } from './suggest-index.js';
 import { analyzeTenantPredicate, type PredicateAnalysis } from './tenant-predicate.js';
@@ -79,31 +79,6 @@ const SHAPE_REASON: Record<Exclude<PredicateAnalysis['shape'], 'sargable' | 'abs
   'wrapped-column': () => 'its tenant column is cast or passed to a function in the filter, so no index on the column can serve it',
 };
 
-/** The views the query names (by name, and by schema when it gives one). */
-export function viewsOfQuery(stmt: unknown, views: Map<string, ViewFact>): ViewFact[] {
-  const found = new Map<string, ViewFact>();
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(visit);
-    if (!node || typeof node !== 'object') return;
-    const rv = (node as { RangeVar?: { schemaname?: string; relname?: string } }).RangeVar;
-    if (rv?.relname)
-      for (const v of views.values())
-        if (v.name === rv.relname && (rv.schemaname === undefined || v.schema === rv.schemaname)) found.set(`${v.schema}.${v.name}`, v);
-    for (const v of Object.values(node)) visit(v);
-  };
-  visit(stmt);
-  return [...found.values()];
-}
-
-/** Why the relation's policies do not apply to this query: it reads the table through a view whose owner bypasses them. */
-export function bypassingView(ctx: Pick<ExplainRuleContext, 'stmt' | 'views'>, relation: TenantRelation): { view: ViewFact; reason: string } | undefined {
-  for (const view of viewsOfQuery(ctx.stmt, ctx.views)) {
-    const reason = viewBypassReason(ctx.views, view, relation.table);
-    if (reason) return { view, reason };
-  }
-  return undefined;
-}
-
 /** Report one unbounded scan under `rule`: the message says why, the help what to change. */
 export function reportUnbounded(ctx: ExplainRuleContext, rule: RuleMeta, { scan, relation, predicate }: UnboundedScan): void {
   const { facts, role } = ctx;
@@ -139,35 +114,34 @@ export function reportUnbounded(ctx: ExplainRuleContext, rule: RuleMeta, { scan,
   }
 
   const column = relation.lead[0];
-  const policies = applicablePolicies(relation, role, ctx.kind);
+  // Whose row security the scan meets, and whether it applies at all: src/rls/row-security-subjects.ts decides.
+  const at = rowSecurityOf(ctx.catalog, ctx.who, relation, scan, ctx.named);
+  const security = at.security;
+  const on = security ?? relation.table;
+  const { verdict, policies } = rowSecurityAt(at, ctx.who, ctx.kind);
   if (predicate.shape === 'absent' && !predicate.unparsed) {
-    const bypass = bypassingView(ctx, relation);
-    if (bypass) {
-      const view = qualify(bypass.view.schema, bypass.view.name);
-      const message = `${how}, and with no tenant filter on it at all: ${bypass.reason}, so the policies of ${relation.table.schema}.${relation.table.name} do not apply (rlsctl audit RLS050)`;
-      const help =
-        ctx.catalog.major >= 15
-          ? `ALTER VIEW ${view} SET (security_invoker = true);\n-- the view then reads ${target} as its reader, whose policies apply; see rlsctl audit (RLS050)`
-          : `-- PostgreSQL ${ctx.catalog.major} has no security_invoker: give ${view} to an owner that is subject to the policies of ${target} (no BYPASSRLS, not its owner unless the table forces row level security), e.g.\nALTER VIEW ${view} OWNER TO ${quoteIdent(role)};\n-- see rlsctl audit (RLS050)`;
-      ctx.report(rule, relation, scan, message, help, undefined, conds);
-      return;
-    }
-    const message = `${how}, and with no tenant filter on it at all: row level security does not filter ${where} for ${role}`;
-    const help =
-      policies.length === 0
-        ? `ALTER TABLE ${target} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;\nCREATE POLICY rlsctl_tenant_guard ON ${target} AS RESTRICTIVE FOR ALL TO ${quoteIdent(role)} USING (${idealPredicate(facts, column)}) WITH CHECK (${idealPredicate(facts, column)});\n-- see rlsctl audit (RLS001, RLS010) for why the policies do not apply${facts.source === 'policy-file' ? '; rlsctl apply writes them from the policy file' : ''}`
-        : `-- ${quoteIdent(role)} has policies on ${target} but they do not apply: is row level security enabled and forced, and does ${quoteIdent(role)} bypass it? See rlsctl audit (RLS001, RLS002, RLS010).\n${suggestion.sql}`;
+    const reader = readingView(at.views, ctx.catalog.major);
+    const why = !verdict || verdict.applies ? '' : `: ${verdict.reason.message}`;
+    const through = reader && verdict?.bypass ? `, so the policies of ${on.schema}.${on.name} do not apply (rlsctl audit RLS050)` : '';
+    const message = `${how}, and with no tenant filter on it at all: row level security does not filter ${where} for ${role}${why}${through}`;
+    const onSql = qualify(on.schema, on.name);
+    const help = verdict?.bypass
+      ? bypassHelp(verdict, onSql, at.views, ctx.catalog.major)
+      : verdict?.reason.code === 'rls-disabled' && security!.policies.some((p) => policyNamesRoleOf(p, ctx.who))
+        ? `-- ${quoteIdent(role)} has policies on ${onSql} but they do not apply: ${verdict.reason.message}\nALTER TABLE ${onSql} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;`
+        : policies.length === 0
+          ? `ALTER TABLE ${onSql} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;\nCREATE POLICY rlsctl_tenant_guard ON ${onSql} AS RESTRICTIVE FOR ALL TO ${quoteIdent(role)} USING (${idealPredicate(facts, column)}) WITH CHECK (${idealPredicate(facts, column)});\n-- see rlsctl audit (RLS001, RLS010) for why the policies do not apply${facts.source === 'policy-file' ? '; rlsctl apply writes them from the policy file' : ''}`
+          : `-- ${quoteIdent(role)} has policies on ${onSql} but they do not apply: is row level security enabled and forced, and does ${quoteIdent(role)} bypass it? See rlsctl audit (RLS001, RLS002, RLS010).\n${suggestion.sql}`;
     ctx.report(rule, relation, scan, message, help, undefined, conds);
     return;
   }
   if (predicate.shape !== 'sargable' && predicate.shape !== 'absent') {
     const offending = policies.filter((p) => {
-      const shape = analyzeTenantPredicate(p.using ?? undefined, relation.lead, relation.table.name).shape;
-      return (shape !== 'sargable' && shape !== 'absent') || (predicate.shape === 'subplan' && isCorrelated(p, relation));
+      const shape = analyzeTenantPredicate(p.using ?? undefined, relation.lead, on.name).shape;
+      return (shape !== 'sargable' && shape !== 'absent') || (predicate.shape === 'subplan' && isCorrelated(p, on));
     });
     const message = `${how}: ${SHAPE_REASON[predicate.shape](predicate.culprit)}`;
-    const help =
-      offending.length > 0 ? policyRewrite(facts, relation, offending, column) : `-- rewrite the tenant predicate as: ${idealPredicate(facts, column)}`;
+    const help = offending.length > 0 ? policyRewrite(facts, on, offending, column) : `-- rewrite the tenant predicate as: ${idealPredicate(facts, column)}`;
     ctx.report(rule, relation, scan, message, help, undefined, conds);
     return;
   }

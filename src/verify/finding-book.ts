@@ -3,6 +3,7 @@ import { fingerprintOf, type Finding, type FindingObject } from '../report/findi
 import type { SeedFailure } from './seed-tenants.js';
 import { labelOf, objectOf, type Target } from './target.js';
 import type { VerifyCatalog } from './verify-catalog.js';
+import { rowSecurityHelp } from './row-security-help.js';
 import { LEAK_RULES, verifyRule } from './registry.js';
 import type { Evidence, VerifyRuleCode } from './rule.js';
 
@@ -93,6 +94,12 @@ export class FindingBook {
     if (error && !hit.errors.has(state)) hit.errors.set(state, error);
   }
 
+  /** A leak of a role that row security does not hold (it bypasses it, or a view reads as the role): that fix first. */
+  private rowSecurityHelp(hit: Hit): string | undefined {
+    if (!LEAK_RULES.has(hit.rule) || hit.target?.kind !== 'relation' || !hit.role) return undefined;
+    return rowSecurityHelp(this.catalog, hit.target.rel, this.catalog.subjects.get(hit.role), this.catalog.serverMajor);
+  }
+
   findings(setting: string, facts: TenantFacts): Finding[] {
     return [...this.hits.values()].map((hit) => {
       const meta = verifyRule(hit.rule);
@@ -106,7 +113,9 @@ export class FindingBook {
         object: hit.object,
         fingerprint: fingerprintOf(hit.rule, hit.object, [hit.role, hit.extra].filter(Boolean).join(':') || undefined),
       };
-      const help = hit.target ? meta.help({ target: hit.target, role: hit.role, setting, facts, catalog: this.catalog }) : undefined;
+      const help = hit.target
+        ? (this.rowSecurityHelp(hit) ?? meta.help({ target: hit.target, role: hit.role, setting, facts, catalog: this.catalog }))
+        : undefined;
       if (help) finding.help = help;
       return finding;
     });

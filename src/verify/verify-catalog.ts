@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { subjectRolesOf } from '../catalog/read-subject-roles.js';
+import type { SubjectRole } from '../rls/row-security-subjects.js';
 import { CatalogSnapshot, groupBy } from '../catalog/read-catalog.js';
 import type { ColumnRow, FunctionRow, SettingRow, ViewDependencyRow } from '../catalog/catalog-rows.js';
 import { UsageError } from '../errors.js';
@@ -107,6 +109,8 @@ export interface VerifyRelation {
   privileges: Map<string, RolePrivileges>;
   /** Rows hold heap tuples here (ordinary tables and leaf partitions). */
   storage: boolean;
+  /** Its owner, row level security flags and reloptions (security_invoker), for src/rls/row-security-subjects.ts. */
+  security?: { owner: string; rowSecurity: boolean; forceRowSecurity: boolean; options: string[] };
 }
 
 export interface VerifyFunction {
@@ -134,6 +138,10 @@ export interface VerifyCatalog {
   loginDefaults: Map<string, LoginDefaults>;
   /** Tenant column names and types of the tenant relations, for views and functions. */
   tenantColumns: Array<{ name: string; type: string }>;
+  /** The app roles as the row-security model sees them (src/rls/row-security-subjects.ts). */
+  subjects: Map<string, SubjectRole>;
+  /** The server's major version (14, 18). */
+  serverMajor: number;
 }
 
 const KIND: Record<string, RelationKind> = { r: 'table', p: 'table', f: 'foreign_table', v: 'view', m: 'materialized_view' };
@@ -267,6 +275,7 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
       uniqueKeys: (uniquesOf.get(oid) ?? []).flatMap((u) => (u.keys.includes(0) ? [] : [[...(u.keyNames ?? []), ...u.detail!.include]])),
       privileges,
       storage: relkind === 'r',
+      security: { owner: r.owner, rowSecurity: r.rls, forceRowSecurity: r.force, options: r.options },
     };
   });
   const byOid = new Map(relations.map((r) => [r.oid, r]));
@@ -310,7 +319,9 @@ export async function readVerifyCatalog(client: pg.ClientBase, facts: TenantFact
 
   const functions = securityDefinerReaders(await catalog.functions(roles), relations);
   const loginDefaults = loginDefaultsOf(await catalog.settings(), roles, setting);
-  return { relations, byOid, functions, loginDefaults, tenantColumns };
+  const subjects = await subjectRolesOf(catalog, roles);
+  const serverMajor = Math.floor((await catalog.server()).versionNum / 10000);
+  return { relations, byOid, functions, loginDefaults, tenantColumns, subjects, serverMajor };
 }
 
 /**

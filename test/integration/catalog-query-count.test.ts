@@ -120,6 +120,28 @@ for (const server of testServers()) {
       expect(large.counts).toEqual(small.counts);
     });
 
+    it('explain reads the views and their owners in as many queries for 100 views as for 1', async () => {
+      let facts: TenantFacts | undefined;
+      await countQueries(dbs[1], async (c) => (facts = await inferFacts(FACT_OPTIONS(app), c)));
+      const views = async (n: number) => {
+        await dbs[1].runScript(
+          `DROP SCHEMA IF EXISTS v CASCADE; CREATE SCHEMA v;` +
+            Array.from({ length: n }, (_, i) => `CREATE VIEW v.w${i} AS SELECT * FROM ${i % 2 === 0 ? `app.t${i}` : `v.w${i - 1}`};`).join('\n'),
+        );
+        let viewCount = 0;
+        const count = await countQueries(dbs[1], async (c) => (viewCount = (await readExplainCatalog(c, facts!.tenantTables, [app])).views.size));
+        return { count, viewCount };
+      };
+      try {
+        const one = await views(1);
+        const many = await views(100);
+        expect([one.viewCount, many.viewCount]).toEqual([1, 100]);
+        expect(many.count).toBe(one.count);
+      } finally {
+        await dbs[1].runScript('DROP SCHEMA IF EXISTS v CASCADE;');
+      }
+    });
+
     it('infers without reading the policies when --app-role and --tenant-setting are both given', async () => {
       const { appRole: _unused, ...withoutRole } = FACT_OPTIONS(app);
       let inferred: TenantFacts | undefined;
@@ -196,12 +218,11 @@ const OUTSIDE_CATALOG: Record<string, string> = {
   'src/compile/membership.ts': "SQL rlsctl writes for the database to run: the DO block that gives the membership helper to the membership table's owner",
   'src/compile/partition-trigger.ts': 'the body of the event trigger function rlsctl installs: it runs in the database',
   'src/apply/apply-plan.ts': 'the re-check of an index apply just built',
-  'src/apply/lock-diagnostics.ts': 'server activity while apply waits for a lock (pg_locks, pg_stat_activity)',
-  'src/apply/index-build-progress.ts': 'server activity while apply builds an index (pg_stat_progress_create_index)',
+  'src/apply/lock-diagnostics.ts': 'server activity while apply runs: who holds the lock it waits for (pg_locks, pg_stat_activity)',
+  'src/apply/index-build-progress.ts': 'server activity while apply runs: the progress of its index build (pg_stat_progress_create_index)',
   'src/explain/plan-query.ts': "the planning session's own state: the role exists before SET ROLE, its prepared statement",
   'src/verify/preflight.ts': "the probing session's own state: the connecting role and the app roles before SET ROLE",
-  'src/verify/target.ts': 'the triggers of the probed tables, read in the probing session before the first probe',
-  'src/explain/read-view-facts.ts': 'the owners and options of the views a query reads (to move into the catalog layer)',
+  'src/verify/target.ts': "the probing session's own state: the triggers that fire on the probed tables",
   'src/explain/read-query-file.ts': 'a hint that tells the user how to export pg_stat_statements',
 };
 

@@ -3,8 +3,7 @@ import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
 import { sqlFix } from '../fix.js';
-
-const OFF = new Set(['off', 'false', 'no', '0', 'f', 'n', 'of']);
+import { rowSecurityIsOff } from '../../rls/row-security-subjects.js';
 
 export const rls012 = defineRule({
   code: 'RLS012',
@@ -18,7 +17,7 @@ export const rls012 = defineRule({
   check(ctx) {
     const findings: Finding[] = [];
     for (const s of ctx.catalog.settings) {
-      if (s.name !== 'row_security' || !OFF.has(s.value.trim().toLowerCase())) continue;
+      if (s.name !== 'row_security' || !rowSecurityIsOff(s.value)) continue;
       if (s.role && ctx.bypassesByAttribute(s.role)) continue;
       const where = s.database ? ` in database ${s.database}` : '';
       if (s.role) {
@@ -44,7 +43,7 @@ export const rls012 = defineRule({
     }
     // The server's own configuration (postgresql.conf, the command line).
     const rs = ctx.catalog.server.rowSecurity;
-    if (OFF.has(rs.setting.toLowerCase()) && !['default', 'database', 'user', 'database user', 'session', 'client'].includes(rs.source)) {
+    if (rowSecurityIsOff(rs.setting) && !['default', 'database', 'user', 'database user', 'session', 'client'].includes(rs.source)) {
       findings.push(
         findingOf(
           rls012,

@@ -5,27 +5,16 @@ import { findingOf } from '../audit-context.js';
 import type { RelationRow } from '../../catalog/catalog-rows.js';
 import { defineRule } from '../rule.js';
 import { manualFix, sqlFix } from '../fix.js';
-
-const TRUE_OPTION = /^security_invoker=(true|on|yes|1|t|y)$/i;
-
-export function isSecurityInvoker(rel: RelationRow): boolean {
-  return rel.options.some((o) => TRUE_OPTION.test(o));
-}
+import { effectiveRole } from '../../rls/row-security-subjects.js';
 
 /**
- * Why `role`, reading `table`, is not subject to its policies; undefined when it is.
- * Superuser and BYPASSRLS are the role's own attributes; the owner test is
- * has_privs_of_role, which FORCE ROW LEVEL SECURITY switches off.
+ * Why `role`, reading `table`, is not subject to its policies; undefined when
+ * it is: a superuser, BYPASSRLS, or the owner (or a role with its privileges)
+ * of a table that does not force RLS, as src/rls/row-security-subjects.ts says.
  */
 export function bypassReason(ctx: AuditContext, role: string, table: RelationRow): string | undefined {
-  const attr = ctx.bypassesByAttribute(role);
-  if (attr) return attr === 'superuser' ? `${role} is a superuser` : `${role} has BYPASSRLS`;
-  if (!table.force && ctx.hasPrivsOf(role, table.owner)) {
-    return role === table.owner
-      ? `${role} owns ${ctx.label(table)}, which does not force RLS`
-      : `${role} has the privileges of ${table.owner}, the owner of ${ctx.label(table)}, which does not force RLS`;
-  }
-  return undefined;
+  const verdict = ctx.rowSecurity(role, table);
+  return verdict.bypass ? verdict.reason.message : undefined;
 }
 
 /** The protected relation behind `oid`: a tenant or shared table, or a partition of one. */
@@ -34,25 +23,18 @@ export function protectedOf(ctx: AuditContext, oid: string): ProtectedTable | un
 }
 
 /**
- * The protected tables a view reads with its owner's rights: those it reads
- * directly, and those read through security-invoker views it reads (they run
- * as the outer view's owner). A view read through a view without
- * security_invoker checks its tables as its own owner, and is reported itself.
+ * The protected tables a view reads itself. A view it reads
+ * checks its own tables: as its owner, and is reported itself; or, when it is
+ * security_invoker, as the current user, also inside a view that runs as its
+ * owner (src/rls/row-security-subjects.ts, effectiveRole): neither runs them
+ * as this view's owner.
  */
 export function tablesReadAsOwner(ctx: AuditContext, deps: Map<string, string[]>, viewOid: string): RelationRow[] {
   const out = new Map<string, RelationRow>();
-  const seen = new Set<string>();
-  const visit = (oid: string) => {
-    if (seen.has(oid)) return;
-    seen.add(oid);
-    for (const ref of deps.get(oid) ?? []) {
-      const rel = ctx.relations.get(ref);
-      if (!rel) continue;
-      if (protectedOf(ctx, ref) && rel.rls) out.set(ref, rel);
-      else if (rel.kind === 'v' && isSecurityInvoker(rel)) visit(ref);
-    }
-  };
-  visit(viewOid);
+  for (const ref of deps.get(viewOid) ?? []) {
+    const rel = ctx.relations.get(ref);
+    if (rel && protectedOf(ctx, ref)) out.set(ref, rel);
+  }
   return [...out.values()];
 }
 
@@ -79,8 +61,12 @@ export const rls050 = defineRule({
     const findings: Finding[] = [];
     const deps = dependencyMap(ctx);
     const invokerSupported = ctx.serverVersionNum >= 150000;
+    // Whoever selects from the view: it reads as its owner unless the model says it reads as the caller.
+    const caller = { name: '', superuser: false, bypassRls: false };
     for (const view of ctx.catalog.relations) {
-      if (view.kind !== 'v' || isSecurityInvoker(view)) continue;
+      if (view.kind !== 'v') continue;
+      const via = { views: [ctx.subjectView(view)], serverMajor: ctx.serverMajor };
+      if (effectiveRole(caller, via) === caller) continue;
       const reasons: string[] = [];
       for (const table of tablesReadAsOwner(ctx, deps, view.oid)) {
         const why = bypassReason(ctx, view.owner, table);

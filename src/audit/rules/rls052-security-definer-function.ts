@@ -15,13 +15,18 @@ export const rls052 = defineRule({
     "Make the function SECURITY INVOKER if it does not need its owner's rights; otherwise give it to an owner the policies apply to, pin its search_path, and revoke EXECUTE from PUBLIC and the app roles where they do not need it.",
   check(ctx) {
     const findings: Finding[] = [];
-    // Per owner: the unforced tenant tables whose owner it has the privileges of.
-    const unforced = [...ctx.protectedTables.values()].filter((t) => t.rel.rls && !t.rel.force);
+    // Per owner: the tenant tables it bypasses as their owner (or with the owner's privileges), not forced.
+    const tables = [...ctx.protectedTables.values()];
     const ownedOf = new Map<string, string[]>();
     const owned = (owner: string) => {
       let list = ownedOf.get(owner);
       if (!list) {
-        list = unforced.filter((t) => ctx.hasPrivsOf(owner, t.rel.owner)).map((t) => ctx.label(t.rel));
+        list = tables
+          .filter((t) => {
+            const code = ctx.rowSecurity(owner, t.rel).reason.code;
+            return code === 'owner' || code === 'owner-privileges';
+          })
+          .map((t) => ctx.label(t.rel));
         ownedOf.set(owner, list);
       }
       return list;
@@ -31,11 +36,11 @@ export const rls052 = defineRule({
       // (an auth or private helper schema) is reported when its schema is audited.
       if (fn.executableBy.length === 0 || !ctx.scopeSchemas.has(fn.schema)) continue;
       const attr = ctx.bypassesByAttribute(fn.owner);
-      const tables = attr ? [] : owned(fn.owner);
-      if (!attr && tables.length === 0) continue;
+      const bypassed = attr ? [] : owned(fn.owner);
+      if (!attr && bypassed.length === 0) continue;
       const why = attr
         ? `its owner ${fn.owner} is ${attr === 'superuser' ? 'a superuser' : 'BYPASSRLS'}`
-        : `its owner ${fn.owner} owns ${tables.length <= 3 ? tables.join(', ') : `${tables.slice(0, 3).join(', ')} and ${tables.length - 3} more`} without FORCE ROW LEVEL SECURITY`;
+        : `its owner ${fn.owner} owns ${bypassed.length <= 3 ? bypassed.join(', ') : `${bypassed.slice(0, 3).join(', ')} and ${bypassed.length - 3} more`} without FORCE ROW LEVEL SECURITY`;
       const signature = `${quoteIdent(fn.schema)}.${quoteIdent(fn.name)}(${fn.args})`;
       findings.push(
         findingOf(

@@ -34,7 +34,15 @@ export const rls053 = defineRule({
       if (!parent || !parent.rls) continue;
       const problems: string[] = [];
       if (!part.rls) problems.push('row level security is disabled');
-      else if (parent.force && !part.force) problems.push('row level security is not forced');
+      else {
+        if (parent.force && !part.force) problems.push('row level security is not forced');
+        // Read directly, the partition's own owner counts (src/rls/row-security-subjects.ts): an app role that
+        // owns it, or has its owner's privileges, bypasses it unless forced, while the parent's policies hold it.
+        for (const app of ctx.appRoles) {
+          const direct = ctx.rowSecurity(app, part);
+          if (direct.bypass && ctx.rowSecurity(app, parent).applies) problems.push(`app role ${app} bypasses it: ${direct.reason.message}`);
+        }
+      }
       const mine = ctx.policiesOf(oid);
       const missingPolicies = ctx.policiesOf(parent.oid).filter((p) => !mine.some((m) => samePolicy(m, p)));
       const missing = missingPolicies.map((p) => p.name);

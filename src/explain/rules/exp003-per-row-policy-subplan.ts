@@ -1,8 +1,7 @@
 import { qualify, quoteIdent } from '../../compile/quote.js';
 import { relationKey } from '../read-explain-catalog.js';
-import { applicablePolicies, idealPredicate, isCorrelated, policyReads, policyRewrite, readsRelation, tableLabel } from '../policy-fix.js';
-import { bypassingView, viewsOfQuery } from '../tenant-scan.js';
-import type { ExplainRuleContext } from './rule.js';
+import { idealPredicate, isCorrelated, policyReads, policyRewrite, readsRelation, tableLabel } from '../policy-fix.js';
+import { readByNamedViews, rowSecurityAt, rowSecurityOf } from '../scan-security.js';
 import { collectScans, type PlanNode } from '../walk-plan.js';
 import { defineExplainRule } from './rule.js';
 
@@ -21,12 +20,14 @@ export const exp003 = defineExplainRule({
    * of it reads what the SubPlan reads), or a view's definition (no policy
    * names what it reads, a view of the query does). Only a policy's is
    * reported; where nothing names what it reads (a policy reading it through
-   * a function), the policies with sub-queries are named as before. The
-   * policies of a table read through a view whose owner bypasses them are
-   * not blamed at all.
+   * a function), the policies with sub-queries are named as before. Where
+   * row security does not apply to the scan (src/rls/row-security-subjects.ts:
+   * the role, or the owner of a view it is read through, bypasses it, or it
+   * is off), no policy is blamed at all.
    */
   check(ctx) {
     const inQuerySubLinks = subLinkRelations(ctx.stmt);
+    const viewReads = readByNamedViews(ctx.who.views, ctx.named);
     for (const plan of [ctx.plans.noSeqScan, ctx.plans.asIs]) {
       for (const scan of collectScans(plan)) {
         const relation = ctx.catalog.relations.get(relationKey(scan.schema, scan.relation));
@@ -36,20 +37,23 @@ export const exp003 = defineExplainRule({
           const inner = relationsIn(sp.node);
           // A SubPlan that only reads relations the query's own sub-queries name is the query's, not a policy's.
           if (inQuerySubLinks && (inner.length === 0 || inner.every(inQuerySubLinks))) continue;
-          // The table's policies do not apply to a read through a view whose owner bypasses them.
-          if (bypassingView(ctx, relation)) continue;
-          const withSubqueries = applicablePolicies(relation, ctx.role, ctx.kind).filter((p) => /\bSELECT\b/i.test(p.using ?? ''));
+          // The policies that apply to the scan, as the row-security model says: none where it does not apply.
+          const at = rowSecurityOf(ctx.catalog, ctx.who, relation, scan, ctx.named);
+          const { verdict, policies: applying } = rowSecurityAt(at, ctx.who, ctx.kind);
+          if (verdict && !verdict.applies) continue;
+          const on = at.security ?? relation.table;
+          const withSubqueries = applying.filter((p) => /\bSELECT\b/i.test(p.using ?? ''));
           let policies;
           const reading = withSubqueries.filter((p) => inner.some((q) => readsRelation(policyReads(p), q)));
           if (reading.length > 0) {
             // The policies whose sub-queries read a relation the SubPlan reads.
             policies = reading;
-          } else if (inner.length > 0 && inner.some(viewReads(ctx))) {
+          } else if (inner.length > 0 && inner.some(viewReads)) {
             // No policy names what it reads, and a view of the query does: the view's own sub-query.
             continue;
           } else {
             // Prefer the policies whose sub-query refers to the row being checked: those are the per-row ones.
-            const correlated = withSubqueries.filter((p) => isCorrelated(p, relation));
+            const correlated = withSubqueries.filter((p) => isCorrelated(p, on));
             policies = correlated.length > 0 ? correlated : withSubqueries;
           }
           const where = tableLabel(scan, relation);
@@ -59,7 +63,7 @@ export const exp003 = defineExplainRule({
           const help = via
             ? `-- the tenant of ${qualify(relation.table.schema, relation.table.name)} comes via ${qualify(via.parentSchema, via.parentName)}: each row's parent is looked up per row. Filter by ${via.columns.map(quoteIdent).join(', ')} so that few rows are read, or give the table a tenant column of its own (mode tenant) so that the check is one comparison`
             : policies.length > 0
-              ? policyRewrite(ctx.facts, relation, policies, relation.lead[0])
+              ? policyRewrite(ctx.facts, on, policies, relation.lead[0])
               : `-- compare ${quoteIdent(relation.lead[0])} with an uncorrelated scalar sub-select: ${idealPredicate(ctx.facts, relation.lead[0])}`;
           ctx.report(exp003, relation, scan, message, help);
         }
@@ -67,23 +71,6 @@ export const exp003 = defineExplainRule({
     }
   },
 });
-
-/** Whether a relation (`schema.name`) is read by a view the query names, or by a view inside one. */
-function viewReads(ctx: Pick<ExplainRuleContext, 'stmt' | 'views'>): (qualified: string) => boolean {
-  const names = new Set<string>();
-  const visit = (key: string) => {
-    const view = ctx.views.get(key);
-    if (!view) return;
-    for (const read of view.reads) {
-      const name = `${read.schema}.${read.name}`;
-      if (names.has(name)) continue;
-      names.add(name);
-      if (read.kind === 'v') visit(name);
-    }
-  };
-  for (const view of viewsOfQuery(ctx.stmt, ctx.views)) visit(`${view.schema}.${view.name}`);
-  return (qualified) => names.has(qualified);
-}
 
 /** Relations scanned in a plan subtree, `schema.name`. */
 function relationsIn(node: PlanNode): string[] {

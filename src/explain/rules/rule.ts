@@ -4,7 +4,7 @@ import type { ExplainQuery } from '../explain-types.js';
 import type { PlannableKind } from '../inspect-query.js';
 import type { PlannedQuery } from '../plan-query.js';
 import type { ExplainCatalog, TenantRelation } from '../read-explain-catalog.js';
-import type { ViewFact } from '../read-view-facts.js';
+import type { PlanRole } from '../scan-security.js';
 import type { IndexSuggestion } from '../suggest-index.js';
 import type { ScanNode } from '../walk-plan.js';
 
@@ -26,10 +26,12 @@ export interface ExplainRuleContext {
   /** The query's parse tree (libpg-query), after the sqlc parameters were translated. */
   stmt: unknown;
   plans: PlannedQuery;
-  /** The role whose policies are matched. */
+  /** The role whose policies are matched (the name findings give it). */
   role: string;
-  /** Views of the database, by `schema.name` (read-view-facts.ts). */
-  views: Map<string, ViewFact>;
+  /** The role as the row-security model sees it, and the views of the database (scan-security.ts). */
+  who: PlanRole;
+  /** Whether the statement names a relation (`schema.name`; a bare name matches any schema). */
+  named: (qualified: string) => boolean;
   /**
    * Whether an index serves the tenant predicate of the scanned relation,
    * as the planner showed on the probe (run-explain.ts, "probe"); undefined

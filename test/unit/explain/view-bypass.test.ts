@@ -1,59 +1,84 @@
 import { describe, expect, it } from 'vitest';
-import { viewBypassReason, type ViewFact, type ViewRead } from '../../../src/explain/read-view-facts.js';
+import type { ExplainCatalog, RelationSecurity, TenantRelation } from '../../../src/explain/read-explain-catalog.js';
+import type { ExplainView } from '../../../src/explain/read-view-facts.js';
+import { namedRelations, rowSecurityAt, rowSecurityOf, type PlanRole } from '../../../src/explain/scan-security.js';
+import type { ScanNode } from '../../../src/explain/walk-plan.js';
+import type { SubjectRole } from '../../../src/rls/row-security-subjects.js';
+import { parseSync } from 'libpg-query';
+import { loadParser } from '../../../src/policy/expression.js';
 
-const table = { schema: 'app', name: 'items' };
-const readsItems = (over: Partial<ViewRead> = {}): ViewRead => ({
+/**
+ * explain asks the row-security model (src/rls/row-security-subjects.ts)
+ * whether the policies of a table apply when a query reads it through views
+ * (scan-security.ts); test/integration/row-security-subjects.test.ts holds the
+ * model against a real server, test/integration/explain-precision.test.ts the
+ * findings.
+ */
+
+const role = (name: string, over: Partial<SubjectRole> = {}): SubjectRole => ({ name, superuser: false, bypassRls: false, ...over });
+const app = role('app_user');
+const items: RelationSecurity = {
   schema: 'app',
   name: 'items',
-  kind: 'r',
-  owner: 'owner',
-  forced: true,
-  ownerHasPrivs: false,
-  ...over,
-});
-const view = (name: string, over: Partial<ViewFact>): ViewFact => ({
+  relation: { kind: 'r', owner: 'owner', rowSecurity: true, forceRowSecurity: false, label: 'app.items' },
+  policies: [{ name: 'tenant_access', permissive: true, command: 'all', roles: ['app_user'], using: 'tenant_id = 1', check: null }],
+};
+const view = (name: string, owner: SubjectRole, reads: string[], securityInvoker = false): ExplainView => ({
   schema: 'app',
   name,
-  owner: 'app_user',
-  ownerSuperuser: false,
-  ownerBypassRls: false,
-  invoker: false,
-  reads: [readsItems()],
-  ...over,
+  view: { owner, securityInvoker, label: `app.${name}` },
+  reads,
 });
-const mapOf = (...views: ViewFact[]) => new Map(views.map((v) => [`${v.schema}.${v.name}`, v]));
+const relation = { table: { schema: 'app', name: 'items' } } as unknown as TenantRelation;
+const scan = { schema: 'app', relation: 'items' } as unknown as ScanNode;
 
-describe('viewBypassReason: when the policies of a table do not apply through a view', () => {
-  it('a superuser owner, a BYPASSRLS owner, or the table owner without FORCE bypass them', () => {
-    const su = view('su', { owner: 'postgres', ownerSuperuser: true });
-    const by = view('by', { owner: 'etl', ownerBypassRls: true });
-    const own = view('own', { owner: 'owner', reads: [readsItems({ ownerHasPrivs: true, forced: false })] });
-    const forced = view('forced', { owner: 'owner', reads: [readsItems({ ownerHasPrivs: true, forced: true })] });
-    const plain = view('plain', {});
-    const views = mapOf(su, by, own, forced, plain);
-    expect(viewBypassReason(views, su, table)).toBe('the view app.su reads it as its owner postgres, a superuser');
-    expect(viewBypassReason(views, by, table)).toBe('the view app.by reads it as its owner etl, who has BYPASSRLS');
-    expect(viewBypassReason(views, own, table)).toBe(
-      'the view app.own reads it as its owner owner, who owns app.items, which does not force row level security',
+async function verdictOf(sql: string, views: ExplainView[], major = 18) {
+  await loadParser();
+  const map = new Map(views.map((v) => [`${v.schema}.${v.name}`, v]));
+  const catalog = { security: new Map([['app.items', items]]), views: map, major } as unknown as ExplainCatalog;
+  const who: PlanRole = { subject: app, label: app.name, views: map, major };
+  const at = rowSecurityOf(catalog, who, relation, scan, namedRelations(parseSync(sql)));
+  return rowSecurityAt(at, who, 'SelectStmt');
+}
+
+describe('explain: whether the policies of a table apply through a view (the row-security model decides)', () => {
+  it('a superuser owner, a BYPASSRLS owner, or the table owner without FORCE bypass them; a plain owner does not', async () => {
+    const su = view('su', role('postgres', { superuser: true }), ['app.items']);
+    const by = view('by', role('etl', { bypassRls: true }), ['app.items']);
+    const own = view('own', role('owner'), ['app.items']);
+    const plain = view('plain', role('reporter'), ['app.items']);
+    const all = [su, by, own, plain];
+    expect((await verdictOf('SELECT * FROM app.su', all)).verdict?.reason.message).toBe(
+      'postgres (the owner of the view app.su, which reads it as its owner) is a superuser',
     );
-    expect(viewBypassReason(views, forced, table)).toBeUndefined();
-    expect(viewBypassReason(views, plain, table)).toBeUndefined();
-    expect(viewBypassReason(views, su, { schema: 'app', name: 'other' })).toBeUndefined();
+    expect((await verdictOf('SELECT * FROM app.by', all)).verdict?.reason.code).toBe('bypassrls');
+    expect((await verdictOf('SELECT * FROM app.own', all)).verdict?.reason.message).toBe(
+      'owner (the owner of the view app.own, which reads it as its owner) owns app.items, which does not force row level security',
+    );
+    // The plain owner is subject, and no policy names it: it sees no row (default deny), no policy of the app role is blamed.
+    const viaPlain = await verdictOf('SELECT * FROM app.plain', all);
+    expect(viaPlain.verdict?.reason.code).toBe('default-deny');
+    expect(viaPlain.policies).toEqual([]);
+    // Read directly, the app role's policy applies.
+    const direct = await verdictOf('SELECT * FROM app.items', all);
+    expect(direct.verdict?.reason.code).toBe('subject');
+    expect(direct.policies.map((p) => p.name)).toEqual(['tenant_access']);
   });
 
-  it('a security-invoker view reads as its reader: as the outer view owner when nested, as the app role at the top', () => {
-    const inner = view('inner', { owner: 'postgres', ownerSuperuser: true, invoker: true });
-    const outer = view('outer', { owner: 'postgres', ownerSuperuser: true, reads: [{ ...readsItems(), schema: 'app', name: 'inner', kind: 'v' }] });
-    const outerPlain = view('outer_plain', { reads: [{ ...readsItems(), schema: 'app', name: 'inner', kind: 'v' }] });
-    const views = mapOf(inner, outer, outerPlain);
-    expect(viewBypassReason(views, inner, table)).toBeUndefined();
-    expect(viewBypassReason(views, outer, table)).toBe('the view app.outer (through app.inner) reads it as its owner postgres, a superuser');
-    expect(viewBypassReason(views, outerPlain, table)).toBeUndefined();
+  it('a security_invoker view reads as the caller, also inside a view that runs as its owner (as the server does)', async () => {
+    const inner = view('inner', role('postgres', { superuser: true }), ['app.items'], true);
+    const outer = view('outer', role('postgres', { superuser: true }), ['app.inner']);
+    expect((await verdictOf('SELECT * FROM app.inner', [inner, outer])).verdict?.reason.code).toBe('subject');
+    expect((await verdictOf('SELECT * FROM app.outer', [inner, outer])).verdict?.reason.code).toBe('subject');
+    // Before 15 security_invoker does not exist: the inner view runs as its owner.
+    expect((await verdictOf('SELECT * FROM app.outer', [inner, outer], 14)).verdict?.reason.code).toBe('superuser');
   });
 
-  it('a definer view inside a view reads as its own owner', () => {
-    const inner = view('inner', { owner: 'postgres', ownerSuperuser: true });
-    const outer = view('outer', { reads: [{ ...readsItems(), schema: 'app', name: 'inner', kind: 'v' }] });
-    expect(viewBypassReason(mapOf(inner, outer), outer, table)).toBe('the view app.inner reads it as its owner postgres, a superuser');
+  it('a view that runs as its owner inside another view reads as its own owner', async () => {
+    const inner = view('inner', role('postgres', { superuser: true }), ['app.items']);
+    const outer = view('outer', app, ['app.inner']);
+    expect((await verdictOf('SELECT * FROM app.outer', [inner, outer])).verdict?.reason.message).toBe(
+      'postgres (the owner of the view app.inner, which reads it as its owner) is a superuser',
+    );
   });
 });
