@@ -17,8 +17,8 @@ import { fixtureRoles, ownFixesOnly, readAuditFixture } from '../helpers/audit-f
  * those whose fix needs a decision, and verify no leak.
  */
 
-/** Rules whose bad fixture needs a policy file (RLS005-007) or a pretended server version (RLS070). */
-const APART = new Set(['RLS005', 'RLS006', 'RLS007', 'RLS070']);
+/** Rules whose bad fixture needs a policy file (RLS005-007, RLS044's membership model) or a pretended server version (RLS070). */
+const APART = new Set(['RLS005', 'RLS006', 'RLS007', 'RLS044', 'RLS070']);
 
 /** The fixture's schema `app` renamed; the setting app.tenant_id (and app.locale) kept. */
 function inSchema(sql: string, schema: string): string {

@@ -3,6 +3,7 @@ import { quoteIdent } from '../../compile/quote.js';
 import type { Finding } from '../../report/finding.js';
 import { findingOf } from '../audit-context.js';
 import { defineRule } from '../rule.js';
+import { sqlFix } from '../fix.js';
 
 export const rls044 = defineRule({
   code: 'RLS044',
@@ -30,7 +31,9 @@ export const rls044 = defineRule({
         rls044,
         ctx.objectOf(rel),
         `${ctx.label(rel)} has no valid index that leads with (${index.columns.join(', ')}): the membership lookup reads the whole table for every statement on a tenant table`,
-        `CREATE INDEX ${rel.kind === 'p' ? '' : 'CONCURRENTLY '}${quoteIdent(index.name)} ON ${ctx.sql(rel)} (${index.columns.map(quoteIdent).join(', ')});`,
+        sqlFix([
+          `CREATE INDEX ${rel.kind === 'p' ? '' : 'CONCURRENTLY '}${quoteIdent(index.name)} ON ${ctx.sql(rel)} (${index.columns.map(quoteIdent).join(', ')});`,
+        ]),
       ),
     ];
     return findings;
