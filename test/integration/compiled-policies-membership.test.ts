@@ -16,6 +16,7 @@ import { runPsql } from '../helpers/psql.js';
 import { runAudit } from '../../src/audit/run-audit.js';
 import { factsFromModel } from '../../src/facts/resolve-facts.js';
 import { planOnClient } from '../../src/plan/build-plan.js';
+import { runExplain } from '../../src/explain/run-explain.js';
 
 /**
  * The six required behaviours for the membership model (tenant.membership), applied by the
@@ -128,6 +129,40 @@ describeEachServer('compiled policies, membership model', (ctx) => {
     } finally {
       await client.query('ROLLBACK').catch(() => undefined);
       await client.end();
+    }
+  });
+
+  it('explain knows the model: an index seek on the tenant column through the membership lookup; without the tenant index, EXP001', async () => {
+    const queries = [{ name: 'list_projects', text: 'SELECT id FROM app.projects' }];
+    const first = await openDatabase({ db: ctx.db.url });
+    const good = await runExplain(first, factsFromModel(model), queries, { role: roles.app, hypopg: false }).finally(() => first.close());
+    expect(good.findings).toEqual([]);
+    expect(good.queries.map((q) => q.planned)).toEqual([true]);
+    // The indexes that lead with the tenant column (the primary key (org_id, id), and the one the compiled script of
+    // an earlier test may have built) are dropped, and put back after: explain refuses to run inside the caller's
+    // transaction, so this cannot be rolled back.
+    const { rows: keep } = await ctx.db.query<{ tbl: string; name: string; def: string }>(
+      `SELECT conrelid::regclass::text AS tbl, quote_ident(conname) AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
+        WHERE (conrelid = 'app.projects'::regclass AND contype = 'p') OR confrelid = 'app.projects'::regclass ORDER BY contype = 'p' DESC`,
+    );
+    await ctx.db.query(`ALTER TABLE app.projects DROP CONSTRAINT ${keep[0].name} CASCADE`);
+    const { rows: indexes } = await ctx.db.query<{ name: string; def: string }>(
+      `SELECT quote_ident(i.relname) AS name, pg_get_indexdef(x.indexrelid) AS def FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        WHERE x.indrelid = 'app.projects'::regclass AND x.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = 'app.projects'::regclass AND attname = 'org_id')`,
+    );
+    for (const i of indexes) await ctx.db.query(`DROP INDEX app.${i.name}`);
+    const db = await openDatabase({ db: ctx.db.url });
+    try {
+      const bad = await runExplain(db, factsFromModel(model), queries, { role: roles.app, hypopg: false });
+      expect(
+        bad.findings.map((f) => f.rule),
+        JSON.stringify(bad.queries[0].plans),
+      ).toEqual(['EXP001']);
+      expect(bad.findings[0].message).toContain('app.projects');
+    } finally {
+      await db.close();
+      for (const c of keep) await ctx.db.query(`ALTER TABLE ${c.tbl} ADD CONSTRAINT ${c.name} ${c.def}`);
+      for (const i of indexes) await ctx.db.query(i.def);
     }
   });
 

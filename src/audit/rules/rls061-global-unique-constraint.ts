@@ -19,10 +19,13 @@ export const rls061 = defineRule({
     for (const table of ctx.tenantTables()) {
       const column = table.column;
       if (!column) continue;
+      // One row per tenant (the tenant root, `organizations: { column: id }`, or a table keyed by the tenant alone):
+      // a key unique across its rows is unique across tenants by design, and a per-tenant key would be no key.
+      if (ctx.indexesOf(table.rel.oid).some((i) => i.unique && i.valid && !i.partial && i.keys.length === 1 && i.keys[0] === column.num)) continue;
       for (const index of ctx.indexesOf(table.rel.oid)) {
         // An expression key (0) might hold the tenant column: not judged.
         if (!index.unique || index.keys.includes(0) || index.keys.includes(column.num)) continue;
-        if (cannotCollide(ctx, table, index) || isLookupToken(index)) continue;
+        if (cannotCollide(ctx, table, index) || isLookupToken(table, index)) continue;
         const kind = index.primary ? 'primary key' : index.constraint ? 'unique constraint' : 'unique index';
         const name = index.constraint ?? index.name;
         // The same key with the tenant column first (its columns from the catalog, never a placeholder).
@@ -79,12 +82,19 @@ const GENERATED_UNIQUE =
 function cannotCollide(ctx: AuditContext, table: ProtectedTable, index: IndexRow): boolean {
   if (index.keyDefaults?.some((d) => d === 'identity' || GENERATED_UNIQUE.test(d))) return true;
   const keys = new Set(index.keys);
-  return ctx.catalog.foreignKeys.some(
-    (fk) =>
-      fk.relOid === table.rel.oid &&
-      fk.columns.every((c) => keys.has(c)) &&
-      (ctx.protectedTables.get(fk.refOid)?.mode === 'tenant' || ctx.protectedPartitions.get(fk.refOid)?.mode === 'tenant'),
-  );
+  const tenant = table.column?.num;
+  return ctx.catalog.foreignKeys.some((fk) => {
+    if (fk.relOid !== table.rel.oid) return false;
+    if (ctx.protectedTables.get(fk.refOid)?.mode !== 'tenant' && ctx.protectedPartitions.get(fk.refOid)?.mode !== 'tenant') return false;
+    if (fk.columns.every((c) => keys.has(c))) return true;
+    // A foreign key paired with the tenant column ((tenant_id, parent_id) -> parent (tenant_id, id), as RLS060's fix
+    // writes it): the key holds its other columns, and these alone are unique in the parent, so they name one
+    // parent row, and so one tenant.
+    const others = fk.columns.flatMap((c, i) => (c === tenant ? [] : [{ c, ref: fk.refColumns[i] }]));
+    if (others.length === 0 || others.length === fk.columns.length || !others.every((o) => keys.has(o.c))) return false;
+    const refs = new Set(others.map((o) => o.ref));
+    return ctx.indexesOf(fk.refOid).some((i) => i.unique && i.valid && !i.partial && !i.keys.includes(0) && i.keys.every((k) => refs.has(k)));
+  });
 }
 
 /**
@@ -93,8 +103,13 @@ function cannotCollide(ctx: AuditContext, table: ProtectedTable, index: IndexRow
  * it must stay unique across tenants, since the lookup by token is how the
  * tenant is found; a key per tenant would let two tenants hold the same one.
  */
-const TOKEN = /(?:^|_)(?:token|api_?key|apikey|key_hash|secret|slug|subdomain|hostname|domain|hash|digest)(?:$|_)/i;
+const TOKEN = /(?:^|_)(?:token|api_?key|apikey|(?:hmac|signing|access|secret|private)_?key|key_hash|secret|slug|subdomain|hostname|domain|hash|digest)(?:$|_)/i;
 
-function isLookupToken(index: IndexRow): boolean {
-  return index.keys.length === 1 && TOKEN.test(index.keyNames?.[0] ?? '');
+/** A table of such tokens (`api_keys`, `access_tokens`), whose value column may be named just `value` or `key`. */
+const TOKEN_TABLE = /(?:^|_)(?:api_?keys?|tokens?|(?:hmac|signing|access|secret)_?keys?|secrets?|credentials?)$/i;
+const TOKEN_TABLE_COLUMN = /^(?:value|key|token|digest|hash)$/i;
+
+function isLookupToken(table: ProtectedTable, index: IndexRow): boolean {
+  const name = index.keyNames?.[0] ?? '';
+  return index.keys.length === 1 && (TOKEN.test(name) || (TOKEN_TABLE.test(table.rel.name) && TOKEN_TABLE_COLUMN.test(name)));
 }

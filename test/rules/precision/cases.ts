@@ -356,6 +356,42 @@ export const CASES: PrecisionCase[] = [
     expect: { RLS061: 2 },
   },
 
+  {
+    name: 'RLS061 near miss: a key holding a foreign key paired with the tenant (as RLS060 fixes it) to a globally unique parent id',
+    sql:
+      table('plans', ``, 'org_id uuid NOT NULL, id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY, UNIQUE (org_id, id)') +
+      table(
+        'charges',
+        ``,
+        'org_id uuid NOT NULL, id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY, plan_id uuid NOT NULL, code text NOT NULL, FOREIGN KEY (org_id, plan_id) REFERENCES app.plans (org_id, id), UNIQUE (plan_id, code)',
+      ),
+    expect: { RLS061: 0 },
+  },
+  {
+    name: 'RLS061 fires on a key holding a paired foreign key whose parent id is unique only per tenant',
+    sql:
+      table('plans', ``, 'org_id uuid NOT NULL, id uuid NOT NULL, PRIMARY KEY (org_id, id)') +
+      table(
+        'charges',
+        ``,
+        'org_id uuid NOT NULL, id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY, plan_id uuid NOT NULL, code text NOT NULL, FOREIGN KEY (org_id, plan_id) REFERENCES app.plans (org_id, id), UNIQUE (plan_id, code)',
+      ),
+    expect: { RLS061: 1 },
+  },
+  {
+    name: "RLS061 near miss: a token table's value column, an HMAC key, and a table of one row per tenant",
+    sql:
+      table('api_keys', ``, 'org_id uuid NOT NULL, id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY, value text NOT NULL UNIQUE') +
+      table('org_settings', ``, 'org_id uuid NOT NULL PRIMARY KEY, custom_domain text UNIQUE, invoice_prefix text UNIQUE') +
+      table('webhooks', ``, 'org_id uuid NOT NULL, id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY, hmac_key text NOT NULL UNIQUE'),
+    expect: { RLS061: 0 },
+  },
+  {
+    name: 'RLS061 still fires on a value column outside a token table',
+    sql: table('prices', ``, 'org_id uuid NOT NULL, id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY, value text NOT NULL UNIQUE'),
+    expect: { RLS061: 1 },
+  },
+
   // RLS001: without a policy file, a table the app role can read, whatever its columns.
   {
     name: 'RLS001 fires on a readable table without RLS and without a tenant column',
