@@ -121,19 +121,20 @@ function funcNames(list: unknown): string[] {
 
 const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'name', 'character varying', 'char']);
 
-function kindOf(node: unknown): [string, Node] | undefined {
+/** The one key of a parse-tree node and its body (`{ A_Expr: {...} }` -> ['A_Expr', {...}]). */
+export function kindOf(node: unknown): [string, Node] | undefined {
   if (!node || typeof node !== 'object' || Array.isArray(node)) return undefined;
   const keys = Object.keys(node as Node);
   if (keys.length !== 1) return undefined;
   return [keys[0], (node as Node)[keys[0]] as Node];
 }
 
-function lastName(list: unknown): string {
+export function lastName(list: unknown): string {
   const items = (list as Array<{ String?: { sval: string } }> | undefined) ?? [];
   return items.length > 0 ? (items[items.length - 1].String?.sval ?? '') : '';
 }
 
-function typeName(typeNameNode: unknown): string {
+export function typeName(typeNameNode: unknown): string {
   const names = ((typeNameNode as Node | undefined)?.names as Array<{ String?: { sval: string } }> | undefined) ?? [];
   return names
     .map((n) => n.String?.sval ?? '')
@@ -141,7 +142,7 @@ function typeName(typeNameNode: unknown): string {
     .join('.');
 }
 
-function children(node: unknown): unknown[] {
+export function children(node: unknown): unknown[] {
   if (!node || typeof node !== 'object') return [];
   if (Array.isArray(node)) return node;
   return Object.values(node as Node).filter((v) => v !== null && typeof v === 'object');

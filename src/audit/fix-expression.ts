@@ -1,4 +1,5 @@
 import { parseSync, scanSync, type ScanToken } from 'libpg-query';
+import { children, kindOf, lastName, typeName } from './analyze-expression.js';
 
 /**
  * Rewrites of a policy expression in its own source: the text pg_get_expr
@@ -29,31 +30,6 @@ interface Splice {
   at: number;
   remove: number;
   insert: string;
-}
-
-function kindOf(node: unknown): [string, Node] | undefined {
-  if (!node || typeof node !== 'object' || Array.isArray(node)) return undefined;
-  const keys = Object.keys(node as Node);
-  return keys.length === 1 ? [keys[0], (node as Node)[keys[0]] as Node] : undefined;
-}
-
-function children(node: unknown): unknown[] {
-  if (!node || typeof node !== 'object') return [];
-  if (Array.isArray(node)) return node;
-  return Object.values(node as Node).filter((v) => v !== null && typeof v === 'object');
-}
-
-function lastName(list: unknown): string {
-  const items = (list as Array<{ String?: { sval: string } }> | undefined) ?? [];
-  return items.length > 0 ? (items[items.length - 1].String?.sval ?? '') : '';
-}
-
-function typeName(node: unknown): string {
-  const names = ((node as Node | undefined)?.names as Array<{ String?: { sval: string } }> | undefined) ?? [];
-  return names
-    .map((n) => n.String?.sval ?? '')
-    .filter((n) => n !== 'pg_catalog')
-    .join('.');
 }
 
 const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'name', 'character varying', 'char']);
