@@ -119,7 +119,8 @@ function funcNames(list: unknown): string[] {
   return ((list as Array<{ String?: { sval: string } }> | undefined) ?? []).map((n) => n.String?.sval ?? '').filter((n) => n !== 'pg_catalog');
 }
 
-const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'name', 'character varying', 'char']);
+/** Type names of PostgreSQL's text types, as the parser gives them. */
+export const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'name', 'character varying', 'char']);
 
 /** The one key of a parse-tree node and its body (`{ A_Expr: {...} }` -> ['A_Expr', {...}]). */
 export function kindOf(node: unknown): [string, Node] | undefined {
@@ -149,7 +150,7 @@ export function children(node: unknown): unknown[] {
 }
 
 /** Strip casts to a text type (the `'app.tenant_id'::text` of pg_get_expr output, `x::text`). */
-function stripTextCasts(node: unknown): unknown {
+export function stripTextCasts(node: unknown): unknown {
   let current = node;
   for (;;) {
     const k = kindOf(current);
@@ -168,7 +169,7 @@ function constString(node: unknown): string | undefined {
   return undefined;
 }
 
-function isSettingCall(node: unknown): boolean {
+export function isSettingCall(node: unknown): boolean {
   const k = kindOf(node);
   return !!k && k[0] === 'FuncCall' && lastName(k[1].funcname) === 'current_setting';
 }

@@ -1,5 +1,5 @@
 import { parseSync, scanSync, type ScanToken } from 'libpg-query';
-import { children, kindOf, lastName, typeName } from './analyze-expression.js';
+import { children, isSettingCall, kindOf, lastName, stripTextCasts, TEXT_TYPES, typeName } from './analyze-expression.js';
 
 /**
  * Rewrites of a policy expression in its own source: the text pg_get_expr
@@ -31,8 +31,6 @@ interface Splice {
   remove: number;
   insert: string;
 }
-
-const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'name', 'character varying', 'char']);
 
 function parse(text: string): Parsed | undefined {
   const sql = `${PREFIX}${text}${SUFFIX}`;
@@ -135,20 +133,6 @@ function referencesColumn(node: unknown): boolean {
   const k = kindOf(node);
   if (k && k[0] === 'ColumnRef') return true;
   return children(node).some(referencesColumn);
-}
-
-function isSettingCall(node: unknown): boolean {
-  const k = kindOf(node);
-  return !!k && k[0] === 'FuncCall' && lastName(k[1].funcname) === 'current_setting';
-}
-
-function stripTextCasts(node: unknown): unknown {
-  let current = node;
-  for (;;) {
-    const k = kindOf(current);
-    if (k && k[0] === 'TypeCast' && TEXT_TYPES.has(typeName(k[1].typeName))) current = k[1].arg;
-    else return current;
-  }
 }
 
 function visit(node: unknown, fn: (kind: string, body: Node) => boolean | void): void {
