@@ -235,13 +235,6 @@ export class AuditContext {
     return this.memberships.get(member)?.get(role)?.inherits ?? false;
   }
 
-  /** `member` is `role` or can become it one way or another (inherit or SET ROLE). */
-  canReach(member: string, role: string): boolean {
-    if (member === role) return true;
-    const m = this.memberships.get(member)?.get(role);
-    return !!m && (m.inherits || m.canSet);
-  }
-
   /**
    * Does `policy` apply to `role`? Policies apply to the roles they name, to
    * every role for PUBLIC, and to the members that have the privileges of a

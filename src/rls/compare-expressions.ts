@@ -44,11 +44,6 @@ export function compareExpressions(before: string, after: string): ExpressionCom
   return 'unknown';
 }
 
-/** Equal meaning by parse tree: what `diff` uses to ignore reformatting. */
-export function sameExpression(a: string, b: string): boolean {
-  return compareExpressions(a, b) === 'same';
-}
-
 /**
  * The parse tree without source positions (re-wrapping an IN list is no change either). Plans of
  * many tables compare the same few expressions over and over: the trees are kept, a bounded number.
